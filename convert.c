@@ -1,0 +1,475 @@
+#include "convert.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+#include <zlib.h>
+
+#include "pickle.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "weights files are little-endian float32, written as this host lays floats out"
+#endif
+
+#define MAX_PICKLE (256u << 20)
+
+enum dtype { F32, F16, BF16 };
+
+static const struct { const char *name, *sha256; } releases[] = {
+    {"ViT-B-32.pt", "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"},
+    {"ViT-B-16.pt", "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f"},
+    {"ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836"},
+    {"ViT-L-14-336px.pt", "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02"},
+};
+
+static const struct { const char *name; uint32_t vw, vl, p, res, tw, tl, e; } shapes[] = {
+    {"ViT-B/32", 768, 12, 32, 224, 512, 12, 512},
+    {"ViT-B/16", 768, 12, 16, 224, 512, 12, 512},
+    {"ViT-L/14", 1024, 24, 14, 224, 768, 12, 768},
+    {"ViT-L/14@336px", 1024, 24, 14, 336, 768, 12, 768},
+};
+
+struct ckpt {
+    const char *path;
+    zip_t *zip;
+    char top[256];   /* the archive's top folder */
+    struct pickle *pickle;
+    char prefix[256];   /* before "visual.conv1.weight" in every name, e.g. "module." */
+    int have_prefix;
+    uint64_t file_size;
+    char *err;
+};
+
+static const char *release_of(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    static unsigned char buf[1 << 20];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        sha256_update(&ctx, (size_t)n, buf);
+    close(fd);
+    if (n < 0)
+        return NULL;
+    unsigned char digest[SHA256_DIGEST_SIZE];
+    char hex[2 * SHA256_DIGEST_SIZE + 1];
+    sha256_digest(&ctx, sizeof digest, digest);
+    for (int k = 0; k < SHA256_DIGEST_SIZE; k++)
+        snprintf(hex + 2 * k, 3, "%02x", digest[k]);
+    for (size_t k = 0; k < sizeof releases / sizeof releases[0]; k++)
+        if (!strcmp(hex, releases[k].sha256))
+            return releases[k].name;
+    return NULL;
+}
+
+/* Reads a whole archive entry, refusing sizes the archive cannot hold. */
+static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *name, uint64_t limit, size_t *len)
+{
+    zip_stat_t st;
+    if (zip_stat_index(c->zip, (zip_uint64_t)idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE) ||
+        !(st.valid & ZIP_STAT_COMP_SIZE)) {
+        error(c->err, "%s: cannot read entry %s: %s", c->path, name, zip_strerror(c->zip));
+        return NULL;
+    }
+    /* deflate expands at most 1032:1; a stored entry not at all */
+    if (st.comp_size > c->file_size || st.size > limit || st.size / 1032 > st.comp_size + 1) {
+        error(c->err, "%s: entry %s claims %llu bytes, more than the archive can hold", c->path, name,
+              (unsigned long long)st.size);
+        return NULL;
+    }
+    unsigned char *buf = malloc(st.size ? st.size : 1);
+    zip_file_t *f = zip_fopen_index(c->zip, (zip_uint64_t)idx, 0);
+    if (!buf || !f) {
+        error(c->err, "%s: cannot open entry %s: %s", c->path, name, buf ? zip_strerror(c->zip) : "out of memory");
+        goto fail;
+    }
+    zip_int64_t got = zip_fread(f, buf, st.size);
+    if (got < 0 || (zip_uint64_t)got != st.size) {
+        error(c->err, "%s: entry %s is truncated or corrupt: %s", c->path, name, zip_file_strerror(f));
+        goto fail;
+    }
+    zip_fclose(f);
+    *len = st.size;
+    return buf;
+fail:
+    if (f)
+        zip_fclose(f);
+    free(buf);
+    return NULL;
+}
+
+static int open_ckpt(struct ckpt *c)
+{
+    struct stat st;
+    if (stat(c->path, &st) < 0)
+        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return error(c->err, "%s: not a regular file", c->path);
+    if (st.st_size == 0)
+        return error(c->err, "%s: empty file, not a checkpoint", c->path);
+    c->file_size = (uint64_t)st.st_size;
+    int ze;
+    if (!(c->zip = zip_open(c->path, ZIP_RDONLY, &ze))) {
+        if (ze == ZIP_ER_NOZIP)
+            return error(c->err, "%s: not a zip archive, so not a PyTorch checkpoint", c->path);
+        zip_error_t e;
+        zip_error_init_with_code(&e, ze);
+        error(c->err, "%s: broken zip archive: %s", c->path, zip_error_strerror(&e));
+        zip_error_fini(&e);
+        return -1;
+    }
+    /* data.pkl sits in the one top folder, whatever it is called */
+    zip_int64_t n = zip_get_num_entries(c->zip, 0), found = -1;
+    for (zip_int64_t k = 0; k < n && found < 0; k++) {
+        const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
+        const char *slash = name ? strchr(name, '/') : NULL;
+        if (slash && !strcmp(slash, "/data.pkl") && (size_t)(slash - name) < sizeof c->top) {
+            memcpy(c->top, name, (size_t)(slash - name));
+            c->top[slash - name] = 0;
+            found = k;
+        }
+    }
+    if (found < 0)
+        return error(c->err, "%s: zip archive without <folder>/data.pkl, so not a PyTorch checkpoint", c->path);
+    size_t len;
+    unsigned char *pkl = read_entry(c, found, "data.pkl", MAX_PICKLE, &len);
+    if (!pkl)
+        return -1;
+    char why[ERR_LEN];
+    c->pickle = pickle_open(pkl, len, why);
+    free(pkl);
+    if (!c->pickle)
+        return error(c->err, "%s: data.pkl: %s", c->path, why);
+    /* training checkpoints nest the model ("state_dict.module.visual...") */
+    const char *anchor = "visual.conv1.weight";
+    for (size_t k = 0; k < c->pickle->ntensors && !c->have_prefix; k++) {
+        const char *name = c->pickle->tensors[k].name;
+        size_t nl = strlen(name), al = strlen(anchor);
+        if (nl >= al && nl - al < sizeof c->prefix && !strcmp(name + nl - al, anchor) &&
+            (nl == al || name[nl - al - 1] == '.')) {
+            memcpy(c->prefix, name, nl - al);
+            c->prefix[nl - al] = 0;
+            c->have_prefix = 1;
+        }
+    }
+    if (!c->have_prefix)
+        return error(c->err, "%s: missing tensor visual.conv1.weight: not a CLIP ViT checkpoint", c->path);
+    return 0;
+}
+
+static const struct pickle_tensor *find(struct ckpt *c, const char *name)
+{
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", c->prefix, name);
+    return pickle_find(c->pickle, full);
+}
+
+static const struct pickle_tensor *need(struct ckpt *c, const char *name, int ndim)
+{
+    const struct pickle_tensor *t = find(c, name);
+    if (!t)
+        error(c->err, "%s: missing tensor %s", c->path, name);
+    else if (t->ndim != ndim) {
+        error(c->err, "%s: tensor %s has %d dimensions, expected %d", c->path, name, t->ndim, ndim);
+        t = NULL;
+    }
+    return t;
+}
+
+static uint32_t count_layers(struct ckpt *c, const char *tower)
+{
+    char prefix[300];
+    size_t pl = (size_t)snprintf(prefix, sizeof prefix, "%s%sresblocks.", c->prefix, tower);
+    uint64_t layers = 0;
+    for (size_t k = 0; k < c->pickle->ntensors; k++) {
+        const char *name = c->pickle->tensors[k].name;
+        if (strncmp(name, prefix, pl) || name[pl] < '0' || name[pl] > '9')
+            continue;
+        uint64_t l = strtoull(name + pl, NULL, 10);
+        if (l + 1 > layers)
+            layers = l + 1;
+    }
+    return layers > UINT32_MAX ? UINT32_MAX : (uint32_t)layers;
+}
+
+static uint32_t dim(const struct pickle_tensor *t, int d)
+{
+    return t->size[d] > UINT32_MAX ? UINT32_MAX : (uint32_t)t->size[d];
+}
+
+static int infer_config(struct ckpt *c, enum weights_activation act, struct weights_config *cfg)
+{
+    const struct pickle_tensor *conv = need(c, "visual.conv1.weight", 4),
+                               *vpos = need(c, "visual.positional_embedding", 2),
+                               *proj = need(c, "text_projection", 2), *pos = need(c, "positional_embedding", 2),
+                               *tok = need(c, "token_embedding.weight", 2), *lnf = need(c, "ln_final.weight", 1);
+    if (!conv || !vpos || !proj || !pos || !tok || !lnf)
+        return -1;
+    uint64_t cells = vpos->size[0] ? vpos->size[0] - 1 : 0, grid = 0;
+    while ((grid + 1) * (grid + 1) <= cells && grid < 65536)
+        grid++;
+    if (grid * grid != cells || !grid)
+        return error(c->err, "%s: visual.positional_embedding has %llu rows, not a square grid plus one", c->path,
+                     (unsigned long long)vpos->size[0]);
+    *cfg = (struct weights_config){
+        .activation = act,
+        .embed_dim = dim(proj, 1),
+        .vision_width = dim(conv, 0),
+        .vision_layers = count_layers(c, "visual.transformer."),
+        .vision_patch = dim(conv, 3),
+        .vision_grid = (uint32_t)grid,
+        .context_length = dim(pos, 0),
+        .vocab_size = dim(tok, 0),
+        .text_width = dim(lnf, 0),
+        .text_layers = count_layers(c, "transformer."),
+    };
+    char why[ERR_LEN];
+    if (weights_config_check(cfg, why) < 0)
+        return error(c->err, "%s: unsupported model: %s", c->path, why);
+    return 0;
+}
+
+static int dtype_of(const char *storage, enum dtype *d, size_t *size)
+{
+    if (!strcmp(storage, "FloatStorage"))
+        *d = F32, *size = 4;
+    else if (!strcmp(storage, "HalfStorage"))
+        *d = F16, *size = 2;
+    else if (!strcmp(storage, "BFloat16Storage"))
+        *d = BF16, *size = 2;
+    else
+        return -1;
+    return 0;
+}
+
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f)
+        bits = sign | 0x7f800000 | man << 13;
+    else if (exp)
+        bits = sign | (exp + 112) << 23 | man << 13;
+    else if (man) { /* subnormal: normalise */
+        exp = 113;
+        while (!(man & 0x400))
+            man <<= 1, exp--;
+        bits = sign | exp << 23 | (man & 0x3ff) << 13;
+    } else
+        bits = sign;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float to_float(const unsigned char *p, enum dtype d)
+{
+    uint32_t bits;
+    float f;
+    switch (d) {
+    case F16:
+        return half_to_float(load_u16(p));
+    case BF16:
+        bits = (uint32_t)load_u16(p) << 16;
+        break;
+    default:
+        bits = load_u32(p);
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Checks t against spec s and copies its elements, in row-major order of its
+ * shape, into out as float32. */
+static int read_tensor(struct ckpt *c, const struct weights_spec *s, float *out, struct convert_info *info)
+{
+    const struct pickle_tensor *t = find(c, s->name);
+    if (!t)
+        return error(c->err, "%s: missing tensor %s", c->path, s->name);
+    int same = (uint32_t)t->ndim == s->ndim;
+    for (uint32_t d = 0; same && d < s->ndim; d++)
+        same = t->size[d] == s->shape[d];
+    if (!same) {
+        char got[128] = "", want[128] = "";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "",
+                     (unsigned long long)t->size[d]);
+        for (uint32_t d = 0; d < s->ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%u", d ? ", " : "", s->shape[d]);
+        return error(c->err, "%s: tensor %s has shape [%s], expected [%s]", c->path, s->name, got, want);
+    }
+    enum dtype dt;
+    size_t es;
+    if (dtype_of(t->storage_type, &dt, &es) < 0)
+        return error(c->err, "%s: unsupported storage torch.%s (tensor %s)", c->path, t->storage_type, s->name);
+    /* the last element the view reaches must lie inside its storage */
+    uint64_t last = t->offset;
+    for (int d = 0; d < t->ndim; d++) {
+        uint64_t step;
+        if (__builtin_mul_overflow(t->size[d] - 1, t->stride[d], &step) || __builtin_add_overflow(last, step, &last))
+            return error(c->err, "%s: tensor %s: view overflows", c->path, s->name);
+    }
+    if (last >= t->storage_numel)
+        return error(c->err, "%s: tensor %s reaches element %llu of a storage of %llu", c->path, s->name,
+                     (unsigned long long)last, (unsigned long long)t->storage_numel);
+    char entry[600];
+    snprintf(entry, sizeof entry, "%s/data/%s", c->top, t->storage_key);
+    zip_int64_t idx = zip_name_locate(c->zip, entry, 0);
+    if (idx < 0)
+        return error(c->err, "%s: storage %s of tensor %s is missing from the archive", c->path, entry, s->name);
+    size_t len;
+    unsigned char *buf = read_entry(c, idx, entry, UINT64_MAX / 2, &len);
+    if (!buf)
+        return -1;
+    if (len / es <= last) {
+        free(buf);
+        return error(c->err, "%s: storage %s holds %zu bytes, tensor %s needs %llu", c->path, entry, len, s->name,
+                     (unsigned long long)((last + 1) * es));
+    }
+    /* walk the view's indices odometer-style */
+    uint64_t idxs[PICKLE_MAX_DIMS] = {0}, pos = t->offset;
+    size_t n = weights_spec_numel(s);
+    for (size_t k = 0; k < n; k++) {
+        out[k] = to_float(buf + pos * es, dt);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            pos += t->stride[d];
+            if (++idxs[d] < t->size[d])
+                break;
+            pos -= t->stride[d] * t->size[d];
+            idxs[d] = 0;
+        }
+    }
+    free(buf);
+    info->tensors[dt]++;
+    info->params += n;
+    return 0;
+}
+
+static int write_all(FILE *f, const void *p, size_t n, const char *path, char *err)
+{
+    if (fwrite(p, 1, n, f) != n)
+        return error(err, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+static int write_weights(struct ckpt *c, const struct weights_config *cfg, FILE *f, const char *out,
+                         struct convert_info *info)
+{
+    size_t n;
+    struct weights_spec *specs = weights_specs(cfg, NULL, &n);
+    uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
+    size_t dir_len = WEIGHTS_HEADER_SIZE + n * WEIGHTS_ENTRY_SIZE, biggest = 0;
+    unsigned char *dir = calloc(1, dir_len);
+    float *data = NULL;
+    int rc = -1;
+    if (!specs || !offsets || !dir) {
+        error(c->err, "out of memory");
+        goto done;
+    }
+    uint64_t end = dir_len;
+    for (size_t k = 0; k < n; k++) {
+        size_t numel = weights_spec_numel(&specs[k]);
+        offsets[k] = weights_data_offset(end, specs, k);
+        end = offsets[k] + numel * sizeof(float);
+        weights_entry(dir + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], offsets[k]);
+        if (numel > biggest)
+            biggest = numel;
+    }
+    weights_header(dir, cfg, (uint32_t)n);
+    store_u32(dir + 56, (uint32_t)crc32(0, dir, (uInt)dir_len));
+    if (!(data = malloc(biggest * sizeof *data))) {
+        error(c->err, "out of memory");
+        goto done;
+    }
+    if (write_all(f, dir, dir_len, out, c->err) < 0)
+        goto done;
+    static const unsigned char zeros[WEIGHTS_PAGE];
+    uint64_t at = dir_len;
+    for (size_t k = 0; k < n; k++) {
+        size_t numel = weights_spec_numel(&specs[k]);
+        if (read_tensor(c, &specs[k], data, info) < 0 || write_all(f, zeros, offsets[k] - at, out, c->err) < 0 ||
+            write_all(f, data, numel * sizeof(float), out, c->err) < 0)
+            goto done;
+        at = offsets[k] + numel * sizeof(float);
+    }
+    rc = 0;
+done:
+    free(specs);
+    free(offsets);
+    free(dir);
+    free(data);
+    return rc;
+}
+
+int convert_checkpoint(const char *in, const char *out, enum weights_activation act, struct convert_info *info,
+                       char *err)
+{
+    struct ckpt c = {.path = in, .err = err};
+    memset(info, 0, sizeof *info);
+    char *tmp = NULL;
+    FILE *f = NULL;
+    int rc = -1;
+    if (open_ckpt(&c) < 0 || infer_config(&c, act, &info->cfg) < 0)
+        goto done;
+    const struct weights_config *cfg = &info->cfg;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        if (cfg->vision_width == shapes[k].vw && cfg->vision_layers == shapes[k].vl &&
+            cfg->vision_patch == shapes[k].p && cfg->vision_patch * cfg->vision_grid == shapes[k].res &&
+            cfg->text_width == shapes[k].tw && cfg->text_layers == shapes[k].tl && cfg->embed_dim == shapes[k].e)
+            info->shape = shapes[k].name;
+    if (!(tmp = malloc(strlen(out) + 16))) {
+        error(err, "out of memory");
+        goto done;
+    }
+    sprintf(tmp, "%s.tmp.XXXXXX", out);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        error(err, "%s: cannot create: %s", out, strerror(errno));
+        free(tmp);
+        tmp = NULL;
+        goto done;
+    }
+    fchmod(fd, 0644);
+    if (!(f = fdopen(fd, "wb"))) {
+        close(fd);
+        error(err, "%s: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (write_weights(&c, cfg, f, out, info) < 0)
+        goto done;
+    FILE *g = f;
+    f = NULL;
+    if (fflush(g) != 0 || fsync(fileno(g)) != 0) {
+        error(err, "%s: write failed: %s", out, strerror(errno));
+        fclose(g);
+        goto done;
+    }
+    if (fclose(g) != 0 || rename(tmp, out) != 0) {
+        error(err, "%s: cannot write: %s", out, strerror(errno));
+        goto done;
+    }
+    free(tmp);
+    tmp = NULL;
+    info->release = release_of(in);
+    rc = 0;
+done:
+    if (f)
+        fclose(f);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    if (c.zip)
+        zip_discard(c.zip);
+    pickle_close(c.pickle);
+    return rc;
+}

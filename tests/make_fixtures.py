@@ -1,0 +1,152 @@
+"""Makes the committed test fixtures with Debian's python3-torch:
+
+    python3 tests/make_fixtures.py tests/fixtures      # small models + reference outputs
+    python3 tests/make_fixtures.py --b32 OUT.pt        # random ViT-B/32-shaped TorchScript checkpoint
+
+Reference outputs come from PyTorch's float32 forward pass (tests/clipref.py)
+on exactly the values the checkpoint stores. `make test` reads only what this
+wrote; it never needs torch."""
+
+import os
+import pickle
+import struct
+import sys
+import zipfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clipref  # noqa: E402
+
+TINY = dict(embed=32, res=32, v_layers=2, v_width=64, patch=8, context=16, vocab=512, t_width=64, t_layers=2)
+ODD = dict(embed=48, res=21, v_layers=1, v_width=128, patch=7, context=12, vocab=300, t_width=128, t_layers=1, gelu=True)
+MICRO = dict(embed=8, res=8, v_layers=1, v_width=64, patch=4, context=4, vocab=16, t_width=64, t_layers=1)
+B32 = dict(embed=512, res=224, v_layers=12, v_width=768, patch=32, context=77, vocab=49408, t_width=512, t_layers=12)
+
+
+def texts_for(cfg, gen):
+    """Token sequences as the tokenizer makes them: SOT first, EOT (the largest id) last."""
+    V, C = cfg["vocab"], cfg["context"]
+    out = []
+    for n in (2, 3, C // 2, C - 1, C):
+        mid = torch.randint(1, V - 2, (n - 2,), generator=gen).tolist()
+        out.append([V - 2] + mid + [V - 1])
+    return out
+
+
+def save_jit(model, ids, path):
+    image = torch.zeros(1, 3, model.visual_res, model.visual_res)
+    text = torch.tensor([ids + [0] * (model.context_length - len(ids))])
+    traced = torch.jit.trace(model, (image, text), check_trace=False)
+    halves = clipref.half_names(model)
+    for name, p in traced.named_parameters():
+        if name in halves:
+            p.data = p.data.half()
+    traced.save(path)
+
+
+def reference(model, cfg, gen, path):
+    """Writes the inputs and PyTorch's outputs as text the C test parses."""
+    texts = texts_for(cfg, gen)
+    images = torch.rand(3, 3, cfg["res"], cfg["res"], generator=gen) * 4 - 2
+    with torch.no_grad():
+        C = cfg["context"]
+        t = torch.tensor([ids + [0] * (C - len(ids)) for ids in texts])
+        tv = model.encode_text(t)
+        iv = model.encode_image(images)
+    with open(path, "w") as f:
+        for ids, v in zip(texts, tv):
+            f.write("text %d %s\n" % (len(ids), " ".join(map(str, ids))))
+            f.write("out %d %s\n" % (len(v), " ".join("%.9g" % x for x in v.tolist())))
+        for im, v in zip(images, iv):
+            f.write("image %d %s\n" % (im.numel(), " ".join("%.9g" % x for x in im.flatten().tolist())))
+            f.write("out %d %s\n" % (len(v), " ".join("%.9g" % x for x in v.tolist())))
+    return texts
+
+
+def make_model(cfg, seed):
+    torch.manual_seed(seed)
+    m = clipref.CLIP(**cfg).eval()
+    return m
+
+
+def with_views(sd):
+    """A state_dict whose tensors are views: a transposed projection and a
+    bias at an offset inside a larger storage, as torch.save keeps them."""
+    sd = dict(sd)
+    tp = sd["text_projection"]
+    sd["text_projection"] = tp.t().contiguous().t()
+    b = sd["ln_final.bias"]
+    big = torch.randn(b.numel() + 10)
+    big[5:5 + b.numel()] = b
+    sd["ln_final.bias"] = big[5:5 + b.numel()]
+    return sd
+
+
+def torch_save(obj, path):
+    torch.save(obj, path, _use_new_zipfile_serialization=True)
+
+
+def bad_pickle(path, payload):
+    """A checkpoint-shaped zip whose data.pkl is the given pickle bytes."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", payload)
+        z.writestr("archive/version", "3\n")
+
+
+class Evil:
+    def __init__(self, fn, arg):
+        self.fn, self.arg = fn, arg
+
+    def __reduce__(self):
+        return (self.fn, (self.arg,))
+
+
+def fixtures(out):
+    os.makedirs(out, exist_ok=True)
+    gen = torch.Generator().manual_seed(1)
+
+    # tiny: OpenAI-style TorchScript (float16 linear weights) and the same
+    # values as a float32 state_dict with views; one reference for both.
+    m = make_model(TINY, 0)
+    clipref.round_to(m, clipref.half_names(m), torch.float16)
+    texts = reference(m, TINY, gen, f"{out}/tiny.ref")
+    save_jit(m, texts[0], f"{out}/tiny.jit.pt")
+    torch_save(with_views(m.state_dict()), f"{out}/tiny.sd.pt")
+
+    # odd: exact GELU, bfloat16, 2 heads, odd patch, nested in a training
+    # checkpoint under "state_dict" with DataParallel's "module." prefix.
+    m = make_model(ODD, 2)
+    clipref.round_to(m, {n for n, _ in m.named_parameters()}, torch.bfloat16)
+    reference(m, ODD, gen, f"{out}/odd.ref")
+    sd = {"module." + k: v.to(torch.bfloat16) for k, v in m.state_dict().items()}
+    torch_save({"epoch": 3, "state_dict": sd}, f"{out}/odd.bf16.pt")
+
+    # bad inputs, from a micro model
+    m = make_model(MICRO, 3)
+    sd = m.state_dict()
+    torch_save({k: v for k, v in sd.items() if k != "visual.ln_post.weight"}, f"{out}/bad-missing.pt")
+    torch_save(dict(sd, **{"ln_final.bias": torch.zeros(65)}), f"{out}/bad-shape.pt")
+    torch_save(dict(sd, **{"visual.proj": sd["visual.proj"].double()}), f"{out}/bad-double.pt")
+    torch_save(sd, f"{out}/micro.pt")
+    bad_pickle(f"{out}/bad-system.pt", pickle.dumps(Evil(os.system, "touch /tmp/clippie-pwned"), protocol=2))
+    bad_pickle(f"{out}/bad-eval.pt", pickle.dumps(Evil(eval, "1"), protocol=2))
+    with open(f"{out}/micro.pt", "rb") as f:
+        data = f.read()
+    with open(f"{out}/bad-truncated.pt", "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+def main():
+    if sys.argv[1] == "--b32":
+        m = make_model(B32, 0)
+        clipref.round_to(m, clipref.half_names(m), torch.float16)
+        save_jit(m, [49406, 320, 49407], sys.argv[2])
+        if len(sys.argv) > 3:
+            reference(m, B32, torch.Generator().manual_seed(1), sys.argv[3])
+    else:
+        fixtures(sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()

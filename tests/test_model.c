@@ -1,0 +1,146 @@
+/* textenc + vit against PyTorch: each fixture checkpoint is converted, and
+ * its text and image vectors must equal the reference outputs that
+ * tests/make_fixtures.py recorded (relative error per vector <= 1e-5). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "convert.h"
+#include "textenc.h"
+#include "vit.h"
+#include "weights.h"
+
+#define MAX_ITEMS 16
+
+struct ref {
+    int ntexts, nimages;
+    int32_t ids[MAX_ITEMS][128];
+    int lens[MAX_ITEMS];
+    float *pixels[MAX_ITEMS];
+    float text_out[MAX_ITEMS][1024], image_out[MAX_ITEMS][1024];
+};
+
+static float *read_floats(FILE *f, int *n)
+{
+    if (fscanf(f, "%d", n) != 1 || *n <= 0 || *n > 1 << 20)
+        return NULL;
+    float *v = malloc((size_t)*n * sizeof *v);
+    for (int k = 0; k < *n; k++)
+        if (fscanf(f, "%f", &v[k]) != 1)
+            return free(v), NULL;
+    return v;
+}
+
+static int read_ref(const char *path, struct ref *r)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    memset(r, 0, sizeof *r);
+    char kind[16];
+    float *last = NULL;
+    int n;
+    while (fscanf(f, "%15s", kind) == 1) {
+        if (!strcmp(kind, "text")) {
+            if (fscanf(f, "%d", &r->lens[r->ntexts]) != 1)
+                return -1;
+            for (int k = 0; k < r->lens[r->ntexts]; k++)
+                if (fscanf(f, "%d", &r->ids[r->ntexts][k]) != 1)
+                    return -1;
+            last = r->text_out[r->ntexts++];
+        } else if (!strcmp(kind, "image")) {
+            if (!(r->pixels[r->nimages] = read_floats(f, &n)))
+                return -1;
+            last = r->image_out[r->nimages++];
+        } else if (!strcmp(kind, "out") && last) {
+            float *v = read_floats(f, &n);
+            if (!v)
+                return -1;
+            memcpy(last, v, (size_t)n * sizeof *v);
+            free(v);
+        } else
+            return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* max |a - b| / |b|, the relative error of a whole vector */
+static double rel_err(const float *a, const float *b, int n)
+{
+    double diff = 0, norm = 0;
+    for (int k = 0; k < n; k++) {
+        diff = fmax(diff, fabs((double)a[k] - b[k]));
+        norm += (double)b[k] * b[k];
+    }
+    return diff / sqrt(norm);
+}
+
+static void test_model(const char *dir, const char *ckpt, const char *refname, enum weights_activation act)
+{
+    char in[512], refpath[512], out[] = "/tmp/clippie-model-XXXXXX", err[ERR_LEN] = "";
+    snprintf(in, sizeof in, "%s/%s", dir, ckpt);
+    snprintf(refpath, sizeof refpath, "%s/%s", dir, refname);
+    int fd = mkstemp(out);
+    close(fd);
+    struct convert_info info;
+    struct ref *r = malloc(sizeof *r);
+    CHECK(read_ref(refpath, r) == 0, "cannot read %s", refpath);
+    CHECK(convert_checkpoint(in, out, act, &info, err) == 0, "convert %s: %s", ckpt, err);
+    struct weights *w = weights_open(out, err);
+    CHECK(w != NULL, "open %s: %s", out, err);
+    if (!w)
+        return;
+    int E = (int)w->cfg.embed_dim;
+    float vec[MAX_ITEMS * 1024];
+
+    /* all texts in one padded batch, then each alone: both must match */
+    struct textenc *te = textenc_open(w, 4, err);
+    CHECK(te != NULL, "textenc_open: %s", err);
+    const int32_t *ids[MAX_ITEMS];
+    for (int i = 0; i < r->ntexts; i++)
+        ids[i] = r->ids[i];
+    CHECK(textenc_encode(te, ids, r->lens, r->ntexts, vec, err) == 0, "encode: %s", err);
+    for (int i = 0; i < r->ntexts; i++) {
+        double e = rel_err(vec + i * E, r->text_out[i], E);
+        CHECK(e <= 1e-5, "%s text %d (%d tokens, batched): relative error %.3g", ckpt, i, r->lens[i], e);
+        textenc_encode(te, ids + i, r->lens + i, 1, vec, err);
+        e = rel_err(vec, r->text_out[i], E);
+        CHECK(e <= 1e-5, "%s text %d (alone): relative error %.3g", ckpt, i, e);
+    }
+    int32_t bad[2] = {0, (int32_t)w->cfg.vocab_size};
+    int badlen = 2;
+    const int32_t *badp = bad;
+    CHECK(textenc_encode(te, &badp, &badlen, 1, vec, err) < 0 && strstr(err, "vocabulary"), "bad id accepted");
+    textenc_close(te);
+
+    struct vit *v = vit_open(w, 2, err);
+    CHECK(v != NULL, "vit_open: %s", err);
+    size_t R = w->cfg.vision_grid * w->cfg.vision_patch, img = 3 * R * R;
+    float *pixels = malloc(r->nimages * img * sizeof(float));
+    for (int i = 0; i < r->nimages; i++)
+        memcpy(pixels + i * img, r->pixels[i], img * sizeof(float));
+    vit_encode(v, pixels, r->nimages, vec);
+    for (int i = 0; i < r->nimages; i++) {
+        double e = rel_err(vec + i * E, r->image_out[i], E);
+        CHECK(e <= 1e-5, "%s image %d: relative error %.3g", ckpt, i, e);
+        free(r->pixels[i]);
+    }
+    free(pixels);
+    vit_close(v);
+    weights_close(w);
+    unlink(out);
+    free(r);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
+    test_model(dir, "tiny.jit.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
+    test_model(dir, "tiny.sd.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
+    test_model(dir, "odd.bf16.pt", "odd.ref", WEIGHTS_GELU);
+    return check_done("test_model");
+}

@@ -1,0 +1,216 @@
+/* convert + weights: every fixture checkpoint converts to a file that loads
+ * with the right config, views and dtypes are honoured, and bad checkpoints
+ * and damaged weights files are refused with a message naming the problem. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "convert.h"
+#include "weights.h"
+
+static const char *dir;
+static char tmpdir[] = "/tmp/clippie-test-XXXXXX";
+
+static const char *fixture(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static const char *scratch(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int only_file_left(void)
+{
+    /* after a failed convert the scratch folder must hold no temporary file */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A %s | grep -q tmp", tmpdir);
+    return system(cmd) != 0;
+}
+
+static void convert_ok(const char *in, const char *out, enum weights_activation act, struct weights_config *cfg)
+{
+    char err[ERR_LEN] = "";
+    struct convert_info info;
+    int rc = convert_checkpoint(fixture(in), scratch(out), act, &info, err);
+    CHECK(rc == 0, "convert %s: %s", in, err);
+    *cfg = info.cfg;
+}
+
+static void test_tiny(void)
+{
+    struct weights_config c;
+    convert_ok("tiny.jit.pt", "tiny.jit.weights", WEIGHTS_QUICK_GELU, &c);
+    CHECK(c.vision_width == 64 && c.vision_layers == 2 && c.vision_patch == 8 && c.vision_grid == 4 &&
+              c.text_width == 64 && c.text_layers == 2 && c.context_length == 16 && c.vocab_size == 512 &&
+              c.embed_dim == 32,
+          "tiny config inferred wrongly");
+    convert_ok("tiny.sd.pt", "tiny.sd.weights", WEIGHTS_QUICK_GELU, &c);
+
+    /* the TorchScript float16 archive and the float32 state_dict with views
+     * hold the same values, so they must convert to the same bytes */
+    char err[ERR_LEN] = "";
+    struct weights *a = weights_open(scratch("tiny.jit.weights"), err);
+    CHECK(a != NULL, "open: %s", err);
+    struct weights *b = weights_open(scratch("tiny.sd.weights"), err);
+    CHECK(b != NULL, "open: %s", err);
+    if (a && b) {
+        CHECK(a->size == b->size && !memcmp(a->map, b->map, a->size), "jit and state_dict conversions differ");
+        CHECK(*a->logit_scale > 4.6f && *a->logit_scale < 4.61f, "logit_scale %g", *a->logit_scale);
+    }
+    weights_close(a);
+    weights_close(b);
+}
+
+static void test_odd(void)
+{
+    struct weights_config c;
+    convert_ok("odd.bf16.pt", "odd.weights", WEIGHTS_GELU, &c);
+    CHECK(c.vision_width == 128 && c.vision_patch == 7 && c.vision_grid == 3 && c.embed_dim == 48 &&
+              c.activation == WEIGHTS_GELU,
+          "odd config inferred wrongly");
+}
+
+static void convert_fails(const char *in, const char *want)
+{
+    char err[ERR_LEN] = "";
+    struct convert_info info;
+    const char *out = scratch("bad.weights");
+    int rc = convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, &info, err);
+    CHECK(rc < 0, "convert %s succeeded", in);
+    CHECK_MSG(err, want);
+    CHECK(strstr(err, in) != NULL, "message '%s' does not name %s", err, in);
+    CHECK(!exists(out) && only_file_left(), "convert %s left a file behind", in);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len)
+        abort();
+    fclose(f);
+}
+
+static void test_bad_checkpoints(void)
+{
+    convert_fails(fixture("bad-missing.pt"), "missing tensor visual.ln_post.weight");
+    convert_fails(fixture("bad-shape.pt"), "tensor ln_final.bias has shape [65], expected [64]");
+    convert_fails(fixture("bad-double.pt"), "unsupported storage torch.DoubleStorage");
+    convert_fails(fixture("bad-truncated.pt"), "zip");
+    unlink("/tmp/clippie-pwned");
+    convert_fails(fixture("bad-system.pt"), "refused pickle global posix.system");
+    CHECK(!exists("/tmp/clippie-pwned"), "the os.system payload ran");
+    convert_fails(fixture("bad-eval.pt"), "refused pickle global __builtin__.eval");
+    write_file(scratch("empty.pt"), "", 0);
+    convert_fails(scratch("empty.pt"), "empty file");
+    write_file(scratch("text.pt"), "hello, this is not a checkpoint\n", 32);
+    convert_fails(scratch("text.pt"), "not a zip archive");
+    unsigned char noise[4096];
+    srand(7);
+    for (size_t k = 0; k < sizeof noise; k++)
+        noise[k] = (unsigned char)rand();
+    write_file(scratch("noise.pt"), noise, sizeof noise);
+    convert_fails(scratch("noise.pt"), "not a zip archive");
+    convert_fails(scratch("absent.pt"), "No such file");
+    /* a checkpoint whose output folder does not exist */
+    char err[ERR_LEN] = "";
+    struct convert_info info;
+    CHECK(convert_checkpoint(fixture("micro.pt"), scratch("no/such/dir.weights"), 0, &info, err) < 0 &&
+              strstr(err, "no/such/dir.weights"),
+          "unwritable output: %s", err);
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        abort();
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *buf = malloc(*len);
+    if (fread(buf, 1, *len, f) != *len)
+        abort();
+    fclose(f);
+    return buf;
+}
+
+static void open_fails(const unsigned char *data, size_t len, const char *want)
+{
+    const char *path = scratch("damaged.weights");
+    write_file(path, data, len);
+    char err[ERR_LEN] = "";
+    struct weights *w = weights_open(path, err);
+    CHECK(w == NULL, "damaged weights file (%s) opened", want);
+    CHECK_MSG(err, want);
+    weights_close(w);
+}
+
+static void test_bad_weights(void)
+{
+    size_t len;
+    unsigned char *good = slurp(scratch("tiny.jit.weights"), &len);
+    unsigned char *bad = malloc(len);
+    open_fails(good, 0, "too short");
+    open_fails(good, 40, "too short");
+    open_fails(good, 1000, "truncated");
+    open_fails(good, len - 100, "outside the file");
+    memcpy(bad, good, len);
+    bad[0] = 'X';
+    open_fails(bad, len, "bad magic");
+    memcpy(bad, good, len);
+    bad[8] = 9;
+    open_fails(bad, len, "version 9");
+    /* one flipped bit anywhere in the header or directory is caught */
+    size_t dir_end = WEIGHTS_HEADER_SIZE + (size_t)load_u32(good + 52) * WEIGHTS_ENTRY_SIZE;
+    int caught = 0, tried = 0;
+    for (size_t at = 12; at < dir_end; at += 37, tried++) {
+        memcpy(bad, good, len);
+        bad[at] ^= 0x10;
+        write_file(scratch("flipped.weights"), bad, len);
+        char err[ERR_LEN];
+        struct weights *w = weights_open(scratch("flipped.weights"), err);
+        caught += w == NULL;
+        weights_close(w);
+    }
+    CHECK(caught == tried, "%d of %d flipped directory bytes went unnoticed", tried - caught, tried);
+    memcpy(bad, good, len);
+    bad[WEIGHTS_HEADER_SIZE + 3] ^= 1;
+    open_fails(bad, len, "checksum");
+    free(good);
+    free(bad);
+}
+
+int main(int argc, char **argv)
+{
+    dir = argc > 1 ? argv[1] : "tests/fixtures";
+    if (!mkdtemp(tmpdir))
+        return perror("mkdtemp"), 2;
+    test_tiny();
+    test_odd();
+    test_bad_checkpoints();
+    test_bad_weights();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_done("test_weights");
+}

@@ -1,0 +1,36 @@
+/* textenc.h - CLIP's text tower: token ids to embedding vectors.
+ *
+ *     struct textenc *e = textenc_open(w, 32, err);
+ *     const int32_t *ids[1] = {tokens}; int lens[1] = {n};   // 49406 ... 49407
+ *     float vec[E];
+ *     if (textenc_encode(e, ids, lens, 1, vec, err) < 0) ...
+ *     textenc_close(e);
+ *
+ * The causal mask makes every position depend only on those before it, so
+ * work stops at each text's end-of-text token (its last id): padding is never
+ * computed. The encoder borrows w, which must outlive it.
+ */
+#ifndef TEXTENC_H
+#define TEXTENC_H
+
+#include <stdint.h>
+
+#include "transformer.h"
+#include "weights.h"
+
+struct textenc {
+    const struct weights *w;
+    int max_batch;
+    struct transformer *t;
+    float *x;      /* [max_batch * C, Wt] residual stream */
+    float *pooled; /* [max_batch, Wt] */
+};
+
+struct textenc *textenc_open(const struct weights *w, int max_batch, char *err);
+void textenc_close(struct textenc *e);
+
+/* out[count, E] = encode_text of count texts; text i is lens[i] ids (at most
+ * the context length, end-of-text last). -1 with err on a bad id or length. */
+int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err);
+
+#endif

@@ -1,0 +1,131 @@
+#include "transformer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEAD_DIM 64
+
+struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, char *err)
+{
+    struct transformer *t = calloc(1, sizeof *t);
+    if (!t)
+        goto oom;
+    t->width = width;
+    t->heads = width / HEAD_DIM;
+    t->max_rows = max_rows;
+    t->max_seq = max_seq;
+    t->activation = act;
+    size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
+    t->ln = malloc(rows * w * sizeof(float));
+    t->qkv = malloc(rows * 3 * w * sizeof(float));
+    t->hidden = malloc(rows * 4 * w * sizeof(float));
+    t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
+    if (!t->ln || !t->qkv || !t->hidden || !t->scores)
+        goto oom;
+    return t;
+oom:
+    transformer_close(t);
+    error(err, "out of memory for transformer scratch (%d rows of width %d)", max_rows, width);
+    return NULL;
+}
+
+void transformer_close(struct transformer *t)
+{
+    if (!t)
+        return;
+    free(t->ln);
+    free(t->qkv);
+    free(t->hidden);
+    free(t->scores);
+    free(t);
+}
+
+void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * width;
+        float *o = out + (size_t)r * width;
+        /* double sums: rows of large activations lose digits in float */
+        double sum = 0, sq = 0;
+        for (int i = 0; i < width; i++)
+            sum += xr[i];
+        double mean = sum / width;
+        for (int i = 0; i < width; i++)
+            sq += (xr[i] - mean) * (xr[i] - mean);
+        float m = (float)mean, inv = (float)(1.0 / sqrt(sq / width + 1e-5));
+        for (int i = 0; i < width; i++)
+            o[i] = (xr[i] - m) * inv * weight[i] + bias[i];
+    }
+}
+
+void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
+                        int residual)
+{
+    for (int r = 0; r < rows; r++) {
+        float *yr = y + (size_t)r * out;
+        if (residual)
+            for (int i = 0; i < out; i++)
+                yr[i] += bias[i];
+        else
+            memcpy(yr, bias, (size_t)out * sizeof(float));
+    }
+    /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
+}
+
+/* Attention of one sequence: qkv [seq, 3W] in, out [seq, W]. */
+static void attention(struct transformer *t, const float *qkv, float *out, int seq, int causal)
+{
+    int W = t->width;
+    const float scale = 1.0f / sqrtf(HEAD_DIM);
+    for (int h = 0; h < t->heads; h++) {
+        const float *q = qkv + h * HEAD_DIM, *k = q + W, *v = q + 2 * W;
+        float *s = t->scores + (size_t)h * seq * seq;
+        /* s[seq, seq] = q[seq, 64] @ k[seq, 64]^T * scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s,
+                    seq);
+        for (int i = 0; i < seq; i++) {
+            float *row = s + (size_t)i * seq;
+            int n = causal ? i + 1 : seq;
+            float max = row[0], sum = 0;
+            for (int j = 1; j < n; j++)
+                max = row[j] > max ? row[j] : max;
+            for (int j = 0; j < n; j++)
+                sum += row[j] = expf(row[j] - max);
+            for (int j = 0; j < n; j++)
+                row[j] /= sum;
+            for (int j = n; j < seq; j++)
+                row[j] = 0;
+        }
+        /* out[seq, 64] (head h's columns) = s[seq, seq] @ v[seq, 64] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
+                    out + h * HEAD_DIM, W);
+    }
+}
+
+static void activate(float *x, size_t n, enum weights_activation act)
+{
+    if (act == WEIGHTS_GELU)
+        for (size_t i = 0; i < n; i++)
+            x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    else
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int batch, int seq,
+                       int causal)
+{
+    int W = t->width, rows = batch * seq;
+    transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
+    transformer_linear(t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
+    for (int s = 0; s < batch; s++)
+        attention(t, t->qkv + (size_t)s * seq * 3 * W, t->ln + (size_t)s * seq * W, seq, causal);
+    transformer_linear(x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
+    transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
+    transformer_linear(t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
+    activate(t->hidden, (size_t)rows * 4 * W, t->activation);
+    transformer_linear(x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
+}

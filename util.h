@@ -1,0 +1,34 @@
+/* util.h - error strings and overflow-checked sizes, shared by every module.
+ *
+ * Modules never print or exit: a function that can fail takes a
+ * `char err[ERR_LEN]` from its caller and returns error(err, ...), which
+ * formats the reason (lowercase, no full stop, naming the thing at fault) and
+ * returns -1. Functions returning pointers fill err and return NULL.
+ *
+ *     char err[ERR_LEN];
+ *     if (size_mul(rows, cols, &n) < 0)
+ *         return error(err, "%s: tensor too large", name);
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ERR_LEN 512
+
+/* Formats a message into err (which may be NULL) and returns -1. */
+int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* *out = a * b (or a + b); -1 on overflow, leaving *out unspecified. */
+static inline int size_mul(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out) ? -1 : 0; }
+static inline int size_add(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out) ? -1 : 0; }
+
+/* Little-endian loads and stores, for file formats read on any host. */
+static inline uint16_t load_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t load_u32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static inline uint64_t load_u64(const unsigned char *p) { return load_u32(p) | (uint64_t)load_u32(p + 4) << 32; }
+static inline void store_u32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> 8 * i); }
+static inline void store_u64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> 8 * i); }
+
+#endif

@@ -1,0 +1,299 @@
+#include "weights.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define BLOCK_TENSORS 12
+
+int weights_config_check(const struct weights_config *c, char *err)
+{
+    const struct { const char *name; uint32_t v, lo, hi; } f[] = {
+        {"activation", c->activation, 0, 1},
+        {"embedding size", c->embed_dim, 1, 16384},
+        {"image width", c->vision_width, 64, 8192},
+        {"image layers", c->vision_layers, 1, 256},
+        {"patch size", c->vision_patch, 1, 1024},
+        {"patch grid", c->vision_grid, 1, 1024},
+        {"context length", c->context_length, 2, 4096},
+        {"vocabulary size", c->vocab_size, 1, 1u << 20},
+        {"text width", c->text_width, 64, 8192},
+        {"text layers", c->text_layers, 1, 256},
+    };
+    for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
+        if (f[k].v < f[k].lo || f[k].v > f[k].hi)
+            return error(err, "%s %u is out of range [%u, %u]", f[k].name, f[k].v, f[k].lo, f[k].hi);
+    if (c->vision_width % 64 || c->text_width % 64)
+        return error(err, "widths %u and %u must be multiples of 64 (heads of 64)", c->vision_width, c->text_width);
+    if (c->vision_patch * c->vision_grid > 8192)
+        return error(err, "image resolution %u is too large", c->vision_patch * c->vision_grid);
+    return 0;
+}
+
+struct specs {
+    struct weights_spec *s;
+    size_t n;
+};
+
+static void add(struct specs *sp, int visual, const float **slot, const char *name, uint32_t ndim,
+                uint32_t d0, uint32_t d1, uint32_t d2, uint32_t d3)
+{
+    struct weights_spec *s = &sp->s[sp->n++];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->ndim = ndim;
+    s->shape[0] = d0, s->shape[1] = d1, s->shape[2] = d2, s->shape[3] = d3;
+    s->visual = visual;
+    s->slot = slot;
+}
+
+#define SLOT(w, field) ((w) ? &(w)->field : NULL)
+
+static void add_blocks(struct specs *sp, int visual, const char *prefix, uint32_t layers, uint32_t W,
+                       struct weights_block *blocks)
+{
+    for (uint32_t l = 0; l < layers; l++) {
+        struct weights_block *b = blocks ? &blocks[l] : NULL;
+        const struct { const char *suffix; const float **slot; uint32_t ndim, d0, d1; } t[BLOCK_TENSORS] = {
+            {"ln_1.weight", SLOT(b, ln_1_weight), 1, W, 0},
+            {"ln_1.bias", SLOT(b, ln_1_bias), 1, W, 0},
+            {"attn.in_proj_weight", SLOT(b, in_proj_weight), 2, 3 * W, W},
+            {"attn.in_proj_bias", SLOT(b, in_proj_bias), 1, 3 * W, 0},
+            {"attn.out_proj.weight", SLOT(b, out_proj_weight), 2, W, W},
+            {"attn.out_proj.bias", SLOT(b, out_proj_bias), 1, W, 0},
+            {"ln_2.weight", SLOT(b, ln_2_weight), 1, W, 0},
+            {"ln_2.bias", SLOT(b, ln_2_bias), 1, W, 0},
+            {"mlp.c_fc.weight", SLOT(b, c_fc_weight), 2, 4 * W, W},
+            {"mlp.c_fc.bias", SLOT(b, c_fc_bias), 1, 4 * W, 0},
+            {"mlp.c_proj.weight", SLOT(b, c_proj_weight), 2, W, 4 * W},
+            {"mlp.c_proj.bias", SLOT(b, c_proj_bias), 1, W, 0},
+        };
+        for (int k = 0; k < BLOCK_TENSORS; k++) {
+            char name[WEIGHTS_NAME_MAX];
+            snprintf(name, sizeof name, "%sresblocks.%u.%s", prefix, l, t[k].suffix);
+            add(sp, visual, t[k].slot, name, t[k].ndim, t[k].d0, t[k].d1, 0, 0);
+        }
+    }
+}
+
+static size_t spec_count(const struct weights_config *c)
+{
+    return 14 + BLOCK_TENSORS * ((size_t)c->text_layers + c->vision_layers);
+}
+
+struct weights_spec *weights_specs(const struct weights_config *c, struct weights *w, size_t *n)
+{
+    struct specs sp = {calloc(spec_count(c), sizeof *sp.s), 0};
+    if (!sp.s)
+        return NULL;
+    uint32_t Wt = c->text_width, Wv = c->vision_width, E = c->embed_dim, P = c->vision_patch;
+    add(&sp, 0, SLOT(w, logit_scale), "logit_scale", 0, 0, 0, 0, 0);
+    add(&sp, 0, SLOT(w, token_embedding), "token_embedding.weight", 2, c->vocab_size, Wt, 0, 0);
+    add(&sp, 0, SLOT(w, positional_embedding), "positional_embedding", 2, c->context_length, Wt, 0, 0);
+    add_blocks(&sp, 0, "transformer.", c->text_layers, Wt, w ? w->text_blocks : NULL);
+    add(&sp, 0, SLOT(w, ln_final_weight), "ln_final.weight", 1, Wt, 0, 0, 0);
+    add(&sp, 0, SLOT(w, ln_final_bias), "ln_final.bias", 1, Wt, 0, 0, 0);
+    add(&sp, 0, SLOT(w, text_projection), "text_projection", 2, Wt, E, 0, 0);
+    add(&sp, 1, SLOT(w, conv1_weight), "visual.conv1.weight", 4, Wv, 3, P, P);
+    add(&sp, 1, SLOT(w, class_embedding), "visual.class_embedding", 1, Wv, 0, 0, 0);
+    add(&sp, 1, SLOT(w, visual_positional_embedding), "visual.positional_embedding", 2,
+        c->vision_grid * c->vision_grid + 1, Wv, 0, 0);
+    add(&sp, 1, SLOT(w, ln_pre_weight), "visual.ln_pre.weight", 1, Wv, 0, 0, 0);
+    add(&sp, 1, SLOT(w, ln_pre_bias), "visual.ln_pre.bias", 1, Wv, 0, 0, 0);
+    add_blocks(&sp, 1, "visual.transformer.", c->vision_layers, Wv, w ? w->visual_blocks : NULL);
+    add(&sp, 1, SLOT(w, ln_post_weight), "visual.ln_post.weight", 1, Wv, 0, 0, 0);
+    add(&sp, 1, SLOT(w, ln_post_bias), "visual.ln_post.bias", 1, Wv, 0, 0, 0);
+    add(&sp, 1, SLOT(w, visual_proj), "visual.proj", 2, Wv, E, 0, 0);
+    *n = sp.n;
+    return sp.s;
+}
+
+size_t weights_spec_numel(const struct weights_spec *s)
+{
+    /* config limits keep this far below SIZE_MAX */
+    size_t n = 1;
+    for (uint32_t d = 0; d < s->ndim; d++)
+        n *= s->shape[d];
+    return n;
+}
+
+void weights_header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
+{
+    memset(out, 0, WEIGHTS_HEADER_SIZE);
+    memcpy(out, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
+    store_u32(out + 8, WEIGHTS_VERSION);
+    const uint32_t *f = &c->activation;
+    for (int k = 0; k < 10; k++)
+        store_u32(out + 12 + 4 * k, f[k]);
+    store_u32(out + 52, count);
+}
+
+void weights_entry(unsigned char *out, const struct weights_spec *s, uint64_t offset)
+{
+    memset(out, 0, WEIGHTS_ENTRY_SIZE);
+    memcpy(out, s->name, strlen(s->name));
+    store_u32(out + 64, s->ndim);
+    for (int d = 0; d < 4; d++)
+        store_u32(out + 68 + 4 * d, s->shape[d]);
+    store_u64(out + 88, offset);
+}
+
+uint64_t weights_data_offset(uint64_t end, const struct weights_spec *specs, size_t k)
+{
+    uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_PAGE : WEIGHTS_ALIGN;
+    return (end + align - 1) / align * align;
+}
+
+static void read_config(const unsigned char *h, struct weights_config *c)
+{
+    uint32_t *f = &c->activation;
+    for (int k = 0; k < 10; k++)
+        f[k] = load_u32(h + 12 + 4 * k);
+}
+
+static const unsigned char *find_entry(const unsigned char *dir, uint32_t count, const char *name)
+{
+    size_t len = strlen(name);
+    for (uint32_t k = 0; k < count; k++) {
+        const unsigned char *e = dir + (size_t)k * WEIGHTS_ENTRY_SIZE;
+        if (!memcmp(e, name, len) && e[len] == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static int bind(struct weights *w, const char *path, char *err)
+{
+    const unsigned char *base = w->map;
+    uint32_t count = load_u32(base + 52);
+    const unsigned char *dir = base + WEIGHTS_HEADER_SIZE;
+    size_t n;
+    struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
+    if (!specs)
+        return error(err, "out of memory");
+    int rc = -1;
+    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
+    for (size_t k = 0; k < n; k++) {
+        const struct weights_spec *s = &specs[k];
+        const unsigned char *e = find_entry(dir, count, s->name);
+        if (!e) {
+            error(err, "%s: missing tensor %s", path, s->name);
+            goto done;
+        }
+        int same = load_u32(e + 64) == s->ndim;
+        for (int d = 0; d < 4; d++)
+            same &= load_u32(e + 68 + 4 * d) == s->shape[d];
+        if (!same) {
+            error(err, "%s: tensor %s has shape [%u, %u, %u, %u] (ndim %u), expected [%u, %u, %u, %u] (ndim %u)",
+                  path, s->name, load_u32(e + 68), load_u32(e + 72), load_u32(e + 76), load_u32(e + 80),
+                  load_u32(e + 64), s->shape[0], s->shape[1], s->shape[2], s->shape[3], s->ndim);
+            goto done;
+        }
+        uint64_t off = load_u64(e + 88);
+        uint64_t bytes = (uint64_t)weights_spec_numel(s) * sizeof(float);
+        if (off % WEIGHTS_ALIGN || off < dir_end || off > w->size || bytes > w->size - off) {
+            error(err, "%s: tensor %s at offset %llu (%llu bytes) lies outside the file's %zu bytes or is misaligned",
+                  path, s->name, (unsigned long long)off, (unsigned long long)bytes, w->size);
+            goto done;
+        }
+        *s->slot = (const float *)(base + off);
+    }
+    rc = 0;
+done:
+    free(specs);
+    return rc;
+}
+
+struct weights *weights_open(const char *path, char *err)
+{
+    struct weights *w = calloc(1, sizeof *w);
+    if (!w) {
+        error(err, "out of memory");
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        error(err, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < WEIGHTS_HEADER_SIZE) {
+        error(err, "%s: not a clippie weights file (%s)", path,
+              S_ISREG(st.st_mode) ? "too short for its header" : "not a regular file");
+        goto fail;
+    }
+    w->size = (size_t)st.st_size;
+    w->map = mmap(NULL, w->size, PROT_READ, MAP_SHARED, fd, 0);
+    if (w->map == MAP_FAILED) {
+        w->map = NULL;
+        error(err, "%s: cannot map: %s", path, strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    fd = -1;
+    const unsigned char *h = w->map;
+    if (memcmp(h, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC)) {
+        error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
+        goto fail;
+    }
+    if (load_u32(h + 8) != WEIGHTS_VERSION) {
+        error(err, "%s: weights format version %u, this clippie reads version %d", path, load_u32(h + 8),
+              WEIGHTS_VERSION);
+        goto fail;
+    }
+    uint32_t count = load_u32(h + 52);
+    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
+    if (dir_end > w->size) {
+        error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path, count,
+              (unsigned long long)dir_end, w->size);
+        goto fail;
+    }
+    unsigned char hdr[WEIGHTS_HEADER_SIZE];
+    memcpy(hdr, h, sizeof hdr);
+    store_u32(hdr + 56, 0);
+    uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
+    if (crc != load_u32(h + 56)) {
+        error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
+        goto fail;
+    }
+    read_config(h, &w->cfg);
+    char why[ERR_LEN];
+    if (weights_config_check(&w->cfg, why) < 0) {
+        error(err, "%s: %s", path, why);
+        goto fail;
+    }
+    if (count != spec_count(&w->cfg)) {
+        error(err, "%s: holds %u tensors, its config needs %zu", path, count, spec_count(&w->cfg));
+        goto fail;
+    }
+    w->text_blocks = calloc(w->cfg.text_layers, sizeof *w->text_blocks);
+    w->visual_blocks = calloc(w->cfg.vision_layers, sizeof *w->visual_blocks);
+    if (!w->text_blocks || !w->visual_blocks) {
+        error(err, "out of memory");
+        goto fail;
+    }
+    if (bind(w, path, err) < 0)
+        goto fail;
+    return w;
+fail:
+    if (fd >= 0)
+        close(fd);
+    weights_close(w);
+    return NULL;
+}
+
+void weights_close(struct weights *w)
+{
+    if (!w)
+        return;
+    if (w->map)
+        munmap(w->map, w->size);
+    free(w->text_blocks);
+    free(w->visual_blocks);
+    free(w);
+}
