@@ -141,9 +141,9 @@ def main():
     if sys.argv[1] == "--b32":
         m = make_model(B32, 0)
         clipref.round_to(m, clipref.half_names(m), torch.float16)
-        save_jit(m, [49406, 320, 49407], sys.argv[2])
-        if len(sys.argv) > 3:
+        if len(sys.argv) > 3:  # before save_jit, which turns the shared parameters to float16
             reference(m, B32, torch.Generator().manual_seed(1), sys.argv[3])
+        save_jit(m, [49406, 320, 49407], sys.argv[2])
     else:
         fixtures(sys.argv[1])
 

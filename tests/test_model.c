@@ -79,21 +79,16 @@ static double rel_err(const float *a, const float *b, int n)
     return diff / sqrt(norm);
 }
 
-static void test_model(const char *dir, const char *ckpt, const char *refname, enum weights_activation act)
+/* Compares the vectors of weights file `path` with reference file refpath. */
+static void test_weights(const char *ckpt, const char *path, const char *refpath)
 {
-    char in[512], refpath[512], out[] = "/tmp/clippie-model-XXXXXX", err[ERR_LEN] = "";
-    snprintf(in, sizeof in, "%s/%s", dir, ckpt);
-    snprintf(refpath, sizeof refpath, "%s/%s", dir, refname);
-    int fd = mkstemp(out);
-    close(fd);
-    struct convert_info info;
+    char err[ERR_LEN] = "";
     struct ref *r = malloc(sizeof *r);
     CHECK(read_ref(refpath, r) == 0, "cannot read %s", refpath);
-    CHECK(convert_checkpoint(in, out, act, &info, err) == 0, "convert %s: %s", ckpt, err);
-    struct weights *w = weights_open(out, err);
-    CHECK(w != NULL, "open %s: %s", out, err);
+    struct weights *w = weights_open(path, err);
+    CHECK(w != NULL, "open %s: %s", path, err);
     if (!w)
-        return;
+        return free(r);
     int E = (int)w->cfg.embed_dim;
     float vec[MAX_ITEMS * 1024];
 
@@ -132,12 +127,28 @@ static void test_model(const char *dir, const char *ckpt, const char *refname, e
     free(pixels);
     vit_close(v);
     weights_close(w);
-    unlink(out);
     free(r);
+}
+
+static void test_model(const char *dir, const char *ckpt, const char *refname, enum weights_activation act)
+{
+    char in[512], refpath[512], out[] = "/tmp/clippie-model-XXXXXX", err[ERR_LEN] = "";
+    snprintf(in, sizeof in, "%s/%s", dir, ckpt);
+    snprintf(refpath, sizeof refpath, "%s/%s", dir, refname);
+    int fd = mkstemp(out);
+    close(fd);
+    struct convert_info info;
+    CHECK(convert_checkpoint(in, out, act, &info, err) == 0, "convert %s: %s", ckpt, err);
+    test_weights(ckpt, out, refpath);
+    unlink(out);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a weights file made elsewhere, e.g. full-size in CI */
+        test_weights(argv[2], argv[2], argv[3]);
+        return check_done("test_model");
+    }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     test_model(dir, "tiny.jit.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
     test_model(dir, "tiny.sd.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
