@@ -1,14 +1,21 @@
 # clippie: make, make test, make install PREFIX=/usr/local
 CC ?= cc
 PREFIX ?= /usr/local
-PKGS = libzip blas nettle zlib
+PKGS = libzip blas nettle zlib libutf8proc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm
 
-MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o
-TESTS = tests/test_weights tests/test_model
+MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o
+TESTS = tests/test_weights tests/test_model tests/test_tokenizer
+
+# The tokenizer's merge list: from ../shared/clip when there, else from the
+# openai/CLIP repository; either way its sha256 is checked. Never committed.
+VOCAB_GZ = bpe_simple_vocab_16e6.txt.gz
+VOCAB_SHA256 = 924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
+VOCAB_URL = https://github.com/openai/CLIP/raw/main/clip/$(VOCAB_GZ)
+PYTHON ?= python3
 
 all: clippie
 
@@ -21,6 +28,20 @@ tests/%: tests/%.c tests/check.h $(MODULES)
 %.o: %.c $(wildcard *.h)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
+tokenizer.o: vocab.bpe.h entities.h
+
+$(VOCAB_GZ):
+	if [ -f ../shared/clip/$(VOCAB_GZ) ]; then cp ../shared/clip/$(VOCAB_GZ) $@.part; \
+	else curl -fsSL -o $@.part $(VOCAB_URL); fi
+	echo "$(VOCAB_SHA256)  $@.part" | sha256sum -c --quiet
+	mv $@.part $@
+
+vocab.bpe.h: $(VOCAB_GZ) tools/gen_vocab.py
+	$(PYTHON) tools/gen_vocab.py $(VOCAB_GZ) > $@.part && mv $@.part $@
+
+entities.h: tools/gen_entities.py
+	$(PYTHON) tools/gen_entities.py > $@.part && mv $@.part $@
+
 test: clippie $(TESTS)
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
@@ -29,6 +50,6 @@ install: clippie
 	install -D -m 755 clippie $(DESTDIR)$(PREFIX)/bin/clippie
 
 clean:
-	rm -f clippie *.o $(TESTS)
+	rm -f clippie *.o $(TESTS) vocab.bpe.h entities.h $(VOCAB_GZ)
 
 .PHONY: all test install clean

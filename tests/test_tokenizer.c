@@ -1,0 +1,106 @@
+/* tokenizer against openai/CLIP's reference: every text of
+ * fixtures/tokens.txt (made by make_token_fixtures.py) must get exactly the
+ * reference ids; plus invalid UTF-8 and the length limit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tokenizer.h"
+
+static int unhex(const char *s, size_t n, char *out)
+{
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned v;
+        if (sscanf(s + i, "%2x", &v) != 1)
+            return -1;
+        out[i / 2] = (char)v;
+    }
+    return 0;
+}
+
+static void test_reference(struct tokenizer *t, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f)
+        return;
+    static char line[1 << 20], text[1 << 19];
+    int mismatches = 0, lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        size_t hexlen = (size_t)(tab - line);
+        if (unhex(line, hexlen, text) < 0)
+            continue;
+        int32_t want[4096];
+        int nwant = 0;
+        for (char *p = tab + 1, *end; nwant < 4096; p = end) {
+            long v = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            want[nwant++] = (int32_t)v;
+        }
+        int32_t *ids;
+        size_t replaced;
+        char err[ERR_LEN];
+        int n = tokenizer_encode(t, text, hexlen / 2, &ids, &replaced, err);
+        int ok = n == nwant && !memcmp(ids, want, (size_t)n * sizeof *ids);
+        if (!ok && ++mismatches <= 25) {
+            fprintf(stderr, "mismatch for '%.*s' (line %d):\n  want", (int)(hexlen / 2), text, lines + 1);
+            for (int k = 0; k < nwant; k++)
+                fprintf(stderr, " %d", want[k]);
+            fprintf(stderr, "\n  got ");
+            for (int k = 0; k < n; k++)
+                fprintf(stderr, " %d", ids[k]);
+            fprintf(stderr, "\n");
+        }
+        free(ids);
+        lines++;
+    }
+    fclose(f);
+    CHECK(lines > 5000, "only %d reference texts", lines);
+    CHECK(mismatches == 0, "%d of %d texts tokenized differently from the reference", mismatches, lines);
+}
+
+static void test_invalid(struct tokenizer *t)
+{
+    int32_t *ids;
+    size_t replaced;
+    char err[ERR_LEN];
+    /* a lone continuation byte and a truncated sequence become U+FFFD, the
+     * reference's token for it being 4210 */
+    int n = tokenizer_encode(t, "a\x80" "b\xe2\x82", 5, &ids, &replaced, err);
+    CHECK(n > 2 && replaced == 2, "invalid UTF-8: n %d replaced %zu", n, replaced);
+    free(ids);
+    n = tokenizer_encode(t, "\xef\xbf\xbd", 3, &ids, &replaced, err);
+    int32_t *ids2;
+    int n2 = tokenizer_encode(t, "\xff", 1, &ids2, &replaced, err);
+    CHECK(n == n2 && !memcmp(ids, ids2, (size_t)n * sizeof *ids) && replaced == 1,
+          "a bad byte must tokenize as U+FFFD does");
+    free(ids);
+    free(ids2);
+    static char big[TOKENIZER_MAX_BYTES + 2];
+    memset(big, 'a', sizeof big);
+    CHECK(tokenizer_encode(t, big, sizeof big, &ids, &replaced, err) < 0 && strstr(err, "limit"),
+          "an over-long text was accepted");
+    n = tokenizer_encode(t, big, TOKENIZER_MAX_BYTES, &ids, &replaced, err);
+    CHECK(n > 2, "the longest allowed text failed: %s", err);
+    free(ids);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
+    char path[512], err[ERR_LEN];
+    snprintf(path, sizeof path, "%s/tokens.txt", dir);
+    struct tokenizer *t = tokenizer_open(err);
+    CHECK(t != NULL, "open: %s", err);
+    if (!t)
+        return check_done("test_tokenizer");
+    test_reference(t, path);
+    test_invalid(t);
+    tokenizer_close(t);
+    return check_done("test_tokenizer");
+}

@@ -1,0 +1,42 @@
+/* tokenizer.h - CLIP's byte-pair tokenizer, text cleaning included.
+ *
+ *     struct tokenizer *t = tokenizer_open(err);
+ *     int32_t *ids; size_t replaced;
+ *     int n = tokenizer_encode(t, "a dog", 5, &ids, &replaced, err);
+ *     // ids: 49406 320 1929 49407; n = 4; caller frees ids
+ *     tokenizer_close(t);
+ *
+ * The same ids as openai/CLIP's simple_tokenizer with ftfy: ftfy's fixes
+ * for ordinary text (HTML entities, C1 controls as Windows-1252, Latin
+ * ligatures, full/half-width forms, curly quotes, line breaks, terminal
+ * escapes, control characters, NFC), HTML unescaped twice, whitespace
+ * collapsed, Python's str.lower(), then the pre-tokenizing regex and BPE.
+ * Not done: ftfy's mojibake repair (text decoded in the wrong encoding,
+ * such as "Ã©"), which only changes text that is already garbled.
+ *
+ * Invalid UTF-8: each bad sequence becomes U+FFFD, and *replaced counts them
+ * so that the caller can warn. Texts over TOKENIZER_MAX_BYTES are refused.
+ */
+#ifndef TOKENIZER_H
+#define TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define TOKENIZER_SOT 49406
+#define TOKENIZER_EOT 49407
+#define TOKENIZER_MAX_BYTES 65536
+
+struct tokenizer;
+
+struct tokenizer *tokenizer_open(char *err);
+void tokenizer_close(struct tokenizer *t);
+
+/* Tokenizes len bytes of text: *ids gets SOT, the text's ids, EOT (no padding,
+ * no truncation), malloc'd for the caller to free; returns their count, or -1
+ * with err set. */
+int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *replaced, char *err);
+
+#endif
