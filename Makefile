@@ -1,14 +1,14 @@
 # clippie: make, make test, make install PREFIX=/usr/local
 CC ?= cc
 PREFIX ?= /usr/local
-PKGS = libzip blas nettle zlib libutf8proc
+PKGS = libzip blas nettle zlib libutf8proc stb
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm
 
-MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o
-TESTS = tests/test_weights tests/test_model tests/test_tokenizer
+MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o
+TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image
 
 # The tokenizer's merge list: from ../shared/clip when there, else from the
 # openai/CLIP repository; either way its sha256 is checked. Never committed.

@@ -122,3 +122,20 @@ def round_to(model, names, dtype):
         for n, p in model.named_parameters():
             if n in names:
                 p.copy_(p.to(dtype).float())
+
+
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def preprocess(n_px, exif=False):
+    """CLIP's published preprocess (clip.py's _transform); with exif, the
+    photo is first turned upright as its EXIF orientation says."""
+    from PIL import Image, ImageOps
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+
+    steps = [Resize(n_px, interpolation=InterpolationMode.BICUBIC), CenterCrop(n_px),
+             lambda im: im.convert("RGB"), ToTensor(), Normalize(MEAN, STD)]
+    if exif:
+        steps.insert(0, ImageOps.exif_transpose)
+    return Compose(steps)

@@ -64,6 +64,47 @@ def reference(model, cfg, gen, path):
     return texts
 
 
+def images(out):
+    """Small synthetic images of every mode and several formats, and the
+    pixels CLIP's preprocess makes of them at 32 and 21 pixels."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+
+    def smooth(h, w, c):
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([(x * (i + 3) + y * (7 - i)) % 256 for i in range(c)], -1)
+        return np.clip(base + rng.normal(0, 25, (h, w, c)), 0, 255).astype(np.uint8)
+
+    made = {
+        "rgb.png": Image.fromarray(smooth(37, 45, 3)),
+        "tall.png": Image.fromarray(smooth(90, 31, 3)),
+        "exact.png": Image.fromarray(smooth(32, 32, 3)),
+        "grey.png": Image.fromarray(smooth(50, 40, 1)[:, :, 0]),
+        "rgba.png": Image.fromarray(smooth(30, 50, 4)),
+        "la.png": Image.fromarray(smooth(44, 41, 2), "LA"),
+        "palette.png": Image.fromarray(smooth(47, 33, 3)).quantize(16),
+        "small.bmp": Image.fromarray(smooth(20, 28, 3)),
+        "photo.jpg": Image.fromarray(smooth(48, 64, 3)),
+        "grey.jpg": Image.fromarray(smooth(60, 48, 1)[:, :, 0]),
+    }
+    lines = []
+    for name, im in made.items():
+        im.save(f"{out}/img-{name}", quality=92) if name.endswith(".jpg") else im.save(f"{out}/img-{name}")
+        for res in (32, 21):
+            px = clipref.preprocess(res)(Image.open(f"{out}/img-{name}"))
+            lines.append("img-%s %d %s\n" % (name, res, " ".join("%.9g" % v for v in px.flatten().tolist())))
+    # a JPEG stored sideways: EXIF orientation 6 (turn 90 degrees clockwise)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    made["photo.jpg"].save(f"{out}/img-rotated.jpg", quality=92, exif=exif.tobytes())
+    px = clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-rotated.jpg"))
+    lines.append("img-rotated.jpg 32 %s\n" % " ".join("%.9g" % v for v in px.flatten().tolist()))
+    with open(f"{out}/images.ref", "w") as f:
+        f.writelines(lines)
+
+
 def make_model(cfg, seed):
     torch.manual_seed(seed)
     m = clipref.CLIP(**cfg).eval()
@@ -121,6 +162,8 @@ def fixtures(out):
     reference(m, ODD, gen, f"{out}/odd.ref")
     sd = {"module." + k: v.to(torch.bfloat16) for k, v in m.state_dict().items()}
     torch_save({"epoch": 3, "state_dict": sd}, f"{out}/odd.bf16.pt")
+
+    images(out)
 
     # bad inputs, from a micro model
     m = make_model(MICRO, 3)

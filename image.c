@@ -1,0 +1,366 @@
+#include "image.h"
+
+#include <math.h>
+#include <stb_image.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
+
+static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+struct img {
+    unsigned char *px; /* h rows of w pixels of c bytes */
+    int w, h, c;
+};
+
+/* ---- EXIF ---- */
+
+static unsigned tiff_u16(const unsigned char *p, int le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static uint32_t tiff_u32(const unsigned char *p, int le)
+{
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Orientation tag of the TIFF structure in an APP1 "Exif" segment. */
+static int tiff_orientation(const unsigned char *t, size_t n)
+{
+    if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
+        return 1;
+    int le = t[0] == 'I';
+    uint32_t ifd = tiff_u32(t + 4, le);
+    if (ifd > n - 2)
+        return 1;
+    unsigned count = tiff_u16(t + ifd, le);
+    for (unsigned k = 0; k < count; k++) {
+        size_t e = ifd + 2 + (size_t)k * 12;
+        if (e + 12 > n)
+            return 1;
+        if (tiff_u16(t + e, le) == 0x0112 && tiff_u16(t + e + 2, le) == 3) {
+            unsigned v = tiff_u16(t + e + 8, le);
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+    return 1;
+}
+
+/* Calls fn on each JPEG marker segment before the image data (seg points
+ * past the length field) until fn returns nonzero; returns that, or 0. */
+static int jpeg_segments(const unsigned char *buf, size_t len,
+                         int (*fn)(unsigned marker, const unsigned char *seg, size_t n, void *ctx), void *ctx)
+{
+    if (len < 4 || buf[0] != 0xff || buf[1] != 0xd8)
+        return 0;
+    for (size_t p = 2; p + 4 <= len;) {
+        if (buf[p] != 0xff)
+            return 0;
+        unsigned marker = buf[p + 1];
+        if (marker == 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker == 0x01 || marker == 0xff) {
+            p += marker == 0xff ? 1 : 2;
+            continue;
+        }
+        if (marker == 0xda || marker == 0xd9)
+            return 0;
+        size_t seg = (size_t)buf[p + 2] << 8 | buf[p + 3];
+        if (seg < 2 || seg > len - p - 2)
+            return 0;
+        int r = fn(marker, buf + p + 4, seg - 2, ctx);
+        if (r)
+            return r;
+        p += 2 + seg;
+    }
+    return 0;
+}
+
+static int exif_segment(unsigned marker, const unsigned char *seg, size_t n, void *ctx)
+{
+    (void)ctx;
+    if (marker != 0xe1 || n < 6 || memcmp(seg, "Exif\0\0", 6))
+        return 0;
+    return tiff_orientation(seg + 6, n - 6);
+}
+
+int image_exif_orientation(const unsigned char *buf, size_t len)
+{
+    int o = jpeg_segments(buf, len, exif_segment, NULL);
+    return o ? o : 1;
+}
+
+static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void *ctx)
+{
+    /* SOF0..SOF15 but DHT (c4), JPG (c8) and DAC (cc): precision, height, width */
+    if (marker < 0xc0 || marker > 0xcf || marker == 0xc4 || marker == 0xc8 || marker == 0xcc || n < 5)
+        return 0;
+    uint64_t *wh = ctx;
+    wh[0] = (uint64_t)seg[3] << 8 | seg[4];
+    wh[1] = (uint64_t)seg[1] << 8 | seg[2];
+    return 1;
+}
+
+/* The size a file's header claims, read without decoding; 0 when unknown. */
+static uint64_t claimed_pixels(const unsigned char *b, size_t len, uint64_t wh[2])
+{
+    wh[0] = wh[1] = 0;
+    if (len >= 24 && !memcmp(b, "\x89PNG", 4))
+        wh[0] = (uint64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19],
+        wh[1] = (uint64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
+    else if (len >= 10 && !memcmp(b, "GIF8", 4))
+        wh[0] = load_u16(b + 6), wh[1] = load_u16(b + 8);
+    else if (len >= 26 && b[0] == 'B' && b[1] == 'M')
+        wh[0] = (uint64_t)llabs((int32_t)load_u32(b + 18)), wh[1] = (uint64_t)llabs((int32_t)load_u32(b + 22));
+    else
+        jpeg_segments(b, len, sof_segment, wh);
+    return wh[0] * wh[1];
+}
+
+/* Turns img as EXIF orientation o says the camera was held. */
+static int orient(struct img *im, int o)
+{
+    if (o <= 1 || o > 8)
+        return 0;
+    int W = im->w, H = im->h, c = im->c, swap = o >= 5;
+    int ow = swap ? H : W, oh = swap ? W : H;
+    unsigned char *out = malloc((size_t)ow * oh * c);
+    if (!out)
+        return -1;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = W - 1 - x, sy = y; break;
+            case 3: sx = W - 1 - x, sy = H - 1 - y; break;
+            case 4: sx = x, sy = H - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = H - 1 - x; break;
+            case 7: sx = W - 1 - y, sy = H - 1 - x; break;
+            default: sx = W - 1 - y, sy = x; break; /* 8 */
+            }
+            memcpy(out + ((size_t)y * ow + x) * c, im->px + ((size_t)sy * W + sx) * c, (size_t)c);
+        }
+    free(im->px);
+    im->px = out;
+    im->w = ow;
+    im->h = oh;
+    return 0;
+}
+
+/* ---- Pillow's resampling ---- */
+
+static double bicubic(double x)
+{
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+    if (x < 2.0)
+        return (((x - 5) * x + 8) * x - 4) * a;
+    return 0.0;
+}
+
+/* Pillow's precompute_coeffs + normalize_coeffs_8bpc: for each output
+ * position, the first input index, the count, and fixed-point weights. */
+static int coeffs(int in, int out, int **bounds, int32_t **kk)
+{
+    double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale, support = 2.0 * fscale;
+    int ksize = (int)ceil(support) * 2 + 1;
+    double *w = malloc((size_t)ksize * sizeof *w);
+    *bounds = malloc((size_t)out * 2 * sizeof **bounds);
+    *kk = malloc((size_t)out * ksize * sizeof **kk);
+    if (!w || !*bounds || !*kk) {
+        free(w);
+        return -1;
+    }
+    for (int xx = 0; xx < out; xx++) {
+        double center = (xx + 0.5) * scale, ww = 0.0;
+        int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+        xmin = xmin < 0 ? 0 : xmin;
+        xmax = (xmax > in ? in : xmax) - xmin;
+        for (int x = 0; x < xmax; x++)
+            ww += w[x] = bicubic((x + xmin - center + 0.5) / fscale);
+        int32_t *k = *kk + (size_t)xx * ksize;
+        for (int x = 0; x < ksize; x++) {
+            double v = x < xmax && ww != 0.0 ? w[x] / ww : 0.0;
+            k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
+        }
+        (*bounds)[2 * xx] = xmin;
+        (*bounds)[2 * xx + 1] = xmax;
+    }
+    free(w);
+    return ksize;
+}
+
+static unsigned char clip8(int64_t v)
+{
+    v >>= PRECISION_BITS;
+    return (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+/* One pass along x (horizontal) or y: out has size ow x oh, same channels. */
+static int resample(const struct img *in, struct img *out, int horizontal)
+{
+    int n_in = horizontal ? in->w : in->h, n_out = horizontal ? out->w : out->h, c = in->c;
+    int *bounds;
+    int32_t *kk;
+    int ksize = coeffs(n_in, n_out, &bounds, &kk);
+    if (ksize < 0) {
+        free(bounds);
+        free(kk);
+        return -1;
+    }
+    for (int y = 0; y < out->h; y++)
+        for (int x = 0; x < out->w; x++) {
+            int o = horizontal ? x : y, min = bounds[2 * o], cnt = bounds[2 * o + 1];
+            const int32_t *k = kk + (size_t)o * ksize;
+            for (int ch = 0; ch < c; ch++) {
+                int64_t ss = 1 << (PRECISION_BITS - 1);
+                for (int i = 0; i < cnt; i++) {
+                    size_t at = horizontal ? ((size_t)y * in->w + min + i) : ((size_t)(min + i) * in->w + x);
+                    ss += in->px[at * c + ch] * (int64_t)k[i];
+                }
+                out->px[((size_t)y * out->w + x) * c + ch] = clip8(ss);
+            }
+        }
+    free(bounds);
+    free(kk);
+    return 0;
+}
+
+/* Pillow's Image.resize(size, BICUBIC) for 8-bit images: unchanged when the
+ * size already matches, else a horizontal then a vertical pass. */
+static int resize_bicubic(struct img *im, int w, int h)
+{
+    if (im->w != w) {
+        struct img t = {malloc((size_t)w * im->h * im->c), w, im->h, im->c};
+        if (!t.px || resample(im, &t, 1) < 0)
+            return free(t.px), -1;
+        free(im->px);
+        *im = t;
+    }
+    if (im->h != h) {
+        struct img t = {malloc((size_t)im->w * h * im->c), im->w, h, im->c};
+        if (!t.px || resample(im, &t, 0) < 0)
+            return free(t.px), -1;
+        free(im->px);
+        *im = t;
+    }
+    return 0;
+}
+
+/* Pillow's NEAREST resize, used for palette images. */
+static int resize_nearest(struct img *im, int w, int h)
+{
+    if (im->w == w && im->h == h)
+        return 0;
+    unsigned char *out = malloc((size_t)w * h * im->c);
+    if (!out)
+        return -1;
+    double sx = (double)im->w / w, sy = (double)im->h / h;
+    for (int y = 0; y < h; y++) {
+        int yi = (int)((y + 0.5) * sy);
+        for (int x = 0; x < w; x++) {
+            int xi = (int)((x + 0.5) * sx);
+            memcpy(out + ((size_t)y * w + x) * im->c, im->px + ((size_t)yi * im->w + xi) * im->c, (size_t)im->c);
+        }
+    }
+    free(im->px);
+    im->px = out;
+    im->w = w;
+    im->h = h;
+    return 0;
+}
+
+/* Pillow's RGBA <-> RGBa (premultiplied) conversions, alpha last. */
+static void premultiply(struct img *im, int undo)
+{
+    int a = im->c - 1;
+    for (size_t p = 0; p < (size_t)im->w * im->h; p++) {
+        unsigned char *px = im->px + p * im->c;
+        unsigned alpha = px[a], tmp;
+        for (int ch = 0; ch < a; ch++) {
+            if (!undo) {
+                tmp = px[ch] * alpha + 128;
+                px[ch] = (unsigned char)(((tmp >> 8) + tmp) >> 8);
+            } else if (alpha != 255 && alpha != 0) {
+                unsigned v = 255 * px[ch] / alpha;
+                px[ch] = (unsigned char)(v > 255 ? 255 : v);
+            }
+        }
+    }
+}
+
+static int is_palette_png(const unsigned char *buf, size_t len)
+{
+    return len > 25 && !memcmp(buf, "\x89PNG\r\n\x1a\n", 8) && !memcmp(buf + 12, "IHDR", 4) && buf[25] == 3;
+}
+
+/* Python's round(): halves to even. */
+static int round_half_even(double v)
+{
+    double r = nearbyint(v); /* the default rounding mode is to nearest, ties to even */
+    return (int)r;
+}
+
+int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
+{
+    int w, h, c;
+    uint64_t wh[2];
+    if (len == 0)
+        return error(err, "empty file");
+    if (len > INT32_MAX)
+        return error(err, "file too large to be an image");
+    if (claimed_pixels(buf, len, wh) > o->max_pixels)
+        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels", (unsigned long long)wh[0],
+                     (unsigned long long)wh[1], (unsigned long long)o->max_pixels);
+    if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
+        return error(err, "not an image, or an unsupported kind: %s", stbi_failure_reason());
+    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > o->max_pixels)
+        return error(err, "image of %d x %d pixels is over the limit of %llu pixels", w, h,
+                     (unsigned long long)o->max_pixels);
+    struct img im = {0};
+    im.px = stbi_load_from_memory(buf, (int)len, &im.w, &im.h, &im.c, 0);
+    if (!im.px)
+        return error(err, "cannot decode: %s", stbi_failure_reason());
+    int R = o->resolution, rc = -1;
+    if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
+        goto oom;
+    /* the shorter side becomes R, the longer int(R * long / short) */
+    int nw, nh;
+    if (im.w <= im.h)
+        nw = R, nh = (int)((double)R * im.h / im.w);
+    else
+        nh = R, nw = (int)((double)R * im.w / im.h);
+    if (nw < R || nh < R) {
+        error(err, "image of %d x %d pixels is too thin to crop a square from", im.w, im.h);
+        goto done;
+    }
+    int alpha = (im.c == 2 || im.c == 4) && (im.w != nw || im.h != nh);
+    if (is_palette_png(buf, len)) {
+        if (resize_nearest(&im, nw, nh) < 0)
+            goto oom;
+    } else {
+        if (alpha)
+            premultiply(&im, 0);
+        if (resize_bicubic(&im, nw, nh) < 0)
+            goto oom;
+        if (alpha)
+            premultiply(&im, 1);
+    }
+    int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
+    for (int y = 0; y < R; y++)
+        for (int x = 0; x < R; x++) {
+            const unsigned char *px = im.px + ((size_t)(top + y) * im.w + left + x) * im.c;
+            for (int ch = 0; ch < 3; ch++) {
+                float v = (float)px[im.c >= 3 ? ch : 0] / 255.0f;
+                out[((size_t)ch * R + y) * R + x] = (v - mean[ch]) / stdev[ch];
+            }
+        }
+    rc = 0;
+    goto done;
+oom:
+    error(err, "out of memory for a %d x %d image", im.w, im.h);
+done:
+    stbi_image_free(im.px);
+    return rc;
+}

@@ -1,0 +1,38 @@
+/* image.h - photo bytes to the model's input, as CLIP's preprocess does it.
+ *
+ *     struct image_opts o = {.resolution = 224, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+ *     float *px = malloc(3 * 224 * 224 * sizeof *px);
+ *     if (image_preprocess(buf, len, &o, px, err) < 0) ...   // err: "not an image: ..."
+ *
+ * Decoding is stb_image's (JPEG baseline/progressive/CMYK, PNG, BMP, GIF's
+ * first frame, TGA, PNM). Then, as Pillow + torchvision do: the shorter side
+ * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
+ * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
+ * Like Pillow, images with alpha are resized premultiplied and palette PNGs
+ * with nearest neighbour; alpha is then dropped, not composited.
+ * With exif set, a JPEG's EXIF orientation is applied first (the published
+ * pipeline ignores it). Thread-safe: no state outside the call.
+ */
+#ifndef IMAGE_H
+#define IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define IMAGE_MAX_PIXELS 100000000ull /* 100 megapixels */
+
+struct image_opts {
+    int resolution;      /* R: output is [3, R, R] */
+    int exif;            /* apply the EXIF orientation */
+    uint64_t max_pixels; /* refuse larger images before decoding them */
+};
+
+/* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
+int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
+
+/* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
+int image_exif_orientation(const unsigned char *buf, size_t len);
+
+#endif
