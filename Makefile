@@ -5,9 +5,9 @@ PKGS = libzip blas nettle zlib libutf8proc stb
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
-LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o
+MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o vecfile.o
 TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image
 
 # The tokenizer's merge list: from ../shared/clip when there, else from the

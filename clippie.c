@@ -3,15 +3,27 @@
  * Only this file prints to stdout, chooses exit codes and exits; the modules
  * return errors as strings. One function per subcommand, listed in cmds[].
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "convert.h"
+#include "image.h"
+#include "textenc.h"
+#include "tokenizer.h"
 #include "util.h"
+#include "vecfile.h"
+#include "vit.h"
 #include "weights.h"
 
 enum { EXIT_ALL_DONE = 0, EXIT_SKIPPED = 1, EXIT_USAGE = 2, EXIT_FAILED = 3 };
@@ -109,11 +121,696 @@ static int cmd_convert(int argc, char **argv)
     return EXIT_ALL_DONE;
 }
 
+
+/* ---- shared by the embedding commands ---- */
+
+#define TEXT_BATCH 32
+#define IMAGE_BATCH 16
+#define MAX_FILE_BYTES (1ull << 30)
+
+static const char model_help[] =
+    "  -m MODEL         weights file made by 'clippie convert' (default: $CLIPPIE_MODEL,\n"
+    "                   else ~/.cache/clippie/ViT-B-32.weights)\n";
+
+static struct weights *open_model(const char *path, int *code)
+{
+    static char fallback[4096];
+    char err[ERR_LEN];
+    *code = EXIT_FAILED;
+    if (!path)
+        path = getenv("CLIPPIE_MODEL");
+    if (!path || !*path) {
+        const char *home = getenv("HOME");
+        snprintf(fallback, sizeof fallback, "%s/.cache/clippie/ViT-B-32.weights", home ? home : ".");
+        path = fallback;
+        if (access(path, F_OK) != 0) {
+            fail(EXIT_FAILED,
+                 "no model: give -m MODEL.weights or set CLIPPIE_MODEL; make one with\n"
+                 "  clippie convert ViT-B-32.pt %s\n(the README says where to download ViT-B-32.pt)",
+                 path);
+            return NULL;
+        }
+    }
+    struct weights *w = weights_open(path, err);
+    if (!w)
+        fail(EXIT_FAILED, "%s", err);
+    return w;
+}
+
+enum format { FMT_RAW, FMT_CSV, FMT_NPY };
+
+static int parse_format(const char *cmd, const char *s, enum format *f)
+{
+    if (!strcmp(s, "raw"))
+        *f = FMT_RAW;
+    else if (!strcmp(s, "csv"))
+        *f = FMT_CSV;
+    else if (!strcmp(s, "npy"))
+        *f = FMT_NPY;
+    else
+        return usage_error(cmd, "-f takes raw, csv or npy, not '%s'", s);
+    return 0;
+}
+
+/* Vectors to stdout. An .npy header needs the row count: to a regular file
+ * it is patched at the end, to a pipe the rows wait in memory. */
+struct out {
+    enum format fmt;
+    int dim, normalize;
+    size_t rows;
+    int patch;       /* npy header rewritten in place at the end */
+    float *held;     /* npy rows held for a pipe */
+    size_t cap;
+};
+
+#define NPY_HEADER 128
+
+static void npy_header(char *h, size_t rows, int dim)
+{
+    /* magic, version 1.0, header length, then the dict padded with spaces */
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    h[8] = (char)(NPY_HEADER - 10);
+    h[9] = 0;
+    int n = snprintf(h + 10, NPY_HEADER - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", rows,
+                     dim);
+    memset(h + 10 + n, ' ', NPY_HEADER - 11 - (size_t)n);
+    h[NPY_HEADER - 1] = '\n';
+}
+
+static int out_open(struct out *o, const char *cmd, enum format fmt, int dim, int normalize)
+{
+    *o = (struct out){.fmt = fmt, .dim = dim, .normalize = normalize};
+    if (fmt != FMT_CSV && isatty(STDOUT_FILENO))
+        return usage_error(cmd, "will not write binary vectors to a terminal: redirect stdout to a file or pipe, "
+                                "or use -f csv");
+    if (fmt == FMT_NPY) {
+        int fl = fcntl(STDOUT_FILENO, F_GETFL);
+        struct stat st;
+        o->patch = fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && fl >= 0 && !(fl & O_APPEND) &&
+                   lseek(STDOUT_FILENO, 0, SEEK_CUR) == 0;
+        if (o->patch) {
+            char h[NPY_HEADER];
+            npy_header(h, 0, dim);
+            fwrite(h, 1, sizeof h, stdout);
+        }
+    }
+    return 0;
+}
+
+static void l2_normalize(float *v, int n)
+{
+    double s = 0;
+    for (int k = 0; k < n; k++)
+        s += (double)v[k] * v[k];
+    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
+    for (int k = 0; k < n; k++)
+        v[k] *= inv;
+}
+
+static int out_row(struct out *o, float *v)
+{
+    if (o->normalize)
+        l2_normalize(v, o->dim);
+    o->rows++;
+    if (o->fmt == FMT_CSV) {
+        for (int k = 0; k < o->dim; k++)
+            printf("%s%.9g", k ? "," : "", v[k]);
+        putchar('\n');
+    } else if (o->fmt == FMT_NPY && !o->patch) {
+        if (o->rows > o->cap) {
+            size_t cap = o->cap ? 2 * o->cap : 1024;
+            float *h = realloc(o->held, cap * o->dim * sizeof *h);
+            if (!h)
+                return fail(EXIT_FAILED, "out of memory holding vectors for the .npy header");
+            o->held = h;
+            o->cap = cap;
+        }
+        memcpy(o->held + (o->rows - 1) * o->dim, v, (size_t)o->dim * sizeof *v);
+    } else
+        fwrite(v, sizeof *v, (size_t)o->dim, stdout);
+    return 0;
+}
+
+static int out_close(struct out *o)
+{
+    char h[NPY_HEADER];
+    if (o->fmt == FMT_NPY) {
+        npy_header(h, o->rows, o->dim);
+        if (o->patch) {
+            fflush(stdout);
+            if (pwrite(STDOUT_FILENO, h, sizeof h, 0) != (ssize_t)sizeof h)
+                return fail(EXIT_FAILED, "cannot write the .npy header: %s", strerror(errno));
+        } else {
+            fwrite(h, 1, sizeof h, stdout);
+            fwrite(o->held, sizeof(float), o->rows * o->dim, stdout);
+        }
+    }
+    free(o->held);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return fail(EXIT_FAILED, "cannot write the vectors: %s", strerror(errno));
+    return 0;
+}
+
+/* Inputs: the arguments, else stdin split at newlines (or NULs with -0). */
+struct inputs {
+    char **argv;
+    int argc, next;
+    char delim;
+    char *line;
+    size_t cap;
+};
+
+static const char *next_input(struct inputs *in)
+{
+    if (in->argc)
+        return in->next < in->argc ? in->argv[in->next++] : NULL;
+    ssize_t n = getdelim(&in->line, &in->cap, in->delim, stdin);
+    if (n < 0)
+        return NULL;
+    if (n > 0 && in->line[n - 1] == in->delim)
+        in->line[n - 1] = 0;
+    in->next++;
+    return in->line;
+}
+
+/* ---- tokenize ---- */
+
+static const char tokenize_help[] =
+    "usage: clippie tokenize [-0] [TEXT...]\n"
+    "\n"
+    "Prints CLIP's token ids for each TEXT (or each line of standard input) on\n"
+    "a line of its own: 49406 (start), the text's ids, 49407 (end), with no\n"
+    "padding and no truncation. Invalid UTF-8 becomes U+FFFD, with a warning.\n"
+    "\n"
+    "  -0               standard input holds NUL-separated texts\n"
+    "\n" EXIT_CODES;
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    struct inputs in = {.delim = '\n'};
+    int c;
+    while ((c = getopt(argc, argv, "+0")) != -1) {
+        if (c != '0')
+            return usage_error("tokenize", "unknown option");
+        in.delim = 0;
+    }
+    in.argv = argv + optind;
+    in.argc = argc - optind;
+    char err[ERR_LEN];
+    struct tokenizer *t = tokenizer_open(err);
+    if (!t)
+        return fail(EXIT_FAILED, "%s", err);
+    int code = EXIT_ALL_DONE;
+    for (const char *text; (text = next_input(&in));) {
+        int32_t *ids;
+        size_t replaced;
+        int n = tokenizer_encode(t, text, strlen(text), &ids, &replaced, err);
+        if (n < 0) {
+            fail(0, "text %d: %s", in.next, err);
+            putchar('\n');
+            code = EXIT_SKIPPED;
+            continue;
+        }
+        if (replaced)
+            fprintf(stderr, "%s: warning: text %d: %zu invalid UTF-8 sequences read as U+FFFD\n", prog, in.next,
+                    replaced);
+        for (int k = 0; k < n; k++)
+            printf("%s%d", k ? " " : "", ids[k]);
+        putchar('\n');
+        free(ids);
+    }
+    free(in.line);
+    tokenizer_close(t);
+    if (fflush(stdout) != 0)
+        return fail(EXIT_FAILED, "cannot write: %s", strerror(errno));
+    return code;
+}
+
+/* ---- embed-text ---- */
+
+struct text_model {
+    struct weights *w;
+    struct tokenizer *tok;
+    struct textenc *enc;
+    int32_t *ids[TEXT_BATCH];
+    int lens[TEXT_BATCH];
+};
+
+static int text_model_open(struct text_model *m, struct weights *w)
+{
+    char err[ERR_LEN];
+    *m = (struct text_model){.w = w};
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_BATCH, err))) {
+        tokenizer_close(m->tok);
+        return fail(EXIT_FAILED, "%s", err);
+    }
+    return 0;
+}
+
+static void text_model_close(struct text_model *m)
+{
+    tokenizer_close(m->tok);
+    textenc_close(m->enc);
+}
+
+/* Tokenizes text number `index` into slot k, cutting it to the context
+ * length with a warning. */
+static int text_model_add(struct text_model *m, int k, const char *text, int index)
+{
+    char err[ERR_LEN];
+    size_t replaced;
+    int n = tokenizer_encode(m->tok, text, strlen(text), &m->ids[k], &replaced, err);
+    if (n < 0)
+        return fail(EXIT_FAILED, "text %d: %s", index, err);
+    if (replaced)
+        fprintf(stderr, "%s: warning: text %d: %zu invalid UTF-8 sequences read as U+FFFD\n", prog, index, replaced);
+    int C = (int)m->w->cfg.context_length;
+    if (n > C) {
+        fprintf(stderr, "%s: warning: text %d (\"%.40s%s\") has %d tokens, cut to the model's %d\n", prog, index,
+                text, strlen(text) > 40 ? "..." : "", n, C);
+        m->ids[k][C - 1] = TOKENIZER_EOT;
+        n = C;
+    }
+    m->lens[k] = n;
+    return 0;
+}
+
+/* Encodes the n texts added, freeing their ids; out [n, E]. */
+static int text_model_run(struct text_model *m, int n, float *out)
+{
+    char err[ERR_LEN];
+    int rc = textenc_encode(m->enc, (const int32_t *const *)m->ids, m->lens, n, out, err);
+    for (int k = 0; k < n; k++) {
+        free(m->ids[k]);
+        m->ids[k] = NULL;
+    }
+    return rc < 0 ? fail(EXIT_FAILED, "%s", err) : 0;
+}
+
+static const char embed_text_help[] =
+    "usage: clippie embed-text [-m MODEL] [-f raw|csv|npy] [-n] [-0] [TEXT...]\n"
+    "\n"
+    "Writes one embedding vector per TEXT (or per line of standard input) to\n"
+    "standard output, in input order: what CLIP's encode_text returns.\n"
+    "\n"
+    "%s"
+    "  -f FORMAT        raw: little-endian float32 rows (the default);\n"
+    "                   csv: one line of comma-separated numbers per text;\n"
+    "                   npy: a NumPy .npy array of shape (texts, dim)\n"
+    "  -n, --normalize  write unit vectors\n"
+    "  -0               standard input holds NUL-separated texts\n"
+    "\n"
+    "Texts longer than the model's context (77 tokens) are cut, with a warning.\n"
+    "raw and npy are not written to a terminal.\n"
+    "\n" EXIT_CODES;
+
+static const struct option embed_opts[] = {
+    {"model", required_argument, 0, 'm'},  {"format", required_argument, 0, 'f'},
+    {"normalize", no_argument, 0, 'n'},     {"names", required_argument, 0, 'N'},
+    {"jobs", required_argument, 0, 'j'},    {"no-exif-orientation", no_argument, 0, 'E'},
+    {"max-pixels", required_argument, 0, 'P'}, {0, 0, 0, 0},
+};
+
+static int cmd_embed_text(int argc, char **argv)
+{
+    const char *model = NULL;
+    enum format fmt = FMT_RAW;
+    int normalize = 0, c;
+    struct inputs in = {.delim = '\n'};
+    while ((c = getopt_long(argc, argv, "+m:f:n0", embed_opts, NULL)) != -1) {
+        if (c == 'm')
+            model = optarg;
+        else if (c == 'f') {
+            if (parse_format("embed-text", optarg, &fmt))
+                return EXIT_USAGE;
+        } else if (c == 'n')
+            normalize = 1;
+        else if (c == '0')
+            in.delim = 0;
+        else
+            return usage_error("embed-text", "unknown option");
+    }
+    in.argv = argv + optind;
+    in.argc = argc - optind;
+    int code;
+    struct weights *w = open_model(model, &code);
+    if (!w)
+        return code;
+    struct text_model m;
+    struct out o;
+    int E = (int)w->cfg.embed_dim;
+    float *vec = malloc((size_t)TEXT_BATCH * E * sizeof *vec);
+    if (!vec || text_model_open(&m, w)) {
+        weights_close(w);
+        free(vec);
+        return EXIT_FAILED;
+    }
+    code = out_open(&o, "embed-text", fmt, E, normalize);
+    int n = 0;
+    for (const char *text; !code && (text = next_input(&in));) {
+        if ((code = text_model_add(&m, n, text, in.next)))
+            break;
+        if (++n == TEXT_BATCH) {
+            code = text_model_run(&m, n, vec);
+            for (int k = 0; !code && k < n; k++)
+                code = out_row(&o, vec + (size_t)k * E);
+            n = 0;
+        }
+    }
+    if (!code && n) {
+        code = text_model_run(&m, n, vec);
+        for (int k = 0; !code && k < n; k++)
+            code = out_row(&o, vec + (size_t)k * E);
+    }
+    if (!code)
+        code = out_close(&o);
+    free(in.line);
+    free(vec);
+    text_model_close(&m);
+    weights_close(w);
+    return code;
+}
+
+/* ---- embed-image ---- */
+
+struct paths {
+    char **v;
+    size_t n, cap;
+};
+
+static int add_path(struct paths *p, const char *s)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 256;
+        char **v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        p->v = v;
+        p->cap = cap;
+    }
+    return (p->v[p->n] = strdup(s)) ? (int)(p->n++, 0) : -1;
+}
+
+static int is_image_name(const char *name)
+{
+    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tga",
+                                      ".pnm", ".ppm", ".pgm", ".pbm", ".jfif"};
+    const char *dot = strrchr(name, '.');
+    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
+        if (!strcasecmp(dot, ext[k]))
+            return 1;
+    return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+static int skip_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+/* Adds the image files under dir, sorted, skipping hidden entries and files
+ * that are not named like images. Unreadable folders are reported. */
+static int walk_dir(struct paths *p, const char *dir, int *skipped)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, skip_hidden, by_name);
+    if (n < 0) {
+        fail(0, "%s: %s", dir, strerror(errno));
+        (*skipped)++;
+        return 0;
+    }
+    int rc = 0;
+    for (int k = 0; k < n; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", list[k]->d_name);
+        struct stat st;
+        if (!rc && stat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode))
+                rc = walk_dir(p, path, skipped);
+            else if (S_ISREG(st.st_mode) && is_image_name(path))
+                rc = add_path(p, path);
+        }
+        free(list[k]);
+    }
+    free(list);
+    return rc;
+}
+
+/* One batch of images being preprocessed by worker threads. */
+struct batch {
+    char **paths;
+    size_t n;
+    float *pixels;             /* [n, 3, R, R] */
+    char (*errs)[ERR_LEN];     /* "" where the image is fine */
+    struct image_opts opts;
+    size_t next;               /* next image to take, shared */
+    pthread_mutex_t lock;
+    pthread_t threads[64];
+    int nthreads;
+};
+
+static int read_file(const char *path, unsigned char **buf, size_t *len, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) < 0) {
+        error(err, "%s", strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE_BYTES) {
+        fclose(f);
+        return error(err, S_ISREG(st.st_mode) ? "file larger than 1 GiB" : "not a regular file");
+    }
+    *len = (size_t)st.st_size;
+    *buf = malloc(*len ? *len : 1);
+    if (!*buf || fread(*buf, 1, *len, f) != *len) {
+        fclose(f);
+        free(*buf);
+        return error(err, "read failed: %s", *buf ? strerror(errno) : "out of memory");
+    }
+    fclose(f);
+    return 0;
+}
+
+static void *prep_worker(void *arg)
+{
+    struct batch *b = arg;
+    size_t R = (size_t)b->opts.resolution;
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        size_t i = b->next++;
+        pthread_mutex_unlock(&b->lock);
+        if (i >= b->n)
+            return NULL;
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        b->errs[i][0] = 0;
+        if (read_file(b->paths[i], &buf, &len, b->errs[i]) == 0) {
+            image_preprocess(buf, len, &b->opts, b->pixels + i * 3 * R * R, b->errs[i]);
+            free(buf);
+        }
+    }
+}
+
+static void batch_start(struct batch *b, char **paths, size_t n, int jobs)
+{
+    b->paths = paths;
+    b->n = n;
+    b->next = 0;
+    b->nthreads = 0;
+    for (int t = 0; t < jobs && t < 64 && (size_t)t < n; t++)
+        if (pthread_create(&b->threads[b->nthreads], NULL, prep_worker, b) == 0)
+            b->nthreads++;
+    if (!b->nthreads) /* no threads to be had: do the work here */
+        prep_worker(b);
+}
+
+static void batch_wait(struct batch *b)
+{
+    for (int t = 0; t < b->nthreads; t++)
+        pthread_join(b->threads[t], NULL);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress(size_t done, size_t total, double start, int last)
+{
+    double el = now() - start, rate = el > 0 ? done / el : 0, left = rate > 0 ? (total - done) / rate : 0;
+    fprintf(stderr, "\r%zu/%zu images, %.1f/s, %02d:%02d left ", done, total, rate, (int)left / 60, (int)left % 60);
+    if (last)
+        fputc('\n', stderr);
+}
+
+static const char embed_image_help[] =
+    "usage: clippie embed-image [-m MODEL] [-f raw|csv|npy] [-n] [--names FILE] [-j N] [PATH...]\n"
+    "\n"
+    "Writes one embedding vector per image to standard output: what CLIP's\n"
+    "encode_image returns after its published preprocessing. PATHs are image\n"
+    "files or folders, walked recursively in sorted order (hidden entries and\n"
+    "files not named like images are passed over). Without PATHs, paths come\n"
+    "from standard input, one per line.\n"
+    "\n"
+    "%s"
+    "  -f FORMAT        raw (default), csv or npy, as for embed-text\n"
+    "  -n, --normalize  write unit vectors\n"
+    "  --names FILE     write the path of each output row to FILE, one per line\n"
+    "  -j, --jobs N     decode and resize with N threads (default: the cores)\n"
+    "  --no-exif-orientation\n"
+    "                   ignore JPEG EXIF orientation, as the published pipeline\n"
+    "                   does (by default photos are turned upright first)\n"
+    "  --max-pixels N   refuse images of more than N pixels (default 100000000)\n"
+    "  -0               standard input holds NUL-separated paths\n"
+    "\n"
+    "A file that cannot be read or decoded is reported on stderr with the reason\n"
+    "and skipped; the others are embedded, and the rows and --names stay aligned.\n"
+    "Progress is shown on stderr when it is a terminal.\n"
+    "\n" EXIT_CODES;
+
+static int cmd_embed_image(int argc, char **argv)
+{
+    const char *model = NULL, *names_path = NULL;
+    enum format fmt = FMT_RAW;
+    int normalize = 0, c, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), exif = 1;
+    unsigned long long max_pixels = IMAGE_MAX_PIXELS;
+    char delim = '\n', *end;
+    while ((c = getopt_long(argc, argv, "+m:f:nj:0", embed_opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'f':
+            if (parse_format("embed-image", optarg, &fmt))
+                return EXIT_USAGE;
+            break;
+        case 'n': normalize = 1; break;
+        case 'N': names_path = optarg; break;
+        case 'j':
+            jobs = (int)strtol(optarg, &end, 10);
+            if (*end || jobs < 1 || jobs > 64)
+                return usage_error("embed-image", "-j takes a number of threads from 1 to 64");
+            break;
+        case 'E': exif = 0; break;
+        case 'P':
+            max_pixels = strtoull(optarg, &end, 10);
+            if (*end || !max_pixels)
+                return usage_error("embed-image", "--max-pixels takes a positive number");
+            break;
+        case '0': delim = 0; break;
+        default: return usage_error("embed-image", "unknown option");
+        }
+    }
+    jobs = jobs < 1 ? 1 : jobs;
+    int skipped = 0, code;
+    struct paths paths = {0};
+    if (optind < argc) {
+        for (int k = optind; k < argc; k++) {
+            struct stat st;
+            if (stat(argv[k], &st) == 0 && S_ISDIR(st.st_mode)) {
+                if (walk_dir(&paths, argv[k], &skipped) < 0)
+                    return fail(EXIT_FAILED, "out of memory listing %s", argv[k]);
+            } else if (add_path(&paths, argv[k]) < 0)
+                return fail(EXIT_FAILED, "out of memory");
+        }
+    } else {
+        struct inputs in = {.delim = delim};
+        for (const char *p; (p = next_input(&in));)
+            if (*p && add_path(&paths, p) < 0)
+                return fail(EXIT_FAILED, "out of memory");
+        free(in.line);
+    }
+    struct weights *w = open_model(model, &code);
+    if (!w)
+        return code;
+    FILE *names = NULL;
+    if (names_path && !(names = fopen(names_path, "w"))) {
+        weights_close(w);
+        return fail(EXIT_FAILED, "%s: %s", names_path, strerror(errno));
+    }
+    char err[ERR_LEN];
+    int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim;
+    size_t img = 3 * (size_t)R * R;
+    struct vit *v = vit_open(w, IMAGE_BATCH, err);
+    struct batch b[2] = {0};
+    float *in_model = malloc(IMAGE_BATCH * img * sizeof(float)), *vec = malloc(IMAGE_BATCH * (size_t)E * sizeof *vec);
+    for (int k = 0; k < 2; k++) {
+        b[k].pixels = malloc(IMAGE_BATCH * img * sizeof(float));
+        b[k].errs = malloc(IMAGE_BATCH * sizeof *b[k].errs);
+        b[k].opts = (struct image_opts){R, exif, max_pixels};
+        pthread_mutex_init(&b[k].lock, NULL);
+    }
+    struct out o;
+    code = !v ? fail(EXIT_FAILED, "%s", err)
+           : (!in_model || !vec || !b[0].pixels || !b[1].pixels || !b[0].errs || !b[1].errs)
+               ? fail(EXIT_FAILED, "out of memory")
+               : out_open(&o, "embed-image", fmt, E, normalize);
+    int show = isatty(STDERR_FILENO);
+    double start = now();
+    size_t nb = (paths.n + IMAGE_BATCH - 1) / IMAGE_BATCH;
+    if (!code && nb)
+        batch_start(&b[0], paths.v, paths.n < IMAGE_BATCH ? paths.n : IMAGE_BATCH, jobs);
+    for (size_t k = 0; !code && k < nb; k++) {
+        struct batch *cur = &b[k % 2], *nxt = &b[(k + 1) % 2];
+        batch_wait(cur);
+        /* decode the next batch while the model runs on this one */
+        if (k + 1 < nb) {
+            size_t first = (k + 1) * IMAGE_BATCH;
+            batch_start(nxt, paths.v + first, paths.n - first < IMAGE_BATCH ? paths.n - first : IMAGE_BATCH, jobs);
+        }
+        int good = 0;
+        for (size_t i = 0; i < cur->n; i++) {
+            if (cur->errs[i][0]) {
+                fprintf(stderr, "%s%s: %s: %s, skipped\n", show ? "\n" : "", prog, cur->paths[i], cur->errs[i]);
+                skipped++;
+                continue;
+            }
+            memcpy(in_model + good++ * img, cur->pixels + i * img, img * sizeof(float));
+        }
+        vit_encode(v, in_model, good, vec);
+        for (int i = 0, g = 0; !code && (size_t)i < cur->n; i++) {
+            if (cur->errs[i][0])
+                continue;
+            code = out_row(&o, vec + (size_t)g++ * E);
+            if (names)
+                fprintf(names, "%s\n", cur->paths[i]);
+        }
+        if (show)
+            progress(k * IMAGE_BATCH + cur->n, paths.n, start, k + 1 == nb);
+    }
+    if (code && nb) /* stopped early: let the workers finish before freeing */
+        for (int k = 0; k < 2; k++)
+            batch_wait(&b[k]);
+    if (!code)
+        code = out_close(&o);
+    if (names && (fclose(names) != 0) && !code)
+        code = fail(EXIT_FAILED, "%s: %s", names_path, strerror(errno));
+    for (int k = 0; k < 2; k++) {
+        free(b[k].pixels);
+        free(b[k].errs);
+        pthread_mutex_destroy(&b[k].lock);
+    }
+    for (size_t k = 0; k < paths.n; k++)
+        free(paths.v[k]);
+    free(paths.v);
+    free(in_model);
+    free(vec);
+    vit_close(v);
+    weights_close(w);
+    if (!code && paths.n == 0)
+        return fail(EXIT_SKIPPED, "no images found");
+    return code ? code : skipped ? EXIT_SKIPPED : EXIT_ALL_DONE;
+}
+
 static const struct cmd {
     const char *name, *summary, *help;
     int (*fn)(int argc, char **argv);
 } cmds[] = {
     {"convert", "PyTorch checkpoint -> clippie weights file", convert_help, cmd_convert},
+    {"embed-text", "texts -> embedding vectors", embed_text_help, cmd_embed_text},
+    {"embed-image", "image files and folders -> embedding vectors", embed_image_help, cmd_embed_image},
+    {"tokenize", "texts -> CLIP token ids", tokenize_help, cmd_tokenize},
 };
 
 static void usage(FILE *f)
@@ -133,7 +830,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) {
             if (wants_help(argc - 1, argv + 1))
-                return fputs(cmds[i].help, stdout), EXIT_ALL_DONE;
+                return printf(cmds[i].help, model_help), EXIT_ALL_DONE;
             return cmds[i].fn(argc - 1, argv + 1);
         }
     fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
