@@ -42,7 +42,7 @@ vocab.bpe.h: $(VOCAB_GZ) tools/gen_vocab.py
 entities.h: tools/gen_entities.py
 	$(PYTHON) tools/gen_entities.py > $@.part && mv $@.part $@
 
-test: clippie $(TESTS)
+test: clippie $(TESTS) tests/mkweights
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
 
@@ -50,6 +50,6 @@ install: clippie
 	install -D -m 755 clippie $(DESTDIR)$(PREFIX)/bin/clippie
 
 clean:
-	rm -f clippie *.o $(TESTS) vocab.bpe.h entities.h $(VOCAB_GZ)
+	rm -f clippie *.o $(TESTS) tests/mkweights vocab.bpe.h entities.h $(VOCAB_GZ)
 
 .PHONY: all test install clean

@@ -132,11 +132,12 @@ static const char model_help[] =
     "  -m MODEL         weights file made by 'clippie convert' (default: $CLIPPIE_MODEL,\n"
     "                   else ~/.cache/clippie/ViT-B-32.weights)\n";
 
-static struct weights *open_model(const char *path, int *code)
+/* The model named by -m, $CLIPPIE_MODEL or the default path; NULL after
+ * saying why. */
+static struct weights *open_model(const char *path)
 {
     static char fallback[4096];
     char err[ERR_LEN];
-    *code = EXIT_FAILED;
     if (!path)
         path = getenv("CLIPPIE_MODEL");
     if (!path || !*path) {
@@ -453,9 +454,9 @@ static int cmd_embed_text(int argc, char **argv)
     in.argv = argv + optind;
     in.argc = argc - optind;
     int code;
-    struct weights *w = open_model(model, &code);
+    struct weights *w = open_model(model);
     if (!w)
-        return code;
+        return EXIT_FAILED;
     struct text_model m;
     struct out o;
     int E = (int)w->cfg.embed_dim;
@@ -678,7 +679,7 @@ static int cmd_embed_image(int argc, char **argv)
     int normalize = 0, c, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), exif = 1;
     unsigned long long max_pixels = IMAGE_MAX_PIXELS;
     char delim = '\n', *end;
-    while ((c = getopt_long(argc, argv, "+m:f:nj:0", embed_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:f:nj:0", embed_opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'f':
@@ -721,9 +722,9 @@ static int cmd_embed_image(int argc, char **argv)
                 return fail(EXIT_FAILED, "out of memory");
         free(in.line);
     }
-    struct weights *w = open_model(model, &code);
+    struct weights *w = open_model(model);
     if (!w)
-        return code;
+        return EXIT_FAILED;
     FILE *names = NULL;
     if (names_path && !(names = fopen(names_path, "w"))) {
         weights_close(w);
@@ -803,6 +804,350 @@ static int cmd_embed_image(int argc, char **argv)
     return code ? code : skipped ? EXIT_SKIPPED : EXIT_ALL_DONE;
 }
 
+/* ---- similarity ---- */
+
+/* Queries or candidates: their vectors (unit length) and labels. */
+struct set {
+    float *vec;     /* rows x dim, normalised, owned */
+    char **labels;  /* owned */
+    size_t rows, cap;
+};
+
+static int set_add(struct set *s, const float *v, int dim, const char *label)
+{
+    if (s->rows == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        float *nv = realloc(s->vec, cap * dim * sizeof *nv);
+        char **nl = nv ? realloc(s->labels, cap * sizeof *nl) : NULL;
+        if (nv)
+            s->vec = nv;
+        if (!nl)
+            return fail(EXIT_FAILED, "out of memory");
+        s->labels = nl;
+        s->cap = cap;
+    }
+    float *d = s->vec + s->rows * dim;
+    memcpy(d, v, (size_t)dim * sizeof *d);
+    double n = 0;
+    for (int k = 0; k < dim; k++)
+        n += (double)d[k] * d[k];
+    if (!isfinite(n) || n == 0)
+        return fail(EXIT_FAILED, "%s: vector is %s", label, n == 0 ? "all zeros" : "not finite");
+    l2_normalize(d, dim);
+    if (!(s->labels[s->rows++] = strdup(label)))
+        return fail(EXIT_FAILED, "out of memory");
+    return 0;
+}
+
+static void set_free(struct set *s)
+{
+    for (size_t k = 0; k < s->rows; k++)
+        free(s->labels[k]);
+    free(s->labels);
+    free(s->vec);
+}
+
+static int embed_text_set(struct weights *w, char **texts, int n, struct set *s)
+{
+    struct text_model m;
+    int E = (int)w->cfg.embed_dim, code;
+    float vec[TEXT_BATCH * 1024];
+    if (E > 1024)
+        return fail(EXIT_FAILED, "embedding size %d is too large", E);
+    if ((code = text_model_open(&m, w)))
+        return code;
+    for (int i = 0; !code && i < n; i += TEXT_BATCH) {
+        int b = n - i < TEXT_BATCH ? n - i : TEXT_BATCH;
+        for (int k = 0; !code && k < b; k++)
+            code = text_model_add(&m, k, texts[i + k], i + k + 1);
+        code = code ? code : text_model_run(&m, b, vec);
+        for (int k = 0; !code && k < b; k++)
+            code = set_add(s, vec + (size_t)k * E, E, texts[i + k]);
+    }
+    text_model_close(&m);
+    return code;
+}
+
+static int embed_image_set(struct weights *w, char **paths, int n, int exif, struct set *s)
+{
+    char err[ERR_LEN];
+    int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim, code = 0;
+    struct vit *v = vit_open(w, 1, err);
+    float *px = malloc(3 * (size_t)R * R * sizeof *px), *vec = malloc((size_t)E * sizeof *vec);
+    if (!v || !px || !vec)
+        code = fail(EXIT_FAILED, "%s", v ? "out of memory" : err);
+    for (int i = 0; !code && i < n; i++) {
+        unsigned char *buf;
+        size_t len;
+        struct image_opts o = {R, exif, IMAGE_MAX_PIXELS};
+        if (read_file(paths[i], &buf, &len, err) < 0)
+            code = fail(EXIT_FAILED, "%s: %s", paths[i], err);
+        else {
+            if (image_preprocess(buf, len, &o, px, err) < 0)
+                code = fail(EXIT_FAILED, "%s: %s", paths[i], err);
+            free(buf);
+        }
+        if (!code) {
+            vit_encode(v, px, 1, vec);
+            code = set_add(s, vec, E, paths[i]);
+        }
+    }
+    vit_close(v);
+    free(px);
+    free(vec);
+    return code;
+}
+
+static int read_names(const char *path, size_t rows, char ***out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
+    char **names = calloc(rows ? rows : 1, sizeof *names), *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t len;
+    while (names && (len = getline(&line, &cap, f)) >= 0) {
+        if (len && line[len - 1] == '\n')
+            line[--len] = 0;
+        if (n < rows && !(names[n] = strdup(line)))
+            break;
+        n++;
+    }
+    free(line);
+    fclose(f);
+    if (n != rows) {
+        for (size_t k = 0; k < rows && names; k++)
+            free(names[k]);
+        free(names);
+        return fail(EXIT_FAILED, "%s has %zu lines, the vectors %zu rows", path, n, rows);
+    }
+    *out = names;
+    return 0;
+}
+
+struct hit {
+    float score;
+    size_t row;
+};
+
+/* The k best rows of db for unit query q, best first, ties in row order. */
+static int top_k(const struct vecfile *db, const float *q, size_t k, struct hit *best, size_t *nbest)
+{
+    int D = db->dim;
+    size_t n = 0;
+    for (size_t r = 0; r < db->rows; r++) {
+        const float *x = db->data + r * D;
+        float dot[8] = {0}, sq[8] = {0};
+        int d = 0;
+        for (; d + 8 <= D; d += 8)
+            for (int l = 0; l < 8; l++)
+                dot[l] += x[d + l] * q[d + l], sq[l] += x[d + l] * x[d + l];
+        for (; d < D; d++)
+            dot[0] += x[d] * q[d], sq[0] += x[d] * x[d];
+        float sd = 0, ss = 0;
+        for (int l = 0; l < 8; l++)
+            sd += dot[l], ss += sq[l];
+        float score = sd / sqrtf(ss);
+        if (!isfinite(score))
+            return fail(EXIT_FAILED, "vector %zu is %s", r + 1, ss == 0 ? "all zeros" : "NaN or infinite");
+        if (n == k && score <= best[n - 1].score)
+            continue;
+        size_t at = n < k ? n++ : n - 1;
+        while (at > 0 && best[at - 1].score < score) {
+            best[at] = best[at - 1];
+            at--;
+        }
+        best[at] = (struct hit){score, r};
+    }
+    *nbest = n;
+    return 0;
+}
+
+static const char similarity_help[] =
+    "usage: clippie similarity [-m MODEL] [-t TEXT]... [-i IMAGE]... [-q VECTORS]\n"
+    "                          [--db VECTORS [--names FILE] [-k K]] [--csv] [--dim D]\n"
+    "\n"
+    "Cosine similarity between embeddings, made on the fly or read from files.\n"
+    "\n"
+    "Without --db: a one-off table of every -t TEXT (rows) against every\n"
+    "-i IMAGE (columns); with texts only or images only, each against each.\n"
+    "\n"
+    "  clippie similarity -t 'a toddler' -t 'a lake' -i kid.jpg -i lake.jpg\n"
+    "\n"
+    "With --db: search. The queries (-t, -i and the rows of -q) are each ranked\n"
+    "against the vectors of --db (from embed-image) and the best K printed as\n"
+    "'score<TAB>name' lines, best first (with a third column naming the query\n"
+    "when there are several).\n"
+    "\n"
+    "  clippie embed-image -f npy --names photos.txt ~/Photos > photos.npy\n"
+    "  clippie similarity --db photos.npy --names photos.txt -t 'a dog' | head -3\n"
+    "\n"
+    "%s"
+    "  -t TEXT          a text to embed\n"
+    "  -i IMAGE         an image file to embed\n"
+    "  -q VECTORS       query vectors: .npy, CSV or raw float32 ('-': stdin)\n"
+    "  --db VECTORS     vectors to search (memory-mapped); '-' reads stdin\n"
+    "  --names FILE     one name per --db row (default: row numbers from 1)\n"
+    "  -k K             how many results per query (default 10)\n"
+    "  --csv            print the whole similarity matrix as CSV\n"
+    "  --dim D          dimension of raw float32 vector files (default: the\n"
+    "                   model's embedding size, when a model is at hand)\n"
+    "  --no-exif-orientation  as for embed-image\n"
+    "\n"
+    "Vectors are normalised before comparing. Ties keep input order.\n"
+    "\n" EXIT_CODES;
+
+static int cmd_similarity(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
+        {"image", required_argument, 0, 'i'}, {"query", required_argument, 0, 'q'},
+        {"db", required_argument, 0, 'd'},    {"names", required_argument, 0, 'N'},
+        {"csv", no_argument, 0, 'c'},         {"dim", required_argument, 0, 'D'},
+        {"no-exif-orientation", no_argument, 0, 'E'}, {0, 0, 0, 0},
+    };
+    const char *model = NULL, *qpath = NULL, *dbpath = NULL, *names_path = NULL;
+    char **texts = calloc((size_t)argc, sizeof *texts), **images = calloc((size_t)argc, sizeof *images), *end;
+    int nt = 0, ni = 0, csv = 0, dim = 0, exif = 1, c, code = 0;
+    long k = 10;
+    struct weights *w = NULL;
+    struct set q = {0}, cand = {0};
+    struct vecfile *db = NULL, *qv = NULL;
+    char **names = NULL, err[ERR_LEN];
+    struct hit *best = NULL;
+    if (!texts || !images)
+        return fail(EXIT_FAILED, "out of memory");
+    while (!code && (c = getopt_long(argc, argv, "m:t:i:q:k:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 't': texts[nt++] = optarg; break;
+        case 'i': images[ni++] = optarg; break;
+        case 'q': qpath = optarg; break;
+        case 'd': dbpath = optarg; break;
+        case 'N': names_path = optarg; break;
+        case 'c': csv = 1; break;
+        case 'E': exif = 0; break;
+        case 'k':
+            k = strtol(optarg, &end, 10);
+            if (*end || k < 1)
+                code = usage_error("similarity", "-k takes a positive number");
+            break;
+        case 'D':
+            dim = (int)strtol(optarg, &end, 10);
+            if (*end || dim < 1)
+                code = usage_error("similarity", "--dim takes a positive number");
+            break;
+        default: code = usage_error("similarity", "unknown option");
+        }
+    }
+    if (!code && optind < argc)
+        code = usage_error("similarity", "unexpected argument '%s' (texts go after -t, images after -i)", argv[optind]);
+    if (!code && !nt && !ni && !qpath)
+        code = usage_error("similarity", "nothing to compare: give -t, -i or -q");
+    if (!code && !dbpath && qpath)
+        code = usage_error("similarity", "-q needs --db to compare against");
+    if (!code && names_path && !dbpath)
+        code = usage_error("similarity", "--names goes with --db");
+    if (!code && (nt || ni) && !(w = open_model(model))) {
+        code = EXIT_FAILED;
+        goto done;
+    }
+    if (!dim && w)
+        dim = (int)w->cfg.embed_dim;
+    if (!code && nt)
+        code = embed_text_set(w, texts, nt, &q);
+    /* one-off images are candidates when texts are the queries */
+    struct set *iset = !dbpath && nt ? &cand : &q;
+    if (!code && ni)
+        code = embed_image_set(w, images, ni, exif, iset);
+    if (!code && qpath) {
+        if (!(qv = vecfile_open(qpath, dim, err)))
+            code = fail(EXIT_FAILED, "%s", err);
+        for (size_t r = 0; !code && qv && r < qv->rows; r++) {
+            char label[64];
+            snprintf(label, sizeof label, "%s:%zu", strcmp(qpath, "-") ? qpath : "stdin", r + 1);
+            code = set_add(&q, qv->data + r * qv->dim, qv->dim, label);
+        }
+    }
+    int D = qv ? qv->dim : w ? (int)w->cfg.embed_dim : dim;
+    if (!code && !dbpath) {
+        /* one-off: a table */
+        struct set *cols = cand.rows ? &cand : &q;
+        if (csv) {
+            printf("query");
+            for (size_t j = 0; j < cols->rows; j++)
+                printf(",\"%s\"", cols->labels[j]);
+            putchar('\n');
+        } else {
+            printf("%-32s", "");
+            for (size_t j = 0; j < cols->rows; j++)
+                printf(" %12.12s", cols->labels[j][0] && strrchr(cols->labels[j], '/') ? strrchr(cols->labels[j], '/') + 1
+                                                                                        : cols->labels[j]);
+            putchar('\n');
+        }
+        for (size_t i = 0; i < q.rows; i++) {
+            printf(csv ? "\"%s\"" : "%-32.32s", q.labels[i]);
+            for (size_t j = 0; j < cols->rows; j++) {
+                double s = 0;
+                for (int d = 0; d < D; d++)
+                    s += (double)q.vec[i * D + d] * cols->vec[j * D + d];
+                printf(csv ? ",%.6f" : " %12.4f", s);
+            }
+            putchar('\n');
+        }
+        goto done;
+    }
+    if (!code && !(db = vecfile_open(dbpath, dim, err)))
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code && db->dim != D)
+        code = fail(EXIT_FAILED, "%s holds vectors of dimension %d, the queries %d", dbpath, db->dim, D);
+    if (!code && names_path)
+        code = read_names(names_path, db->rows, &names);
+    if (!code && csv) {
+        printf("query");
+        for (size_t r = 0; r < db->rows; r++)
+            names ? printf(",\"%s\"", names[r]) : printf(",%zu", r + 1);
+        putchar('\n');
+        for (size_t i = 0; i < q.rows; i++) {
+            printf("\"%s\"", q.labels[i]);
+            for (size_t r = 0; r < db->rows; r++) {
+                double s = 0, n = 0;
+                for (int d = 0; d < D; d++)
+                    s += (double)q.vec[i * D + d] * db->data[r * D + d], n += (double)db->data[r * D + d] * db->data[r * D + d];
+                printf(",%.6f", s / sqrt(n));
+            }
+            putchar('\n');
+        }
+    }
+    if (!code && !csv && !(best = malloc((size_t)k * sizeof *best)))
+        code = fail(EXIT_FAILED, "out of memory");
+    for (size_t i = 0; !code && !csv && i < q.rows; i++) {
+        size_t n = 0;
+        if ((code = top_k(db, q.vec + i * D, (size_t)k, best, &n)))
+            break;
+        for (size_t j = 0; j < n; j++) {
+            printf("%.6f\t", best[j].score);
+            names ? printf("%s", names[best[j].row]) : printf("%zu", best[j].row + 1);
+            q.rows > 1 ? printf("\t%s\n", q.labels[i]) : printf("\n");
+        }
+    }
+done:
+    free(best);
+    if (!code && fflush(stdout) != 0)
+        code = fail(EXIT_FAILED, "cannot write: %s", strerror(errno));
+    for (size_t r = 0; names && r < db->rows; r++)
+        free(names[r]);
+    free(names);
+    vecfile_close(db);
+    vecfile_close(qv);
+    set_free(&q);
+    set_free(&cand);
+    weights_close(w);
+    free(texts);
+    free(images);
+    return code;
+}
+
 static const struct cmd {
     const char *name, *summary, *help;
     int (*fn)(int argc, char **argv);
@@ -810,6 +1155,7 @@ static const struct cmd {
     {"convert", "PyTorch checkpoint -> clippie weights file", convert_help, cmd_convert},
     {"embed-text", "texts -> embedding vectors", embed_text_help, cmd_embed_text},
     {"embed-image", "image files and folders -> embedding vectors", embed_image_help, cmd_embed_image},
+    {"similarity", "compare texts and images, search embedded photos", similarity_help, cmd_similarity},
     {"tokenize", "texts -> CLIP token ids", tokenize_help, cmd_tokenize},
 };
 

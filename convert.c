@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
-#include <zlib.h>
 
 #include "pickle.h"
 
@@ -364,36 +363,24 @@ static int write_all(FILE *f, const void *p, size_t n, const char *path, char *e
 static int write_weights(struct ckpt *c, const struct weights_config *cfg, FILE *f, const char *out,
                          struct convert_info *info)
 {
-    size_t n;
+    size_t n, head_len, biggest = 0;
     struct weights_spec *specs = weights_specs(cfg, NULL, &n);
-    uint64_t *offsets = calloc(n ? n : 1, sizeof *offsets);
-    size_t dir_len = WEIGHTS_HEADER_SIZE + n * WEIGHTS_ENTRY_SIZE, biggest = 0;
-    unsigned char *dir = calloc(1, dir_len);
+    uint64_t *offsets = NULL;
+    unsigned char *head = NULL;
     float *data = NULL;
     int rc = -1;
-    if (!specs || !offsets || !dir) {
+    for (size_t k = 0; specs && k < n; k++)
+        if (weights_spec_numel(&specs[k]) > biggest)
+            biggest = weights_spec_numel(&specs[k]);
+    if (!specs || weights_layout(cfg, specs, n, &head, &head_len, &offsets) < 0 ||
+        !(data = malloc(biggest * sizeof *data))) {
         error(c->err, "out of memory");
         goto done;
     }
-    uint64_t end = dir_len;
-    for (size_t k = 0; k < n; k++) {
-        size_t numel = weights_spec_numel(&specs[k]);
-        offsets[k] = weights_data_offset(end, specs, k);
-        end = offsets[k] + numel * sizeof(float);
-        weights_entry(dir + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], offsets[k]);
-        if (numel > biggest)
-            biggest = numel;
-    }
-    weights_header(dir, cfg, (uint32_t)n);
-    store_u32(dir + 56, (uint32_t)crc32(0, dir, (uInt)dir_len));
-    if (!(data = malloc(biggest * sizeof *data))) {
-        error(c->err, "out of memory");
-        goto done;
-    }
-    if (write_all(f, dir, dir_len, out, c->err) < 0)
+    if (write_all(f, head, head_len, out, c->err) < 0)
         goto done;
     static const unsigned char zeros[WEIGHTS_PAGE];
-    uint64_t at = dir_len;
+    uint64_t at = head_len;
     for (size_t k = 0; k < n; k++) {
         size_t numel = weights_spec_numel(&specs[k]);
         if (read_tensor(c, &specs[k], data, info) < 0 || write_all(f, zeros, offsets[k] - at, out, c->err) < 0 ||
@@ -405,7 +392,7 @@ static int write_weights(struct ckpt *c, const struct weights_config *cfg, FILE 
 done:
     free(specs);
     free(offsets);
-    free(dir);
+    free(head);
     free(data);
     return rc;
 }

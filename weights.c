@@ -122,7 +122,7 @@ size_t weights_spec_numel(const struct weights_spec *s)
     return n;
 }
 
-void weights_header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
+static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
 {
     memset(out, 0, WEIGHTS_HEADER_SIZE);
     memcpy(out, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
@@ -133,7 +133,7 @@ void weights_header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights
     store_u32(out + 52, count);
 }
 
-void weights_entry(unsigned char *out, const struct weights_spec *s, uint64_t offset)
+static void entry(unsigned char *out, const struct weights_spec *s, uint64_t offset)
 {
     memset(out, 0, WEIGHTS_ENTRY_SIZE);
     memcpy(out, s->name, strlen(s->name));
@@ -143,10 +143,28 @@ void weights_entry(unsigned char *out, const struct weights_spec *s, uint64_t of
     store_u64(out + 88, offset);
 }
 
-uint64_t weights_data_offset(uint64_t end, const struct weights_spec *specs, size_t k)
+int weights_layout(const struct weights_config *c, const struct weights_spec *specs, size_t n, unsigned char **head,
+                   size_t *head_len, uint64_t **offsets)
 {
-    uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_PAGE : WEIGHTS_ALIGN;
-    return (end + align - 1) / align * align;
+    *head_len = WEIGHTS_HEADER_SIZE + n * WEIGHTS_ENTRY_SIZE;
+    *head = calloc(1, *head_len);
+    *offsets = calloc(n ? n : 1, sizeof **offsets);
+    if (!*head || !*offsets) {
+        free(*head);
+        free(*offsets);
+        return -1;
+    }
+    uint64_t end = *head_len;
+    for (size_t k = 0; k < n; k++) {
+        /* the image tower starts on a fresh page */
+        uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_PAGE : WEIGHTS_ALIGN;
+        (*offsets)[k] = (end + align - 1) / align * align;
+        end = (*offsets)[k] + weights_spec_numel(&specs[k]) * sizeof(float);
+        entry(*head + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], (*offsets)[k]);
+    }
+    header(*head, c, (uint32_t)n);
+    store_u32(*head + 56, (uint32_t)crc32(0, *head, (uInt)*head_len));
+    return 0;
 }
 
 static void read_config(const unsigned char *h, struct weights_config *c)

@@ -117,14 +117,11 @@ size_t weights_spec_numel(const struct weights_spec *s);
 struct weights *weights_open(const char *path, char *err);
 void weights_close(struct weights *w);
 
-/* The 64-byte header for c and count tensors, CRC field 0. */
-void weights_header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count);
-
-/* Writes a directory entry for spec s at offset into out[WEIGHTS_ENTRY_SIZE]. */
-void weights_entry(unsigned char *out, const struct weights_spec *s, uint64_t offset);
-
-/* Offset where the data after `end` starts for spec s: 64-byte aligned, and
- * page aligned for the first tensor of the image tower. */
-uint64_t weights_data_offset(uint64_t end, const struct weights_spec *specs, size_t k);
+/* Lays out a weights file for the n specs of config c: *head gets the header
+ * and directory (checksum included) that open the file, *offsets where each
+ * tensor's float32 data starts. Both malloc'd for the caller to free; -1 when
+ * out of memory. */
+int weights_layout(const struct weights_config *c, const struct weights_spec *specs, size_t n, unsigned char **head,
+                   size_t *head_len, uint64_t **offsets);
 
 #endif
