@@ -1,7 +1,8 @@
 """Makes the committed test fixtures with Debian's python3-torch:
 
     python3 tests/make_fixtures.py tests/fixtures      # small models + reference outputs
-    python3 tests/make_fixtures.py --b32 OUT.pt        # random ViT-B/32-shaped TorchScript checkpoint
+    python3 tests/make_fixtures.py --b32 OUT.pt [REF [PHOTO...]]   # random ViT-B/32-shaped TorchScript
+                                                                   # checkpoint, its reference outputs
 
 Reference outputs come from PyTorch's float32 forward pass (tests/clipref.py)
 on exactly the values the checkpoint stores. `make test` reads only what this
@@ -45,8 +46,9 @@ def save_jit(model, ids, path):
     traced.save(path)
 
 
-def reference(model, cfg, gen, path):
-    """Writes the inputs and PyTorch's outputs as text the C test parses."""
+def reference(model, cfg, gen, path, photos=()):
+    """Writes the inputs and PyTorch's outputs as text the C test parses;
+    photos are image files embedded through CLIP's published preprocess."""
     texts = texts_for(cfg, gen)
     images = torch.rand(3, 3, cfg["res"], cfg["res"], generator=gen) * 4 - 2
     with torch.no_grad():
@@ -60,6 +62,12 @@ def reference(model, cfg, gen, path):
             f.write("out %d %s\n" % (len(v), " ".join("%.9g" % x for x in v.tolist())))
         for im, v in zip(images, iv):
             f.write("image %d %s\n" % (im.numel(), " ".join("%.9g" % x for x in im.flatten().tolist())))
+            f.write("out %d %s\n" % (len(v), " ".join("%.9g" % x for x in v.tolist())))
+        from PIL import Image
+        for p in photos:
+            with torch.no_grad():
+                v = model.encode_image(clipref.preprocess(cfg["res"])(Image.open(p)).unsqueeze(0))[0]
+            f.write("photo %s\n" % os.path.abspath(p))
             f.write("out %d %s\n" % (len(v), " ".join("%.9g" % x for x in v.tolist())))
     return texts
 
@@ -185,7 +193,7 @@ def main():
         m = make_model(B32, 0)
         clipref.round_to(m, clipref.half_names(m), torch.float16)
         if len(sys.argv) > 3:  # before save_jit, which turns the shared parameters to float16
-            reference(m, B32, torch.Generator().manual_seed(1), sys.argv[3])
+            reference(m, B32, torch.Generator().manual_seed(1), sys.argv[3], sys.argv[4:])
         save_jit(m, [49406, 320, 49407], sys.argv[2])
     else:
         fixtures(sys.argv[1])

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "convert.h"
+#include "image.h"
 #include "textenc.h"
 #include "vit.h"
 #include "weights.h"
@@ -16,7 +17,9 @@
 #define MAX_ITEMS 16
 
 struct ref {
-    int ntexts, nimages;
+    int ntexts, nimages, nphotos;
+    char photos[MAX_ITEMS][512];
+    float photo_out[MAX_ITEMS][1024];
     int32_t ids[MAX_ITEMS][128];
     int lens[MAX_ITEMS];
     float *pixels[MAX_ITEMS];
@@ -55,6 +58,10 @@ static int read_ref(const char *path, struct ref *r)
             if (!(r->pixels[r->nimages] = read_floats(f, &n)))
                 return -1;
             last = r->image_out[r->nimages++];
+        } else if (!strcmp(kind, "photo")) {
+            if (r->nphotos == MAX_ITEMS || fscanf(f, "%511s", r->photos[r->nphotos]) != 1)
+                return -1;
+            last = r->photo_out[r->nphotos++];
         } else if (!strcmp(kind, "out") && last) {
             float *v = read_floats(f, &n);
             if (!v)
@@ -125,6 +132,27 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
         free(r->pixels[i]);
     }
     free(pixels);
+    /* photos through the published preprocess: decoders differ (stb_image
+     * here, libjpeg in Pillow), so the bar is a cosine */
+    float *px = malloc(img * sizeof *px);
+    for (int i = 0; i < r->nphotos; i++) {
+        FILE *f = fopen(r->photos[i], "rb");
+        static unsigned char buf[1 << 24];
+        size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f)
+            fclose(f);
+        struct image_opts o = {(int)R, 0, IMAGE_MAX_PIXELS};
+        CHECK(len && image_preprocess(buf, len, &o, px, err) == 0, "%s: %s", r->photos[i], err);
+        vit_encode(v, px, 1, vec);
+        double dot = 0, na = 0, nb = 0;
+        for (int k = 0; k < E; k++)
+            dot += (double)vec[k] * r->photo_out[i][k], na += (double)vec[k] * vec[k],
+                nb += (double)r->photo_out[i][k] * r->photo_out[i][k];
+        double cos = dot / sqrt(na * nb);
+        CHECK(cos >= 0.99999, "%s: cosine %.8f with PyTorch + Pillow", r->photos[i], cos);
+        printf("%s: cosine %.8f with PyTorch + Pillow\n", r->photos[i], cos);
+    }
+    free(px);
     vit_close(v);
     weights_close(w);
     free(r);
