@@ -42,14 +42,44 @@ vocab.bpe.h: $(VOCAB_GZ) tools/gen_vocab.py
 entities.h: tools/gen_entities.py
 	$(PYTHON) tools/gen_entities.py > $@.part && mv $@.part $@
 
-test: clippie $(TESTS) tests/mkweights
+test: clippie $(TESTS) tests/mkweights fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
+
+# The fuzz targets' corpora as regression tests, without libFuzzer.
+FUZZ = pickle convert weights image tokenizer
+FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
+
+tests/fuzz/run_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(MODULES)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(MODULES) $(LDLIBS)
+
+fuzz-regress: $(FUZZ_RUNNERS)
+	@tests/fuzz/run_pickle tests/fuzz/corpus/pickle
+	@tests/fuzz/run_convert tests/fuzz/corpus/convert tests/fixtures/micro.pt tests/fixtures/bad-*.pt
+	@tests/fuzz/run_weights tests/fuzz/corpus/weights
+	@tests/fuzz/run_image tests/fuzz/corpus/image tests/fixtures/img-rgb.png tests/fixtures/img-photo.jpg
+	@tests/fuzz/run_tokenizer tests/fuzz/corpus/tokenizer
+
+# The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
+# (leaves a sanitized build behind: 'make clean' before a normal one).
+SANITIZE = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-sanitize:
+	$(MAKE) clean
+	ASAN_OPTIONS=detect_leaks=1 $(MAKE) test CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)"
+
+# libFuzzer (clang): make fuzz-image FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz-%: vocab.bpe.h entities.h
+	mkdir -p build/corpus-$*
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
+	    tests/fuzz/fuzz_$*.c $(MODULES:.o=.c) $(LDLIBS)
+	build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 build/corpus-$* tests/fuzz/corpus/$*
 
 install: clippie
 	install -D -m 755 clippie $(DESTDIR)$(PREFIX)/bin/clippie
 
 clean:
-	rm -f clippie *.o $(TESTS) tests/mkweights vocab.bpe.h entities.h $(VOCAB_GZ)
+	rm -f clippie *.o $(TESTS) tests/mkweights $(FUZZ_RUNNERS) vocab.bpe.h entities.h $(VOCAB_GZ)
 
-.PHONY: all test install clean
+.PHONY: all test install clean fuzz-regress test-sanitize
