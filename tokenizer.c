@@ -399,7 +399,7 @@ static void nfc(struct cps *b)
 
 static int same(const struct cps *a, const struct cps *b)
 {
-    return a->n == b->n && !memcmp(a->c, b->c, a->n * sizeof *a->c);
+    return a->n == b->n && (!a->n || !memcmp(a->c, b->c, a->n * sizeof *a->c));
 }
 
 /* ftfy.fix_text: per line, the fixes repeated until nothing changes. HTML
@@ -459,7 +459,8 @@ static void whitespace(const struct cps *in, struct cps *out)
         a++;
     while (b > a && is_space(out->c[b - 1]))
         b--;
-    memmove(out->c, out->c + a, (b - a) * sizeof *out->c);
+    if (a)
+        memmove(out->c, out->c + a, (b - a) * sizeof *out->c);
     out->n = b - a;
 }
 
