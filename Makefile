@@ -72,7 +72,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 fuzz-%: vocab.bpe.h entities.h
 	mkdir -p build/corpus-$*
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
 	    tests/fuzz/fuzz_$*.c $(MODULES:.o=.c) $(LDLIBS)
 	build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 build/corpus-$* tests/fuzz/corpus/$*
 
