@@ -1,7 +1,7 @@
 # clippie: make, make test, make install PREFIX=/usr/local
 CC ?= cc
 PREFIX ?= /usr/local
-PKGS = libzip blas nettle zlib libutf8proc stb
+PKGS = libzip blas nettle zlib libutf8proc stb libjpeg
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fopenmp
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))

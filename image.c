@@ -1,9 +1,14 @@
 #include "image.h"
 
 #include <math.h>
+#include <setjmp.h>
 #include <stb_image.h>
+#include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <stdlib.h>
 #include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
 
@@ -11,8 +16,9 @@ static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 struct img {
-    unsigned char *px; /* h rows of w pixels of c bytes */
+    unsigned char *px; /* h rows of w pixels of c bytes, malloc'd */
     int w, h, c;
+    int cmyk;          /* c == 4 holds C, M, Y, K rather than RGBA */
 };
 
 /* ---- EXIF ---- */
@@ -232,14 +238,14 @@ static int resample(const struct img *in, struct img *out, int horizontal)
 static int resize_bicubic(struct img *im, int w, int h)
 {
     if (im->w != w) {
-        struct img t = {malloc((size_t)w * im->h * im->c), w, im->h, im->c};
+        struct img t = {malloc((size_t)w * im->h * im->c), w, im->h, im->c, im->cmyk};
         if (!t.px || resample(im, &t, 1) < 0)
             return free(t.px), -1;
         free(im->px);
         *im = t;
     }
     if (im->h != h) {
-        struct img t = {malloc((size_t)im->w * h * im->c), im->w, h, im->c};
+        struct img t = {malloc((size_t)im->w * h * im->c), im->w, h, im->c, im->cmyk};
         if (!t.px || resample(im, &t, 0) < 0)
             return free(t.px), -1;
         free(im->px);
@@ -248,22 +254,28 @@ static int resize_bicubic(struct img *im, int w, int h)
     return 0;
 }
 
-/* Pillow's NEAREST resize, used for palette images. */
+/* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images:
+ * source positions accumulated from the first pixel centre, as it does. */
 static int resize_nearest(struct img *im, int w, int h)
 {
     if (im->w == w && im->h == h)
         return 0;
     unsigned char *out = malloc((size_t)w * h * im->c);
-    if (!out)
+    int *xin = malloc((size_t)w * sizeof *xin);
+    if (!out || !xin) {
+        free(out);
+        free(xin);
         return -1;
-    double sx = (double)im->w / w, sy = (double)im->h / h;
-    for (int y = 0; y < h; y++) {
-        int yi = (int)((y + 0.5) * sy);
-        for (int x = 0; x < w; x++) {
-            int xi = (int)((x + 0.5) * sx);
-            memcpy(out + ((size_t)y * w + x) * im->c, im->px + ((size_t)yi * im->w + xi) * im->c, (size_t)im->c);
-        }
     }
+    double sx = (double)im->w / w, sy = (double)im->h / h, xo = sx * 0.5, yo = sy * 0.5;
+    for (int x = 0; x < w; x++, xo += sx)
+        xin[x] = (int)xo < im->w ? (int)xo : im->w - 1;
+    for (int y = 0; y < h; y++, yo += sy) {
+        int yi = (int)yo < im->h ? (int)yo : im->h - 1;
+        for (int x = 0; x < w; x++)
+            memcpy(out + ((size_t)y * w + x) * im->c, im->px + ((size_t)yi * im->w + xin[x]) * im->c, (size_t)im->c);
+    }
+    free(xin);
     free(im->px);
     im->px = out;
     im->w = w;
@@ -290,9 +302,93 @@ static void premultiply(struct img *im, int undo)
     }
 }
 
-static int is_palette_png(const unsigned char *buf, size_t len)
+/* Pillow opens these in its palette mode "P", which it resizes with nearest
+ * neighbour: PNGs of colour type 3, GIFs, BMPs of 8 bits or fewer, TGAs with
+ * a colour map. */
+static int is_palette(const unsigned char *b, size_t len)
 {
-    return len > 25 && !memcmp(buf, "\x89PNG\r\n\x1a\n", 8) && !memcmp(buf + 12, "IHDR", 4) && buf[25] == 3;
+    if (len > 25 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4))
+        return b[25] == 3;
+    if (len > 6 && !memcmp(b, "GIF8", 4))
+        return 1;
+    if (len > 30 && b[0] == 'B' && b[1] == 'M')
+        return load_u16(b + 28) <= 8;
+    if (len > 18 && (b[2] == 1 || b[2] == 9) && b[1] == 1) /* TGA: colour-mapped image types */
+        return 1;
+    return 0;
+}
+
+/* ---- JPEG, by libjpeg-turbo: the decoder Pillow uses, so the same pixels ---- */
+
+struct jpeg_err {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    int truncated;
+    char msg[JMSG_LENGTH_MAX];
+};
+
+static void jpeg_fail(j_common_ptr c)
+{
+    struct jpeg_err *e = (struct jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jump, 1);
+}
+
+static void jpeg_warn(j_common_ptr c, int level)
+{
+    /* Pillow refuses a file that ends early; other warnings pass silently */
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF)
+        ((struct jpeg_err *)c->err)->truncated = 1;
+}
+
+static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, struct img *im, char *err)
+{
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_err je = {0};
+    unsigned char *volatile px = NULL;
+    cinfo.err = jpeg_std_error(&je.mgr);
+    je.mgr.error_exit = jpeg_fail;
+    je.mgr.emit_message = jpeg_warn;
+    if (setjmp(je.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(px);
+        return error(err, "cannot decode JPEG: %s", je.msg);
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, buf, (unsigned long)len);
+    jpeg_read_header(&cinfo, TRUE);
+    uint64_t pixels = (uint64_t)cinfo.image_width * cinfo.image_height;
+    if (pixels > max_pixels) {
+        jpeg_destroy_decompress(&cinfo);
+        return error(err, "image of %u x %u pixels is over the limit of %llu pixels", cinfo.image_width,
+                     cinfo.image_height, (unsigned long long)max_pixels);
+    }
+    int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    int c = cinfo.output_components;
+    size_t stride = (size_t)cinfo.output_width * c;
+    if (!(px = malloc(stride * cinfo.output_height))) {
+        jpeg_destroy_decompress(&cinfo);
+        return error(err, "out of memory for a %u x %u image", cinfo.output_width, cinfo.output_height);
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = px + cinfo.output_scanline * stride;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    /* Adobe's CMYK is stored inverted; Pillow reads it as "CMYK;I" */
+    if (cmyk && cinfo.saw_Adobe_marker)
+        for (size_t k = 0; k < stride * cinfo.output_height; k++)
+            px[k] = (unsigned char)(255 - px[k]);
+    if (je.truncated) {
+        jpeg_destroy_decompress(&cinfo);
+        free(px);
+        return error(err, "truncated JPEG: the file ends before its image does");
+    }
+    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
 }
 
 /* Python's round(): halves to even. */
@@ -304,7 +400,6 @@ static int round_half_even(double v)
 
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
 {
-    int w, h, c;
     uint64_t wh[2];
     if (len == 0)
         return error(err, "empty file");
@@ -313,15 +408,21 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
     if (claimed_pixels(buf, len, wh) > o->max_pixels)
         return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels", (unsigned long long)wh[0],
                      (unsigned long long)wh[1], (unsigned long long)o->max_pixels);
-    if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
-        return error(err, "not an image, or an unsupported kind: %s", stbi_failure_reason());
-    if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > o->max_pixels)
-        return error(err, "image of %d x %d pixels is over the limit of %llu pixels", w, h,
-                     (unsigned long long)o->max_pixels);
     struct img im = {0};
-    im.px = stbi_load_from_memory(buf, (int)len, &im.w, &im.h, &im.c, 0);
-    if (!im.px)
-        return error(err, "cannot decode: %s", stbi_failure_reason());
+    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
+        if (decode_jpeg(buf, len, o->max_pixels, &im, err) < 0)
+            return -1;
+    } else {
+        int w, h, c;
+        if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
+            return error(err, "not an image, or an unsupported kind: %s", stbi_failure_reason());
+        if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > o->max_pixels)
+            return error(err, "image of %d x %d pixels is over the limit of %llu pixels", w, h,
+                         (unsigned long long)o->max_pixels);
+        im.px = stbi_load_from_memory(buf, (int)len, &im.w, &im.h, &im.c, 0);
+        if (!im.px)
+            return error(err, "cannot decode: %s", stbi_failure_reason());
+    }
     int R = o->resolution, rc = -1;
     if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
         goto oom;
@@ -335,8 +436,8 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
         error(err, "image of %d x %d pixels is too thin to crop a square from", im.w, im.h);
         goto done;
     }
-    int alpha = (im.c == 2 || im.c == 4) && (im.w != nw || im.h != nh);
-    if (is_palette_png(buf, len)) {
+    int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
+    if (is_palette(buf, len)) {
         if (resize_nearest(&im, nw, nh) < 0)
             goto oom;
     } else {
@@ -351,8 +452,15 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
             const unsigned char *px = im.px + ((size_t)(top + y) * im.w + left + x) * im.c;
+            unsigned char rgb[3];
             for (int ch = 0; ch < 3; ch++) {
-                float v = (float)px[im.c >= 3 ? ch : 0] / 255.0f;
+                if (im.cmyk) { /* Pillow's cmyk2rgb */
+                    unsigned nk = 255 - px[3], tmp = px[ch] * nk + 128;
+                    int v = (int)nk - (int)(((tmp >> 8) + tmp) >> 8);
+                    rgb[ch] = (unsigned char)(v < 0 ? 0 : v);
+                } else
+                    rgb[ch] = px[im.c >= 3 ? ch : 0];
+                float v = (float)rgb[ch] / 255.0f;
                 out[((size_t)ch * R + y) * R + x] = (v - mean[ch]) / stdev[ch];
             }
         }
@@ -361,6 +469,6 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
 oom:
     error(err, "out of memory for a %d x %d image", im.w, im.h);
 done:
-    stbi_image_free(im.px);
+    free(im.px); /* stb_image allocates with malloc too */
     return rc;
 }

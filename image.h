@@ -4,8 +4,9 @@
  *     float *px = malloc(3 * 224 * 224 * sizeof *px);
  *     if (image_preprocess(buf, len, &o, px, err) < 0) ...   // err: "not an image: ..."
  *
- * Decoding is stb_image's (JPEG baseline/progressive/CMYK, PNG, BMP, GIF's
- * first frame, TGA, PNM). Then, as Pillow + torchvision do: the shorter side
+ * JPEGs (baseline, progressive, grey, CMYK) are decoded by libjpeg-turbo,
+ * as Pillow does it; PNG, BMP, GIF's first frame, TGA and PNM by stb_image.
+ * A truncated JPEG is an error, as in Pillow. Then, as Pillow + torchvision do: the shorter side
  * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied and palette PNGs

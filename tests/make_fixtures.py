@@ -96,19 +96,32 @@ def images(out):
         "small.bmp": Image.fromarray(smooth(20, 28, 3)),
         "photo.jpg": Image.fromarray(smooth(48, 64, 3)),
         "grey.jpg": Image.fromarray(smooth(60, 48, 1)[:, :, 0]),
+        "cmyk.jpg": Image.fromarray(smooth(40, 52, 3)).convert("CMYK"),
+        "progressive.jpg": Image.fromarray(smooth(45, 60, 3)),
+        "first.gif": Image.fromarray(smooth(36, 44, 3)).quantize(64),
+        "rgb.tga": Image.fromarray(smooth(30, 34, 3)),
+        "rgb.ppm": Image.fromarray(smooth(26, 39, 3)),
     }
     lines = []
+
+    def record(name, res, px):
+        lines.append("img-%s %d %s\n" % (name, res, " ".join("%.9g" % v for v in px.flatten().tolist())))
+
     for name, im in made.items():
-        im.save(f"{out}/img-{name}", quality=92) if name.endswith(".jpg") else im.save(f"{out}/img-{name}")
+        if name.endswith(".jpg"):
+            im.save(f"{out}/img-{name}", quality=92, progressive=name.startswith("progressive"))
+        else:
+            im.save(f"{out}/img-{name}")
         for res in (32, 21):
-            px = clipref.preprocess(res)(Image.open(f"{out}/img-{name}"))
-            lines.append("img-%s %d %s\n" % (name, res, " ".join("%.9g" % v for v in px.flatten().tolist())))
-    # a JPEG stored sideways: EXIF orientation 6 (turn 90 degrees clockwise)
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    made["photo.jpg"].save(f"{out}/img-rotated.jpg", quality=92, exif=exif.tobytes())
-    px = clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-rotated.jpg"))
-    lines.append("img-rotated.jpg 32 %s\n" % " ".join("%.9g" % v for v in px.flatten().tolist()))
+            record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
+    # JPEGs stored turned: every EXIF orientation, checked against
+    # Pillow's exif_transpose before the published preprocess
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        name = f"orient{o}.jpg"
+        made["photo.jpg"].save(f"{out}/img-{name}", quality=92, exif=exif.tobytes())
+        record(name, 32, clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-{name}")))
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
 
