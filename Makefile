@@ -2,7 +2,7 @@
 CC ?= cc
 PREFIX ?= /usr/local
 PKGS = libzip blas nettle zlib libutf8proc stb libjpeg
-CFLAGS ?= -O2 -g
+CFLAGS ?= -O3 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fopenmp
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread -fopenmp
