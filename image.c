@@ -379,7 +379,8 @@ static void jpeg_warn(j_common_ptr c, int level)
         ((struct jpeg_err *)c->err)->truncated = 1;
 }
 
-static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, struct img *im, char *err)
+static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct img *im,
+                       char *err)
 {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_err je = {0};
@@ -401,6 +402,15 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
         return error(err, "image of %u x %u pixels is over the limit of %llu pixels", cinfo.image_width,
                      cinfo.image_height, (unsigned long long)max_pixels);
     }
+    /* draft: libjpeg's DCT-domain downscaling by 2, 4 or 8, as long as the
+     * shorter side stays at least twice what the resize needs */
+    unsigned short_side = cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+    for (unsigned d = 8; draft && d > 1; d /= 2)
+        if (short_side / d >= 2 * (unsigned)draft) {
+            cinfo.scale_num = 1;
+            cinfo.scale_denom = d;
+            break;
+        }
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&cinfo);
@@ -448,7 +458,7 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
                      (unsigned long long)wh[1], (unsigned long long)o->max_pixels);
     struct img im = {0};
     if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
-        if (decode_jpeg(buf, len, o->max_pixels, &im, err) < 0)
+        if (decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, &im, err) < 0)
             return -1;
     } else {
         int w, h, c;

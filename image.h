@@ -28,6 +28,8 @@ struct image_opts {
     int resolution;      /* R: output is [3, R, R] */
     int exif;            /* apply the EXIF orientation */
     uint64_t max_pixels; /* refuse larger images before decoding them */
+    int draft;           /* decode large JPEGs downscaled (DCT domain): much
+                            faster, no longer the reference's exact pixels */
 };
 
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */

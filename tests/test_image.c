@@ -67,6 +67,34 @@ static void test_reference(const char *dir)
     CHECK(count >= 36, "only %d reference images", count);
 }
 
+/* --draft: large JPEGs decoded smaller stay close to the exact pixels, and
+ * small ones are not touched */
+static void test_draft(const char *dir)
+{
+    const char *names[] = {"img-large.jpg", "img-photo.jpg"};
+    for (int k = 0; k < 2; k++) {
+        char path[512], err[ERR_LEN] = "";
+        size_t len, n = 3 * 32 * 32;
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        unsigned char *buf = slurp(path, &len);
+        float exact[3 * 32 * 32], draft[3 * 32 * 32];
+        struct image_opts o = {.resolution = 32, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+        CHECK(buf && image_preprocess(buf, len, &o, exact, err) == 0, "%s: %s", names[k], err);
+        o.draft = 1;
+        CHECK(buf && image_preprocess(buf, len, &o, draft, err) == 0, "%s: %s", names[k], err);
+        double dot = 0, na = 0, nb = 0, diff = 0;
+        for (size_t i = 0; i < n; i++)
+            dot += (double)exact[i] * draft[i], na += (double)exact[i] * exact[i], nb += (double)draft[i] * draft[i],
+                diff = fmax(diff, fabs((double)exact[i] - draft[i]));
+        if (k == 0)
+            CHECK(dot / sqrt(na * nb) > 0.999 && diff > 0, "draft of %s: cosine %.6f, max diff %g", names[k],
+                  dot / sqrt(na * nb), diff);
+        else
+            CHECK(diff == 0, "draft changed the small %s", names[k]);
+        free(buf);
+    }
+}
+
 static void bad(const unsigned char *buf, size_t len, const char *want)
 {
     float px[3 * 8 * 8];
@@ -102,6 +130,7 @@ int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     test_reference(dir);
+    test_draft(dir);
     test_bad(dir);
     return check_done("test_image");
 }
