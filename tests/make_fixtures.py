@@ -196,6 +196,9 @@ def fixtures(out):
     torch_save(sd, f"{out}/micro.pt")
     bad_pickle(f"{out}/bad-system.pt", pickle.dumps(Evil(os.system, "touch /tmp/clippie-pwned"), protocol=2))
     bad_pickle(f"{out}/bad-eval.pt", pickle.dumps(Evil(eval, "1"), protocol=2))
+    import subprocess
+    bad_pickle(f"{out}/bad-subprocess.pt", pickle.dumps(Evil(subprocess.call, "touch /tmp/clippie-pwned"), protocol=3))
+    bad_pickle(f"{out}/bad-exec.pt", pickle.dumps(Evil(exec, "open('/tmp/clippie-pwned', 'w')"), protocol=4))
     with open(f"{out}/micro.pt", "rb") as f:
         data = f.read()
     with open(f"{out}/bad-truncated.pt", "wb") as f:

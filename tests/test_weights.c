@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "convert.h"
+#include "pickle.h"
 #include "weights.h"
 
 static const char *dir;
@@ -119,6 +120,9 @@ static void test_bad_checkpoints(void)
     convert_fails(fixture("bad-system.pt"), "refused pickle global posix.system");
     CHECK(!exists("/tmp/clippie-pwned"), "the os.system payload ran");
     convert_fails(fixture("bad-eval.pt"), "refused pickle global __builtin__.eval");
+    convert_fails(fixture("bad-subprocess.pt"), "refused pickle global subprocess.call");
+    convert_fails(fixture("bad-exec.pt"), "refused pickle global builtins.exec");
+    CHECK(!exists("/tmp/clippie-pwned"), "a payload ran");
     write_file(scratch("empty.pt"), "", 0);
     convert_fails(scratch("empty.pt"), "empty file");
     write_file(scratch("text.pt"), "hello, this is not a checkpoint\n", 32);
@@ -136,6 +140,35 @@ static void test_bad_checkpoints(void)
     CHECK(convert_checkpoint(fixture("micro.pt"), scratch("no/such/dir.weights"), 0, &info, err) < 0 &&
               strstr(err, "no/such/dir.weights"),
           "unwritable output: %s", err);
+}
+
+static void pickle_fails(const char *what, const unsigned char *buf, size_t len, const char *want)
+{
+    char err[ERR_LEN] = "";
+    struct pickle *p = pickle_open(buf, len, err);
+    CHECK(p == NULL, "pickle with %s accepted", what);
+    CHECK_MSG(err, want);
+    pickle_close(p);
+}
+
+/* Limits that keep a hostile pickle from buying unbounded memory or time. */
+static void test_pickle_limits(void)
+{
+    static unsigned char buf[20000];
+    buf[0] = 0x80, buf[1] = 2;
+    memset(buf + 2, '(', 10000); /* marks nested 10000 deep */
+    pickle_fails("deep marks", buf, 10002, "deeper than");
+    const unsigned char memo[] = {0x80, 2, 'N', 'r', 0xff, 0xff, 0xff, 0x7f, '.'}; /* LONG_BINPUT 2^31 - 1 */
+    pickle_fails("a huge memo index", memo, sizeof memo, "memo index");
+    const unsigned char get[] = {0x80, 2, 'h', 7, '.'};
+    pickle_fails("an unset memo entry", get, sizeof get, "never stored");
+    const unsigned char str[] = {0x80, 2, 'X', 0xff, 0xff, 0xff, 0x0f, 'a', '.'};
+    pickle_fails("a string longer than the pickle", str, sizeof str, "past the end");
+    const unsigned char nostop[] = {0x80, 2, 'N'};
+    pickle_fails("no STOP", nostop, sizeof nostop, "without STOP");
+    const unsigned char proto[] = {0x80, 9, 'N', '.'};
+    pickle_fails("protocol 9", proto, sizeof proto, "protocol 9");
+    pickle_fails("nothing", buf, 0, "without STOP");
 }
 
 static unsigned char *slurp(const char *path, size_t *len)
@@ -207,6 +240,7 @@ int main(int argc, char **argv)
     test_tiny();
     test_odd();
     test_bad_checkpoints();
+    test_pickle_limits();
     test_bad_weights();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
