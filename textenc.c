@@ -1,6 +1,5 @@
 #include "textenc.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,12 +56,10 @@ static void encode_batch(struct textenc *e, const int32_t *const *ids, const int
         }
     for (uint32_t l = 0; l < w->cfg.text_layers; l++)
         transformer_block(e->t, &w->text_blocks[l], e->x, n, seq, 1);
+    size_t eot[n]; /* n <= max_batch */
     for (int i = 0; i < n; i++)
-        transformer_layernorm(e->pooled + (size_t)i * W, e->x + ((size_t)i * seq + lens[i] - 1) * W,
-                              w->ln_final_weight, w->ln_final_bias, 1, W);
-    /* out[n, E] = pooled[n, Wt] @ text_projection[Wt, E] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, W, 1.0f, e->pooled, W, w->text_projection, E, 0.0f,
-                out, E);
+        eot[i] = (size_t)i * seq + lens[i] - 1;
+    transformer_project(out, e->pooled, e->x, eot, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
 }
 
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)

@@ -137,3 +137,13 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
     activate(t->hidden, (long)rows * 4 * W, t->activation);
     transformer_linear(x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
 }
+
+void transformer_project(float *out, float *pooled, const float *x, const size_t *rows, int n, const float *ln_weight,
+                         const float *ln_bias, const float *proj, int width, int embed)
+{
+    for (int i = 0; i < n; i++)
+        transformer_layernorm(pooled + (size_t)i * width, x + rows[i] * width, ln_weight, ln_bias, 1, width);
+    /* out[n, E] = pooled[n, W] @ proj[W, E] */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, pooled, width, proj, embed, 0.0f,
+                out, embed);
+}

@@ -41,4 +41,9 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
 void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
                         int residual);
 
+/* Each tower's head: out[i] = LayerNorm(x[rows[i]]) @ proj for i < n, with
+ * proj [W, E]; pooled [n, W] is scratch. */
+void transformer_project(float *out, float *pooled, const float *x, const size_t *rows, int n, const float *ln_weight,
+                         const float *ln_bias, const float *proj, int width, int embed);
+
 #endif

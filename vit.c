@@ -70,12 +70,10 @@ static void encode_batch(struct vit *v, const float *pixels, int n, float *out)
     transformer_layernorm(v->x, v->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
     for (uint32_t l = 0; l < w->cfg.vision_layers; l++)
         transformer_block(v->t, &w->visual_blocks[l], v->x, n, seq, 0);
+    size_t cls[n]; /* n <= max_batch: each image's class token */
     for (int i = 0; i < n; i++)
-        transformer_layernorm(v->pooled + (size_t)i * W, v->x + (size_t)i * seq * W, w->ln_post_weight,
-                              w->ln_post_bias, 1, W);
-    /* out[n, E] = pooled[n, Wv] @ proj[Wv, E] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, E, W, 1.0f, v->pooled, W, w->visual_proj, E, 0.0f, out,
-                E);
+        cls[i] = (size_t)i * seq;
+    transformer_project(out, v->pooled, v->x, cls, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
 }
 
 void vit_encode(struct vit *v, const float *pixels, int count, float *out)

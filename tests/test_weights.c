@@ -15,23 +15,18 @@
 static const char *dir;
 static char tmpdir[] = "/tmp/clippie-test-XXXXXX";
 
-static const char *fixture(const char *name)
+/* folder/name in one of a few rotating buffers, so that calls can nest */
+static const char *join(const char *folder, const char *name)
 {
     static char buf[4][512];
     static int k;
     k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", folder, name);
     return buf[k];
 }
 
-static const char *scratch(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
+static const char *fixture(const char *name) { return join(dir, name); }
+static const char *scratch(const char *name) { return join(tmpdir, name); }
 
 static int exists(const char *path)
 {
