@@ -102,6 +102,19 @@ printf '%s\n%s\n' "$(head -1 out2)" "$(cat one)" | awk -F, 'NR == 1 { for (i = 1
     NR == 2 { for (i = 1; i <= NF; i++) { d = a[i] - $i; e += d * d; n += $i * $i } exit !(e <= 1e-10 * n) }' &&
     ok || bad "an image's vector depends on the other images in its run"
 
+# progress: on a terminal only
+if command -v script >/dev/null 2>&1; then
+    script -qec "$bin embed-image -m img.weights -f csv photos/a.bmp photos/b.png > /dev/null" /dev/null > tty.txt 2>&1
+    has tty.txt "2/2 images"
+    "$bin" embed-image -m img.weights -f csv photos/a.bmp photos/b.png > /dev/null 2> notty.txt
+    same "$(wc -c < notty.txt | tr -d ' ')" 0
+fi
+# raw vectors are not written to a terminal
+if command -v script >/dev/null 2>&1; then
+    script -qec "$bin embed-text -m model.weights 'a dog'" /dev/null > tty.txt 2>&1
+    has tty.txt "will not write binary vectors to a terminal"
+fi
+
 # similarity
 expect 0 "$bin" embed-image -m img.weights -f npy --names db.txt photos/a.bmp photos/b.png photos/sub/c.jpg
 mv out db.npy
