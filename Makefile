@@ -55,7 +55,7 @@ tests/fuzz/run_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(MODULES)
 
 fuzz-regress: $(FUZZ_RUNNERS)
 	@tests/fuzz/run_pickle tests/fuzz/corpus/pickle
-	@tests/fuzz/run_convert tests/fuzz/corpus/convert tests/fixtures/micro.pt tests/fixtures/bad-*.pt
+	@tests/fuzz/run_convert tests/fuzz/corpus/convert tests/fixtures/bad-*.pt
 	@tests/fuzz/run_weights tests/fuzz/corpus/weights
 	@tests/fuzz/run_image tests/fuzz/corpus/image tests/fixtures/img-rgb.png tests/fixtures/img-photo.jpg
 	@tests/fuzz/run_tokenizer tests/fuzz/corpus/tokenizer

@@ -379,7 +379,7 @@ static int write_weights(struct ckpt *c, const struct weights_config *cfg, FILE 
     }
     if (write_all(f, head, head_len, out, c->err) < 0)
         goto done;
-    static const unsigned char zeros[WEIGHTS_PAGE];
+    static const unsigned char zeros[WEIGHTS_TOWER_ALIGN];
     uint64_t at = head_len;
     for (size_t k = 0; k < n; k++) {
         size_t numel = weights_spec_numel(&specs[k]);

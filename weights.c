@@ -156,8 +156,7 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
     }
     uint64_t end = *head_len;
     for (size_t k = 0; k < n; k++) {
-        /* the image tower starts on a fresh page */
-        uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_PAGE : WEIGHTS_ALIGN;
+        uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_TOWER_ALIGN : WEIGHTS_ALIGN;
         (*offsets)[k] = (end + align - 1) / align * align;
         end = (*offsets)[k] + weights_spec_numel(&specs[k]) * sizeof(float);
         entry(*head + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], (*offsets)[k]);
@@ -243,6 +242,27 @@ done:
     return rc;
 }
 
+/* Maps the file at an address that is a multiple of WEIGHTS_TOWER_ALIGN, so
+ * that the kernel's fault-around windows line up with the file's towers. */
+static void *map_aligned(int fd, size_t size)
+{
+    size_t pages = (size + WEIGHTS_PAGE - 1) / WEIGHTS_PAGE * WEIGHTS_PAGE;
+    char *area = mmap(NULL, pages + WEIGHTS_TOWER_ALIGN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED)
+        return NULL;
+    char *at = (char *)(((uintptr_t)area + WEIGHTS_TOWER_ALIGN - 1) & ~(uintptr_t)(WEIGHTS_TOWER_ALIGN - 1));
+    if (mmap(at, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        munmap(area, pages + WEIGHTS_TOWER_ALIGN);
+        return NULL;
+    }
+    /* give back the reservation's unused head and tail */
+    if (at > area)
+        munmap(area, (size_t)(at - area));
+    if (area + WEIGHTS_TOWER_ALIGN > at)
+        munmap(at + pages, (size_t)(area + WEIGHTS_TOWER_ALIGN - at));
+    return at;
+}
+
 struct weights *weights_open(const char *path, char *err)
 {
     struct weights *w = calloc(1, sizeof *w);
@@ -262,9 +282,7 @@ struct weights *weights_open(const char *path, char *err)
         goto fail;
     }
     w->size = (size_t)st.st_size;
-    w->map = mmap(NULL, w->size, PROT_READ, MAP_SHARED, fd, 0);
-    if (w->map == MAP_FAILED) {
-        w->map = NULL;
+    if (!(w->map = map_aligned(fd, w->size))) {
         error(err, "%s: cannot map: %s", path, strerror(errno));
         goto fail;
     }

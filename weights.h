@@ -13,7 +13,8 @@
  *   directory one 96-byte entry per tensor: name[64] (NUL-padded), ndim,
  *             shape[4], 4 bytes zero, u64 offset of its data from file start
  *   data      float32 tensors, each at a multiple of 64 bytes; the image
- *             tower's start on a fresh page so text-only use never maps them in
+ *             tower's start at a multiple of 64 KiB, so that text-only use
+ *             never maps them in (fault-around stays within 64 KiB windows)
  * Opening reads only the header and directory: tensor pages are faulted in
  * when a forward pass first reads them.
  */
@@ -32,6 +33,7 @@
 #define WEIGHTS_NAME_MAX 64
 #define WEIGHTS_ALIGN 64
 #define WEIGHTS_PAGE 4096
+#define WEIGHTS_TOWER_ALIGN 65536 /* the kernel maps in page-cache pages up to 64 KiB around a fault */
 
 enum weights_activation { WEIGHTS_QUICK_GELU = 0, WEIGHTS_GELU = 1 };
 

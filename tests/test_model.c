@@ -86,6 +86,25 @@ static double rel_err(const float *a, const float *b, int n)
     return diff / sqrt(norm);
 }
 
+/* Resident bytes of the mapping that contains addr, from /proc/self/smaps. */
+static long resident(const void *addr)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int inside = 0;
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (inside && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            break;
+    }
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
 /* Compares the vectors of weights file `path` with reference file refpath. */
 static void test_weights(const char *ckpt, const char *path, const char *refpath)
 {
@@ -113,6 +132,11 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
         e = rel_err(vec, r->text_out[i], E);
         CHECK(e <= 1e-5, "%s text %d (alone): relative error %.3g", ckpt, i, e);
     }
+    /* text alone maps in none of the image tower: the mapping's resident
+     * pages all lie before the first visual tensor */
+    long text_bytes = (long)((const char *)w->conv1_weight - (const char *)w->map), rss = resident(w->map);
+    CHECK(rss >= 0 && rss <= text_bytes, "after text only, %ld bytes of the weights are resident, the text tower has %ld",
+          rss, text_bytes);
     int32_t bad[2] = {0, (int32_t)w->cfg.vocab_size};
     int badlen = 2;
     const int32_t *badp = bad;
@@ -141,7 +165,7 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
         size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
         if (f)
             fclose(f);
-        struct image_opts o = {(int)R, 0, IMAGE_MAX_PIXELS};
+        struct image_opts o = {.resolution = (int)R, .max_pixels = IMAGE_MAX_PIXELS};
         CHECK(len && image_preprocess(buf, len, &o, px, err) == 0, "%s: %s", r->photos[i], err);
         vit_encode(v, px, 1, vec);
         double dot = 0, na = 0, nb = 0;
