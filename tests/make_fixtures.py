@@ -3,6 +3,7 @@
     python3 tests/make_fixtures.py tests/fixtures      # small models + reference outputs
     python3 tests/make_fixtures.py --b32 OUT.pt [REF [PHOTO...]]   # random ViT-B/32-shaped TorchScript
                                                                    # checkpoint, its reference outputs
+    python3 tests/make_fixtures.py --shape l14-336 OUT.pt          # likewise b16, l14, l14-336
 
 Reference outputs come from PyTorch's float32 forward pass (tests/clipref.py)
 on exactly the values the checkpoint stores. `make test` reads only what this
@@ -23,6 +24,14 @@ TINY = dict(embed=32, res=32, v_layers=2, v_width=64, patch=8, context=16, vocab
 ODD = dict(embed=48, res=21, v_layers=1, v_width=128, patch=7, context=12, vocab=300, t_width=128, t_layers=1, gelu=True)
 MICRO = dict(embed=8, res=8, v_layers=1, v_width=64, patch=4, context=4, vocab=16, t_width=64, t_layers=1)
 B32 = dict(embed=512, res=224, v_layers=12, v_width=768, patch=32, context=77, vocab=49408, t_width=512, t_layers=12)
+RELEASED = {
+    "b32": B32,
+    "b16": dict(B32, patch=16),
+    "l14": dict(embed=768, res=224, v_layers=24, v_width=1024, patch=14, context=77, vocab=49408, t_width=768,
+                t_layers=12),
+    "l14-336": dict(embed=768, res=336, v_layers=24, v_width=1024, patch=14, context=77, vocab=49408, t_width=768,
+                    t_layers=12),
+}
 
 
 def texts_for(cfg, gen):
@@ -206,11 +215,13 @@ def fixtures(out):
 
 
 def main():
-    if sys.argv[1] == "--b32":
-        m = make_model(B32, 0)
+    if sys.argv[1] in ("--b32", "--shape"):
+        name = "b32" if sys.argv[1] == "--b32" else sys.argv.pop(2)
+        cfg = RELEASED[name]
+        m = make_model(cfg, 0)
         clipref.round_to(m, clipref.half_names(m), torch.float16)
         if len(sys.argv) > 3:  # before save_jit, which turns the shared parameters to float16
-            reference(m, B32, torch.Generator().manual_seed(1), sys.argv[3], sys.argv[4:])
+            reference(m, cfg, torch.Generator().manual_seed(1), sys.argv[3], sys.argv[4:])
         save_jit(m, [49406, 320, 49407], sys.argv[2])
     else:
         fixtures(sys.argv[1])
