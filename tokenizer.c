@@ -21,8 +21,7 @@ struct cache_entry {
 
 struct tokenizer {
     int32_t byte_id[256];          /* token of each byte's stand-in character */
-    uint32_t rank_key[RANK_SLOTS]; /* (a << 16 | b) of merge pairs, EMPTY where free */
-    int32_t rank[RANK_SLOTS];
+    struct { uint32_t key; int32_t rank; } ranks[RANK_SLOTS]; /* key a << 16 | b, EMPTY where free */
     uint32_t width[0xfff0 - 0xff01][2]; /* ftfy's width fix: NFKC of U+FF01.., 0 where unchanged */
     struct cache_entry *cache;      /* word -> ids, emptied when half full */
     size_t cached;
@@ -79,13 +78,14 @@ struct tokenizer *tokenizer_open(char *err)
     for (int b = 0; b < 256; b++)
         if (!((b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)))
             t->byte_id[b] = next++;
-    memset(t->rank_key, 0xff, sizeof t->rank_key);
+    for (uint32_t h = 0; h < RANK_SLOTS; h++)
+        t->ranks[h].key = EMPTY;
     for (int r = 0; r < VOCAB_MERGES; r++) {
         uint32_t key = (uint32_t)vocab_merges[r][0] << 16 | vocab_merges[r][1], h = hash_pair(key);
-        while (t->rank_key[h] != EMPTY)
+        while (t->ranks[h].key != EMPTY)
             h = (h + 1) & (RANK_SLOTS - 1);
-        t->rank_key[h] = key;
-        t->rank[h] = r;
+        t->ranks[h].key = key;
+        t->ranks[h].rank = r;
     }
     for (uint32_t c = 0xff01; c < 0xfff0; c++) {
         utf8proc_uint8_t in[8], *out = NULL;
@@ -556,37 +556,45 @@ static size_t piece_at(const struct cps *b, size_t i)
     return k - i;
 }
 
+#define NO_RANK INT32_MAX
+
 static int32_t rank_of(const struct tokenizer *t, int32_t a, int32_t b)
 {
     uint32_t key = (uint32_t)a << 16 | (uint32_t)b;
-    for (uint32_t h = hash_pair(key); t->rank_key[h] != EMPTY; h = (h + 1) & (RANK_SLOTS - 1))
-        if (t->rank_key[h] == key)
-            return t->rank[h];
-    return -1;
+    for (uint32_t h = hash_pair(key); t->ranks[h].key != EMPTY; h = (h + 1) & (RANK_SLOTS - 1))
+        if (t->ranks[h].key == key)
+            return t->ranks[h].rank;
+    return NO_RANK;
 }
 
-/* BPE of one piece's bytes, in place: sym holds n byte tokens on entry. */
-static int bpe(const struct tokenizer *t, int32_t *sym, int n)
+/* BPE of one piece, in place: sym holds n byte tokens on entry; rank and
+ * fresh are scratch of n entries. As the reference does, each round merges
+ * every occurrence, left to right, of the pair with the lowest rank. */
+static int bpe(const struct tokenizer *t, int32_t *sym, int32_t *rank, unsigned char *fresh, int n)
 {
     sym[n - 1] += 256; /* the last symbol carries </w> */
+    for (int i = 0; i + 1 < n; i++)
+        rank[i] = rank_of(t, sym[i], sym[i + 1]);
     while (n > 1) {
-        int32_t best = -1;
-        for (int i = 0; i + 1 < n; i++) {
-            int32_t r = rank_of(t, sym[i], sym[i + 1]);
-            if (r >= 0 && (best < 0 || r < best))
-                best = r;
-        }
-        if (best < 0)
+        int32_t best = NO_RANK;
+        for (int i = 0; i + 1 < n; i++)
+            best = rank[i] < best ? rank[i] : best;
+        if (best == NO_RANK)
             break;
-        int32_t a = vocab_merges[best][0], b = vocab_merges[best][1], m = 0;
-        for (int i = 0; i < n;) {
-            if (i + 1 < n && sym[i] == a && sym[i + 1] == b) {
-                sym[m++] = 512 + best;
-                i += 2;
-            } else
-                sym[m++] = sym[i++];
+        int32_t a = vocab_merges[best][0], b = vocab_merges[best][1];
+        int m = 0;
+        for (int i = 0; i < n; m++) {
+            int merge = i + 1 < n && sym[i] == a && sym[i + 1] == b;
+            sym[m] = merge ? 512 + best : sym[i];
+            rank[m] = merge ? NO_RANK : rank[i];
+            fresh[m] = (unsigned char)merge;
+            i += merge ? 2 : 1;
         }
         n = m;
+        /* only pairs touching a merged symbol have new ranks */
+        for (int i = 0; i + 1 < n; i++)
+            if (fresh[i] || fresh[i + 1])
+                rank[i] = rank_of(t, sym[i], sym[i + 1]);
     }
     return n;
 }
@@ -640,14 +648,14 @@ static void encode_piece(struct tokenizer *t, const char *s, size_t len, struct 
             add_ids(out, t->cache[h].ids, t->cache[h].n);
             return;
         }
-    int32_t *sym = malloc(len * sizeof *sym);
+    int32_t *sym = malloc(len * (2 * sizeof *sym + 1));
     if (!sym) {
         out->oom = 1;
         return;
     }
     for (size_t i = 0; i < len; i++)
         sym[i] = t->byte_id[(unsigned char)s[i]];
-    int n = bpe(t, sym, (int)len);
+    int n = bpe(t, sym, sym + len, (unsigned char *)(sym + 2 * len), (int)len);
     add_ids(out, sym, n);
     char *key = malloc(len);
     if (t->cached >= CACHE_SLOTS / 2 || !key) {
@@ -660,6 +668,22 @@ static void encode_piece(struct tokenizer *t, const char *s, size_t len, struct 
     memcpy(key, s, len);
     t->cache[h] = (struct cache_entry){key, len, sym, n};
     t->cached++;
+}
+
+/* After a step wrote *spare from *cur: makes the result current again. */
+static void then(struct cps *cur, struct cps *spare)
+{
+    struct cps t = *cur;
+    *cur = *spare;
+    *spare = t;
+    spare->n = 0;
+}
+
+/* One cleaning step from *cur to *spare; the result becomes *cur. */
+static void step(void (*fn)(const struct cps *, struct cps *), struct cps *cur, struct cps *spare)
+{
+    fn(cur, spare);
+    then(cur, spare);
 }
 
 /* Bytes of the invalid sequence at s that become one U+FFFD: its longest
@@ -698,25 +722,29 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t 
         push(&a, (uint32_t)c);
         i += (size_t)k;
     }
-    ftfy(t, &a, &b);
-    a.n = 0;
-    html_unescape(&b, &a);
-    b.n = 0;
-    html_unescape(&a, &b);
-    a.n = 0;
-    whitespace(&b, &a);
-    b.n = 0;
-    lower(&a, &b);
+    /* printable ASCII without '&' is what most captions are, and nothing
+     * of ftfy's or of the HTML unescaping changes it */
+    int plain = 1;
+    for (size_t i = 0; i < len && plain; i++)
+        plain = text[i] >= 0x20 && text[i] <= 0x7e && text[i] != '&';
+    if (!plain) {
+        ftfy(t, &a, &b);
+        then(&a, &b);
+        step(html_unescape, &a, &b);
+        step(html_unescape, &a, &b);
+    }
+    step(whitespace, &a, &b);
+    step(lower, &a, &b);
     add_ids(&out, &(int32_t){TOKENIZER_SOT}, 1);
-    char *piece = malloc(b.n * 4 + 1);
-    for (size_t i = 0; piece && i < b.n;) {
-        size_t n = piece_at(&b, i), bytes = 0;
+    char *piece = malloc(a.n * 4 + 1);
+    for (size_t i = 0; piece && i < a.n;) {
+        size_t n = piece_at(&a, i), bytes = 0;
         if (n == 0) {
             i++;
             continue;
         }
         for (size_t k = i; k < i + n; k++)
-            bytes += (size_t)utf8proc_encode_char((utf8proc_int32_t)b.c[k], (utf8proc_uint8_t *)piece + bytes);
+            bytes += (size_t)utf8proc_encode_char((utf8proc_int32_t)a.c[k], (utf8proc_uint8_t *)piece + bytes);
         encode_piece(t, piece, bytes, &out);
         i += n;
     }
