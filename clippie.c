@@ -306,6 +306,21 @@ static const char tokenize_help[] =
     "  -0               standard input holds NUL-separated texts\n"
     "\n" EXIT_CODES;
 
+/* One line of ids; printf per id would cost more than tokenizing. */
+static void print_ids(const int32_t *ids, int n)
+{
+    char buf[16];
+    for (int k = 0; k < n; k++) {
+        int len = 0;
+        for (uint32_t v = (uint32_t)ids[k]; len == 0 || v; v /= 10)
+            buf[15 - len++] = (char)('0' + v % 10);
+        if (k)
+            putchar(' ');
+        fwrite(buf + 16 - len, 1, (size_t)len, stdout);
+    }
+    putchar('\n');
+}
+
 static int cmd_tokenize(int argc, char **argv)
 {
     struct inputs in = {.delim = '\n'};
@@ -335,9 +350,7 @@ static int cmd_tokenize(int argc, char **argv)
         if (replaced)
             fprintf(stderr, "%s: warning: text %d: %zu invalid UTF-8 sequences read as U+FFFD\n", prog, in.next,
                     replaced);
-        for (int k = 0; k < n; k++)
-            printf("%s%d", k ? " " : "", ids[k]);
-        putchar('\n');
+        print_ids(ids, n);
         free(ids);
     }
     free(in.line);
