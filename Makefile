@@ -3,9 +3,9 @@ CC ?= cc
 PREFIX ?= /usr/local
 PKGS = libzip blas nettle zlib libutf8proc stb libjpeg
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -fopenmp
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
-LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread -fopenmp
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o vecfile.o
 TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image
@@ -72,7 +72,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 fuzz-%: vocab.bpe.h entities.h
 	mkdir -p build/corpus-$*
-	$(FUZZ_CC) -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
 	    tests/fuzz/fuzz_$*.c $(MODULES:.o=.c) $(LDLIBS)
 	build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 build/corpus-$* tests/fuzz/corpus/$*
 

@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +21,7 @@ struct transformer *transformer_open(int width, int max_rows, int max_seq, enum 
     t->ln = malloc(rows * w * sizeof(float));
     t->qkv = malloc(rows * 3 * w * sizeof(float));
     t->hidden = malloc(rows * 4 * w * sizeof(float));
-    t->threads = omp_get_max_threads();
-    t->scores = malloc((size_t)t->threads * s * s * sizeof(float));
+    t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)
         goto oom;
     return t;
@@ -46,7 +44,6 @@ void transformer_close(struct transformer *t)
 
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width)
 {
-#pragma omp parallel for if (rows >= 32)
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * width;
         float *o = out + (size_t)r * width;
@@ -66,7 +63,6 @@ void transformer_layernorm(float *out, const float *x, const float *weight, cons
 void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
                         int residual)
 {
-#pragma omp parallel for if (rows >= 32)
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * out;
         if (residual)
@@ -79,43 +75,44 @@ void transformer_linear(float *y, const float *x, const float *weight, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
 }
 
-/* Attention of one head of one sequence: qkv [seq, 3W] in, the head's 64
- * columns of out [seq, W] out; s is [seq, seq] scratch. */
-static void attention(int W, int h, const float *qkv, float *out, float *s, int seq, int causal)
+/* Attention of one sequence: qkv [seq, 3W] in, out [seq, W]. */
+static void attention(struct transformer *t, const float *qkv, float *out, int seq, int causal)
 {
+    int W = t->width;
     const float scale = 1.0f / sqrtf(HEAD_DIM);
-    const float *q = qkv + h * HEAD_DIM, *k = q + W, *v = q + 2 * W;
-    /* s[seq, seq] = q[seq, 64] @ k[seq, 64]^T * scale */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s, seq);
-    for (int i = 0; i < seq; i++) {
-        float *row = s + (size_t)i * seq;
-        int n = causal ? i + 1 : seq;
-        float max = row[0], sum = 0;
-        for (int j = 1; j < n; j++)
-            max = row[j] > max ? row[j] : max;
-        for (int j = 0; j < n; j++)
-            sum += row[j] = expf(row[j] - max);
-        for (int j = 0; j < n; j++)
-            row[j] /= sum;
-        for (int j = n; j < seq; j++)
-            row[j] = 0;
+    for (int h = 0; h < t->heads; h++) {
+        const float *q = qkv + h * HEAD_DIM, *k = q + W, *v = q + 2 * W;
+        float *s = t->scores + (size_t)h * seq * seq;
+        /* s[seq, seq] = q[seq, 64] @ k[seq, 64]^T * scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s,
+                    seq);
+        for (int i = 0; i < seq; i++) {
+            float *row = s + (size_t)i * seq;
+            int n = causal ? i + 1 : seq;
+            float max = row[0], sum = 0;
+            for (int j = 1; j < n; j++)
+                max = row[j] > max ? row[j] : max;
+            for (int j = 0; j < n; j++)
+                sum += row[j] = expf(row[j] - max);
+            for (int j = 0; j < n; j++)
+                row[j] /= sum;
+            for (int j = n; j < seq; j++)
+                row[j] = 0;
+        }
+        /* out[seq, 64] (head h's columns) = s[seq, seq] @ v[seq, 64] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
+                    out + h * HEAD_DIM, W);
     }
-    /* out[seq, 64] (head h's columns) = s[seq, seq] @ v[seq, 64] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
-                out + h * HEAD_DIM, W);
 }
 
-static void activate(float *x, long n, enum weights_activation act)
+static void activate(float *x, size_t n, enum weights_activation act)
 {
-    if (act == WEIGHTS_GELU) {
-#pragma omp parallel for
-        for (long i = 0; i < n; i++)
+    if (act == WEIGHTS_GELU)
+        for (size_t i = 0; i < n; i++)
             x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-    } else {
-#pragma omp parallel for
-        for (long i = 0; i < n; i++)
+    else
+        for (size_t i = 0; i < n; i++)
             x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
-    }
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int batch, int seq,
@@ -124,17 +121,12 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
     int W = t->width, rows = batch * seq;
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
     transformer_linear(t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
-    /* sequences and heads are independent: one per thread at a time */
-#pragma omp parallel for schedule(dynamic)
-    for (int sh = 0; sh < batch * t->heads; sh++) {
-        int s = sh / t->heads, h = sh % t->heads;
-        attention(W, h, t->qkv + (size_t)s * seq * 3 * W, t->ln + (size_t)s * seq * W,
-                  t->scores + (size_t)omp_get_thread_num() * seq * seq, seq, causal);
-    }
+    for (int s = 0; s < batch; s++)
+        attention(t, t->qkv + (size_t)s * seq * 3 * W, t->ln + (size_t)s * seq * W, seq, causal);
     transformer_linear(x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
     transformer_linear(t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
-    activate(t->hidden, (long)rows * 4 * W, t->activation);
+    activate(t->hidden, (size_t)rows * 4 * W, t->activation);
     transformer_linear(x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
 }
 

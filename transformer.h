@@ -21,8 +21,7 @@ struct transformer {
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */
     float *hidden; /* [max_rows, 4W] */
-    int threads;   /* OpenMP threads: one score matrix each */
-    float *scores; /* [threads, max_seq, max_seq] */
+    float *scores; /* [heads, max_seq, max_seq] */
 };
 
 struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, char *err);
