@@ -18,7 +18,6 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, char *err)
         goto oom;
     if (!(e->t = transformer_open(W, max_batch * C, C, (enum weights_activation)c->activation, err)))
         goto fail;
-    weights_prefetch(w, 0);
     return e;
 oom:
     error(err, "out of memory for the text encoder");

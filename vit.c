@@ -21,7 +21,6 @@ struct vit *vit_open(const struct weights *w, int max_batch, char *err)
     if (!(v->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1),
                                   (enum weights_activation)c->activation, err)))
         goto fail;
-    weights_prefetch(w, 1);
     return v;
 oom:
     error(err, "out of memory for the image encoder");

@@ -166,22 +166,6 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
     return 0;
 }
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#endif
-
-void weights_prefetch(const struct weights *w, int visual)
-{
-    const struct weights_config *c = &w->cfg;
-    const float *first = visual ? w->conv1_weight : w->positional_embedding;
-    const float *last = visual ? w->visual_proj + (size_t)c->vision_width * c->embed_dim
-                               : w->text_projection + (size_t)c->text_width * c->embed_dim;
-    uintptr_t from = (uintptr_t)first & ~(uintptr_t)(WEIGHTS_PAGE - 1), to = (uintptr_t)last;
-    /* older kernels refuse the advice: the pages then fault in as used */
-    if (madvise((void *)from, to - from, MADV_POPULATE_READ) != 0)
-        madvise((void *)from, to - from, MADV_WILLNEED);
-}
-
 static void read_config(const unsigned char *h, struct weights_config *c)
 {
     uint32_t *f = &c->activation;

@@ -104,11 +104,6 @@ struct weights_spec {
     const float **slot;
 };
 
-/* Asks the kernel to map in, now and in one go, the pages a tower's forward
- * pass reads (the text tower without its token embedding, read a row at a
- * time): cheaper than faulting them in one by one. A hint: never fails. */
-void weights_prefetch(const struct weights *w, int visual);
-
 /* Checks a config's values are in range; -1 with err set otherwise. */
 int weights_config_check(const struct weights_config *c, char *err);
 

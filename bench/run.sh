@@ -85,7 +85,7 @@ c=$(timeit "$bin embed-image -m b32.weights big > /dev/null" 3)
 p=$(timeit "$py $here/torch_bench.py photos b32.pt $(tr '\n' ' ' < big.txt)" 3)
 row "16 JPEGs of 12 MP, files to vectors, median s" "$(calc %.2f "$c")" "$(calc %.2f "$p")" "$(calc %.2fx "$p/$c")"
 
-c=$(timeit "$bin similarity --db db.npy -q query.vec -k 10 > /dev/null")
+c=$(timeit "$bin similarity --db db.npy -q query.vec --dim 512 -k 10 > /dev/null")
 p=$(timeit "$py $here/torch_bench.py search db.npy query.vec > /dev/null")
 row "top-10 of 100,000 x 512 (.npy), whole process, median ms (other: NumPy)" "$(calc %.1f "$c*1000")" \
     "$(calc %.1f "$p*1000")" "$(calc %.1fx "$p/$c")"
