@@ -124,7 +124,8 @@ static int cmd_convert(int argc, char **argv)
 
 /* ---- shared by the embedding commands ---- */
 
-#define TEXT_BATCH 32
+#define TEXT_BATCH 256      /* texts tokenized and handed to the encoder at a time */
+#define TEXT_FULL_LENGTH 32 /* full-length texts the encoder's scratch holds */
 #define IMAGE_BATCH 16
 #define MAX_FILE_BYTES (1ull << 30)
 
@@ -374,7 +375,7 @@ static int text_model_open(struct text_model *m, struct weights *w)
 {
     char err[ERR_LEN];
     *m = (struct text_model){.w = w};
-    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_BATCH, err))) {
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, err))) {
         tokenizer_close(m->tok);
         return fail(EXIT_FAILED, "%s", err);
     }
@@ -868,11 +869,13 @@ static int embed_text_set(struct weights *w, char **texts, int n, struct set *s)
 {
     struct text_model m;
     int E = (int)w->cfg.embed_dim, code;
-    float vec[TEXT_BATCH * 1024];
-    if (E > 1024)
-        return fail(EXIT_FAILED, "embedding size %d is too large", E);
-    if ((code = text_model_open(&m, w)))
+    float *vec = malloc((size_t)TEXT_BATCH * E * sizeof *vec);
+    if (!vec)
+        return fail(EXIT_FAILED, "out of memory");
+    if ((code = text_model_open(&m, w))) {
+        free(vec);
         return code;
+    }
     for (int i = 0; !code && i < n; i += TEXT_BATCH) {
         int b = n - i < TEXT_BATCH ? n - i : TEXT_BATCH;
         for (int k = 0; !code && k < b; k++)
@@ -882,6 +885,7 @@ static int embed_text_set(struct weights *w, char **texts, int n, struct set *s)
             code = set_add(s, vec + (size_t)k * E, E, texts[i + k]);
     }
     text_model_close(&m);
+    free(vec);
     return code;
 }
 

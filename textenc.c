@@ -11,12 +11,14 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, char *err)
     const struct weights_config *c = &w->cfg;
     int C = (int)c->context_length, W = (int)c->text_width;
     e->w = w;
-    e->max_batch = max_batch;
-    e->x = malloc((size_t)max_batch * C * W * sizeof(float));
-    e->pooled = malloc((size_t)max_batch * W * sizeof(float));
-    if (!e->x || !e->pooled)
+    e->max_rows = max_batch * C;
+    /* every text has at least one token, so a batch holds at most max_rows */
+    e->x = malloc((size_t)e->max_rows * W * sizeof(float));
+    e->pooled = malloc((size_t)e->max_rows * W * sizeof(float));
+    e->eot = malloc((size_t)e->max_rows * sizeof *e->eot);
+    if (!e->x || !e->pooled || !e->eot)
         goto oom;
-    if (!(e->t = transformer_open(W, max_batch * C, C, (enum weights_activation)c->activation, err)))
+    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, err)))
         goto fail;
     return e;
 oom:
@@ -33,32 +35,34 @@ void textenc_close(struct textenc *e)
     transformer_close(e->t);
     free(e->x);
     free(e->pooled);
+    free(e->eot);
     free(e);
 }
 
-/* Encodes texts [0, n) of the arguments, n <= max_batch. */
+/* Encodes texts [0, n) of the arguments, whose tokens fit max_rows. They
+ * are packed one after another, without padding. */
 static void encode_batch(struct textenc *e, const int32_t *const *ids, const int *lens, int n, float *out)
 {
     const struct weights *w = e->w;
-    int W = (int)w->cfg.text_width, E = (int)w->cfg.embed_dim, seq = 0;
+    int W = (int)w->cfg.text_width, E = (int)w->cfg.embed_dim;
+    size_t row = 0;
     for (int i = 0; i < n; i++)
-        seq = lens[i] > seq ? lens[i] : seq;
-    /* shorter texts are padded with copies of token 0: the mask keeps their
-     * real positions from ever seeing the padding */
-    for (int i = 0; i < n; i++)
-        for (int p = 0; p < seq; p++) {
-            int32_t id = p < lens[i] ? ids[i][p] : 0;
-            float *x = e->x + ((size_t)i * seq + p) * W;
-            const float *tok = w->token_embedding + (size_t)id * W, *pos = w->positional_embedding + (size_t)p * W;
+        for (int p = 0; p < lens[i]; p++, row++) {
+            float *x = e->x + row * W;
+            const float *tok = w->token_embedding + (size_t)ids[i][p] * W, *pos = w->positional_embedding + (size_t)p * W;
             for (int k = 0; k < W; k++)
                 x[k] = tok[k] + pos[k];
         }
     for (uint32_t l = 0; l < w->cfg.text_layers; l++)
-        transformer_block(e->t, &w->text_blocks[l], e->x, n, seq, 1);
-    size_t eot[n]; /* n <= max_batch */
-    for (int i = 0; i < n; i++)
-        eot[i] = (size_t)i * seq + lens[i] - 1;
-    transformer_project(out, e->pooled, e->x, eot, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
+        transformer_block(e->t, &w->text_blocks[l], e->x, n, lens, 1);
+    /* each text's vector is read at its end-of-text token, its last */
+    row = 0;
+    for (int i = 0; i < n; i++) {
+        row += (size_t)lens[i];
+        e->eot[i] = row - 1;
+    }
+    transformer_project(out, e->pooled, e->x, e->eot, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W,
+                        E);
 }
 
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)
@@ -72,9 +76,14 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
                 return error(err, "text %d: token id %d is outside the model's vocabulary of %u", i + 1, ids[i][p],
                              c->vocab_size);
     }
-    for (int i = 0; i < count; i += e->max_batch) {
-        int n = count - i < e->max_batch ? count - i : e->max_batch;
+    /* as many texts at a time as their tokens fit the scratch: long matrix
+     * products are the efficient ones */
+    for (int i = 0; i < count;) {
+        int n = 0, rows = 0;
+        while (i + n < count && rows + lens[i + n] <= e->max_rows)
+            rows += lens[i + n++];
         encode_batch(e, ids + i, lens + i, n, out + (size_t)i * c->embed_dim);
+        i += n;
     }
     return 0;
 }

@@ -8,7 +8,8 @@
  *
  * The causal mask makes every position depend only on those before it, so
  * work stops at each text's end-of-text token (its last id): padding is never
- * computed. The encoder borrows w, which must outlive it.
+ * computed, and texts of different lengths share a pass without any. The
+ * encoder borrows w, which must outlive it.
  */
 #ifndef TEXTENC_H
 #define TEXTENC_H
@@ -20,12 +21,15 @@
 
 struct textenc {
     const struct weights *w;
-    int max_batch;
+    int max_rows;  /* tokens one pass holds: max_batch full-length texts */
     struct transformer *t;
-    float *x;      /* [max_batch * C, Wt] residual stream */
-    float *pooled; /* [max_batch, Wt] */
+    float *x;      /* [max_rows, Wt] residual stream, texts packed */
+    float *pooled; /* [max_rows, Wt] */
+    size_t *eot;   /* [max_rows]: row of each text's end-of-text token */
 };
 
+/* Scratch for max_batch texts of the full context length, or for more
+ * shorter ones: texts are packed without padding. */
 struct textenc *textenc_open(const struct weights *w, int max_batch, char *err);
 void textenc_close(struct textenc *e);
 

@@ -115,14 +115,16 @@ static void activate(float *x, size_t n, enum weights_activation act)
             x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int batch, int seq,
+void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
                        int causal)
 {
-    int W = t->width, rows = batch * seq;
+    int W = t->width, rows = 0;
+    for (int s = 0; s < nseq; s++)
+        rows += lens[s];
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
     transformer_linear(t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
-    for (int s = 0; s < batch; s++)
-        attention(t, t->qkv + (size_t)s * seq * 3 * W, t->ln + (size_t)s * seq * W, seq, causal);
+    for (int s = 0, at = 0; s < nseq; at += lens[s++])
+        attention(t, t->qkv + (size_t)at * 3 * W, t->ln + (size_t)at * W, lens[s], causal);
     transformer_linear(x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
     transformer_linear(t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */

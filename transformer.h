@@ -1,9 +1,9 @@
 /* transformer.h - what both towers share: LayerNorm and the residual block.
  *
  *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, err);
- *     // x: [batch * seq, W], batch sequences of seq tokens, row-major
+ *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
  *     for (int l = 0; l < layers; l++)
- *         transformer_block(t, &blocks[l], x, batch, seq, causal);
+ *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
  *     transformer_close(t);
  *
  * A transformer owns scratch buffers sized once for max_rows rows of width W
@@ -30,9 +30,11 @@ void transformer_close(struct transformer *t);
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r, eps 1e-5; out may be x. */
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width);
 
-/* x += attention(ln_1(x)); x += mlp(ln_2(x)), for batch independent sequences
- * of seq rows each; causal: position i attends to 0..i only. */
-void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int batch, int seq,
+/* x += attention(ln_1(x)); x += mlp(ln_2(x)), for nseq independent sequences
+ * stored one after another, lens[i] rows each (together at most max_rows,
+ * each at most max_seq); causal: position i attends to 0..i only. Sequences
+ * of different lengths need no padding: only attention sees the boundaries. */
+void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
                        int causal);
 
 /* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];

@@ -16,8 +16,11 @@ struct vit *vit_open(const struct weights *w, int max_batch, char *err)
     v->patches = malloc(max_batch * G2 * 3 * P * P * sizeof(float));
     v->x = malloc(max_batch * (G2 + 1) * W * sizeof(float));
     v->pooled = malloc(max_batch * W * sizeof(float));
-    if (!v->patches || !v->x || !v->pooled)
+    v->lens = malloc(max_batch * sizeof *v->lens);
+    if (!v->patches || !v->x || !v->pooled || !v->lens)
         goto oom;
+    for (int i = 0; i < max_batch; i++)
+        v->lens[i] = (int)G2 + 1;
     if (!(v->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1),
                                   (enum weights_activation)c->activation, err)))
         goto fail;
@@ -37,6 +40,7 @@ void vit_close(struct vit *v)
     free(v->patches);
     free(v->x);
     free(v->pooled);
+    free(v->lens);
     free(v);
 }
 
@@ -68,7 +72,7 @@ static void encode_batch(struct vit *v, const float *pixels, int n, float *out)
     }
     transformer_layernorm(v->x, v->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
     for (uint32_t l = 0; l < w->cfg.vision_layers; l++)
-        transformer_block(v->t, &w->visual_blocks[l], v->x, n, seq, 0);
+        transformer_block(v->t, &w->visual_blocks[l], v->x, n, v->lens, 0);
     size_t cls[n]; /* n <= max_batch: each image's class token */
     for (int i = 0; i < n; i++)
         cls[i] = (size_t)i * seq;

@@ -20,6 +20,7 @@ struct vit {
     float *patches; /* [max_batch * G*G, 3*P*P]: image patches laid out as conv1's weight rows */
     float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
     float *pooled;  /* [max_batch, Wv] */
+    int *lens;      /* [max_batch]: every image is G*G+1 tokens */
 };
 
 struct vit *vit_open(const struct weights *w, int max_batch, char *err);
