@@ -52,6 +52,14 @@ with open("captions.txt", "w") as f:
 PY
 "$bin" tokenize < captions.txt > captions.ids
 "$bin" tokenize "a photo of a dog on the beach" > query.ids
+$py - <<'PY'
+import random
+r = random.Random(1)
+w = [l.strip() for l in open("/usr/share/dict/american-english") if l.strip().isalpha()] if __import__("os").path.exists("/usr/share/dict/american-english") else ["dog", "cat", "tree"]
+with open("captions100k.txt", "w") as f:
+    for i in range(100000):
+        f.write("a photo of a " + " ".join(r.choice(w) for _ in range(r.randint(1, 6))) + "\n")
+PY
 "$bin" embed-text -m b32.weights "a photo of a dog on the beach" > query.vec
 ls "$PWD"/big/*.jpg > big.txt
 
@@ -70,6 +78,9 @@ c=$(timeit "$bin embed-text -m b32.weights 'a photo of a dog on the beach' > /de
 p=$(timeit "$py $here/torch_bench.py text-query b32.pt query.ids > /dev/null")
 row "one-off text query, whole process, median ms" "$(calc %.1f "$c*1000")" "$(calc %.1f "$p*1000")" "$(calc %.1fx "$p/$c")"
 
+c=$(timeit "$bin tokenize < captions100k.txt > /dev/null")
+row "tokenize 100,000 captions, whole process, median s" "$(calc %.2f "$c")" "" ""
+
 c=$(timeit "$bin embed-text -m b32.weights < captions.txt > /dev/null")
 p=$(for i in $(seq "$runs"); do $py "$here/torch_bench.py" text-model b32.pt captions.ids; done | median)
 row "1000 captions, captions/s (clippie: whole process; PyTorch: model at batch 32)" "$(calc %.0f "1000/$c")" \
@@ -84,6 +95,8 @@ row "image model, 224x224, ms/image (clippie: (T40 - T8) / 32; PyTorch: batch 32
 c=$(timeit "$bin embed-image -m b32.weights big > /dev/null" 3)
 p=$(timeit "$py $here/torch_bench.py photos b32.pt $(tr '\n' ' ' < big.txt)" 3)
 row "16 JPEGs of 12 MP, files to vectors, median s" "$(calc %.2f "$c")" "$(calc %.2f "$p")" "$(calc %.2fx "$p/$c")"
+d=$(timeit "$bin embed-image -m b32.weights --draft big > /dev/null" 3)
+row "the same with --draft (DCT-domain JPEG downscaling), median s" "$(calc %.2f "$d")" "$(calc %.2f "$p")" "$(calc %.2fx "$p/$d")"
 
 c=$(timeit "$bin similarity --db db.npy -q query.vec --dim 512 -k 10 > /dev/null")
 p=$(timeit "$py $here/torch_bench.py search db.npy query.vec > /dev/null")
