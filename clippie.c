@@ -34,6 +34,19 @@ enum { EXIT_ALL_DONE = 0, EXIT_SKIPPED = 1, EXIT_USAGE = 2, EXIT_FAILED = 3 };
 
 static const char *prog = "clippie";
 
+/* OpenBLAS starts its worker threads when it loads, and they spin for a
+ * while (about 0.1 s) waiting for work, taking a core from whatever runs
+ * instead. Commands that do no matrix products send them away; OpenBLAS
+ * starts them again if a product comes after all. Absent from other BLAS
+ * libraries, hence weak. */
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
+static void idle_blas_threads(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
+
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int code, const char *fmt, ...)
 {
@@ -946,44 +959,6 @@ static int read_names(const char *path, size_t rows, char ***out)
     return 0;
 }
 
-struct hit {
-    float score;
-    size_t row;
-};
-
-/* The k best rows of db for unit query q, best first, ties in row order. */
-static int top_k(const struct vecfile *db, const float *q, size_t k, struct hit *best, size_t *nbest)
-{
-    int D = db->dim;
-    size_t n = 0;
-    for (size_t r = 0; r < db->rows; r++) {
-        const float *x = db->data + r * D;
-        float dot[8] = {0}, sq[8] = {0};
-        int d = 0;
-        for (; d + 8 <= D; d += 8)
-            for (int l = 0; l < 8; l++)
-                dot[l] += x[d + l] * q[d + l], sq[l] += x[d + l] * x[d + l];
-        for (; d < D; d++)
-            dot[0] += x[d] * q[d], sq[0] += x[d] * x[d];
-        float sd = 0, ss = 0;
-        for (int l = 0; l < 8; l++)
-            sd += dot[l], ss += sq[l];
-        float score = sd / sqrtf(ss);
-        if (!isfinite(score))
-            return fail(EXIT_FAILED, "vector %zu is %s", r + 1, ss == 0 ? "all zeros" : "NaN or infinite");
-        if (n == k && score <= best[n - 1].score)
-            continue;
-        size_t at = n < k ? n++ : n - 1;
-        while (at > 0 && best[at - 1].score < score) {
-            best[at] = best[at - 1];
-            at--;
-        }
-        best[at] = (struct hit){score, r};
-    }
-    *nbest = n;
-    return 0;
-}
-
 static const char similarity_help[] =
     "usage: clippie similarity [-m MODEL] [-t TEXT]... [-i IMAGE]... [-q VECTORS]\n"
     "                          [--db VECTORS [--names FILE] [-k K]] [--csv] [--dim D]\n"
@@ -1035,7 +1010,7 @@ static int cmd_similarity(int argc, char **argv)
     struct set q = {0}, cand = {0};
     struct vecfile *db = NULL, *qv = NULL;
     char **names = NULL, err[ERR_LEN];
-    struct hit *best = NULL;
+    struct vecfile_hit *best = NULL;
     if (!texts || !images)
         return fail(EXIT_FAILED, "out of memory");
     while (!code && (c = getopt_long(argc, argv, "m:t:i:q:k:", opts, NULL)) != -1) {
@@ -1069,6 +1044,8 @@ static int cmd_similarity(int argc, char **argv)
         code = usage_error("similarity", "-q needs --db to compare against");
     if (!code && names_path && !dbpath)
         code = usage_error("similarity", "--names goes with --db");
+    if (!nt && !ni)
+        idle_blas_threads(); /* comparing vectors from files needs no BLAS */
     if (!code && (nt || ni) && !(w = open_model(model))) {
         code = EXIT_FAILED;
         goto done;
@@ -1143,10 +1120,12 @@ static int cmd_similarity(int argc, char **argv)
     if (!code && !csv && !(best = malloc((size_t)k * sizeof *best)))
         code = fail(EXIT_FAILED, "out of memory");
     for (size_t i = 0; !code && !csv && i < q.rows; i++) {
-        size_t n = 0;
-        if ((code = top_k(db, q.vec + i * D, (size_t)k, best, &n)))
+        long n = vecfile_top_k(db, q.vec + i * D, (size_t)k, (int)sysconf(_SC_NPROCESSORS_ONLN), best, err);
+        if (n < 0) {
+            code = fail(EXIT_FAILED, "%s: %s", dbpath, err);
             break;
-        for (size_t j = 0; j < n; j++) {
+        }
+        for (long j = 0; j < n; j++) {
             printf("%.6f\t", best[j].score);
             names ? printf("%s", names[best[j].row]) : printf("%zu", best[j].row + 1);
             q.rows > 1 ? printf("\t%s\n", q.labels[i]) : printf("\n");

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +260,93 @@ void vecfile_close(struct vecfile *v)
         free(v->map);
     free(v->owned);
     free(v);
+}
+
+/* cos(x, q) for unit q: one pass over x for both the dot product and the
+ * norm. Built for AVX2 + FMA and for any x86-64, chosen at load time. */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static float cosine(const float *x, const float *q, int n)
+{
+    float dot[8] = {0}, sq[8] = {0}, sd = 0, ss = 0;
+    int d = 0;
+    for (; d + 8 <= n; d += 8)
+        for (int l = 0; l < 8; l++)
+            dot[l] += x[d + l] * q[d + l], sq[l] += x[d + l] * x[d + l];
+    for (; d < n; d++)
+        sd += x[d] * q[d], ss += x[d] * x[d];
+    for (int l = 0; l < 8; l++)
+        sd += dot[l], ss += sq[l];
+    return sd / sqrtf(ss);
+}
+
+#define MAX_SCANS 16
+
+struct scan {
+    const struct vecfile *v;
+    const float *q;
+    size_t first, last, k, n, bad; /* rows [first, last); bad: a row that is not finite, or SIZE_MAX */
+    struct vecfile_hit *best;
+};
+
+static void *scan_rows(void *arg)
+{
+    struct scan *s = arg;
+    for (size_t r = s->first; r < s->last; r++) {
+        float score = cosine(s->v->data + r * s->v->dim, s->q, s->v->dim);
+        if (!isfinite(score)) {
+            s->bad = r;
+            break;
+        }
+        if (s->n == s->k && score <= s->best[s->n - 1].score)
+            continue;
+        size_t at = s->n < s->k ? s->n++ : s->n - 1;
+        for (; at > 0 && s->best[at - 1].score < score; at--)
+            s->best[at] = s->best[at - 1];
+        s->best[at] = (struct vecfile_hit){score, r};
+    }
+    return NULL;
+}
+
+long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int threads, struct vecfile_hit *best,
+                   char *err)
+{
+    /* a thread per 4096 rows at most: fewer rows are not worth one */
+    size_t most = v->rows / 4096 + 1;
+    threads = threads < 1 ? 1 : (size_t)threads > most ? (int)most : threads;
+    threads = threads > MAX_SCANS ? MAX_SCANS : threads;
+    struct scan s[MAX_SCANS];
+    pthread_t tid[MAX_SCANS];
+    int started[MAX_SCANS] = {0};
+    struct vecfile_hit *hits = malloc((size_t)threads * k * sizeof *hits);
+    if (!hits)
+        return error(err, "out of memory");
+    for (int t = 0; t < threads; t++) {
+        s[t] = (struct scan){v, q, v->rows * t / threads, v->rows * (t + 1) / threads, k, 0, SIZE_MAX, hits + t * k};
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, scan_rows, &s[t]) == 0;
+    }
+    for (int t = 0; t < threads; t++)
+        if (!started[t])
+            scan_rows(&s[t]);
+    for (int t = 1; t < threads; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
+    for (int t = 0; t < threads; t++)
+        if (s[t].bad != SIZE_MAX) {
+            free(hits);
+            return error(err, "vector %zu is all zeros, NaN or infinite", s[t].bad + 1);
+        }
+    /* merge: a range's rows all precede the next range's, so taking from the
+     * earlier range on equal scores keeps row order */
+    size_t at[MAX_SCANS] = {0};
+    long n = 0;
+    while ((size_t)n < k) {
+        int pick = -1;
+        for (int t = 0; t < threads; t++)
+            if (at[t] < s[t].n && (pick < 0 || s[t].best[at[t]].score > s[pick].best[at[pick]].score))
+                pick = t;
+        if (pick < 0)
+            break;
+        best[n++] = s[pick].best[at[pick]++];
+    }
+    free(hits);
+    return n;
 }

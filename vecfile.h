@@ -32,6 +32,18 @@ struct vecfile {
 struct vecfile *vecfile_open(const char *path, int dim, char *err);
 void vecfile_close(struct vecfile *v);
 
+struct vecfile_hit {
+    float score; /* cosine similarity */
+    size_t row;
+};
+
+/* The k rows of v most similar (cosine) to the unit vector q, best first,
+ * ties in row order, into best[k]; scanned by `threads` threads. Returns how
+ * many (at most k), or -1 with err naming the first row that is all zeros,
+ * NaN or infinite. */
+long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int threads, struct vecfile_hit *best,
+                   char *err);
+
 /* Parses an .npy header in buf: its rows, dim and the data's offset. */
 int vecfile_parse_npy(const unsigned char *buf, size_t len, size_t *rows, int *dim, size_t *offset, char *err);
 
