@@ -112,6 +112,7 @@ static int cmd_convert(int argc, char **argv)
     }
     if (argc - optind != 2)
         return usage_error("convert", "needs a checkpoint and an output path");
+    idle_blas_threads();
     char err[ERR_LEN];
     struct convert_info info;
     if (convert_checkpoint(argv[optind], argv[optind + 1], act, &info, err) < 0)
@@ -346,6 +347,7 @@ static int cmd_tokenize(int argc, char **argv)
     }
     in.argv = argv + optind;
     in.argc = argc - optind;
+    idle_blas_threads();
     char err[ERR_LEN];
     struct tokenizer *t = tokenizer_open(err);
     if (!t)
