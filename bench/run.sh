@@ -71,7 +71,7 @@ timeit() { hyperfine -w 1 -r "${2:-$runs}" --export-json t.json "$1" >/dev/null 
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 row() { echo "| $1 | $2 | $3 | $4 |"; }
 
-echo "| benchmark | clippie | PyTorch | PyTorch / clippie |"
+echo "| benchmark | clippie | PyTorch | clippie's speed-up |"
 echo "|---|---|---|---|"
 
 c=$(timeit "$bin embed-text -m b32.weights 'a photo of a dog on the beach' > /dev/null")
@@ -84,7 +84,7 @@ row "tokenize 100,000 captions, whole process, median s" "$(calc %.2f "$c")" "" 
 c=$(timeit "$bin embed-text -m b32.weights < captions.txt > /dev/null")
 p=$(for i in $(seq "$runs"); do $py "$here/torch_bench.py" text-model b32.pt captions.ids; done | median)
 row "1000 captions, captions/s (clippie: whole process; PyTorch: model at batch 32)" "$(calc %.0f "1000/$c")" \
-    "$(calc %.0f "$p")" "$(calc %.2fx "$p/(1000/$c)")"
+    "$(calc %.0f "$p")" "$(calc %.2fx "(1000/$c)/$p")"
 
 t40=$(timeit "$bin embed-image -m b32.weights img40 > /dev/null")
 t8=$(timeit "$bin embed-image -m b32.weights img8 > /dev/null")
