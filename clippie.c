@@ -408,8 +408,16 @@ static void text_model_close(struct text_model *m)
 static int text_model_add(struct text_model *m, int k, const char *text, int index)
 {
     char err[ERR_LEN];
-    size_t replaced;
-    int n = tokenizer_encode(m->tok, text, strlen(text), &m->ids[k], &replaced, err);
+    size_t replaced, len = strlen(text);
+    /* only the first 77 tokens count: a text over the tokenizer's limit is
+     * read up to a space within it, and is then cut below like any other */
+    if (len > TOKENIZER_MAX_BYTES) {
+        len = TOKENIZER_MAX_BYTES;
+        while (len > 0 && text[len] != ' ')
+            len--;
+        len = len ? len : TOKENIZER_MAX_BYTES;
+    }
+    int n = tokenizer_encode(m->tok, text, len, &m->ids[k], &replaced, err);
     if (n < 0)
         return fail(EXIT_FAILED, "text %d: %s", index, err);
     if (replaced)

@@ -72,6 +72,9 @@ has out "'shape': (2, 32)"
 if cmp -s out piped.npy; then ok; else bad "npy through a pipe differs from npy to a file"; fi
 long=$(printf 'word %.0s' $(seq 100))
 expect 0 "$bin" embed-text -m model.weights -f csv "$long"; has err "cut to the model's 77"
+# a text far over the tokenizer's 64 KiB is embedded (from its start) like any long one
+head -c 200000 /dev/zero | tr '\0' 'a' | sed 's/aaaaaaaaa/word /g' > huge.txt
+expect 0 "$bin" embed-text -m model.weights -f csv "$(cat huge.txt)"; has err "cut to the model's 77"
 
 # embed-image: a folder with good, bad and ignored files
 mkdir -p photos/sub photos/.hidden
