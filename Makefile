@@ -3,7 +3,8 @@ CC ?= cc
 PREFIX ?= /usr/local
 PKGS = libzip blas nettle zlib libutf8proc stb libjpeg
 CFLAGS ?= -O3 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
+# always added, also when CFLAGS comes from the command line (test-sanitize)
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
