@@ -194,8 +194,9 @@ struct vecfile *vecfile_open(const char *path, int dim, char *err)
         }
         len = (size_t)st.st_size;
         if (len) {
-            /* populate: a search reads every page at once anyway */
-            buf = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+            /* not MAP_POPULATE: the threads of a search fault the pages in
+             * in parallel, which measured 25 ms against 34 for 100k x 512 */
+            buf = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
             if (buf == MAP_FAILED) {
                 buf = NULL;
                 error(err, "%s: cannot map: %s", path, strerror(errno));
