@@ -10,11 +10,13 @@
 typedef float v8sf __attribute__((vector_size(32)));
 typedef int32_t v8si __attribute__((vector_size(32)));
 
-static float sum8(v8sf v)
+/* By pointer: a vector passed by value would travel differently in the
+ * AVX2 build of a caller than in this function's default build. */
+static float sum8(const v8sf *v)
 {
     float s = 0;
     for (int l = 0; l < 8; l++)
-        s += v[l];
+        s += (*v)[l];
     return s;
 }
 
@@ -68,7 +70,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
             memcpy(&v, xr + i, sizeof v);
             acc += v;
         }
-        float sum = sum8(acc);
+        float sum = sum8(&acc);
         for (; i < width; i++)
             sum += xr[i];
         float mean = sum / width, sq = 0;
@@ -79,7 +81,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
             v -= mean;
             acc += v * v;
         }
-        sq = sum8(acc);
+        sq = sum8(&acc);
         for (; i < width; i++)
             sq += (xr[i] - mean) * (xr[i] - mean);
         float inv = 1.0f / sqrtf(sq / width + 1e-5f);
