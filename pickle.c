@@ -49,30 +49,10 @@ struct parser {
     char *err;
 };
 
-static int grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit)
-{
-    void **p = pp;
-    if (need <= *cap)
-        return 0;
-    if (need > limit)
-        return -1;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    if (c > limit)
-        c = limit;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 static struct value *new_value(struct parser *ps, enum kind kind)
 {
     struct pickle_arena *a = ps->a;
-    if (grow(&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, MAX_VALUES) < 0) {
+    if (util_grow(&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, MAX_VALUES) < 0) {
         error(ps->err, "pickle has more than %u values", MAX_VALUES);
         return NULL;
     }
@@ -88,7 +68,7 @@ static struct value *new_value(struct parser *ps, enum kind kind)
 
 static int add_item(struct parser *ps, struct value *c, struct value *item)
 {
-    if (grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, MAX_VALUES) < 0)
+    if (util_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, MAX_VALUES) < 0)
         return error(ps->err, "pickle container too large");
     c->items[c->n++] = item;
     return 0;
@@ -98,7 +78,7 @@ static int push(struct parser *ps, struct value *v)
 {
     if (!v)
         return -1;
-    if (grow(&ps->stack, &ps->capstack, ps->sp + 1, sizeof *ps->stack, MAX_STACK) < 0)
+    if (util_grow(&ps->stack, &ps->capstack, ps->sp + 1, sizeof *ps->stack, MAX_STACK) < 0)
         return error(ps->err, "pickle stack deeper than %u", MAX_STACK);
     ps->stack[ps->sp++] = v;
     return 0;
@@ -586,7 +566,7 @@ static int walk(struct walk *wk, const struct value *v, char *prefix, size_t ple
         }
         prefix[n] = 0;
         struct pickle *p = wk->p;
-        if (grow(&p->tensors, &wk->cap, p->ntensors + 1, sizeof *p->tensors, MAX_TENSORS) < 0)
+        if (util_grow(&p->tensors, &wk->cap, p->ntensors + 1, sizeof *p->tensors, MAX_TENSORS) < 0)
             return error(wk->err, "pickle holds more than %d tensors", MAX_TENSORS);
         char *name = strdup(prefix);
         if (!name)

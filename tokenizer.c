@@ -36,15 +36,9 @@ struct cps {
 
 static void push(struct cps *b, uint32_t c)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 64;
-        uint32_t *p = realloc(b->c, cap * sizeof *p);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->c = p;
-        b->cap = cap;
+    if (b->n == b->cap && util_grow(&b->c, &b->cap, b->n + 1, sizeof *b->c, SIZE_MAX / sizeof *b->c) < 0) {
+        b->oom = 1;
+        return;
     }
     b->c[b->n++] = c;
 }
@@ -615,17 +609,10 @@ struct ids {
 
 static void add_ids(struct ids *o, const int32_t *v, int n)
 {
-    if (o->n + (size_t)n > o->cap) {
-        size_t cap = o->cap ? o->cap : 64;
-        while (cap < o->n + (size_t)n)
-            cap *= 2;
-        int32_t *p = realloc(o->v, cap * sizeof *p);
-        if (!p) {
-            o->oom = 1;
-            return;
-        }
-        o->v = p;
-        o->cap = cap;
+    size_t need = o->n + (size_t)n;
+    if (need > o->cap && util_grow(&o->v, &o->cap, need, sizeof *o->v, SIZE_MAX / sizeof *o->v) < 0) {
+        o->oom = 1;
+        return;
     }
     memcpy(o->v + o->n, v, (size_t)n * sizeof *v);
     o->n += (size_t)n;

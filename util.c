@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int error(char *err, const char *fmt, ...)
 {
@@ -12,4 +13,26 @@ int error(char *err, const char *fmt, ...)
         va_end(ap);
     }
     return -1;
+}
+
+int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit)
+{
+    void **p = pp;
+    if (need <= *cap)
+        return 0;
+    if (need > limit)
+        return -1;
+    size_t c = *cap ? *cap : 16, bytes;
+    while (c < need)
+        c *= 2;
+    if (c > limit)
+        c = limit;
+    if (size_mul(c, elem, &bytes) < 0)
+        return -1;
+    void *q = realloc(*p, bytes);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = c;
+    return 0;
 }

@@ -17,6 +17,11 @@
 
 #define ERR_LEN 512
 
+/* Makes the array *pp (of *cap elements of elem bytes, malloc'd or NULL)
+ * hold at least need elements, doubling as it grows; never more than limit
+ * elements. -1 when over the limit or out of memory, leaving *pp as it was. */
+int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
+
 /* Formats a message into err (which may be NULL) and returns -1. */
 int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
