@@ -565,7 +565,9 @@ static int by_name(const struct dirent **a, const struct dirent **b) { return st
 static int skip_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 
 /* Adds the image files under dir, sorted, skipping hidden entries and files
- * that are not named like images. Unreadable folders are reported. */
+ * that are not named like images. Unreadable folders are reported. Links to
+ * files are followed, links to folders are not: a link back up the tree
+ * would never end. */
 static int walk_dir(struct paths *p, const char *dir, int *skipped)
 {
     struct dirent **list;
@@ -578,10 +580,14 @@ static int walk_dir(struct paths *p, const char *dir, int *skipped)
     int rc = 0;
     for (int k = 0; k < n; k++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", list[k]->d_name);
-        struct stat st;
-        if (!rc && stat(path, &st) == 0) {
-            if (S_ISDIR(st.st_mode))
+        int len = snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+                           list[k]->d_name);
+        struct stat st, link;
+        if (len >= (int)sizeof path) {
+            fail(0, "%s/%s: path too long, skipped", dir, list[k]->d_name);
+            (*skipped)++;
+        } else if (!rc && lstat(path, &link) == 0 && stat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && !S_ISLNK(link.st_mode))
                 rc = walk_dir(p, path, skipped);
             else if (S_ISREG(st.st_mode) && is_image_name(path))
                 rc = add_path(p, path);

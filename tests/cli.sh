@@ -86,6 +86,11 @@ echo "not an image" > photos/broken.jpg
 head -c 300 "$fix/img-photo.jpg" > photos/truncated.jpg
 echo "notes" > photos/notes.txt
 "$here/mkweights" img.weights 64 1 8 4 64 1 77 49408 32 || bad "mkweights failed"
+ln -s .. photos/sub/loop          # a link back up the tree is not followed
+ln -s ../b.png photos/sub/link.png  # a link to a file is
+expect 1 "$bin" embed-image -m img.weights -f csv --names names.txt photos
+same "$(wc -l < out | tr -d ' ')" 4
+rm photos/sub/loop photos/sub/link.png
 expect 1 "$bin" embed-image -m img.weights -f csv --names names.txt photos
 same "$(wc -l < out | tr -d ' ')" 3
 same "$(cat names.txt | tr '\n' ' ')" "photos/a.bmp photos/b.png photos/sub/c.jpg "
