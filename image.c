@@ -207,18 +207,20 @@ static unsigned char clip8(int32_t v)
  * 1 << PRECISION_BITS and their magnitudes to less than 1.3 times that. */
 #define HALF (1 << (PRECISION_BITS - 1))
 
-/* The horizontal pass for c channels; c is a constant where inlined. */
-static inline void resample_h(const struct img *in, struct img *out, const int *bounds, const int32_t *kk, int ksize,
-                              int c)
+/* The horizontal pass for c channels (a constant where inlined): out's rows
+ * are in's rows from y0 on, out's columns are output columns x0 onwards of
+ * the full-width resize that bounds and kk describe. */
+static inline void resample_h(const struct img *in, int y0, int x0, struct img *out, const int *bounds,
+                              const int32_t *kk, int ksize, int c)
 {
     for (int y = 0; y < out->h; y++) {
-        const unsigned char *row = in->px + (size_t)y * in->w * c;
+        const unsigned char *row = in->px + (size_t)(y0 + y) * in->w * c;
         unsigned char *o = out->px + (size_t)y * out->w * c;
         for (int x = 0; x < out->w; x++) {
-            const int32_t *k = kk + (size_t)x * ksize;
-            const unsigned char *p = row + (size_t)bounds[2 * x] * c;
+            const int32_t *k = kk + (size_t)(x0 + x) * ksize;
+            const unsigned char *p = row + (size_t)bounds[2 * (x0 + x)] * c;
             int32_t ss[4] = {HALF, HALF, HALF, HALF};
-            for (int i = 0; i < bounds[2 * x + 1]; i++)
+            for (int i = 0; i < bounds[2 * (x0 + x) + 1]; i++)
                 for (int ch = 0; ch < c; ch++)
                     ss[ch] += p[i * c + ch] * k[i];
             for (int ch = 0; ch < c; ch++)
@@ -227,17 +229,19 @@ static inline void resample_h(const struct img *in, struct img *out, const int *
     }
 }
 
-/* The vertical pass: whole rows at a time, which vectorises. */
-static void resample_v(const struct img *in, struct img *out, const int *bounds, const int32_t *kk, int ksize,
-                       int32_t *acc)
+/* The vertical pass, whole rows at a time (which vectorises): out's rows
+ * are output rows y0 onwards of the full-height resize; in holds the input
+ * rows from ybase on. */
+static void resample_v(const struct img *in, int ybase, int y0, struct img *out, const int *bounds, const int32_t *kk,
+                       int ksize, int32_t *acc)
 {
     size_t len = (size_t)in->w * in->c;
     for (int y = 0; y < out->h; y++) {
-        const int32_t *k = kk + (size_t)y * ksize;
+        const int32_t *k = kk + (size_t)(y0 + y) * ksize;
         for (size_t e = 0; e < len; e++)
             acc[e] = HALF;
-        for (int i = 0; i < bounds[2 * y + 1]; i++) {
-            const unsigned char *r = in->px + (size_t)(bounds[2 * y] + i) * len;
+        for (int i = 0; i < bounds[2 * (y0 + y) + 1]; i++) {
+            const unsigned char *r = in->px + (size_t)(bounds[2 * (y0 + y)] - ybase + i) * len;
             int32_t w = k[i];
             for (size_t e = 0; e < len; e++)
                 acc[e] += r[e] * w;
@@ -248,48 +252,62 @@ static void resample_v(const struct img *in, struct img *out, const int *bounds,
     }
 }
 
-/* One pass along x (horizontal) or y: out has size ow x oh, same channels. */
-static int resample(const struct img *in, struct img *out, int horizontal)
+/* Pillow's Image.resize(size, BICUBIC) to nw x nh (a pass only along an axis
+ * whose size changes, horizontal first), then torchvision's R x R crop at
+ * (left, top); only the kept pixels are computed, which gives the same
+ * values: every output pixel of a pass has its own weights. */
+static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
 {
-    int n_in = horizontal ? in->w : in->h, n_out = horizontal ? out->w : out->h;
-    int *bounds;
-    int32_t *kk, *acc = horizontal ? NULL : malloc((size_t)in->w * in->c * sizeof *acc);
-    int ksize = coeffs(n_in, n_out, &bounds, &kk);
-    int rc = ksize < 0 || (!horizontal && !acc) ? -1 : 0;
-    if (rc == 0 && horizontal) {
-        switch (in->c) {
-        case 1: resample_h(in, out, bounds, kk, ksize, 1); break;
-        case 2: resample_h(in, out, bounds, kk, ksize, 2); break;
-        case 3: resample_h(in, out, bounds, kk, ksize, 3); break;
-        default: resample_h(in, out, bounds, kk, ksize, 4); break;
+    int c = im->c, rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL;
+    int32_t *hk = NULL, *vk = NULL, *acc = NULL;
+    struct img h = {0}, v = {0};
+    /* the input rows the kept output rows read */
+    int y0 = top, y1 = top + R;
+    if (im->h != nh) {
+        if ((vks = coeffs(im->h, nh, &vb, &vk)) < 0)
+            goto done;
+        y0 = vb[2 * top];
+        y1 = 0;
+        for (int y = top; y < top + R; y++)
+            y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
+    }
+    h = (struct img){malloc((size_t)R * (y1 - y0) * c), R, y1 - y0, c, im->cmyk};
+    if (!h.px)
+        goto done;
+    if (im->w != nw) {
+        if ((hks = coeffs(im->w, nw, &hb, &hk)) < 0)
+            goto done;
+        switch (c) {
+        case 1: resample_h(im, y0, left, &h, hb, hk, hks, 1); break;
+        case 2: resample_h(im, y0, left, &h, hb, hk, hks, 2); break;
+        case 3: resample_h(im, y0, left, &h, hb, hk, hks, 3); break;
+        default: resample_h(im, y0, left, &h, hb, hk, hks, 4); break;
         }
-    } else if (rc == 0)
-        resample_v(in, out, bounds, kk, ksize, acc);
-    free(bounds);
-    free(kk);
+    } else
+        for (int y = 0; y < h.h; y++)
+            memcpy(h.px + (size_t)y * R * c, im->px + ((size_t)(y0 + y) * im->w + left) * c, (size_t)R * c);
+    if (im->h != nh) {
+        v = (struct img){malloc((size_t)R * R * c), R, R, c, im->cmyk};
+        if (!v.px || !(acc = malloc((size_t)R * c * sizeof *acc)))
+            goto done;
+        resample_v(&h, y0, top, &v, vb, vk, vks, acc);
+        free(h.px);
+        h = v;
+        v.px = NULL;
+    }
+    free(im->px);
+    *im = h;
+    h.px = NULL;
+    rc = 0;
+done:
+    free(h.px);
+    free(v.px);
     free(acc);
+    free(hb);
+    free(hk);
+    free(vb);
+    free(vk);
     return rc;
-}
-
-/* Pillow's Image.resize(size, BICUBIC) for 8-bit images: unchanged when the
- * size already matches, else a horizontal then a vertical pass. */
-static int resize_bicubic(struct img *im, int w, int h)
-{
-    if (im->w != w) {
-        struct img t = {malloc((size_t)w * im->h * im->c), w, im->h, im->c, im->cmyk};
-        if (!t.px || resample(im, &t, 1) < 0)
-            return free(t.px), -1;
-        free(im->px);
-        *im = t;
-    }
-    if (im->h != h) {
-        struct img t = {malloc((size_t)im->w * h * im->c), im->w, h, im->c, im->cmyk};
-        if (!t.px || resample(im, &t, 0) < 0)
-            return free(t.px), -1;
-        free(im->px);
-        *im = t;
-    }
-    return 0;
 }
 
 /* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images:
@@ -485,18 +503,19 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
         goto done;
     }
     int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
+    int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
     if (is_palette(buf, len)) {
         if (resize_nearest(&im, nw, nh) < 0)
             goto oom;
     } else {
         if (alpha)
             premultiply(&im, 0);
-        if (resize_bicubic(&im, nw, nh) < 0)
+        if (resize_crop(&im, nw, nh, left, top, R) < 0)
             goto oom;
         if (alpha)
             premultiply(&im, 1);
+        top = left = 0; /* im is the crop itself now */
     }
-    int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
             const unsigned char *px = im.px + ((size_t)(top + y) * im.w + left + x) * im.c;
