@@ -1101,12 +1101,8 @@ static int cmd_similarity(int argc, char **argv)
         }
         for (size_t i = 0; i < q.rows; i++) {
             printf(csv ? "\"%s\"" : "%-32.32s", q.labels[i]);
-            for (size_t j = 0; j < cols->rows; j++) {
-                double s = 0;
-                for (int d = 0; d < D; d++)
-                    s += (double)q.vec[i * D + d] * cols->vec[j * D + d];
-                printf(csv ? ",%.6f" : " %12.4f", s);
-            }
+            for (size_t j = 0; j < cols->rows; j++)
+                printf(csv ? ",%.6f" : " %12.4f", vecfile_cosine(cols->vec + j * D, q.vec + i * D, D));
             putchar('\n');
         }
         goto done;
@@ -1122,13 +1118,14 @@ static int cmd_similarity(int argc, char **argv)
         for (size_t r = 0; r < db->rows; r++)
             names ? printf(",\"%s\"", names[r]) : printf(",%zu", r + 1);
         putchar('\n');
-        for (size_t i = 0; i < q.rows; i++) {
+        for (size_t i = 0; !code && i < q.rows; i++) {
             printf("\"%s\"", q.labels[i]);
-            for (size_t r = 0; r < db->rows; r++) {
-                double s = 0, n = 0;
-                for (int d = 0; d < D; d++)
-                    s += (double)q.vec[i * D + d] * db->data[r * D + d], n += (double)db->data[r * D + d] * db->data[r * D + d];
-                printf(",%.6f", s / sqrt(n));
+            for (size_t r = 0; !code && r < db->rows; r++) {
+                float s = vecfile_cosine(db->data + r * D, q.vec + i * D, D);
+                if (isfinite(s))
+                    printf(",%.6f", s);
+                else
+                    code = fail(EXIT_FAILED, "%s: vector %zu is all zeros, NaN or infinite", dbpath, r + 1);
             }
             putchar('\n');
         }

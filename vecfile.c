@@ -265,10 +265,10 @@ void vecfile_close(struct vecfile *v)
 
 typedef float v8sf __attribute__((vector_size(32)));
 
-/* cos(x, q) for unit q: one pass over x for both the dot product and the
+/* One pass over x for both the dot product and the
  * norm, in eight lanes and two sets of sums so that neither waits on the
  * other. Built for AVX2 + FMA and for any x86-64, chosen at load time. */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) static float cosine(const float *x, const float *q, int n)
+__attribute__((target_clones("arch=x86-64-v3", "default"))) float vecfile_cosine(const float *x, const float *q, int n)
 {
     v8sf dot[2] = {{0}}, sq[2] = {{0}};
     int d = 0;
@@ -301,7 +301,7 @@ static void *scan_rows(void *arg)
 {
     struct scan *s = arg;
     for (size_t r = s->first; r < s->last; r++) {
-        float score = cosine(s->v->data + r * s->v->dim, s->q, s->v->dim);
+        float score = vecfile_cosine(s->v->data + r * s->v->dim, s->q, s->v->dim);
         if (!isfinite(score)) {
             s->bad = r;
             break;

@@ -32,6 +32,10 @@ struct vecfile {
 struct vecfile *vecfile_open(const char *path, int dim, char *err);
 void vecfile_close(struct vecfile *v);
 
+/* cos(x, q) of n floats, q of unit length; NaN or infinite when x is all
+ * zeros or not finite. */
+float vecfile_cosine(const float *x, const float *q, int n);
+
 struct vecfile_hit {
     float score; /* cosine similarity */
     size_t row;

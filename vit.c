@@ -17,10 +17,13 @@ struct vit *vit_open(const struct weights *w, int max_batch, char *err)
     v->x = malloc(max_batch * (G2 + 1) * W * sizeof(float));
     v->pooled = malloc(max_batch * W * sizeof(float));
     v->lens = malloc(max_batch * sizeof *v->lens);
-    if (!v->patches || !v->x || !v->pooled || !v->lens)
+    v->cls = malloc(max_batch * sizeof *v->cls);
+    if (!v->patches || !v->x || !v->pooled || !v->lens || !v->cls)
         goto oom;
-    for (int i = 0; i < max_batch; i++)
+    for (int i = 0; i < max_batch; i++) {
         v->lens[i] = (int)G2 + 1;
+        v->cls[i] = (size_t)i * (G2 + 1);
+    }
     if (!(v->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1),
                                   (enum weights_activation)c->activation, err)))
         goto fail;
@@ -41,6 +44,7 @@ void vit_close(struct vit *v)
     free(v->x);
     free(v->pooled);
     free(v->lens);
+    free(v->cls);
     free(v);
 }
 
@@ -73,10 +77,7 @@ static void encode_batch(struct vit *v, const float *pixels, int n, float *out)
     transformer_layernorm(v->x, v->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
     for (uint32_t l = 0; l < w->cfg.vision_layers; l++)
         transformer_block(v->t, &w->visual_blocks[l], v->x, n, v->lens, 0);
-    size_t cls[n]; /* n <= max_batch: each image's class token */
-    for (int i = 0; i < n; i++)
-        cls[i] = (size_t)i * seq;
-    transformer_project(out, v->pooled, v->x, cls, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
+    transformer_project(out, v->pooled, v->x, v->cls, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
 }
 
 void vit_encode(struct vit *v, const float *pixels, int count, float *out)

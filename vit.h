@@ -21,6 +21,7 @@ struct vit {
     float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
     float *pooled;  /* [max_batch, Wv] */
     int *lens;      /* [max_batch]: every image is G*G+1 tokens */
+    size_t *cls;    /* [max_batch]: the row of each image's class token */
 };
 
 struct vit *vit_open(const struct weights *w, int max_batch, char *err);

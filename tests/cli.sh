@@ -142,6 +142,7 @@ expect 3 "$bin" similarity -m img.weights --db empty.npy -t x; has err "empty"
 printf '1,2\nnan,1\n' > nan.csv
 printf '1,0\n' > q.csv
 expect 3 "$bin" similarity --db nan.csv -q q.csv; has err "vector 2"
+expect 3 "$bin" similarity --db nan.csv -q q.csv --csv; has err "vector 2"
 printf '1,0\n0,1\n1,1\n' > db.csv
 expect 0 "$bin" similarity --db db.csv -q q.csv -k 3
 same "$(cut -f2 out | tr '\n' ' ')" "1 3 2 "
