@@ -140,7 +140,6 @@ static int cmd_convert(int argc, char **argv)
 
 #define TEXT_BATCH 256      /* texts tokenized and handed to the encoder at a time */
 #define TEXT_FULL_LENGTH 32 /* full-length texts the encoder's scratch holds */
-#define IMAGE_BATCH 16
 #define MAX_FILE_BYTES (1ull << 30)
 
 static const char model_help[] =
@@ -780,12 +779,15 @@ static int cmd_embed_image(int argc, char **argv)
     char err[ERR_LEN];
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim;
     size_t img = 3 * (size_t)R * R;
-    struct vit *v = vit_open(w, IMAGE_BATCH, err);
+    int lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    lanes = lanes < 1 ? 1 : lanes;
+    size_t batch = (size_t)vit_batch(w, lanes);
+    struct vit *v = vit_open(w, (int)batch, lanes, err);
     struct batch b[2] = {0};
-    float *in_model = malloc(IMAGE_BATCH * img * sizeof(float)), *vec = malloc(IMAGE_BATCH * (size_t)E * sizeof *vec);
+    float *in_model = malloc(batch * img * sizeof(float)), *vec = malloc(batch * (size_t)E * sizeof *vec);
     for (int k = 0; k < 2; k++) {
-        b[k].pixels = malloc(IMAGE_BATCH * img * sizeof(float));
-        b[k].errs = malloc(IMAGE_BATCH * sizeof *b[k].errs);
+        b[k].pixels = malloc(batch * img * sizeof(float));
+        b[k].errs = malloc(batch * sizeof *b[k].errs);
         b[k].opts = (struct image_opts){.resolution = R, .exif = exif, .max_pixels = max_pixels, .draft = draft};
         pthread_mutex_init(&b[k].lock, NULL);
     }
@@ -796,16 +798,16 @@ static int cmd_embed_image(int argc, char **argv)
                : out_open(&o, "embed-image", fmt, E, normalize);
     int show = isatty(STDERR_FILENO);
     double start = now();
-    size_t nb = (paths.n + IMAGE_BATCH - 1) / IMAGE_BATCH;
+    size_t nb = (paths.n + batch - 1) / batch;
     if (!code && nb)
-        batch_start(&b[0], paths.v, paths.n < IMAGE_BATCH ? paths.n : IMAGE_BATCH, jobs);
+        batch_start(&b[0], paths.v, paths.n < batch ? paths.n : batch, jobs);
     for (size_t k = 0; !code && k < nb; k++) {
         struct batch *cur = &b[k % 2], *nxt = &b[(k + 1) % 2];
         batch_wait(cur);
         /* decode the next batch while the model runs on this one */
         if (k + 1 < nb) {
-            size_t first = (k + 1) * IMAGE_BATCH;
-            batch_start(nxt, paths.v + first, paths.n - first < IMAGE_BATCH ? paths.n - first : IMAGE_BATCH, jobs);
+            size_t first = (k + 1) * batch;
+            batch_start(nxt, paths.v + first, paths.n - first < batch ? paths.n - first : batch, jobs);
         }
         int good = 0;
         for (size_t i = 0; i < cur->n; i++) {
@@ -825,7 +827,7 @@ static int cmd_embed_image(int argc, char **argv)
                 fprintf(names, "%s\n", cur->paths[i]);
         }
         if (show)
-            progress(k * IMAGE_BATCH + cur->n, paths.n, start, k + 1 == nb);
+            progress(k * batch + cur->n, paths.n, start, k + 1 == nb);
     }
     if (code && nb) /* stopped early: let the workers finish before freeing */
         for (int k = 0; k < 2; k++)
@@ -922,7 +924,7 @@ static int embed_image_set(struct weights *w, char **paths, int n, int exif, str
 {
     char err[ERR_LEN];
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim, code = 0;
-    struct vit *v = vit_open(w, 1, err);
+    struct vit *v = vit_open(w, 1, 1, err);
     float *px = malloc(3 * (size_t)R * R * sizeof *px), *vec = malloc((size_t)E * sizeof *vec);
     if (!v || !px || !vec)
         code = fail(EXIT_FAILED, "%s", v ? "out of memory" : err);

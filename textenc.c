@@ -53,16 +53,17 @@ static void encode_batch(struct textenc *e, const int32_t *const *ids, const int
             for (int k = 0; k < W; k++)
                 x[k] = tok[k] + pos[k];
         }
-    for (uint32_t l = 0; l < w->cfg.text_layers; l++)
-        transformer_block(e->t, &w->text_blocks[l], e->x, n, lens, 1);
     /* each text's vector is read at its end-of-text token, its last */
     row = 0;
     for (int i = 0; i < n; i++) {
         row += (size_t)lens[i];
         e->eot[i] = row - 1;
     }
-    transformer_project(out, e->pooled, e->x, e->eot, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W,
-                        E);
+    uint32_t last = w->cfg.text_layers - 1;
+    for (uint32_t l = 0; l < last; l++)
+        transformer_block(e->t, &w->text_blocks[l], e->x, n, lens, 1);
+    transformer_block_pick(e->t, &w->text_blocks[last], e->x, n, lens, 1, e->eot, e->pooled);
+    transformer_project(out, e->pooled, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
 }
 
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)

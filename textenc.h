@@ -24,7 +24,7 @@ struct textenc {
     int max_rows;  /* tokens one pass holds: max_batch full-length texts */
     struct transformer *t;
     float *x;      /* [max_rows, Wt] residual stream, texts packed */
-    float *pooled; /* [max_rows, Wt] */
+    float *pooled; /* [max_rows, Wt]: the last block's end-of-text rows */
     size_t *eot;   /* [max_rows]: row of each text's end-of-text token */
 };
 

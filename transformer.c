@@ -90,6 +90,21 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
     }
 }
 
+/* OpenBLAS runs each product on all cores unless told otherwise; other BLAS
+ * libraries lack these, hence weak. */
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+void transformer_blas_threads(int n)
+{
+    static int initial;
+    if (!openblas_set_num_threads || !openblas_get_num_threads)
+        return;
+    if (!initial)
+        initial = openblas_get_num_threads();
+    openblas_set_num_threads(n > 0 ? n : initial);
+}
+
 void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
                         int residual)
 {
@@ -105,20 +120,21 @@ void transformer_linear(float *y, const float *x, const float *weight, const flo
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
 }
 
-/* Attention of one sequence: qkv [seq, 3W] in, out [seq, W]. */
-static void attention(struct transformer *t, const float *qkv, float *out, int seq, int causal)
+/* Attention of one sequence, qkv [seq, 3W], for its nq query rows from row
+ * first on: out [nq, W]. */
+static void attention(struct transformer *t, const float *qkv, int seq, int first, int nq, float *out, int causal)
 {
     int W = t->width;
     const float scale = 1.0f / sqrtf(HEAD_DIM);
     for (int h = 0; h < t->heads; h++) {
-        const float *q = qkv + h * HEAD_DIM, *k = q + W, *v = q + 2 * W;
+        const float *q = qkv + (size_t)first * 3 * W + h * HEAD_DIM, *k = qkv + W + h * HEAD_DIM, *v = k + W;
         float *s = t->scores + (size_t)h * seq * seq;
-        /* s[seq, seq] = q[seq, 64] @ k[seq, 64]^T * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, seq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s,
+        /* s[nq, seq] = q[nq, 64] @ k[seq, 64]^T * scale */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s,
                     seq);
-        for (int i = 0; i < seq; i++) {
+        for (int i = 0; i < nq; i++) {
             float *row = s + (size_t)i * seq;
-            int n = causal ? i + 1 : seq;
+            int n = causal ? first + i + 1 : seq;
             float max = row[0], sum = 0;
             for (int j = 1; j < n; j++)
                 max = row[j] > max ? row[j] : max;
@@ -129,8 +145,8 @@ static void attention(struct transformer *t, const float *qkv, float *out, int s
             for (int j = n; j < seq; j++)
                 row[j] = 0;
         }
-        /* out[seq, 64] (head h's columns) = s[seq, seq] @ v[seq, 64] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, seq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
+        /* out[nq, 64] (head h's columns) = s[nq, seq] @ v[seq, 64] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
                     out + h * HEAD_DIM, W);
     }
 }
@@ -176,16 +192,27 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) static void activate
                                    : x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
-                       int causal)
+/* With pick, only row pick[i] of each sequence goes on past attention
+ * (keys and values still come from every row), into out [nseq, W];
+ * without, every row does, in place in x. */
+static void block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
+                  int causal, const size_t *pick, float *out)
 {
     int W = t->width, rows = 0;
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
     transformer_linear(t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
-    for (int s = 0, at = 0; s < nseq; at += lens[s++])
-        attention(t, t->qkv + (size_t)at * 3 * W, t->ln + (size_t)at * W, lens[s], causal);
+    for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
+        int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
+        attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
+    }
+    if (pick) {
+        for (int s = 0; s < nseq; s++)
+            memcpy(out + (size_t)s * W, x + pick[s] * W, (size_t)W * sizeof(float));
+        x = out;
+        rows = nseq;
+    }
     transformer_linear(x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
     transformer_linear(t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
@@ -193,12 +220,23 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
     transformer_linear(x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
 }
 
-void transformer_project(float *out, float *pooled, const float *x, const size_t *rows, int n, const float *ln_weight,
-                         const float *ln_bias, const float *proj, int width, int embed)
+void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
+                       int causal)
 {
-    for (int i = 0; i < n; i++)
-        transformer_layernorm(pooled + (size_t)i * width, x + rows[i] * width, ln_weight, ln_bias, 1, width);
-    /* out[n, E] = pooled[n, W] @ proj[W, E] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, pooled, width, proj, embed, 0.0f,
-                out, embed);
+    block(t, b, x, nseq, lens, causal, NULL, NULL);
+}
+
+void transformer_block_pick(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
+                            int causal, const size_t *pick, float *out)
+{
+    block(t, b, x, nseq, lens, causal, pick, out);
+}
+
+void transformer_project(float *out, float *x, int n, const float *ln_weight, const float *ln_bias, const float *proj,
+                         int width, int embed)
+{
+    transformer_layernorm(x, x, ln_weight, ln_bias, n, width);
+    /* out[n, E] = x[n, W] @ proj[W, E] */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, x, width, proj, embed, 0.0f, out,
+                embed);
 }

@@ -2,8 +2,10 @@
  *
  *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, err);
  *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
- *     for (int l = 0; l < layers; l++)
+ *     for (int l = 0; l < layers - 1; l++)
  *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
+ *     transformer_block_pick(t, &blocks[layers - 1], x, nseq, lens, causal, rows, pooled);
+ *     transformer_project(out, pooled, nseq, ln_weight, ln_bias, proj, W, E);
  *     transformer_close(t);
  *
  * A transformer owns scratch buffers sized once for max_rows rows of width W
@@ -37,14 +39,27 @@ void transformer_layernorm(float *out, const float *x, const float *weight, cons
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
                        int causal);
 
+/* Threads each BLAS call may use, where the BLAS can be told (OpenBLAS);
+ * 0 restores what it used at the first call. Threads that each run a
+ * tower on their own share of a batch set 1, so that the BLAS's threads
+ * and theirs don't fight over the cores. Call it from one thread only. */
+void transformer_blas_threads(int n);
+
 /* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
  * with residual set, the result is added to y instead. */
 void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
                         int residual);
 
-/* Each tower's head: out[i] = LayerNorm(x[rows[i]]) @ proj for i < n, with
- * proj [W, E]; pooled [n, W] is scratch. */
-void transformer_project(float *out, float *pooled, const float *x, const size_t *rows, int n, const float *ln_weight,
-                         const float *ln_bias, const float *proj, int width, int embed);
+/* A tower's last block, where only one row of each sequence counts (the
+ * class token, the end-of-text token): it reads x like transformer_block
+ * but writes just those rows, out[i] for x's row pick[i], and spares the
+ * work of the others after attention. x is left as scratch. */
+void transformer_block_pick(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
+                            int causal, const size_t *pick, float *out);
+
+/* Each tower's head: out[n, E] = LayerNorm(x[n, W]) @ proj[W, E], x
+ * overwritten. */
+void transformer_project(float *out, float *x, int n, const float *ln_weight, const float *ln_bias, const float *proj,
+                         int width, int embed);
 
 #endif

@@ -1,83 +1,117 @@
 #include "vit.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct vit *vit_open(const struct weights *w, int max_batch, char *err)
+static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch, char *err)
 {
-    struct vit *v = calloc(1, sizeof *v);
-    if (!v)
-        goto oom;
     const struct weights_config *c = &w->cfg;
     size_t G2 = (size_t)c->vision_grid * c->vision_grid, P = c->vision_patch, W = c->vision_width;
+    l->w = w;
+    l->max_batch = max_batch;
+    l->patches = malloc(max_batch * G2 * 3 * P * P * sizeof(float));
+    l->emb = malloc(max_batch * G2 * W * sizeof(float));
+    l->x = malloc(max_batch * (G2 + 1) * W * sizeof(float));
+    l->pooled = malloc(max_batch * W * sizeof(float));
+    l->lens = malloc(max_batch * sizeof *l->lens);
+    l->cls = malloc(max_batch * sizeof *l->cls);
+    if (!l->patches || !l->emb || !l->x || !l->pooled || !l->lens || !l->cls)
+        return error(err, "out of memory for the image encoder");
+    for (int i = 0; i < max_batch; i++) {
+        l->lens[i] = (int)G2 + 1;
+        l->cls[i] = (size_t)i * (G2 + 1);
+    }
+    l->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1), (enum weights_activation)c->activation,
+                            err);
+    return l->t ? 0 : -1;
+}
+
+static void lane_close(struct vit_lane *l)
+{
+    transformer_close(l->t);
+    free(l->patches);
+    free(l->emb);
+    free(l->x);
+    free(l->pooled);
+    free(l->lens);
+    free(l->cls);
+}
+
+int vit_batch(const struct weights *w, int nlanes)
+{
+    int seq = (int)(w->cfg.vision_grid * w->cfg.vision_grid) + 1, per_lane = 1600 / seq;
+    return nlanes * (per_lane > 1 ? per_lane : 1);
+}
+
+struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err)
+{
+    struct vit *v = calloc(1, sizeof *v);
+    if (!v || !(v->lanes = calloc((size_t)nlanes, sizeof *v->lanes))) {
+        free(v);
+        error(err, "out of memory for the image encoder");
+        return NULL;
+    }
     v->w = w;
     v->max_batch = max_batch;
-    v->patches = malloc(max_batch * G2 * 3 * P * P * sizeof(float));
-    v->x = malloc(max_batch * (G2 + 1) * W * sizeof(float));
-    v->pooled = malloc(max_batch * W * sizeof(float));
-    v->lens = malloc(max_batch * sizeof *v->lens);
-    v->cls = malloc(max_batch * sizeof *v->cls);
-    if (!v->patches || !v->x || !v->pooled || !v->lens || !v->cls)
-        goto oom;
-    for (int i = 0; i < max_batch; i++) {
-        v->lens[i] = (int)G2 + 1;
-        v->cls[i] = (size_t)i * (G2 + 1);
-    }
-    if (!(v->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1),
-                                  (enum weights_activation)c->activation, err)))
-        goto fail;
+    v->nlanes = nlanes;
+    for (int i = 0; i < nlanes; i++)
+        if (lane_open(&v->lanes[i], w, (max_batch + nlanes - 1) / nlanes, err) < 0) {
+            vit_close(v);
+            return NULL;
+        }
     return v;
-oom:
-    error(err, "out of memory for the image encoder");
-fail:
-    vit_close(v);
-    return NULL;
 }
 
 void vit_close(struct vit *v)
 {
     if (!v)
         return;
-    transformer_close(v->t);
-    free(v->patches);
-    free(v->x);
-    free(v->pooled);
-    free(v->lens);
-    free(v->cls);
+    for (int i = 0; v->lanes && i < v->nlanes; i++)
+        lane_close(&v->lanes[i]);
+    free(v->lanes);
     free(v);
 }
 
-static void encode_batch(struct vit *v, const float *pixels, int n, float *out)
+/* The lane's images, at most its max_batch, through the tower. */
+static void *lane_encode(void *arg)
 {
-    const struct weights *w = v->w;
-    int G = (int)w->cfg.vision_grid, P = (int)w->cfg.vision_patch, W = (int)w->cfg.vision_width,
+    struct vit_lane *l = arg;
+    const struct weights *w = l->w;
+    int n = l->n, G = (int)w->cfg.vision_grid, P = (int)w->cfg.vision_patch, W = (int)w->cfg.vision_width,
         E = (int)w->cfg.embed_dim, R = G * P, seq = G * G + 1, K = 3 * P * P;
     /* conv1 with stride P is a matrix product over non-overlapping patches */
     for (int i = 0; i < n; i++)
         for (int gy = 0; gy < G; gy++)
             for (int gx = 0; gx < G; gx++) {
-                float *row = v->patches + ((size_t)(i * G + gy) * G + gx) * K;
+                float *row = l->patches + ((size_t)(i * G + gy) * G + gx) * K;
                 for (int ch = 0; ch < 3; ch++)
                     for (int py = 0; py < P; py++) {
-                        const float *src = pixels + (((size_t)i * 3 + ch) * R + gy * P + py) * R + gx * P;
+                        const float *src = l->pixels + (((size_t)i * 3 + ch) * R + gy * P + py) * R + gx * P;
                         memcpy(row + (ch * P + py) * P, src, (size_t)P * sizeof(float));
                     }
             }
+    /* emb[n*G*G, W] = patches[n*G*G, 3PP] @ conv1[W, 3PP]^T: one product for
+     * all images, so conv1 is packed once */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K, w->conv1_weight, K,
+                0.0f, l->emb, W);
     /* token 0 of each image is the class embedding; patches follow */
     for (int i = 0; i < n; i++) {
-        float *x = v->x + (size_t)i * seq * W;
-        memcpy(x, w->class_embedding, (size_t)W * sizeof(float));
-        /* x[1 + g, W] = patches[G*G, 3PP] @ conv1[W, 3PP]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G * G, W, K, 1.0f, v->patches + (size_t)i * G * G * K, K,
-                    w->conv1_weight, K, 0.0f, x + W, W);
-        for (size_t k = 0; k < (size_t)seq * W; k++)
-            x[k] += w->visual_positional_embedding[k];
+        float *x = l->x + (size_t)i * seq * W;
+        const float *pos = w->visual_positional_embedding, *emb = l->emb + (size_t)i * G * G * W;
+        for (int k = 0; k < W; k++)
+            x[k] = w->class_embedding[k] + pos[k];
+        for (size_t k = W; k < (size_t)seq * W; k++)
+            x[k] = emb[k - W] + pos[k];
     }
-    transformer_layernorm(v->x, v->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
-    for (uint32_t l = 0; l < w->cfg.vision_layers; l++)
-        transformer_block(v->t, &w->visual_blocks[l], v->x, n, v->lens, 0);
-    transformer_project(out, v->pooled, v->x, v->cls, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
+    transformer_layernorm(l->x, l->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
+    uint32_t last = w->cfg.vision_layers - 1;
+    for (uint32_t b = 0; b < last; b++)
+        transformer_block(l->t, &w->visual_blocks[b], l->x, n, l->lens, 0);
+    transformer_block_pick(l->t, &w->visual_blocks[last], l->x, n, l->lens, 0, l->cls, l->pooled);
+    transformer_project(l->out, l->pooled, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
+    return NULL;
 }
 
 void vit_encode(struct vit *v, const float *pixels, int count, float *out)
@@ -86,6 +120,24 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     size_t R = (size_t)c->vision_grid * c->vision_patch;
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
-        encode_batch(v, pixels + (size_t)i * 3 * R * R, n, out + (size_t)i * c->embed_dim);
+        int lanes = n < v->nlanes ? n : v->nlanes, at = i;
+        pthread_t th[lanes];
+        int started[lanes];
+        transformer_blas_threads(lanes > 1 ? 1 : 0);
+        for (int k = 0; k < lanes; k++) {
+            struct vit_lane *l = &v->lanes[k];
+            l->n = n / lanes + (k < n % lanes);
+            l->pixels = pixels + (size_t)at * 3 * R * R;
+            l->out = out + (size_t)at * c->embed_dim;
+            at += l->n;
+            /* the calling thread runs lane 0, and any lane whose thread would not start */
+            started[k] = k > 0 && pthread_create(&th[k], NULL, lane_encode, l) == 0;
+        }
+        for (int k = 0; k < lanes; k++)
+            if (!started[k])
+                lane_encode(&v->lanes[k]);
+        for (int k = 1; k < lanes; k++)
+            if (started[k])
+                pthread_join(th[k], NULL);
     }
 }

@@ -1,11 +1,14 @@
 /* vit.h - CLIP's image tower: preprocessed pixels to embedding vectors.
  *
- *     struct vit *v = vit_open(w, 8, err);
+ *     struct vit *v = vit_open(w, vit_batch(w, 2), 2, err);
  *     // pixels: count images of [3, R, R] floats, normalised (image.h)
  *     vit_encode(v, pixels, count, out);        // out [count, E]
  *     vit_close(v);
  *
- * The encoder borrows w, which must outlive it.
+ * A batch is split between lanes, one thread each, every lane running the
+ * whole tower on its images with its own scratch: the cores then share all
+ * the work, not only the matrix products, and never wait for each other
+ * inside a layer. The encoder borrows w, which must outlive it.
  */
 #ifndef VIT_H
 #define VIT_H
@@ -13,18 +16,34 @@
 #include "transformer.h"
 #include "weights.h"
 
-struct vit {
+struct vit_lane {
     const struct weights *w;
-    int max_batch;
     struct transformer *t;
+    int max_batch;
     float *patches; /* [max_batch * G*G, 3*P*P]: image patches laid out as conv1's weight rows */
+    float *emb;     /* [max_batch * G*G, Wv]: patch embeddings */
     float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
-    float *pooled;  /* [max_batch, Wv] */
+    float *pooled;  /* [max_batch, Wv]: the last block's class-token rows */
     int *lens;      /* [max_batch]: every image is G*G+1 tokens */
     size_t *cls;    /* [max_batch]: the row of each image's class token */
+    const float *pixels; /* this lane's share of a vit_encode call */
+    float *out;
+    int n;
 };
 
-struct vit *vit_open(const struct weights *w, int max_batch, char *err);
+struct vit {
+    const struct weights *w;
+    int max_batch, nlanes;
+    struct vit_lane *lanes; /* [nlanes] */
+};
+
+/* Images per vit_encode call that give each of nlanes lanes matrix
+ * products of about 1600 rows: long enough that packing the weights for
+ * each product costs little beside it, short enough for modest scratch. */
+int vit_batch(const struct weights *w, int nlanes);
+
+/* Scratch for max_batch images at a time, shared by up to nlanes threads. */
+struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err);
 void vit_close(struct vit *v);
 
 /* out[count, E] = encode_image of count images, pixels [count, 3, R, R]. */

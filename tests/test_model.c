@@ -143,7 +143,7 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
     CHECK(textenc_encode(te, &badp, &badlen, 1, vec, err) < 0 && strstr(err, "vocabulary"), "bad id accepted");
     textenc_close(te);
 
-    struct vit *v = vit_open(w, 2, err);
+    struct vit *v = vit_open(w, 2, 2, err);
     CHECK(v != NULL, "vit_open: %s", err);
     size_t R = w->cfg.vision_grid * w->cfg.vision_patch, img = 3 * R * R;
     float *pixels = malloc(r->nimages * img * sizeof(float));
