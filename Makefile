@@ -30,6 +30,9 @@ tests/%: tests/%.c tests/check.h $(MODULES)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 tokenizer.o: vocab.bpe.h entities.h
+# the model's dot products want fused multiply-adds, which -std=c11 forbids
+# the compiler to form; the rest (pixels, tokens) keeps exact C semantics
+transformer.o: override CFLAGS += -ffp-contract=fast
 
 $(VOCAB_GZ):
 	if [ -f ../shared/clip/$(VOCAB_GZ) ]; then cp ../shared/clip/$(VOCAB_GZ) $@.part; \

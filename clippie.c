@@ -389,7 +389,11 @@ static int text_model_open(struct text_model *m, struct weights *w)
 {
     char err[ERR_LEN];
     *m = (struct text_model){.w = w};
-    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, err))) {
+    /* a few texts' products leave the BLAS out (transformer.c), and its
+     * spinning threads would take a core from them; OpenBLAS starts its
+     * threads again when a batch of texts needs them */
+    idle_blas_threads();
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, (int)sysconf(_SC_NPROCESSORS_ONLN), err))) {
         tokenizer_close(m->tok);
         return fail(EXIT_FAILED, "%s", err);
     }

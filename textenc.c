@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct textenc *textenc_open(const struct weights *w, int max_batch, char *err)
+struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err)
 {
     struct textenc *e = calloc(1, sizeof *e);
     if (!e)
@@ -18,7 +18,7 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, char *err)
     e->eot = malloc((size_t)e->max_rows * sizeof *e->eot);
     if (!e->x || !e->pooled || !e->eot)
         goto oom;
-    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, err)))
+    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, threads, err)))
         goto fail;
     return e;
 oom:

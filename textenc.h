@@ -1,6 +1,6 @@
 /* textenc.h - CLIP's text tower: token ids to embedding vectors.
  *
- *     struct textenc *e = textenc_open(w, 32, err);
+ *     struct textenc *e = textenc_open(w, 32, 2, err);
  *     const int32_t *ids[1] = {tokens}; int lens[1] = {n};   // 49406 ... 49407
  *     float vec[E];
  *     if (textenc_encode(e, ids, lens, 1, vec, err) < 0) ...
@@ -29,8 +29,9 @@ struct textenc {
 };
 
 /* Scratch for max_batch texts of the full context length, or for more
- * shorter ones: texts are packed without padding. */
-struct textenc *textenc_open(const struct weights *w, int max_batch, char *err);
+ * shorter ones: texts are packed without padding. A few texts' products
+ * (transformer.c) run on threads threads; larger ones on the BLAS's. */
+struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err);
 void textenc_close(struct textenc *e);
 
 /* out[count, E] = encode_text of count texts; text i is lens[i] ids (at most

@@ -2,12 +2,16 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HEAD_DIM 64
+/* Products of up to this many rows skip the BLAS (few_rows) */
+#define FEW_ROWS 16
 
 typedef float v8sf __attribute__((vector_size(32)));
+typedef float v4sf __attribute__((vector_size(16)));
 typedef int32_t v8si __attribute__((vector_size(32)));
 
 /* By pointer: a vector passed by value would travel differently in the
@@ -20,7 +24,16 @@ static float sum8(const v8sf *v)
     return s;
 }
 
-struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, char *err)
+/* The same sum in a tree, three vector steps instead of eight serial adds. */
+static inline float sum8_tree(const v8sf *v)
+{
+    v4sf h = __builtin_shufflevector(*v, *v, 0, 1, 2, 3) + __builtin_shufflevector(*v, *v, 4, 5, 6, 7);
+    h += __builtin_shufflevector(h, h, 2, 3, 0, 1);
+    return h[0] + h[1];
+}
+
+struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
+                                     char *err)
 {
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
@@ -30,6 +43,7 @@ struct transformer *transformer_open(int width, int max_rows, int max_seq, enum 
     t->max_rows = max_rows;
     t->max_seq = max_seq;
     t->activation = act;
+    t->threads = threads < 1 ? 1 : threads > TRANSFORMER_MAX_THREADS ? TRANSFORMER_MAX_THREADS : threads;
     size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
     t->ln = malloc(rows * w * sizeof(float));
     t->qkv = malloc(rows * 3 * w * sizeof(float));
@@ -90,6 +104,93 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
     }
 }
 
+/* y[m..m+MR, n..n+2] += x[m..m+MR, :] @ w[n..n+2, :]^T, in a multiple of 8,
+ * y's rows ldy apart: MR x 2 dot products in eight lanes, each weight vector
+ * loaded once for all MR rows. With pf set, the 2 * in floats from pf on are
+ * prefetched on the way, one cache line per step. */
+static inline __attribute__((always_inline)) void few_rows_block(float *y, int ldy, const float *x, const float *w,
+                                                                 int in, int MR, const float *pf)
+{
+    v8sf acc[4][2] = {{{0}}};
+    const float *w0 = w, *w1 = w + in;
+    for (int k = 0; k < in; k += 8) {
+        if (pf)
+            __builtin_prefetch(pf + 2 * k);
+        v8sf b0, b1;
+        memcpy(&b0, w0 + k, sizeof b0);
+        memcpy(&b1, w1 + k, sizeof b1);
+        for (int r = 0; r < MR; r++) {
+            v8sf a;
+            memcpy(&a, x + (size_t)r * in + k, sizeof a);
+            acc[r][0] += a * b0;
+            acc[r][1] += a * b1;
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        y[(size_t)r * ldy] += sum8_tree(&acc[r][0]);
+        y[(size_t)r * ldy + 1] += sum8_tree(&acc[r][1]);
+    }
+}
+
+/* y[rows, n] += x[rows, in] @ w[n, in]^T for a few rows, y's rows ldy apart.
+ * OpenBLAS first copies (packs) all of w, which for a handful of rows costs
+ * more than the product itself; here each pair of weight rows is read from
+ * memory once, straight from the map, and used against every row while it
+ * sits in L1. The hardware prefetcher stops at every 4 KiB page, so the
+ * next pair is prefetched by hand while the first rows work on this
+ * one. in and n are even, in a multiple of 8 (widths are multiples of 64). */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void
+few_rows(float *y, int ldy, const float *x, const float *w, int rows, int in, int n)
+{
+    for (int j = 0; j < n; j += 2) {
+        const float *wj = w + (size_t)j * in, *pf = j + 2 < n ? wj + (size_t)2 * in : NULL;
+        int m = 0;
+        for (; m + 4 <= rows; m += 4, pf = NULL)
+            few_rows_block(y + (size_t)m * ldy + j, ldy, x + (size_t)m * in, wj, in, 4, pf);
+        float *ym = y + (size_t)m * ldy + j;
+        const float *xm = x + (size_t)m * in;
+        switch (rows - m) {
+        case 3: few_rows_block(ym, ldy, xm, wj, in, 3, pf); break;
+        case 2: few_rows_block(ym, ldy, xm, wj, in, 2, pf); break;
+        case 1: few_rows_block(ym, ldy, xm, wj, in, 1, pf); break;
+        }
+    }
+}
+
+/* A share of a few-rows product: columns [first, first + n) */
+struct few_rows_share {
+    float *y;
+    const float *x, *w;
+    int rows, in, out, first, n;
+};
+
+static void *few_rows_run(void *arg)
+{
+    struct few_rows_share *s = arg;
+    few_rows(s->y + s->first, s->out, s->x, s->w + (size_t)s->first * s->in, s->rows, s->in, s->n);
+    return NULL;
+}
+
+/* few_rows with the columns shared between threads: the calling thread and
+ * threads - 1 started for the call. Starting a thread costs tens of
+ * microseconds; one product of a B/32 text layer takes hundreds. */
+static void few_rows_threaded(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
+{
+    struct few_rows_share s[TRANSFORMER_MAX_THREADS];
+    pthread_t th[TRANSFORMER_MAX_THREADS];
+    int started[TRANSFORMER_MAX_THREADS] = {0}, per = (out / 2 + threads - 1) / threads * 2, k = 0;
+    for (int first = 0; first < out; first += per, k++) {
+        s[k] = (struct few_rows_share){y, x, w, rows, in, out, first, out - first < per ? out - first : per};
+        started[k] = k > 0 && pthread_create(&th[k], NULL, few_rows_run, &s[k]) == 0;
+    }
+    for (int i = 0; i < k; i++)
+        if (!started[i])
+            few_rows_run(&s[i]);
+    for (int i = 0; i < k; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
+}
+
 /* OpenBLAS runs each product on all cores unless told otherwise; other BLAS
  * libraries lack these, hence weak. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
@@ -105,8 +206,10 @@ void transformer_blas_threads(int n)
     openblas_set_num_threads(n > 0 ? n : initial);
 }
 
-void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
-                        int residual)
+/* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
+ * with residual set, the result is added to y instead. */
+static void linear(struct transformer *t, float *y, const float *x, const float *weight, const float *bias, int rows,
+                   int in, int out, int residual)
 {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * out;
@@ -116,8 +219,10 @@ void transformer_linear(float *y, const float *x, const float *weight, const flo
         else
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
-    /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
+    if (rows <= FEW_ROWS)
+        few_rows_threaded(t->threads, y, x, weight, rows, in, out);
+    else /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
 }
 
 /* Attention of one sequence, qkv [seq, 3W], for its nq query rows from row
@@ -202,7 +307,7 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
-    transformer_linear(t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
+    linear(t, t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
         int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
         attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
@@ -213,11 +318,11 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
         x = out;
         rows = nseq;
     }
-    transformer_linear(x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
+    linear(t, x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
-    transformer_linear(t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
+    linear(t, t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
     activate(t->hidden, (size_t)rows * 4 * W, t->activation);
-    transformer_linear(x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
+    linear(t, x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,

@@ -1,6 +1,6 @@
 /* transformer.h - what both towers share: LayerNorm and the residual block.
  *
- *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, err);
+ *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, 2, err);
  *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
  *     for (int l = 0; l < layers - 1; l++)
  *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
@@ -17,8 +17,11 @@
 #include "util.h"
 #include "weights.h"
 
+#define TRANSFORMER_MAX_THREADS 16
+
 struct transformer {
     int width, heads, max_rows, max_seq;
+    int threads; /* for products of a few rows, which skip the BLAS; the BLAS has its own */
     enum weights_activation activation;
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */
@@ -26,7 +29,8 @@ struct transformer {
     float *scores; /* [heads, max_seq, max_seq] */
 };
 
-struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, char *err);
+struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
+                                     char *err);
 void transformer_close(struct transformer *t);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r, eps 1e-5; out may be x. */
@@ -44,11 +48,6 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
  * tower on their own share of a batch set 1, so that the BLAS's threads
  * and theirs don't fight over the cores. Call it from one thread only. */
 void transformer_blas_threads(int n);
-
-/* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
- * with residual set, the result is added to y instead. */
-void transformer_linear(float *y, const float *x, const float *weight, const float *bias, int rows, int in, int out,
-                        int residual);
 
 /* A tower's last block, where only one row of each sequence counts (the
  * class token, the end-of-text token): it reads x like transformer_block

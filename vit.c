@@ -24,7 +24,7 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
         l->cls[i] = (size_t)i * (G2 + 1);
     }
     l->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1), (enum weights_activation)c->activation,
-                            err);
+                            1, err);
     return l->t ? 0 : -1;
 }
 

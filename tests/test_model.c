@@ -119,7 +119,7 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
     float vec[MAX_ITEMS * 1024];
 
     /* all texts in one padded batch, then each alone: both must match */
-    struct textenc *te = textenc_open(w, 4, err);
+    struct textenc *te = textenc_open(w, 4, 2, err);
     CHECK(te != NULL, "textenc_open: %s", err);
     const int32_t *ids[MAX_ITEMS];
     for (int i = 0; i < r->ntexts; i++)
