@@ -65,11 +65,12 @@ fuzz-regress: $(FUZZ_RUNNERS)
 	@tests/fuzz/run_tokenizer tests/fuzz/corpus/tokenizer
 
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
-# (leaves a sanitized build behind: 'make clean' before a normal one).
+# (cleans up after itself, so that no sanitized build is left to benchmark).
 SANITIZE = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 test-sanitize:
 	$(MAKE) clean
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) test CFLAGS="$(SANITIZE)" LDFLAGS="$(SANITIZE)"
+	$(MAKE) clean
 
 # libFuzzer (clang): make fuzz-image FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60

@@ -18,7 +18,7 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
     e->eot = malloc((size_t)e->max_rows * sizeof *e->eot);
     if (!e->x || !e->pooled || !e->eot)
         goto oom;
-    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, threads, err)))
+    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, threads, 0, err)))
         goto fail;
     return e;
 oom:

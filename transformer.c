@@ -9,6 +9,7 @@
 #define HEAD_DIM 64
 /* Products of up to this many rows skip the BLAS (few_rows) */
 #define FEW_ROWS 16
+#define FEW_ROWS_SPLIT (1 << 20)
 
 typedef float v8sf __attribute__((vector_size(32)));
 typedef float v4sf __attribute__((vector_size(16)));
@@ -33,7 +34,7 @@ static inline float sum8_tree(const v8sf *v)
 }
 
 struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
-                                     char *err)
+                                     int huge, char *err)
 {
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
@@ -45,9 +46,10 @@ struct transformer *transformer_open(int width, int max_rows, int max_seq, enum 
     t->activation = act;
     t->threads = threads < 1 ? 1 : threads > TRANSFORMER_MAX_THREADS ? TRANSFORMER_MAX_THREADS : threads;
     size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
-    t->ln = malloc(rows * w * sizeof(float));
-    t->qkv = malloc(rows * 3 * w * sizeof(float));
-    t->hidden = malloc(rows * 4 * w * sizeof(float));
+    void *(*alloc)(size_t) = huge ? util_scratch : malloc;
+    t->ln = alloc(rows * w * sizeof(float));
+    t->qkv = alloc(rows * 3 * w * sizeof(float));
+    t->hidden = alloc(rows * 4 * w * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)
         goto oom;
@@ -173,9 +175,12 @@ static void *few_rows_run(void *arg)
 
 /* few_rows with the columns shared between threads: the calling thread and
  * threads - 1 started for the call. Starting a thread costs tens of
- * microseconds; one product of a B/32 text layer takes hundreds. */
+ * microseconds, a B/32 text layer's product hundreds; products smaller
+ * than FEW_ROWS_SPLIT multiply-adds stay on the calling thread. */
 static void few_rows_threaded(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
 {
+    if ((size_t)rows * in * out < FEW_ROWS_SPLIT)
+        threads = 1;
     struct few_rows_share s[TRANSFORMER_MAX_THREADS];
     pthread_t th[TRANSFORMER_MAX_THREADS];
     int started[TRANSFORMER_MAX_THREADS] = {0}, per = (out / 2 + threads - 1) / threads * 2, k = 0;

@@ -1,6 +1,6 @@
 /* transformer.h - what both towers share: LayerNorm and the residual block.
  *
- *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, 2, err);
+ *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, 2, 0, err);
  *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
  *     for (int l = 0; l < layers - 1; l++)
  *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
@@ -29,8 +29,11 @@ struct transformer {
     float *scores; /* [heads, max_seq, max_seq] */
 };
 
+/* huge: scratch on huge pages (util_scratch), for callers that fill all
+ * max_rows rows every time (the image tower); a one-off text touches a few
+ * rows, where each huge page would cost 2 MiB of zeroing at first touch. */
 struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
-                                     char *err);
+                                     int huge, char *err);
 void transformer_close(struct transformer *t);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r, eps 1e-5; out may be x. */

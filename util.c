@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 int error(char *err, const char *fmt, ...)
 {
@@ -35,4 +36,18 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit)
     *p = q;
     *cap = c;
     return 0;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *util_scratch(size_t n)
+{
+    size_t rounded;
+    if (n == 0 || size_add(n, HUGE_PAGE - 1, &rounded) < 0)
+        return NULL;
+    rounded -= rounded % HUGE_PAGE;
+    void *p = aligned_alloc(HUGE_PAGE, rounded);
+    if (p) /* advice only: refused, the pages are small ones */
+        madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
 }

@@ -22,6 +22,11 @@
  * elements. -1 when over the limit or out of memory, leaving *pp as it was. */
 int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
 
+/* n bytes of scratch for a model's activations, on transparent huge pages
+ * where the system gives them on request (fewer TLB misses in the matrix
+ * products); free() it. NULL when out of memory or n is 0. */
+void *util_scratch(size_t n);
+
 /* Formats a message into err (which may be NULL) and returns -1. */
 int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

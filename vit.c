@@ -11,9 +11,9 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
     size_t G2 = (size_t)c->vision_grid * c->vision_grid, P = c->vision_patch, W = c->vision_width;
     l->w = w;
     l->max_batch = max_batch;
-    l->patches = malloc(max_batch * G2 * 3 * P * P * sizeof(float));
-    l->emb = malloc(max_batch * G2 * W * sizeof(float));
-    l->x = malloc(max_batch * (G2 + 1) * W * sizeof(float));
+    l->patches = util_scratch(max_batch * G2 * 3 * P * P * sizeof(float));
+    l->emb = util_scratch(max_batch * G2 * W * sizeof(float));
+    l->x = util_scratch(max_batch * (G2 + 1) * W * sizeof(float));
     l->pooled = malloc(max_batch * W * sizeof(float));
     l->lens = malloc(max_batch * sizeof *l->lens);
     l->cls = malloc(max_batch * sizeof *l->cls);
@@ -24,7 +24,7 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
         l->cls[i] = (size_t)i * (G2 + 1);
     }
     l->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1), (enum weights_activation)c->activation,
-                            1, err);
+                            1, 1, err);
     return l->t ? 0 : -1;
 }
 

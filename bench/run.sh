@@ -14,6 +14,10 @@ top=$here/..
 work=${1:-/tmp/clippie-bench}
 py=/usr/bin/python3
 bin=$top/clippie
+if nm "$bin" 2>/dev/null | grep -q __asan_init; then
+    echo "bench: $bin is a sanitized build (make test-sanitize); make clean && make first" >&2
+    exit 1
+fi
 mkdir -p "$work"
 cd "$work"
 runs=${RUNS:-7}
