@@ -393,7 +393,8 @@ static int text_model_open(struct text_model *m, struct weights *w)
      * spinning threads would take a core from them; OpenBLAS starts its
      * threads again when a batch of texts needs them */
     idle_blas_threads();
-    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, (int)sysconf(_SC_NPROCESSORS_ONLN), err))) {
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, cores, err))) {
         tokenizer_close(m->tok);
         return fail(EXIT_FAILED, "%s", err);
     }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
+
 static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch, char *err)
 {
     const struct weights_config *c = &w->cfg;
@@ -41,7 +43,7 @@ static void lane_close(struct vit_lane *l)
 
 int vit_batch(const struct weights *w, int nlanes)
 {
-    int seq = (int)(w->cfg.vision_grid * w->cfg.vision_grid) + 1, per_lane = 1600 / seq;
+    int seq = (int)(w->cfg.vision_grid * w->cfg.vision_grid) + 1, per_lane = VIT_LANE_ROWS / seq;
     return nlanes * (per_lane > 1 ? per_lane : 1);
 }
 
