@@ -93,7 +93,7 @@ row "1000 captions, captions/s (clippie: whole process; PyTorch: model at batch 
 t40=$(timeit "$bin embed-image -m b32.weights img40 > /dev/null")
 t8=$(timeit "$bin embed-image -m b32.weights img8 > /dev/null")
 c=$(calc %.2f "($t40 - $t8) / 32 * 1000")
-p=$($py "$here/torch_bench.py" image-model b32.pt)
+p=$(for i in $(seq "$runs"); do $py "$here/torch_bench.py" image-model b32.pt; done | median)
 row "image model, 224x224, ms/image (clippie: (T40 - T8) / 32; PyTorch: batch 32)" "$c" "$p" "$(calc %.2fx "$p/$c")"
 
 c=$(timeit "$bin embed-image -m b32.weights big > /dev/null" 3)
