@@ -785,7 +785,6 @@ static int cmd_embed_image(int argc, char **argv)
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim;
     size_t img = 3 * (size_t)R * R;
     int lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    lanes = lanes < 1 ? 1 : lanes;
     idle_blas_threads(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
     size_t batch = (size_t)vit_batch(w, lanes);
     struct vit *v = vit_open(w, (int)batch, lanes, err);

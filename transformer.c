@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +43,7 @@ struct transformer *transformer_open(int width, int max_rows, int max_seq, enum 
     t->max_rows = max_rows;
     t->max_seq = max_seq;
     t->activation = act;
-    t->threads = threads < 1 ? 1 : threads > TRANSFORMER_MAX_THREADS ? TRANSFORMER_MAX_THREADS : threads;
+    t->threads = threads < 1 ? 1 : threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
     size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
     void *(*alloc)(size_t) = huge ? util_scratch : malloc;
     t->ln = alloc(rows * w * sizeof(float));
@@ -173,27 +172,18 @@ static void *few_rows_run(void *arg)
     return NULL;
 }
 
-/* few_rows with the columns shared between threads: the calling thread and
- * threads - 1 started for the call. Starting a thread costs tens of
+/* few_rows with the columns shared between threads. Starting a thread costs tens of
  * microseconds, a B/32 text layer's product hundreds; products smaller
  * than FEW_ROWS_SPLIT multiply-adds stay on the calling thread. */
 static void few_rows_threaded(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
 {
     if ((size_t)rows * in * out < FEW_ROWS_SPLIT)
         threads = 1;
-    struct few_rows_share s[TRANSFORMER_MAX_THREADS];
-    pthread_t th[TRANSFORMER_MAX_THREADS];
-    int started[TRANSFORMER_MAX_THREADS] = {0}, per = (out / 2 + threads - 1) / threads * 2, k = 0;
-    for (int first = 0; first < out; first += per, k++) {
+    struct few_rows_share s[UTIL_MAX_THREADS];
+    int per = (out / 2 + threads - 1) / threads * 2, k = 0;
+    for (int first = 0; first < out; first += per, k++)
         s[k] = (struct few_rows_share){y, x, w, rows, in, out, first, out - first < per ? out - first : per};
-        started[k] = k > 0 && pthread_create(&th[k], NULL, few_rows_run, &s[k]) == 0;
-    }
-    for (int i = 0; i < k; i++)
-        if (!started[i])
-            few_rows_run(&s[i]);
-    for (int i = 0; i < k; i++)
-        if (started[i])
-            pthread_join(th[i], NULL);
+    util_parallel(few_rows_run, s, sizeof *s, k);
 }
 
 /* OpenBLAS runs each product on all cores unless told otherwise; other BLAS

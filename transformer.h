@@ -17,11 +17,9 @@
 #include "util.h"
 #include "weights.h"
 
-#define TRANSFORMER_MAX_THREADS 16
-
 struct transformer {
     int width, heads, max_rows, max_seq;
-    int threads; /* for products of a few rows, which skip the BLAS; the BLAS has its own */
+    int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS) */
     enum weights_activation activation;
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,4 +51,19 @@ void *util_scratch(size_t n)
     if (p) /* advice only: refused, the pages are small ones */
         madvise(p, rounded, MADV_HUGEPAGE);
     return p;
+}
+
+void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
+{
+    pthread_t th[UTIL_MAX_THREADS];
+    int started[UTIL_MAX_THREADS] = {0};
+    char *a = args;
+    for (int i = 1; i < n; i++)
+        started[i] = pthread_create(&th[i], NULL, fn, a + i * size) == 0;
+    for (int i = 0; i < n; i++)
+        if (!started[i])
+            fn(a + i * size);
+    for (int i = 1; i < n; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
 }

@@ -22,6 +22,14 @@
  * elements. -1 when over the limit or out of memory, leaving *pp as it was. */
 int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
 
+#define UTIL_MAX_THREADS 16
+
+/* Runs fn on each of the n elements (size bytes apart) of the array args:
+ * element 0 on the calling thread, the others on threads of their own (on
+ * the calling thread too, one after another, when one cannot start).
+ * Returns when all are done. n is at most UTIL_MAX_THREADS. */
+void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
+
 /* n bytes of scratch for a model's activations, on transparent huge pages
  * where the system gives them on request (fewer TLB misses in the matrix
  * products); free() it. NULL when out of memory or n is 0. */

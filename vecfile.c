@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,8 +287,6 @@ __attribute__((target_clones("arch=x86-64-v3", "default"))) float vecfile_cosine
     return sd / sqrtf(ss);
 }
 
-#define MAX_SCANS 16
-
 struct scan {
     const struct vecfile *v;
     const float *q;
@@ -322,23 +319,14 @@ long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int thread
     /* a thread per 4096 rows at most: fewer rows are not worth one */
     size_t most = v->rows / 4096 + 1;
     threads = threads < 1 ? 1 : (size_t)threads > most ? (int)most : threads;
-    threads = threads > MAX_SCANS ? MAX_SCANS : threads;
-    struct scan s[MAX_SCANS];
-    pthread_t tid[MAX_SCANS];
-    int started[MAX_SCANS] = {0};
+    threads = threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
+    struct scan s[UTIL_MAX_THREADS];
     struct vecfile_hit *hits = malloc((size_t)threads * k * sizeof *hits);
     if (!hits)
         return error(err, "out of memory");
-    for (int t = 0; t < threads; t++) {
-        s[t] = (struct scan){v, q, v->rows * t / threads, v->rows * (t + 1) / threads, k, 0, SIZE_MAX, hits + t * k};
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, scan_rows, &s[t]) == 0;
-    }
     for (int t = 0; t < threads; t++)
-        if (!started[t])
-            scan_rows(&s[t]);
-    for (int t = 1; t < threads; t++)
-        if (started[t])
-            pthread_join(tid[t], NULL);
+        s[t] = (struct scan){v, q, v->rows * t / threads, v->rows * (t + 1) / threads, k, 0, SIZE_MAX, hits + t * k};
+    util_parallel(scan_rows, s, sizeof *s, threads);
     for (int t = 0; t < threads; t++)
         if (s[t].bad != SIZE_MAX) {
             free(hits);
@@ -346,7 +334,7 @@ long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int thread
         }
     /* merge: a range's rows all precede the next range's, so taking from the
      * earlier range on equal scores keeps row order */
-    size_t at[MAX_SCANS] = {0};
+    size_t at[UTIL_MAX_THREADS] = {0};
     long n = 0;
     while ((size_t)n < k) {
         int pick = -1;

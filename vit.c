@@ -1,11 +1,16 @@
 #include "vit.h"
 
 #include <cblas.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
+#define VIT_MAX_BATCH 128  /* images at a time, whatever the lanes: bounds the callers' pixel buffers */
+
+static int clamp_lanes(int nlanes)
+{
+    return nlanes < 1 ? 1 : nlanes > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : nlanes;
+}
 
 static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch, char *err)
 {
@@ -43,12 +48,15 @@ static void lane_close(struct vit_lane *l)
 
 int vit_batch(const struct weights *w, int nlanes)
 {
+    nlanes = clamp_lanes(nlanes);
     int seq = (int)(w->cfg.vision_grid * w->cfg.vision_grid) + 1, per_lane = VIT_LANE_ROWS / seq;
+    per_lane = per_lane > VIT_MAX_BATCH / nlanes ? VIT_MAX_BATCH / nlanes : per_lane;
     return nlanes * (per_lane > 1 ? per_lane : 1);
 }
 
 struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err)
 {
+    nlanes = clamp_lanes(nlanes);
     struct vit *v = calloc(1, sizeof *v);
     if (!v || !(v->lanes = calloc((size_t)nlanes, sizeof *v->lanes))) {
         free(v);
@@ -123,8 +131,6 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
-        pthread_t th[lanes];
-        int started[lanes];
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
@@ -132,14 +138,7 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
             l->pixels = pixels + (size_t)at * 3 * R * R;
             l->out = out + (size_t)at * c->embed_dim;
             at += l->n;
-            /* the calling thread runs lane 0, and any lane whose thread would not start */
-            started[k] = k > 0 && pthread_create(&th[k], NULL, lane_encode, l) == 0;
         }
-        for (int k = 0; k < lanes; k++)
-            if (!started[k])
-                lane_encode(&v->lanes[k]);
-        for (int k = 1; k < lanes; k++)
-            if (started[k])
-                pthread_join(th[k], NULL);
+        util_parallel(lane_encode, v->lanes, sizeof *v->lanes, lanes);
     }
 }

@@ -38,11 +38,13 @@ struct vit {
 };
 
 /* Images per vit_encode call that give each of nlanes lanes matrix
- * products of about 1600 rows: long enough that packing the weights for
- * each product costs little beside it, short enough for modest scratch. */
+ * products of about 1600 rows (long enough that packing the weights for
+ * each product costs little beside it, short enough for modest scratch),
+ * at most 128. */
 int vit_batch(const struct weights *w, int nlanes);
 
-/* Scratch for max_batch images at a time, shared by up to nlanes threads. */
+/* Scratch for max_batch images at a time, shared by up to nlanes threads
+ * (1 to UTIL_MAX_THREADS; more are taken as that many). */
 struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err);
 void vit_close(struct vit *v);
 
