@@ -9,7 +9,7 @@ CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
 MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o vecfile.o
-TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image
+TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image tests/test_transformer
 
 # The tokenizer's merge list: from ../shared/clip when there, else from the
 # openai/CLIP repository; either way its sha256 is checked. Never committed.

@@ -172,10 +172,10 @@ static void *few_rows_run(void *arg)
     return NULL;
 }
 
-/* few_rows with the columns shared between threads. Starting a thread costs tens of
- * microseconds, a B/32 text layer's product hundreds; products smaller
- * than FEW_ROWS_SPLIT multiply-adds stay on the calling thread. */
-static void few_rows_threaded(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
+/* Starting a thread costs tens of microseconds, a B/32 text layer's product
+ * hundreds; products smaller than FEW_ROWS_SPLIT multiply-adds stay on the
+ * calling thread. */
+void transformer_few_rows(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
 {
     if ((size_t)rows * in * out < FEW_ROWS_SPLIT)
         threads = 1;
@@ -215,7 +215,7 @@ static void linear(struct transformer *t, float *y, const float *x, const float 
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
     if (rows <= FEW_ROWS)
-        few_rows_threaded(t->threads, y, x, weight, rows, in, out);
+        transformer_few_rows(t->threads, y, x, weight, rows, in, out);
     else /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
 }

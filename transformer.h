@@ -50,6 +50,13 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
  * and theirs don't fight over the cores. Call it from one thread only. */
 void transformer_blas_threads(int n);
 
+/* y[rows, out] += x[rows, in] @ w[out, in]^T without the BLAS, for the few
+ * rows (up to 16) where packing w would cost OpenBLAS more than the product:
+ * each weight is read once, and the columns are shared between threads
+ * threads (the calling one among them) when the product is large enough
+ * to pay for starting them. in a multiple of 8, out even. */
+void transformer_few_rows(int threads, float *y, const float *x, const float *w, int rows, int in, int out);
+
 /* A tower's last block, where only one row of each sequence counts (the
  * class token, the end-of-text token): it reads x like transformer_block
  * but writes just those rows, out[i] for x's row pick[i], and spares the
