@@ -3,67 +3,88 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int lane_open(struct textenc_lane *l, const struct weights *w, int max_rows, int threads, char *err)
+{
+    const struct weights_config *c = &w->cfg;
+    int W = (int)c->text_width;
+    l->w = w;
+    l->x = malloc((size_t)max_rows * W * sizeof(float));
+    l->pooled = malloc((size_t)max_rows * W * sizeof(float));
+    l->eot = malloc((size_t)max_rows * sizeof *l->eot);
+    if (!l->x || !l->pooled || !l->eot)
+        return error(err, "out of memory for the text encoder");
+    l->t = transformer_open(W, max_rows, (int)c->context_length, (enum weights_activation)c->activation, threads, 0,
+                            err);
+    return l->t ? 0 : -1;
+}
+
+static void lane_close(struct textenc_lane *l)
+{
+    transformer_close(l->t);
+    free(l->x);
+    free(l->pooled);
+    free(l->eot);
+}
+
 struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err)
 {
+    threads = threads < 1 ? 1 : threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
     struct textenc *e = calloc(1, sizeof *e);
-    if (!e)
-        goto oom;
-    const struct weights_config *c = &w->cfg;
-    int C = (int)c->context_length, W = (int)c->text_width;
+    if (!e || !(e->lanes = calloc((size_t)threads, sizeof *e->lanes))) {
+        free(e);
+        error(err, "out of memory for the text encoder");
+        return NULL;
+    }
     e->w = w;
-    e->max_rows = max_batch * C;
-    /* every text has at least one token, so a batch holds at most max_rows */
-    e->x = malloc((size_t)e->max_rows * W * sizeof(float));
-    e->pooled = malloc((size_t)e->max_rows * W * sizeof(float));
-    e->eot = malloc((size_t)e->max_rows * sizeof *e->eot);
-    if (!e->x || !e->pooled || !e->eot)
-        goto oom;
-    if (!(e->t = transformer_open(W, e->max_rows, C, (enum weights_activation)c->activation, threads, 0, err)))
-        goto fail;
+    e->nlanes = e->threads = threads;
+    /* every lane holds at least one full-length text */
+    e->max_rows = (max_batch + threads - 1) / threads * (int)w->cfg.context_length;
+    for (int i = 0; i < threads; i++)
+        if (lane_open(&e->lanes[i], w, e->max_rows, i == 0 ? threads : 1, err) < 0) {
+            textenc_close(e);
+            return NULL;
+        }
     return e;
-oom:
-    error(err, "out of memory for the text encoder");
-fail:
-    textenc_close(e);
-    return NULL;
 }
 
 void textenc_close(struct textenc *e)
 {
     if (!e)
         return;
-    transformer_close(e->t);
-    free(e->x);
-    free(e->pooled);
-    free(e->eot);
+    for (int i = 0; e->lanes && i < e->nlanes; i++)
+        lane_close(&e->lanes[i]);
+    free(e->lanes);
     free(e);
 }
 
-/* Encodes texts [0, n) of the arguments, whose tokens fit max_rows. They
- * are packed one after another, without padding. */
-static void encode_batch(struct textenc *e, const int32_t *const *ids, const int *lens, int n, float *out)
+/* The lane's texts, whose tokens fit its max_rows, packed one after
+ * another without padding, through the tower. */
+static void *lane_encode(void *arg)
 {
-    const struct weights *w = e->w;
-    int W = (int)w->cfg.text_width, E = (int)w->cfg.embed_dim;
+    struct textenc_lane *l = arg;
+    const struct weights *w = l->w;
+    int n = l->n, W = (int)w->cfg.text_width, E = (int)w->cfg.embed_dim;
     size_t row = 0;
     for (int i = 0; i < n; i++)
-        for (int p = 0; p < lens[i]; p++, row++) {
-            float *x = e->x + row * W;
-            const float *tok = w->token_embedding + (size_t)ids[i][p] * W, *pos = w->positional_embedding + (size_t)p * W;
+        for (int p = 0; p < l->lens[i]; p++, row++) {
+            float *x = l->x + row * W;
+            const float *tok = w->token_embedding + (size_t)l->ids[i][p] * W,
+                        *pos = w->positional_embedding + (size_t)p * W;
             for (int k = 0; k < W; k++)
                 x[k] = tok[k] + pos[k];
         }
     /* each text's vector is read at its end-of-text token, its last */
     row = 0;
     for (int i = 0; i < n; i++) {
-        row += (size_t)lens[i];
-        e->eot[i] = row - 1;
+        row += (size_t)l->lens[i];
+        l->eot[i] = row - 1;
     }
     uint32_t last = w->cfg.text_layers - 1;
-    for (uint32_t l = 0; l < last; l++)
-        transformer_block(e->t, &w->text_blocks[l], e->x, n, lens, 1);
-    transformer_block_pick(e->t, &w->text_blocks[last], e->x, n, lens, 1, e->eot, e->pooled);
-    transformer_project(out, e->pooled, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
+    for (uint32_t b = 0; b < last; b++)
+        transformer_block(l->t, &w->text_blocks[b], l->x, n, l->lens, 1);
+    transformer_block_pick(l->t, &w->text_blocks[last], l->x, n, l->lens, 1, l->eot, l->pooled);
+    transformer_project(l->out, l->pooled, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
+    return NULL;
 }
 
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)
@@ -77,14 +98,25 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
                 return error(err, "text %d: token id %d is outside the model's vocabulary of %u", i + 1, ids[i][p],
                              c->vocab_size);
     }
-    /* as many texts at a time as their tokens fit the scratch: long matrix
-     * products are the efficient ones */
+    /* rounds of as many texts as the lanes' scratch holds (long matrix
+     * products are the efficient ones), shared out by tokens; a text that
+     * would overfill its lane waits for the next round */
     for (int i = 0; i < count;) {
-        int n = 0, rows = 0;
-        while (i + n < count && rows + lens[i + n] <= e->max_rows)
-            rows += lens[i + n++];
-        encode_batch(e, ids + i, lens + i, n, out + (size_t)i * c->embed_dim);
-        i += n;
+        int rows = 0, lanes = 0;
+        for (int j = i; j < count && rows + lens[j] <= e->max_rows * e->nlanes; j++)
+            rows += lens[j];
+        int share = (rows + e->nlanes - 1) / e->nlanes;
+        for (; lanes < e->nlanes && i < count; lanes++) {
+            struct textenc_lane *l = &e->lanes[lanes];
+            *l = (struct textenc_lane){l->w, l->t, l->x, l->pooled, l->eot, ids + i, lens + i,
+                                       out + (size_t)i * c->embed_dim, 0};
+            for (int lr = 0; i < count && lr < share && lr + lens[i] <= e->max_rows; lr += lens[i++])
+                l->n++;
+        }
+        /* a text alone keeps both the BLAS's threads and the few-rows ones */
+        transformer_blas_threads(lanes > 1 ? 1 : 0);
+        e->lanes[0].t->threads = lanes > 1 ? 1 : e->threads;
+        util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }
     return 0;
 }

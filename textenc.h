@@ -8,8 +8,10 @@
  *
  * The causal mask makes every position depend only on those before it, so
  * work stops at each text's end-of-text token (its last id): padding is never
- * computed, and texts of different lengths share a pass without any. The
- * encoder borrows w, which must outlive it.
+ * computed, and texts of different lengths share a pass without any. Texts
+ * are shared between lanes, one thread each, as in vit.h; a text alone runs
+ * in one lane, its products of a few rows split between the threads
+ * (transformer_few_rows). The encoder borrows w, which must outlive it.
  */
 #ifndef TEXTENC_H
 #define TEXTENC_H
@@ -19,18 +21,28 @@
 #include "transformer.h"
 #include "weights.h"
 
+struct textenc_lane {
+    const struct weights *w;
+    struct transformer *t;
+    float *x;                  /* [max_rows, Wt] residual stream, texts packed */
+    float *pooled;             /* [max_rows, Wt]: the last block's end-of-text rows */
+    size_t *eot;               /* [max_rows]: row of each text's end-of-text token */
+    const int32_t *const *ids; /* this lane's share of a textenc_encode call */
+    const int *lens;
+    float *out;
+    int n;
+};
+
 struct textenc {
     const struct weights *w;
-    int max_rows;  /* tokens one pass holds: max_batch full-length texts */
-    struct transformer *t;
-    float *x;      /* [max_rows, Wt] residual stream, texts packed */
-    float *pooled; /* [max_rows, Wt]: the last block's end-of-text rows */
-    size_t *eot;   /* [max_rows]: row of each text's end-of-text token */
+    int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
+    int nlanes, threads;
+    struct textenc_lane *lanes; /* [nlanes] */
 };
 
 /* Scratch for max_batch texts of the full context length, or for more
- * shorter ones: texts are packed without padding. A few texts' products
- * (transformer.c) run on threads threads; larger ones on the BLAS's. */
+ * shorter ones (texts are packed without padding), shared by threads lanes
+ * (1 to UTIL_MAX_THREADS; more are taken as that many). */
 struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err);
 void textenc_close(struct textenc *e);
 

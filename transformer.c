@@ -193,12 +193,15 @@ extern int openblas_get_num_threads(void) __attribute__((weak));
 
 void transformer_blas_threads(int n)
 {
-    static int initial;
-    if (!openblas_set_num_threads || !openblas_get_num_threads)
+    /* only changes are passed on: setting OpenBLAS's count starts its
+     * threads, even those clippie.c sent away and the same count */
+    static int initial, current;
+    if (!openblas_set_num_threads || !openblas_get_num_threads || n == current)
         return;
     if (!initial)
         initial = openblas_get_num_threads();
     openblas_set_num_threads(n > 0 ? n : initial);
+    current = n;
 }
 
 /* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
