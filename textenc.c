@@ -28,7 +28,7 @@ static void lane_close(struct textenc_lane *l)
 
 struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err)
 {
-    threads = threads < 1 ? 1 : threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
+    threads = util_threads(threads);
     struct textenc *e = calloc(1, sizeof *e);
     if (!e || !(e->lanes = calloc((size_t)threads, sizeof *e->lanes))) {
         free(e);

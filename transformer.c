@@ -43,7 +43,7 @@ struct transformer *transformer_open(int width, int max_rows, int max_seq, enum 
     t->max_rows = max_rows;
     t->max_seq = max_seq;
     t->activation = act;
-    t->threads = threads < 1 ? 1 : threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
+    t->threads = util_threads(threads);
     size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
     void *(*alloc)(size_t) = huge ? util_scratch : malloc;
     t->ln = alloc(rows * w * sizeof(float));

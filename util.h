@@ -30,6 +30,9 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
  * Returns when all are done. n is at most UTIL_MAX_THREADS. */
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
 
+/* A thread count asked for, brought within 1 to UTIL_MAX_THREADS. */
+static inline int util_threads(int n) { return n < 1 ? 1 : n > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : n; }
+
 /* n bytes of scratch for a model's activations, on transparent huge pages
  * where the system gives them on request (fewer TLB misses in the matrix
  * products); free() it. NULL when out of memory or n is 0. */

@@ -7,11 +7,6 @@
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
 #define VIT_MAX_BATCH 128  /* images at a time, whatever the lanes: bounds the callers' pixel buffers */
 
-static int clamp_lanes(int nlanes)
-{
-    return nlanes < 1 ? 1 : nlanes > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : nlanes;
-}
-
 static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch, char *err)
 {
     const struct weights_config *c = &w->cfg;
@@ -48,7 +43,7 @@ static void lane_close(struct vit_lane *l)
 
 int vit_batch(const struct weights *w, int nlanes)
 {
-    nlanes = clamp_lanes(nlanes);
+    nlanes = util_threads(nlanes);
     int seq = (int)(w->cfg.vision_grid * w->cfg.vision_grid) + 1, per_lane = VIT_LANE_ROWS / seq;
     per_lane = per_lane > VIT_MAX_BATCH / nlanes ? VIT_MAX_BATCH / nlanes : per_lane;
     return nlanes * (per_lane > 1 ? per_lane : 1);
@@ -56,7 +51,7 @@ int vit_batch(const struct weights *w, int nlanes)
 
 struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err)
 {
-    nlanes = clamp_lanes(nlanes);
+    nlanes = util_threads(nlanes);
     struct vit *v = calloc(1, sizeof *v);
     if (!v || !(v->lanes = calloc((size_t)nlanes, sizeof *v->lanes))) {
         free(v);
