@@ -318,8 +318,7 @@ long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int thread
 {
     /* a thread per 4096 rows at most: fewer rows are not worth one */
     size_t most = v->rows / 4096 + 1;
-    threads = threads < 1 ? 1 : (size_t)threads > most ? (int)most : threads;
-    threads = threads > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : threads;
+    threads = util_threads((size_t)threads > most ? (int)most : threads);
     struct scan s[UTIL_MAX_THREADS];
     struct vecfile_hit *hits = malloc((size_t)threads * k * sizeof *hits);
     if (!hits)
