@@ -108,8 +108,10 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
         int share = (rows + e->nlanes - 1) / e->nlanes;
         for (; lanes < e->nlanes && i < count; lanes++) {
             struct textenc_lane *l = &e->lanes[lanes];
-            *l = (struct textenc_lane){l->w, l->t, l->x, l->pooled, l->eot, ids + i, lens + i,
-                                       out + (size_t)i * c->embed_dim, 0};
+            l->ids = ids + i;
+            l->lens = lens + i;
+            l->out = out + (size_t)i * c->embed_dim;
+            l->n = 0;
             for (int lr = 0; i < count && lr < share && lr + lens[i] <= e->max_rows; lr += lens[i++])
                 l->n++;
         }
