@@ -47,6 +47,13 @@ static void idle_blas_threads(void)
         blas_thread_shutdown_();
 }
 
+/* Decoding threads, model lanes and scan threads all default to this. */
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int code, const char *fmt, ...)
 {
@@ -393,8 +400,7 @@ static int text_model_open(struct text_model *m, struct weights *w)
      * spinning threads would take a core from them; OpenBLAS starts its
      * threads again when a batch of texts needs them */
     idle_blas_threads();
-    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, cores, err))) {
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, cores(), err))) {
         tokenizer_close(m->tok);
         return fail(EXIT_FAILED, "%s", err);
     }
@@ -726,7 +732,7 @@ static int cmd_embed_image(int argc, char **argv)
 {
     const char *model = NULL, *names_path = NULL;
     enum format fmt = FMT_RAW;
-    int normalize = 0, c, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), exif = 1, draft = 0;
+    int normalize = 0, c, jobs = cores(), exif = 1, draft = 0;
     unsigned long long max_pixels = IMAGE_MAX_PIXELS;
     char delim = '\n', *end;
     while ((c = getopt_long(argc, argv, "m:f:nj:0", embed_opts, NULL)) != -1) {
@@ -784,10 +790,9 @@ static int cmd_embed_image(int argc, char **argv)
     char err[ERR_LEN];
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim;
     size_t img = 3 * (size_t)R * R;
-    int lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
     idle_blas_threads(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
-    size_t batch = (size_t)vit_batch(w, lanes);
-    struct vit *v = vit_open(w, (int)batch, lanes, err);
+    size_t batch = (size_t)vit_batch(w, cores());
+    struct vit *v = vit_open(w, (int)batch, cores(), err);
     struct batch b[2] = {0};
     float *in_model = malloc(batch * img * sizeof(float)), *vec = malloc(batch * (size_t)E * sizeof *vec);
     for (int k = 0; k < 2; k++) {
@@ -1140,7 +1145,7 @@ static int cmd_similarity(int argc, char **argv)
     if (!code && !csv && !(best = malloc((size_t)k * sizeof *best)))
         code = fail(EXIT_FAILED, "out of memory");
     for (size_t i = 0; !code && !csv && i < q.rows; i++) {
-        long n = vecfile_top_k(db, q.vec + i * D, (size_t)k, (int)sysconf(_SC_NPROCESSORS_ONLN), best, err);
+        long n = vecfile_top_k(db, q.vec + i * D, (size_t)k, cores(), best, err);
         if (n < 0) {
             code = fail(EXIT_FAILED, "%s: %s", dbpath, err);
             break;

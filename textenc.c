@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int lane_open(struct textenc_lane *l, const struct weights *w, int max_rows, int threads, char *err)
+static int lane_open(struct textenc_lane *l, const struct weights *w, int max_rows, char *err)
 {
     const struct weights_config *c = &w->cfg;
     int W = (int)c->text_width;
@@ -13,7 +13,7 @@ static int lane_open(struct textenc_lane *l, const struct weights *w, int max_ro
     l->eot = malloc((size_t)max_rows * sizeof *l->eot);
     if (!l->x || !l->pooled || !l->eot)
         return error(err, "out of memory for the text encoder");
-    l->t = transformer_open(W, max_rows, (int)c->context_length, (enum weights_activation)c->activation, threads, 0,
+    l->t = transformer_open(W, max_rows, (int)c->context_length, (enum weights_activation)c->activation, 1, 0,
                             err);
     return l->t ? 0 : -1;
 }
@@ -36,11 +36,11 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
         return NULL;
     }
     e->w = w;
-    e->nlanes = e->threads = threads;
+    e->nlanes = threads;
     /* every lane holds at least one full-length text */
     e->max_rows = (max_batch + threads - 1) / threads * (int)w->cfg.context_length;
     for (int i = 0; i < threads; i++)
-        if (lane_open(&e->lanes[i], w, e->max_rows, i == 0 ? threads : 1, err) < 0) {
+        if (lane_open(&e->lanes[i], w, e->max_rows, err) < 0) {
             textenc_close(e);
             return NULL;
         }
@@ -117,7 +117,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
         }
         /* a text alone keeps both the BLAS's threads and the few-rows ones */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
-        e->lanes[0].t->threads = lanes > 1 ? 1 : e->threads;
+        e->lanes[0].t->threads = lanes > 1 ? 1 : e->nlanes;
         util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }
     return 0;

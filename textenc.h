@@ -36,7 +36,7 @@ struct textenc_lane {
 struct textenc {
     const struct weights *w;
     int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
-    int nlanes, threads;
+    int nlanes;
     struct textenc_lane *lanes; /* [nlanes] */
 };
 

@@ -19,7 +19,8 @@
 
 struct transformer {
     int width, heads, max_rows, max_seq;
-    int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS) */
+    int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS); the
+                  * caller may change it between calls */
     enum weights_activation activation;
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */

@@ -12,7 +12,6 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
     const struct weights_config *c = &w->cfg;
     size_t G2 = (size_t)c->vision_grid * c->vision_grid, P = c->vision_patch, W = c->vision_width;
     l->w = w;
-    l->max_batch = max_batch;
     l->patches = util_scratch(max_batch * G2 * 3 * P * P * sizeof(float));
     l->emb = util_scratch(max_batch * G2 * W * sizeof(float));
     l->x = util_scratch(max_batch * (G2 + 1) * W * sizeof(float));
@@ -79,7 +78,7 @@ void vit_close(struct vit *v)
     free(v);
 }
 
-/* The lane's images, at most its max_batch, through the tower. */
+/* The lane's images, at most its share of max_batch, through the tower. */
 static void *lane_encode(void *arg)
 {
     struct vit_lane *l = arg;

@@ -19,7 +19,7 @@
 struct vit_lane {
     const struct weights *w;
     struct transformer *t;
-    int max_batch;
+    /* scratch for the lane's share of vit_open's max_batch images */
     float *patches; /* [max_batch * G*G, 3*P*P]: image patches laid out as conv1's weight rows */
     float *emb;     /* [max_batch * G*G, Wv]: patch embeddings */
     float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
