@@ -1,22 +1,20 @@
-# clippie: make, make test, make install PREFIX=/usr/local
+# clippie: make, make test, make install PREFIX=/usr/local [DESTDIR=...]
 CC ?= cc
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
 PKGS = libzip blas nettle zlib libutf8proc stb libjpeg
 CFLAGS ?= -O3 -g
 # always added, also when CFLAGS comes from the command line (test-sanitize)
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 
-MODULES = util.o pickle.o weights.o convert.o transformer.o textenc.o vit.o tokenizer.o image.o vecfile.o
-TESTS = tests/test_weights tests/test_model tests/test_tokenizer tests/test_image tests/test_transformer
-
-# The tokenizer's merge list: from ../shared/clip when there, else from the
-# openai/CLIP repository; either way its sha256 is checked. Never committed.
-VOCAB_GZ = bpe_simple_vocab_16e6.txt.gz
-VOCAB_SHA256 = 924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
-VOCAB_URL = https://github.com/openai/CLIP/raw/main/clip/$(VOCAB_GZ)
-PYTHON ?= python3
+# every .c beside clippie.c is a module; every tests/test_*.c a unit test
+MODULES = $(filter-out clippie.o,$(patsubst %.c,%.o,$(wildcard *.c)))
+TESTS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
+FUZZ = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
 
 all: clippie
 
@@ -26,43 +24,48 @@ clippie: clippie.o $(MODULES)
 tests/%: tests/%.c tests/check.h $(MODULES)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< $(MODULES) $(LDLIBS)
 
-%.o: %.c $(wildcard *.h)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+# an object depends on its own source and the headers it includes (-MMD)
+%.o: %.c
+	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
+-include $(MODULES:.o=.d) clippie.d
 
-tokenizer.o: vocab.bpe.h entities.h
 # the model's dot products want fused multiply-adds, which -std=c11 forbids
 # the compiler to form; the rest (pixels, tokens) keeps exact C semantics
 transformer.o: override CFLAGS += -ffp-contract=fast
 
-$(VOCAB_GZ):
-	if [ -f ../shared/clip/$(VOCAB_GZ) ]; then cp ../shared/clip/$(VOCAB_GZ) $@.part; \
-	else curl -fsSL -o $@.part $(VOCAB_URL); fi
-	echo "$(VOCAB_SHA256)  $@.part" | sha256sum -c --quiet
-	mv $@.part $@
-
-vocab.bpe.h: $(VOCAB_GZ) tools/gen_vocab.py
-	$(PYTHON) tools/gen_vocab.py $(VOCAB_GZ) > $@.part && mv $@.part $@
-
-entities.h: tools/gen_entities.py
-	$(PYTHON) tools/gen_entities.py > $@.part && mv $@.part $@
+# vocab.bpe.h and entities.h are committed; `make regen` rewrites them from
+# the tokenizer's merge list (../shared/clip, else openai/CLIP's repository,
+# its sha256 checked) and Python's html.entities.
+VOCAB_GZ = bpe_simple_vocab_16e6.txt.gz
+VOCAB_SHA256 = 924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
+VOCAB_URL = https://github.com/openai/CLIP/raw/main/clip/$(VOCAB_GZ)
+PYTHON ?= python3
+REGEN_DIR ?= .
+regen:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	if [ -f ../shared/clip/$(VOCAB_GZ) ]; then cp ../shared/clip/$(VOCAB_GZ) "$$tmp/"; \
+	else curl -fsSL -o "$$tmp/$(VOCAB_GZ)" $(VOCAB_URL); fi; \
+	echo "$(VOCAB_SHA256)  $$tmp/$(VOCAB_GZ)" | sha256sum -c --quiet; \
+	$(PYTHON) tools/gen_vocab.py "$$tmp/$(VOCAB_GZ)" > "$$tmp/vocab.bpe.h"; \
+	$(PYTHON) tools/gen_entities.py > "$$tmp/entities.h"; \
+	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" $(REGEN_DIR)/
 
 test: clippie $(TESTS) tests/mkweights fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
+	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
+	    if [ -n "$$out" ]; then echo "$$out"; echo "man: 0 passed, 1 failed"; exit 1; fi; echo "man: 1 passed, 0 failed"; fi
 
-# The fuzz targets' corpora as regression tests, without libFuzzer.
-FUZZ = pickle convert weights image tokenizer
-FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
+# The fuzz targets' corpora as regression tests, without libFuzzer; a target
+# may take extra seeds from the fixtures (FUZZ_SEEDS_name).
+FUZZ_SEEDS_convert = tests/fixtures/bad-*.pt
+FUZZ_SEEDS_image = tests/fixtures/img-rgb.png tests/fixtures/img-photo.jpg
 
 tests/fuzz/run_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(MODULES)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(MODULES) $(LDLIBS)
 
 fuzz-regress: $(FUZZ_RUNNERS)
-	@tests/fuzz/run_pickle tests/fuzz/corpus/pickle
-	@tests/fuzz/run_convert tests/fuzz/corpus/convert tests/fixtures/bad-*.pt
-	@tests/fuzz/run_weights tests/fuzz/corpus/weights
-	@tests/fuzz/run_image tests/fuzz/corpus/image tests/fixtures/img-rgb.png tests/fixtures/img-photo.jpg
-	@tests/fuzz/run_tokenizer tests/fuzz/corpus/tokenizer
+	@$(foreach f,$(FUZZ),tests/fuzz/run_$f tests/fuzz/corpus/$f $(wildcard $(FUZZ_SEEDS_$f)) &&) true
 
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer
 # (cleans up after itself, so that no sanitized build is left to benchmark).
@@ -75,16 +78,20 @@ test-sanitize:
 # libFuzzer (clang): make fuzz-image FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
-fuzz-%: vocab.bpe.h entities.h
+fuzz-%:
 	mkdir -p build/corpus-$*
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
 	    tests/fuzz/fuzz_$*.c $(MODULES:.o=.c) $(LDLIBS)
 	build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 build/corpus-$* tests/fuzz/corpus/$*
 
 install: clippie
-	install -D -m 755 clippie $(DESTDIR)$(PREFIX)/bin/clippie
+	install -D -m 755 clippie $(DESTDIR)$(BINDIR)/clippie
+	install -D -m 644 clippie.1 $(DESTDIR)$(MANDIR)/man1/clippie.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie *.o $(TESTS) tests/mkweights $(FUZZ_RUNNERS) vocab.bpe.h entities.h $(VOCAB_GZ)
+	rm -f clippie *.o *.d $(TESTS) tests/mkweights $(FUZZ_RUNNERS)
 
-.PHONY: all test install clean fuzz-regress test-sanitize
+.PHONY: all test install uninstall clean fuzz-regress test-sanitize regen
