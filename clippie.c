@@ -1,14 +1,15 @@
 /* clippie - OpenAI's CLIP on the CPU, from the shell.
  *
- * Only this file prints to stdout, chooses exit codes and exits; the modules
- * return errors as strings. One function per subcommand, listed in cmds[].
+ * Only this file prints messages, chooses exit codes and exits; the modules
+ * return errors as strings. One function per subcommand, listed in cmds[],
+ * each a short list of steps: parse options, open, run, one cleanup path.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +18,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jpeglib.h> /* after stdio.h, which it needs */
+#include <utf8proc.h>
+#include <zip.h>
+#include <zlib.h>
+
 #include "convert.h"
 #include "image.h"
+#include "pipeline.h"
+#include "search.h"
 #include "textenc.h"
 #include "tokenizer.h"
+#include "transformer.h"
 #include "util.h"
 #include "vecfile.h"
 #include "vit.h"
+#include "walk.h"
 #include "weights.h"
+
+#define CLIPPIE_VERSION "0.3.0"
 
 enum { EXIT_ALL_DONE = 0, EXIT_SKIPPED = 1, EXIT_USAGE = 2, EXIT_FAILED = 3 };
 
@@ -32,62 +44,215 @@ enum { EXIT_ALL_DONE = 0, EXIT_SKIPPED = 1, EXIT_USAGE = 2, EXIT_FAILED = 3 };
     "exit status: 0 all done, 1 some inputs were skipped, 2 usage error,\n"                                            \
     "3 failed (bad model or checkpoint, I/O error)\n"
 
-static const char *prog = "clippie";
+/* ---- reporting: one prefix, control characters shown escaped ---- */
 
-/* OpenBLAS starts its worker threads when it loads, and they spin for a
- * while (about 0.1 s) waiting for work, taking a core from whatever runs
- * instead. Commands that do no matrix products send them away; OpenBLAS
- * starts them again if a product comes after all. Absent from other BLAS
- * libraries, hence weak. */
-extern void blas_thread_shutdown_(void) __attribute__((weak));
+static int progress_shown; /* a progress line without its newline is on stderr */
 
-static void idle_blas_threads(void)
+/* Prints "clippie: [what]message" with every control character of the
+ * message escaped (\n, \t, \x1b): names of files and texts come from
+ * anywhere, and must not move the cursor or fake a line of output. */
+static void vreport(const char *what, const char *fmt, va_list ap)
 {
-    if (blas_thread_shutdown_)
-        blas_thread_shutdown_();
+    char msg[4 * ERR_LEN], out[16 * ERR_LEN];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof out; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            out[n++] = (char)*p;
+        else if (*p == '\n' || *p == '\t')
+            n += (size_t)snprintf(out + n, sizeof out - n, "\\%c", *p == '\n' ? 'n' : 't');
+        else
+            n += (size_t)snprintf(out + n, sizeof out - n, "\\x%02x", *p);
+    }
+    out[n] = 0;
+    fprintf(stderr, "%sclippie: %s%s\n", progress_shown ? "\n" : "", what, out);
+    progress_shown = 0;
 }
 
-/* Decoding threads, model lanes and scan threads all default to this. */
+/* Reports an error and returns code, for `return fail(EXIT_FAILED, ...)`. */
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("", fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+/* An input that is passed over while the others go on. */
+static void skipped(const char *name, const char *why)
+{
+    char buf[ERR_LEN];
+    snprintf(buf, sizeof buf, "%s", name);
+    fail(0, "%s: %s, skipped", buf, why);
+}
+
+static void walk_skip(void *ctx, const char *path, const char *why)
+{
+    (*(size_t *)ctx)++;
+    skipped(path, why);
+}
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    char what[64], msg[ERR_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(what, sizeof what, "%s: ", cmd);
+    fail(0, "%s%s", what, msg);
+    fprintf(stderr, "see 'clippie %s --help'\n", cmd);
+    return EXIT_USAGE;
+}
+
+/* ---- options: anywhere on the line, '--' ends them ---- */
+
+/* getopt_long's verdict on argv as a usage error naming the option. */
+static int bad_option(const char *cmd, int c, char **argv)
+{
+    if (optopt && optopt != '?')
+        return usage_error(cmd, c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt);
+    return usage_error(cmd, c == ':' ? "option '%s' needs a value" : "unknown option '%s'", argv[optind - 1]);
+}
+
+/* Starts getopt_long afresh for a command's argv (argv[0] its name). */
+static void options_reset(void)
+{
+    optind = 1;
+    opterr = 0;
+}
+
+/* A whole number within [lo, hi]: digits only, no sign, no junk. */
+static int parse_number(const char *cmd, const char *opt, const char *s, unsigned long long lo, unsigned long long hi,
+                        unsigned long long *out)
+{
+    unsigned long long v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (unsigned)(*p - '0'), &v))
+            break;
+    if (p == s || *p || v < lo || v > hi)
+        return usage_error(cmd, "%s takes a number from %llu to %llu, not '%s'", opt, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_format(const char *cmd, const char *s, enum vecfile_format *f)
+{
+    if (!strcmp(s, "raw"))
+        *f = VECFILE_RAW;
+    else if (!strcmp(s, "csv"))
+        *f = VECFILE_CSV;
+    else if (!strcmp(s, "npy"))
+        *f = VECFILE_NPY;
+    else
+        return usage_error(cmd, "-f takes raw, csv or npy, not '%s'", s);
+    return 0;
+}
+
 static int cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
 }
 
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int code, const char *fmt, ...)
+/* ---- signals ---- */
+
+static volatile sig_atomic_t stop_signal; /* SIGINT or SIGTERM arrived */
+
+static void on_stop(int sig) { stop_signal = sig; }
+
+/* A mapped file cut short while in use faults on the next read of a page
+ * past its new end: say so rather than die without a word. */
+static void on_sigbus(int sig)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
+    static const char msg[] = "clippie: a file in use (the model or a vector file) was truncated or changed "
+                              "while being read\n";
+    (void)sig;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0)
+        _exit(EXIT_FAILED);
+    _exit(EXIT_FAILED);
+}
+
+/* Commands that write as they go finish the batch at hand on SIGINT or
+ * SIGTERM and close their output (a valid .npy), then die of the signal. */
+static void catch_stop(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: a read of stdin returns */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int die_of_stop(int code)
+{
+    if (!stop_signal)
+        return code;
+    fflush(stdout);
+    signal(stop_signal, SIG_DFL);
+    raise(stop_signal);
     return code;
 }
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage_error(const char *cmd, const char *fmt, ...)
+/* ---- the model ---- */
+
+static const char model_help[] =
+    "  -m MODEL         weights file made by 'clippie convert' (default: $CLIPPIE_MODEL,\n"
+    "                   else $XDG_CACHE_HOME/clippie/ViT-B-32.weights, ~/.cache by default)\n";
+
+/* The default model path, by the XDG base directory specification. */
+static const char *default_model(void)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s %s: ", prog, cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nsee '%s %s --help'\n", prog, cmd);
-    va_end(ap);
-    return EXIT_USAGE;
+    static char path[4096];
+    const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cache && cache[0] == '/') /* relative values are to be ignored */
+        snprintf(path, sizeof path, "%s/clippie/ViT-B-32.weights", cache);
+    else
+        snprintf(path, sizeof path, "%s/.cache/clippie/ViT-B-32.weights", home ? home : ".");
+    return path;
 }
 
-static int wants_help(int argc, char **argv)
+/* The model named by -m, $CLIPPIE_MODEL or the default path; NULL after
+ * saying why. */
+static struct weights *open_model(const char *path)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--"))
-            return 0;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-            return 1;
+    char err[ERR_LEN];
+    struct stat st;
+    if (!path || !*path)
+        path = getenv("CLIPPIE_MODEL");
+    if (!path || !*path) {
+        path = default_model();
+        if (access(path, F_OK) != 0) {
+            fail(0, "no model: give -m MODEL.weights or set CLIPPIE_MODEL; make one with");
+            fprintf(stderr, "  clippie convert ViT-B-32.pt %s\n(the README says where to download ViT-B-32.pt)\n", path);
+            return NULL;
+        }
     }
-    return 0;
+    int fd = util_open_regular(path, &st, err);
+    if (fd < 0) {
+        fail(0, "%s: %s", path, err);
+        return NULL;
+    }
+    close(fd);
+    struct weights *w = weights_open(path, err);
+    if (!w)
+        fail(0, "%s", err);
+    return w;
 }
+
+/* ---- convert ---- */
 
 static const char convert_help[] =
     "usage: clippie convert [--activation quick_gelu|gelu] CHECKPOINT.pt OUTPUT.weights\n"
@@ -102,14 +267,33 @@ static const char convert_help[] =
     "\n"
     "OUTPUT appears only when the conversion succeeded.\n" EXIT_CODES;
 
+static void print_converted(const char *in, const char *out, const struct convert_info *info)
+{
+    const struct weights_config *k = &info->cfg;
+    char shape[160];
+    if (info->shape)
+        snprintf(shape, sizeof shape, "%s-shaped", info->shape);
+    else
+        snprintf(shape, sizeof shape, "ViT (image %ux%u, width %u, %u layers, patch %u; text width %u, %u layers)",
+                 k->vision_grid * k->vision_patch, k->vision_grid * k->vision_patch, k->vision_width,
+                 k->vision_layers, k->vision_patch, k->text_width, k->text_layers);
+    fprintf(stderr,
+            "%s: %s%s%s, embedding %u, context %u, vocabulary %u, %.1fM parameters "
+            "(tensors: %zu float32, %zu float16, %zu bfloat16), %s -> %s\n",
+            in, shape, info->release ? ", OpenAI's released " : "", info->release ? info->release : "", k->embed_dim,
+            k->context_length, k->vocab_size, (double)info->params / 1e6, info->tensors[0], info->tensors[1],
+            info->tensors[2], k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu", out);
+}
+
 static int cmd_convert(int argc, char **argv)
 {
-    enum weights_activation act = WEIGHTS_QUICK_GELU;
     static const struct option opts[] = {{"activation", required_argument, 0, 'a'}, {0, 0, 0, 0}};
+    enum weights_activation act = WEIGHTS_QUICK_GELU;
     int c;
-    while ((c = getopt_long(argc, argv, "+a:", opts, NULL)) != -1) {
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (c != 'a')
-            return usage_error("convert", "unknown option");
+            return bad_option("convert", c, argv);
         if (!strcmp(optarg, "gelu"))
             act = WEIGHTS_GELU;
         else if (!strcmp(optarg, "quick_gelu"))
@@ -119,200 +303,82 @@ static int cmd_convert(int argc, char **argv)
     }
     if (argc - optind != 2)
         return usage_error("convert", "needs a checkpoint and an output path");
-    idle_blas_threads();
+    transformer_blas_idle();
     char err[ERR_LEN];
     struct convert_info info;
     if (convert_checkpoint(argv[optind], argv[optind + 1], act, &info, err) < 0)
         return fail(EXIT_FAILED, "convert: %s", err);
-    const struct weights_config *k = &info.cfg;
-    char shape[160];
-    if (info.shape)
-        snprintf(shape, sizeof shape, "%s-shaped", info.shape);
-    else
-        snprintf(shape, sizeof shape, "ViT (image %ux%u, width %u, %u layers, patch %u; text width %u, %u layers)",
-                 k->vision_grid * k->vision_patch, k->vision_grid * k->vision_patch, k->vision_width,
-                 k->vision_layers, k->vision_patch, k->text_width, k->text_layers);
-    fprintf(stderr,
-            "%s: %s%s%s, embedding %u, context %u, vocabulary %u, %.1fM parameters "
-            "(tensors: %zu float32, %zu float16, %zu bfloat16), %s -> %s\n",
-            argv[optind], shape, info.release ? ", OpenAI's released " : "", info.release ? info.release : "",
-            k->embed_dim, k->context_length, k->vocab_size, (double)info.params / 1e6, info.tensors[0],
-            info.tensors[1], info.tensors[2], k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu",
-            argv[optind + 1]);
+    print_converted(argv[optind], argv[optind + 1], &info);
     return EXIT_ALL_DONE;
 }
 
+/* ---- inputs: the arguments, else records of standard input ---- */
 
-/* ---- shared by the embedding commands ---- */
+#define MAX_RECORD (16u << 20)
 
-#define TEXT_BATCH 256      /* texts tokenized and handed to the encoder at a time */
-#define TEXT_FULL_LENGTH 32 /* full-length texts the encoder's scratch holds */
-#define MAX_FILE_BYTES (1ull << 30)
-
-static const char model_help[] =
-    "  -m MODEL         weights file made by 'clippie convert' (default: $CLIPPIE_MODEL,\n"
-    "                   else ~/.cache/clippie/ViT-B-32.weights)\n";
-
-/* The model named by -m, $CLIPPIE_MODEL or the default path; NULL after
- * saying why. */
-static struct weights *open_model(const char *path)
-{
-    static char fallback[4096];
-    char err[ERR_LEN];
-    if (!path)
-        path = getenv("CLIPPIE_MODEL");
-    if (!path || !*path) {
-        const char *home = getenv("HOME");
-        snprintf(fallback, sizeof fallback, "%s/.cache/clippie/ViT-B-32.weights", home ? home : ".");
-        path = fallback;
-        if (access(path, F_OK) != 0) {
-            fail(EXIT_FAILED,
-                 "no model: give -m MODEL.weights or set CLIPPIE_MODEL; make one with\n"
-                 "  clippie convert ViT-B-32.pt %s\n(the README says where to download ViT-B-32.pt)",
-                 path);
-            return NULL;
-        }
-    }
-    struct weights *w = weights_open(path, err);
-    if (!w)
-        fail(EXIT_FAILED, "%s", err);
-    return w;
-}
-
-enum format { FMT_RAW, FMT_CSV, FMT_NPY };
-
-static int parse_format(const char *cmd, const char *s, enum format *f)
-{
-    if (!strcmp(s, "raw"))
-        *f = FMT_RAW;
-    else if (!strcmp(s, "csv"))
-        *f = FMT_CSV;
-    else if (!strcmp(s, "npy"))
-        *f = FMT_NPY;
-    else
-        return usage_error(cmd, "-f takes raw, csv or npy, not '%s'", s);
-    return 0;
-}
-
-/* Vectors to stdout. An .npy header needs the row count: to a regular file
- * it is patched at the end, to a pipe the rows wait in memory. */
-struct out {
-    enum format fmt;
-    int dim, normalize;
-    size_t rows;
-    int patch;       /* npy header rewritten in place at the end */
-    float *held;     /* npy rows held for a pipe */
-    size_t cap;
-};
-
-#define NPY_HEADER 128
-
-static void npy_header(char *h, size_t rows, int dim)
-{
-    /* magic, version 1.0, header length, then the dict padded with spaces */
-    memcpy(h, "\x93NUMPY\x01\x00", 8);
-    h[8] = (char)(NPY_HEADER - 10);
-    h[9] = 0;
-    int n = snprintf(h + 10, NPY_HEADER - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", rows,
-                     dim);
-    memset(h + 10 + n, ' ', NPY_HEADER - 11 - (size_t)n);
-    h[NPY_HEADER - 1] = '\n';
-}
-
-static int out_open(struct out *o, const char *cmd, enum format fmt, int dim, int normalize)
-{
-    *o = (struct out){.fmt = fmt, .dim = dim, .normalize = normalize};
-    if (fmt != FMT_CSV && isatty(STDOUT_FILENO))
-        return usage_error(cmd, "will not write binary vectors to a terminal: redirect stdout to a file or pipe, "
-                                "or use -f csv");
-    if (fmt == FMT_NPY) {
-        int fl = fcntl(STDOUT_FILENO, F_GETFL);
-        struct stat st;
-        o->patch = fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && fl >= 0 && !(fl & O_APPEND) &&
-                   lseek(STDOUT_FILENO, 0, SEEK_CUR) == 0;
-        if (o->patch) {
-            char h[NPY_HEADER];
-            npy_header(h, 0, dim);
-            fwrite(h, 1, sizeof h, stdout);
-        }
-    }
-    return 0;
-}
-
-static void l2_normalize(float *v, int n)
-{
-    double s = 0;
-    for (int k = 0; k < n; k++)
-        s += (double)v[k] * v[k];
-    float inv = s > 0 ? (float)(1.0 / sqrt(s)) : 0.0f;
-    for (int k = 0; k < n; k++)
-        v[k] *= inv;
-}
-
-static int out_row(struct out *o, float *v)
-{
-    if (o->normalize)
-        l2_normalize(v, o->dim);
-    o->rows++;
-    if (o->fmt == FMT_CSV) {
-        for (int k = 0; k < o->dim; k++)
-            printf("%s%.9g", k ? "," : "", v[k]);
-        putchar('\n');
-    } else if (o->fmt == FMT_NPY && !o->patch) {
-        if (o->rows > o->cap) {
-            size_t cap = o->cap ? 2 * o->cap : 1024;
-            float *h = realloc(o->held, cap * o->dim * sizeof *h);
-            if (!h)
-                return fail(EXIT_FAILED, "out of memory holding vectors for the .npy header");
-            o->held = h;
-            o->cap = cap;
-        }
-        memcpy(o->held + (o->rows - 1) * o->dim, v, (size_t)o->dim * sizeof *v);
-    } else
-        fwrite(v, sizeof *v, (size_t)o->dim, stdout);
-    return 0;
-}
-
-static int out_close(struct out *o)
-{
-    char h[NPY_HEADER];
-    if (o->fmt == FMT_NPY) {
-        npy_header(h, o->rows, o->dim);
-        if (o->patch) {
-            fflush(stdout);
-            if (pwrite(STDOUT_FILENO, h, sizeof h, 0) != (ssize_t)sizeof h)
-                return fail(EXIT_FAILED, "cannot write the .npy header: %s", strerror(errno));
-        } else {
-            fwrite(h, 1, sizeof h, stdout);
-            fwrite(o->held, sizeof(float), o->rows * o->dim, stdout);
-        }
-    }
-    free(o->held);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        return fail(EXIT_FAILED, "cannot write the vectors: %s", strerror(errno));
-    return 0;
-}
-
-/* Inputs: the arguments, else stdin split at newlines (or NULs with -0). */
 struct inputs {
     char **argv;
-    int argc, next;
-    char delim;
-    char *line;
-    size_t cap;
+    int argc, next;   /* next: the number of the input last returned, from 1 */
+    char delim;       /* '\n' or NUL */
+    char *buf;        /* standard input not yet handed out: [pos, len) */
+    size_t pos, len, cap;
+    int eof;
 };
 
-static const char *next_input(struct inputs *in)
+/* next_input's answer when nothing is waiting on standard input. */
+static const char input_wait[] = "";
+
+/* The next input, NULL after the last (or a read error, in *err). With
+ * pending set (the caller holds inputs it would rather process than wait),
+ * returns input_wait instead of blocking when no whole record is buffered
+ * and standard input has nothing ready: a coprocess then gets its answer
+ * for each line it writes. */
+static const char *next_input(struct inputs *in, int pending, char *err)
 {
-    if (in->argc)
+    if (in->argv)
         return in->next < in->argc ? in->argv[in->next++] : NULL;
-    ssize_t n = getdelim(&in->line, &in->cap, in->delim, stdin);
-    if (n < 0)
-        return NULL;
-    if (n > 0 && in->line[n - 1] == in->delim)
-        in->line[n - 1] = 0;
-    in->next++;
-    return in->line;
+    for (;;) {
+        char *start = in->buf + in->pos, *end = in->len > in->pos ? memchr(start, in->delim, in->len - in->pos) : NULL;
+        if (end || (in->eof && in->pos < in->len)) {
+            size_t n = end ? (size_t)(end - start) : in->len - in->pos;
+            start[n] = 0; /* there is room: the buffer keeps a spare byte */
+            in->pos += n + (end != NULL);
+            in->next++;
+            if (in->delim && strlen(start) < n)
+                warning("text %d holds a NUL byte: the rest of its line is ignored", in->next);
+            return start;
+        }
+        if (in->eof)
+            return NULL;
+        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        if (pending && poll(&pfd, 1, 0) == 0)
+            return input_wait;
+        memmove(in->buf, start, in->len - in->pos);
+        in->len -= in->pos;
+        in->pos = 0;
+        if (in->len >= MAX_RECORD) {
+            error(err, "input %d is longer than %u bytes", in->next + 1, MAX_RECORD);
+            return NULL;
+        }
+        if (util_grow(&in->buf, &in->cap, in->len + 65536 + 1, 1, MAX_RECORD + 65536 + 1) < 0) {
+            error(err, "out of memory");
+            return NULL;
+        }
+        ssize_t got = read(STDIN_FILENO, in->buf + in->len, in->cap - in->len - 1);
+        if (got < 0 && errno == EINTR && !stop_signal)
+            continue;
+        if (got < 0 && !stop_signal)
+            error(err, "standard input: %s", strerror(errno));
+        if (got <= 0)
+            in->eof = 1;
+        else
+            in->len += (size_t)got;
+    }
+}
+
+static void inputs_init(struct inputs *in, int argc, char **argv, char delim)
+{
+    *in = (struct inputs){.argv = argc > 0 ? argv : NULL, .argc = argc, .delim = delim};
 }
 
 /* ---- tokenize ---- */
@@ -324,7 +390,7 @@ static const char tokenize_help[] =
     "a line of its own: 49406 (start), the text's ids, 49407 (end), with no\n"
     "padding and no truncation. Invalid UTF-8 becomes U+FFFD, with a warning.\n"
     "\n"
-    "  -0               standard input holds NUL-separated texts\n"
+    "  -0, --null       standard input holds NUL-terminated texts\n"
     "\n" EXIT_CODES;
 
 /* One line of ids; printf per id would cost more than tokenizing. */
@@ -342,24 +408,26 @@ static void print_ids(const int32_t *ids, int n)
     putchar('\n');
 }
 
+static const struct option null_opt = {"null", no_argument, 0, '0'};
+
 static int cmd_tokenize(int argc, char **argv)
 {
-    struct inputs in = {.delim = '\n'};
-    int c;
-    while ((c = getopt(argc, argv, "+0")) != -1) {
+    static const struct option opts[] = {null_opt, {0, 0, 0, 0}};
+    char delim = '\n', err[ERR_LEN] = "";
+    int c, code = EXIT_ALL_DONE;
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":0", opts, NULL)) != -1) {
         if (c != '0')
-            return usage_error("tokenize", "unknown option");
-        in.delim = 0;
+            return bad_option("tokenize", c, argv);
+        delim = 0;
     }
-    in.argv = argv + optind;
-    in.argc = argc - optind;
-    idle_blas_threads();
-    char err[ERR_LEN];
+    struct inputs in;
+    inputs_init(&in, argc - optind, argv + optind, delim);
+    transformer_blas_idle();
     struct tokenizer *t = tokenizer_open(err);
     if (!t)
         return fail(EXIT_FAILED, "%s", err);
-    int code = EXIT_ALL_DONE;
-    for (const char *text; (text = next_input(&in));) {
+    for (const char *text; (text = next_input(&in, 0, err));) {
         int32_t *ids;
         size_t replaced;
         int n = tokenizer_encode(t, text, strlen(text), &ids, &replaced, err);
@@ -370,52 +438,58 @@ static int cmd_tokenize(int argc, char **argv)
             continue;
         }
         if (replaced)
-            fprintf(stderr, "%s: warning: text %d: %zu invalid UTF-8 sequences read as U+FFFD\n", prog, in.next,
-                    replaced);
+            warning("text %d: %zu invalid UTF-8 sequences read as U+FFFD", in.next, replaced);
         print_ids(ids, n);
         free(ids);
     }
-    free(in.line);
+    if (*err)
+        code = fail(EXIT_FAILED, "%s", err);
+    free(in.buf);
     tokenizer_close(t);
-    if (fflush(stdout) != 0)
-        return fail(EXIT_FAILED, "cannot write: %s", strerror(errno));
     return code;
 }
 
-/* ---- embed-text ---- */
+/* ---- texts to vectors, shared by embed-text and similarity ---- */
 
-struct text_model {
+#define TEXT_BATCH 256      /* texts tokenized and handed to the encoder at a time */
+#define TEXT_FULL_LENGTH 32 /* full-length texts the encoder's scratch holds */
+
+struct texts {
     struct weights *w;
     struct tokenizer *tok;
     struct textenc *enc;
     int32_t *ids[TEXT_BATCH];
-    int lens[TEXT_BATCH];
+    int lens[TEXT_BATCH], n;
+    float *vec; /* [TEXT_BATCH, E] */
 };
 
-static int text_model_open(struct text_model *m, struct weights *w)
+static void texts_close(struct texts *m)
+{
+    for (int k = 0; k < m->n; k++)
+        free(m->ids[k]);
+    tokenizer_close(m->tok);
+    textenc_close(m->enc);
+    free(m->vec);
+}
+
+static int texts_open(struct texts *m, struct weights *w)
 {
     char err[ERR_LEN];
-    *m = (struct text_model){.w = w};
+    *m = (struct texts){.w = w};
     /* a few texts' products leave the BLAS out (transformer.c), and its
      * spinning threads would take a core from them; OpenBLAS starts its
      * threads again when a batch of texts needs them */
-    idle_blas_threads();
-    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, cores(), err))) {
-        tokenizer_close(m->tok);
-        return fail(EXIT_FAILED, "%s", err);
-    }
+    transformer_blas_idle();
+    if (!(m->vec = malloc((size_t)TEXT_BATCH * w->cfg.embed_dim * sizeof *m->vec)))
+        return texts_close(m), fail(EXIT_FAILED, "out of memory");
+    if (!(m->tok = tokenizer_open(err)) || !(m->enc = textenc_open(w, TEXT_FULL_LENGTH, cores(), err)))
+        return texts_close(m), fail(EXIT_FAILED, "%s", err);
     return 0;
 }
 
-static void text_model_close(struct text_model *m)
-{
-    tokenizer_close(m->tok);
-    textenc_close(m->enc);
-}
-
-/* Tokenizes text number `index` into slot k, cutting it to the context
+/* Tokenizes text number `index` into the batch, cutting it to the context
  * length with a warning. */
-static int text_model_add(struct text_model *m, int k, const char *text, int index)
+static int texts_add(struct texts *m, const char *text, int index)
 {
     char err[ERR_LEN];
     size_t replaced, len = strlen(text);
@@ -427,33 +501,35 @@ static int text_model_add(struct text_model *m, int k, const char *text, int ind
             len--;
         len = len ? len : TOKENIZER_MAX_BYTES;
     }
-    int n = tokenizer_encode(m->tok, text, len, &m->ids[k], &replaced, err);
+    int n = tokenizer_encode(m->tok, text, len, &m->ids[m->n], &replaced, err);
     if (n < 0)
         return fail(EXIT_FAILED, "text %d: %s", index, err);
     if (replaced)
-        fprintf(stderr, "%s: warning: text %d: %zu invalid UTF-8 sequences read as U+FFFD\n", prog, index, replaced);
+        warning("text %d: %zu invalid UTF-8 sequences read as U+FFFD", index, replaced);
     int C = (int)m->w->cfg.context_length;
     if (n > C) {
-        fprintf(stderr, "%s: warning: text %d (\"%.40s%s\") has %d tokens, cut to the model's %d\n", prog, index,
-                text, strlen(text) > 40 ? "..." : "", n, C);
-        m->ids[k][C - 1] = TOKENIZER_EOT;
+        warning("text %d (\"%.40s%s\") has %d tokens, cut to the model's %d", index, text,
+                strlen(text) > 40 ? "..." : "", n, C);
+        m->ids[m->n][C - 1] = TOKENIZER_EOT;
         n = C;
     }
-    m->lens[k] = n;
+    m->lens[m->n++] = n;
     return 0;
 }
 
-/* Encodes the n texts added, freeing their ids; out [n, E]. */
-static int text_model_run(struct text_model *m, int n, float *out)
+/* Encodes the texts added into m->vec [n, E] and empties the batch. */
+static int texts_run(struct texts *m)
 {
     char err[ERR_LEN];
-    int rc = textenc_encode(m->enc, (const int32_t *const *)m->ids, m->lens, n, out, err);
-    for (int k = 0; k < n; k++) {
+    int rc = textenc_encode(m->enc, (const int32_t *const *)m->ids, m->lens, m->n, m->vec, err);
+    for (int k = 0; k < m->n; k++) {
         free(m->ids[k]);
         m->ids[k] = NULL;
     }
     return rc < 0 ? fail(EXIT_FAILED, "%s", err) : 0;
 }
+
+/* ---- embed-text ---- */
 
 static const char embed_text_help[] =
     "usage: clippie embed-text [-m MODEL] [-f raw|csv|npy] [-n] [-0] [TEXT...]\n"
@@ -462,246 +538,124 @@ static const char embed_text_help[] =
     "standard output, in input order: what CLIP's encode_text returns.\n"
     "\n"
     "%s"
-    "  -f FORMAT        raw: little-endian float32 rows (the default);\n"
+    "  -f, --format F   raw: little-endian float32 rows (the default);\n"
     "                   csv: one line of comma-separated numbers per text;\n"
     "                   npy: a NumPy .npy array of shape (texts, dim)\n"
     "  -n, --normalize  write unit vectors\n"
-    "  -0               standard input holds NUL-separated texts\n"
+    "  -0, --null       standard input holds NUL-terminated texts\n"
     "\n"
     "Texts longer than the model's context (77 tokens) are cut, with a warning.\n"
-    "raw and npy are not written to a terminal.\n"
+    "Lines read from standard input are answered as they come: a line written\n"
+    "by a coprocess gets its vector without waiting for more input.\n"
+    "raw and npy are not written to a terminal; '--' ends the options.\n"
     "\n" EXIT_CODES;
 
-static const struct option embed_opts[] = {
-    {"model", required_argument, 0, 'm'},  {"format", required_argument, 0, 'f'},
-    {"normalize", no_argument, 0, 'n'},     {"names", required_argument, 0, 'N'},
-    {"jobs", required_argument, 0, 'j'},    {"no-exif-orientation", no_argument, 0, 'E'},
-    {"max-pixels", required_argument, 0, 'P'}, {"draft", no_argument, 0, 'D'}, {0, 0, 0, 0},
+struct embed_opts {
+    const char *model, *names;
+    enum vecfile_format fmt;
+    int normalize, exif, draft, jobs;
+    char delim;
+    unsigned long long max_pixels;
 };
+
+/* The writer of a command's vectors to standard output. */
+static struct vecfile_writer *open_output(const char *cmd, const struct embed_opts *o, int dim)
+{
+    char err[ERR_LEN];
+    if (o->fmt != VECFILE_CSV && isatty(STDOUT_FILENO)) {
+        usage_error(cmd, "will not write binary vectors to a terminal: redirect stdout to a file or pipe, or use "
+                         "-f csv");
+        return NULL;
+    }
+    struct vecfile_writer *out = vecfile_writer_open(stdout, o->fmt, dim, err);
+    if (!out)
+        fail(0, "%s", err);
+    return out;
+}
+
+/* Writes the first n vectors of vec [n, dim], made unit vectors first when
+ * asked, then flushes them (a coprocess is waiting; an .npy file's header
+ * then counts them). */
+static int write_rows(struct vecfile_writer *out, float *vec, size_t n, int dim, int normalize)
+{
+    char err[ERR_LEN];
+    for (size_t k = 0; normalize && k < n; k++)
+        if (search_unit(vec + k * (size_t)dim, dim) < 0)
+            memset(vec + k * (size_t)dim, 0, (size_t)dim * sizeof *vec); /* all zeros stay zeros */
+    if (vecfile_write(out, vec, n, err) < 0 || vecfile_writer_sync(out, err) < 0)
+        return fail(EXIT_FAILED, "cannot write the vectors: %s", err);
+    return 0;
+}
+
+static int embed_texts(struct texts *m, struct inputs *in, struct vecfile_writer *out, int normalize)
+{
+    char err[ERR_LEN] = "";
+    int code = 0, E = (int)m->w->cfg.embed_dim;
+    while (!code && !stop_signal) {
+        const char *text = next_input(in, m->n > 0, err);
+        if (m->n && (!text || text == input_wait || m->n == TEXT_BATCH)) {
+            code = texts_run(m);
+            code = code ? code : write_rows(out, m->vec, (size_t)m->n, E, normalize);
+            m->n = 0;
+        }
+        if (!text)
+            break;
+        if (text != input_wait && !code)
+            code = texts_add(m, text, in->next);
+    }
+    return code ? code : *err ? fail(EXIT_FAILED, "%s", err) : 0;
+}
+
+static const struct option model_opt = {"model", required_argument, 0, 'm'},
+                           format_opt = {"format", required_argument, 0, 'f'},
+                           normalize_opt = {"normalize", no_argument, 0, 'n'};
 
 static int cmd_embed_text(int argc, char **argv)
 {
-    const char *model = NULL;
-    enum format fmt = FMT_RAW;
-    int normalize = 0, c;
-    struct inputs in = {.delim = '\n'};
-    while ((c = getopt_long(argc, argv, "+m:f:n0", embed_opts, NULL)) != -1) {
-        if (c == 'm')
-            model = optarg;
-        else if (c == 'f') {
-            if (parse_format("embed-text", optarg, &fmt))
+    static const struct option opts[] = {model_opt, format_opt, normalize_opt, null_opt, {0, 0, 0, 0}};
+    struct embed_opts o = {.fmt = VECFILE_RAW, .delim = '\n'};
+    int c, code;
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":m:f:n0", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case 'f':
+            if (parse_format("embed-text", optarg, &o.fmt))
                 return EXIT_USAGE;
-        } else if (c == 'n')
-            normalize = 1;
-        else if (c == '0')
-            in.delim = 0;
-        else
-            return usage_error("embed-text", "unknown option");
-    }
-    in.argv = argv + optind;
-    in.argc = argc - optind;
-    int code;
-    struct weights *w = open_model(model);
-    if (!w)
-        return EXIT_FAILED;
-    struct text_model m;
-    struct out o;
-    int E = (int)w->cfg.embed_dim;
-    float *vec = malloc((size_t)TEXT_BATCH * E * sizeof *vec);
-    if (!vec || text_model_open(&m, w)) {
-        weights_close(w);
-        free(vec);
-        return EXIT_FAILED;
-    }
-    code = out_open(&o, "embed-text", fmt, E, normalize);
-    int n = 0;
-    for (const char *text; !code && (text = next_input(&in));) {
-        if ((code = text_model_add(&m, n, text, in.next)))
             break;
-        if (++n == TEXT_BATCH) {
-            code = text_model_run(&m, n, vec);
-            for (int k = 0; !code && k < n; k++)
-                code = out_row(&o, vec + (size_t)k * E);
-            n = 0;
+        case 'n': o.normalize = 1; break;
+        case '0': o.delim = 0; break;
+        default: return bad_option("embed-text", c, argv);
         }
     }
-    if (!code && n) {
-        code = text_model_run(&m, n, vec);
-        for (int k = 0; !code && k < n; k++)
-            code = out_row(&o, vec + (size_t)k * E);
+    struct inputs in;
+    inputs_init(&in, argc - optind, argv + optind, o.delim);
+    struct weights *w = open_model(o.model);
+    struct vecfile_writer *out = NULL;
+    struct texts m = {0};
+    char err[ERR_LEN];
+    if (!w || (code = texts_open(&m, w)))
+        code = EXIT_FAILED;
+    else if (!(out = open_output("embed-text", &o, (int)w->cfg.embed_dim)))
+        code = EXIT_FAILED;
+    else {
+        if (!in.argv && isatty(STDIN_FILENO))
+            fprintf(stderr, "clippie: reading texts from standard input, one per line (Ctrl-D to end)\n");
+        catch_stop();
+        code = embed_texts(&m, &in, out, o.normalize);
     }
-    if (!code)
-        code = out_close(&o);
-    free(in.line);
-    free(vec);
-    text_model_close(&m);
+    if (vecfile_writer_close(out, err) < 0 && !code)
+        code = fail(EXIT_FAILED, "cannot write the vectors: %s", err);
+    free(in.buf);
+    texts_close(&m);
     weights_close(w);
-    return code;
+    return die_of_stop(code);
 }
 
 /* ---- embed-image ---- */
 
-struct paths {
-    char **v;
-    size_t n, cap;
-};
-
-static int add_path(struct paths *p, const char *s)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 256;
-        char **v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        p->v = v;
-        p->cap = cap;
-    }
-    return (p->v[p->n] = strdup(s)) ? (int)(p->n++, 0) : -1;
-}
-
-static int is_image_name(const char *name)
-{
-    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tga",
-                                      ".pnm", ".ppm", ".pgm", ".pbm", ".jfif"};
-    const char *dot = strrchr(name, '.');
-    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
-        if (!strcasecmp(dot, ext[k]))
-            return 1;
-    return 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
-
-static int skip_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
-
-/* Adds the image files under dir, sorted, skipping hidden entries and files
- * that are not named like images. Unreadable folders are reported. Links to
- * files are followed, links to folders are not: a link back up the tree
- * would never end. */
-static int walk_dir(struct paths *p, const char *dir, int *skipped)
-{
-    struct dirent **list;
-    int n = scandir(dir, &list, skip_hidden, by_name);
-    if (n < 0) {
-        fail(0, "%s: %s", dir, strerror(errno));
-        (*skipped)++;
-        return 0;
-    }
-    int rc = 0;
-    for (int k = 0; k < n; k++) {
-        char path[4096];
-        int len = snprintf(path, sizeof path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-                           list[k]->d_name);
-        struct stat st, link;
-        if (len >= (int)sizeof path) {
-            fail(0, "%s/%s: path too long, skipped", dir, list[k]->d_name);
-            (*skipped)++;
-        } else if (!rc && lstat(path, &link) == 0 && stat(path, &st) == 0) {
-            if (S_ISDIR(st.st_mode) && !S_ISLNK(link.st_mode))
-                rc = walk_dir(p, path, skipped);
-            else if (S_ISREG(st.st_mode) && is_image_name(path))
-                rc = add_path(p, path);
-        }
-        free(list[k]);
-    }
-    free(list);
-    return rc;
-}
-
-/* One batch of images being preprocessed by worker threads. */
-struct batch {
-    char **paths;
-    size_t n;
-    float *pixels;             /* [n, 3, R, R] */
-    char (*errs)[ERR_LEN];     /* "" where the image is fine */
-    struct image_opts opts;
-    size_t next;               /* next image to take, shared */
-    pthread_mutex_t lock;
-    pthread_t threads[64];
-    int nthreads;
-};
-
-static int read_file(const char *path, unsigned char **buf, size_t *len, char *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) < 0) {
-        error(err, "%s", strerror(errno));
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE_BYTES) {
-        fclose(f);
-        return error(err, S_ISREG(st.st_mode) ? "file larger than 1 GiB" : "not a regular file");
-    }
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len ? *len : 1);
-    if (!*buf || fread(*buf, 1, *len, f) != *len) {
-        fclose(f);
-        free(*buf);
-        return error(err, "read failed: %s", *buf ? strerror(errno) : "out of memory");
-    }
-    fclose(f);
-    return 0;
-}
-
-static void *prep_worker(void *arg)
-{
-    struct batch *b = arg;
-    size_t R = (size_t)b->opts.resolution;
-    for (;;) {
-        pthread_mutex_lock(&b->lock);
-        size_t i = b->next++;
-        pthread_mutex_unlock(&b->lock);
-        if (i >= b->n)
-            return NULL;
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        b->errs[i][0] = 0;
-        if (read_file(b->paths[i], &buf, &len, b->errs[i]) == 0) {
-            image_preprocess(buf, len, &b->opts, b->pixels + i * 3 * R * R, b->errs[i]);
-            free(buf);
-        }
-    }
-}
-
-static void batch_start(struct batch *b, char **paths, size_t n, int jobs)
-{
-    b->paths = paths;
-    b->n = n;
-    b->next = 0;
-    b->nthreads = 0;
-    for (int t = 0; t < jobs && t < 64 && (size_t)t < n; t++)
-        if (pthread_create(&b->threads[b->nthreads], NULL, prep_worker, b) == 0)
-            b->nthreads++;
-    if (!b->nthreads) /* no threads to be had: do the work here */
-        prep_worker(b);
-}
-
-static void batch_wait(struct batch *b)
-{
-    for (int t = 0; t < b->nthreads; t++)
-        pthread_join(b->threads[t], NULL);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void progress(size_t done, size_t total, double start, int last)
-{
-    double el = now() - start, rate = el > 0 ? done / el : 0, left = rate > 0 ? (total - done) / rate : 0;
-    fprintf(stderr, "\r%zu/%zu images, %.1f/s, %02d:%02d left ", done, total, rate, (int)left / 60, (int)left % 60);
-    if (last)
-        fputc('\n', stderr);
-}
-
 static const char embed_image_help[] =
-    "usage: clippie embed-image [-m MODEL] [-f raw|csv|npy] [-n] [--names FILE] [-j N] [PATH...]\n"
+    "usage: clippie embed-image [-m MODEL] [-f raw|csv|npy] [-n] [--names FILE] [-j N] [-0] [PATH...]\n"
     "\n"
     "Writes one embedding vector per image to standard output: what CLIP's\n"
     "encode_image returns after its published preprocessing. PATHs are image\n"
@@ -710,9 +664,10 @@ static const char embed_image_help[] =
     "from standard input, one per line.\n"
     "\n"
     "%s"
-    "  -f FORMAT        raw (default), csv or npy, as for embed-text\n"
+    "  -f, --format F   raw (default), csv or npy, as for embed-text\n"
     "  -n, --normalize  write unit vectors\n"
     "  --names FILE     write the path of each output row to FILE, one per line\n"
+    "                   (NUL-terminated with -0)\n"
     "  -j, --jobs N     decode and resize with N threads (default: the cores)\n"
     "  --no-exif-orientation\n"
     "                   ignore JPEG EXIF orientation, as the published pipeline\n"
@@ -721,178 +676,277 @@ static const char embed_image_help[] =
     "  --draft          decode large JPEGs at 1/2, 1/4 or 1/8 size in the DCT\n"
     "                   domain (as Pillow's draft mode): several times faster on\n"
     "                   camera photos, but no longer the reference's exact pixels\n"
-    "  -0               standard input holds NUL-separated paths\n"
+    "  -0, --null       paths on standard input and in --names are NUL-terminated\n"
     "\n"
     "A file that cannot be read or decoded is reported on stderr with the reason\n"
     "and skipped; the others are embedded, and the rows and --names stay aligned.\n"
-    "Progress is shown on stderr when it is a terminal.\n"
+    "Progress is shown on stderr when it is a terminal. Interrupted (Ctrl-C,\n"
+    "SIGTERM), it finishes the batch at hand: the output holds every row so far.\n"
     "\n" EXIT_CODES;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress(size_t done, size_t total, double start)
+{
+    double el = now() - start, rate = el > 0 ? (double)done / el : 0, left = rate > 0 ? (double)(total - done) / rate : 0;
+    fprintf(stderr, "\r%zu/%zu images, %.1f/s, %02d:%02d left ", done, total, rate, (int)left / 60, (int)left % 60);
+    progress_shown = 1;
+}
+
+/* The image files named by the arguments, else by standard input. */
+static int list_images(int argc, char **argv, char delim, struct walk *files)
+{
+    char err[ERR_LEN] = "";
+    if (argc) {
+        for (int k = 0; k < argc; k++)
+            if (walk_add(files, argv[k]) < 0)
+                return fail(EXIT_FAILED, "out of memory listing %s", argv[k]);
+        return 0;
+    }
+    struct inputs in;
+    int code = 0;
+    inputs_init(&in, 0, NULL, delim);
+    for (const char *p; !code && (p = next_input(&in, 0, err));)
+        if (*p && walk_add(files, p) < 0)
+            code = fail(EXIT_FAILED, "out of memory");
+    free(in.buf);
+    return code ? code : *err ? fail(EXIT_FAILED, "%s", err) : 0;
+}
+
+/* Everything one embed-image run holds. */
+struct image_run {
+    struct weights *w;
+    struct vit *vit;
+    struct pipeline *pipe;
+    struct vecfile_writer *out;
+    FILE *names;
+    char **paths;    /* [files]: the walk's paths, for the pipeline */
+    float *vec;      /* [batch, E] */
+    size_t batch, embedded, skipped;
+};
+
+static int image_run_open(struct image_run *r, const struct embed_opts *o, struct walk *files)
+{
+    char err[ERR_LEN];
+    if (!(r->w = open_model(o->model)))
+        return EXIT_FAILED;
+    int R = (int)(r->w->cfg.vision_grid * r->w->cfg.vision_patch), E = (int)r->w->cfg.embed_dim;
+    struct image_opts io = {.resolution = R, .exif = o->exif, .max_pixels = o->max_pixels, .draft = o->draft};
+    transformer_blas_idle(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
+    r->batch = (size_t)vit_batch(r->w, cores());
+    if (!(r->vit = vit_open(r->w, (int)r->batch, cores(), err)))
+        return fail(EXIT_FAILED, "%s", err);
+    if (!(r->vec = malloc(r->batch * (size_t)E * sizeof *r->vec)))
+        return fail(EXIT_FAILED, "out of memory");
+    if (!(r->out = open_output("embed-image", o, E)))
+        return EXIT_FAILED;
+    if (o->names && !(r->names = fopen(o->names, "w")))
+        return fail(EXIT_FAILED, "%s: %s", o->names, strerror(errno));
+    if (!(r->paths = malloc((files->n ? files->n : 1) * sizeof *r->paths)))
+        return fail(EXIT_FAILED, "out of memory");
+    for (size_t i = 0; i < files->n; i++)
+        r->paths[i] = files->files[i].path;
+    if (!(r->pipe = pipeline_open(r->paths, files->n, &io, o->jobs, r->batch, err)))
+        return fail(EXIT_FAILED, "%s", err);
+    return 0;
+}
+
+static void image_run_close(struct image_run *r)
+{
+    pipeline_close(r->pipe);
+    free(r->paths);
+    free(r->vec);
+    vit_close(r->vit);
+    weights_close(r->w);
+}
+
+/* Embeds one batch: reports its bad files, writes the good ones' rows and
+ * names, rows first, each flushed. */
+static int image_batch(struct image_run *r, const struct pipeline_batch *b, const struct embed_opts *o)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->errs[i][0]) {
+            skipped(b->paths[i], b->errs[i]);
+            r->skipped++;
+        }
+    vit_encode(r->vit, b->pixels, (int)b->good, r->vec);
+    int code = write_rows(r->out, r->vec, b->good, (int)r->w->cfg.embed_dim, o->normalize);
+    for (size_t i = 0; !code && r->names && i < b->n; i++)
+        if (!b->errs[i][0])
+            fprintf(r->names, "%s%c", b->paths[i], o->delim);
+    if (r->names && fflush(r->names) != 0 && !code)
+        code = fail(EXIT_FAILED, "cannot write the names: %s", strerror(errno));
+    r->embedded += b->good;
+    return code;
+}
+
+static int embed_images(struct image_run *r, const struct embed_opts *o, size_t total)
+{
+    struct pipeline_batch b;
+    int code = 0, show = isatty(STDERR_FILENO);
+    double start = now();
+    while (!code && !stop_signal && pipeline_next(r->pipe, &b)) {
+        code = image_batch(r, &b, o);
+        if (show)
+            progress(b.first + b.n, total, start);
+    }
+    if (progress_shown)
+        fputc('\n', stderr), progress_shown = 0;
+    return code;
+}
+
+static const struct option embed_image_opts[] = {
+    model_opt, format_opt, normalize_opt, null_opt,
+    {"names", required_argument, 0, 'N'},      {"jobs", required_argument, 0, 'j'},
+    {"no-exif-orientation", no_argument, 0, 'E'}, {"max-pixels", required_argument, 0, 'P'},
+    {"draft", no_argument, 0, 'D'},            {0, 0, 0, 0},
+};
+
+static int parse_embed_image(int argc, char **argv, struct embed_opts *o)
+{
+    unsigned long long v = 0;
+    int c;
+    *o = (struct embed_opts){.fmt = VECFILE_RAW, .exif = 1, .jobs = cores(), .delim = '\n',
+                             .max_pixels = IMAGE_MAX_PIXELS};
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":m:f:nj:0", embed_image_opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 'f':
+            if (parse_format("embed-image", optarg, &o->fmt))
+                return EXIT_USAGE;
+            break;
+        case 'n': o->normalize = 1; break;
+        case 'N': o->names = optarg; break;
+        case 'j':
+            if (parse_number("embed-image", "-j", optarg, 1, 64, &v))
+                return EXIT_USAGE;
+            o->jobs = (int)v;
+            break;
+        case 'E': o->exif = 0; break;
+        case 'D': o->draft = 1; break;
+        case 'P':
+            if (parse_number("embed-image", "--max-pixels", optarg, 1, UINT64_MAX, &o->max_pixels))
+                return EXIT_USAGE;
+            break;
+        case '0': o->delim = 0; break;
+        default: return bad_option("embed-image", c, argv);
+        }
+    }
+    return 0;
+}
+
+static void print_summary(const struct image_run *r, const struct walk *files)
+{
+    fprintf(stderr, "clippie: %zu embedded, %zu skipped, %zu not images\n", r->embedded, r->skipped,
+            files->not_images);
+}
 
 static int cmd_embed_image(int argc, char **argv)
 {
-    const char *model = NULL, *names_path = NULL;
-    enum format fmt = FMT_RAW;
-    int normalize = 0, c, jobs = cores(), exif = 1, draft = 0;
-    unsigned long long max_pixels = IMAGE_MAX_PIXELS;
-    char delim = '\n', *end;
-    while ((c = getopt_long(argc, argv, "m:f:nj:0", embed_opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 'f':
-            if (parse_format("embed-image", optarg, &fmt))
-                return EXIT_USAGE;
-            break;
-        case 'n': normalize = 1; break;
-        case 'N': names_path = optarg; break;
-        case 'j':
-            jobs = (int)strtol(optarg, &end, 10);
-            if (*end || jobs < 1 || jobs > 64)
-                return usage_error("embed-image", "-j takes a number of threads from 1 to 64");
-            break;
-        case 'E': exif = 0; break;
-        case 'D': draft = 1; break;
-        case 'P':
-            max_pixels = strtoull(optarg, &end, 10);
-            if (*end || !max_pixels)
-                return usage_error("embed-image", "--max-pixels takes a positive number");
-            break;
-        case '0': delim = 0; break;
-        default: return usage_error("embed-image", "unknown option");
-        }
-    }
-    jobs = jobs < 1 ? 1 : jobs;
-    int skipped = 0, code;
-    struct paths paths = {0};
-    if (optind < argc) {
-        for (int k = optind; k < argc; k++) {
-            struct stat st;
-            if (stat(argv[k], &st) == 0 && S_ISDIR(st.st_mode)) {
-                if (walk_dir(&paths, argv[k], &skipped) < 0)
-                    return fail(EXIT_FAILED, "out of memory listing %s", argv[k]);
-            } else if (add_path(&paths, argv[k]) < 0)
-                return fail(EXIT_FAILED, "out of memory");
-        }
-    } else {
-        struct inputs in = {.delim = delim};
-        for (const char *p; (p = next_input(&in));)
-            if (*p && add_path(&paths, p) < 0)
-                return fail(EXIT_FAILED, "out of memory");
-        free(in.line);
-    }
-    struct weights *w = open_model(model);
-    if (!w)
-        return EXIT_FAILED;
-    FILE *names = NULL;
-    if (names_path && !(names = fopen(names_path, "w"))) {
-        weights_close(w);
-        return fail(EXIT_FAILED, "%s: %s", names_path, strerror(errno));
-    }
+    struct embed_opts o;
+    struct image_run r = {0};
+    struct walk files = {.skip = walk_skip, .ctx = &r.skipped};
     char err[ERR_LEN];
-    int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim;
-    size_t img = 3 * (size_t)R * R;
-    idle_blas_threads(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
-    size_t batch = (size_t)vit_batch(w, cores());
-    struct vit *v = vit_open(w, (int)batch, cores(), err);
-    struct batch b[2] = {0};
-    float *in_model = malloc(batch * img * sizeof(float)), *vec = malloc(batch * (size_t)E * sizeof *vec);
-    for (int k = 0; k < 2; k++) {
-        b[k].pixels = malloc(batch * img * sizeof(float));
-        b[k].errs = malloc(batch * sizeof *b[k].errs);
-        b[k].opts = (struct image_opts){.resolution = R, .exif = exif, .max_pixels = max_pixels, .draft = draft};
-        pthread_mutex_init(&b[k].lock, NULL);
-    }
-    struct out o;
-    code = !v ? fail(EXIT_FAILED, "%s", err)
-           : (!in_model || !vec || !b[0].pixels || !b[1].pixels || !b[0].errs || !b[1].errs)
-               ? fail(EXIT_FAILED, "out of memory")
-               : out_open(&o, "embed-image", fmt, E, normalize);
-    int show = isatty(STDERR_FILENO);
-    double start = now();
-    size_t nb = (paths.n + batch - 1) / batch;
-    if (!code && nb)
-        batch_start(&b[0], paths.v, paths.n < batch ? paths.n : batch, jobs);
-    for (size_t k = 0; !code && k < nb; k++) {
-        struct batch *cur = &b[k % 2], *nxt = &b[(k + 1) % 2];
-        batch_wait(cur);
-        /* decode the next batch while the model runs on this one */
-        if (k + 1 < nb) {
-            size_t first = (k + 1) * batch;
-            batch_start(nxt, paths.v + first, paths.n - first < batch ? paths.n - first : batch, jobs);
-        }
-        int good = 0;
-        for (size_t i = 0; i < cur->n; i++) {
-            if (cur->errs[i][0]) {
-                fprintf(stderr, "%s%s: %s: %s, skipped\n", show ? "\n" : "", prog, cur->paths[i], cur->errs[i]);
-                skipped++;
-                continue;
-            }
-            memcpy(in_model + good++ * img, cur->pixels + i * img, img * sizeof(float));
-        }
-        vit_encode(v, in_model, good, vec);
-        for (int i = 0, g = 0; !code && (size_t)i < cur->n; i++) {
-            if (cur->errs[i][0])
-                continue;
-            code = out_row(&o, vec + (size_t)g++ * E);
-            if (names)
-                fprintf(names, "%s\n", cur->paths[i]);
-        }
-        if (show)
-            progress(k * batch + cur->n, paths.n, start, k + 1 == nb);
-    }
-    if (code && nb) /* stopped early: let the workers finish before freeing */
-        for (int k = 0; k < 2; k++)
-            batch_wait(&b[k]);
+    int code = parse_embed_image(argc, argv, &o);
+    if (code)
+        return code;
+    code = list_images(argc - optind, argv + optind, o.delim, &files);
     if (!code)
-        code = out_close(&o);
-    if (names && (fclose(names) != 0) && !code)
-        code = fail(EXIT_FAILED, "%s: %s", names_path, strerror(errno));
-    for (int k = 0; k < 2; k++) {
-        free(b[k].pixels);
-        free(b[k].errs);
-        pthread_mutex_destroy(&b[k].lock);
+        code = image_run_open(&r, &o, &files);
+    if (!code) {
+        catch_stop();
+        code = embed_images(&r, &o, files.n);
     }
-    for (size_t k = 0; k < paths.n; k++)
-        free(paths.v[k]);
-    free(paths.v);
-    free(in_model);
-    free(vec);
-    vit_close(v);
-    weights_close(w);
-    if (!code && paths.n == 0)
-        return fail(EXIT_SKIPPED, "no images found");
-    return code ? code : skipped ? EXIT_SKIPPED : EXIT_ALL_DONE;
+    if (vecfile_writer_close(r.out, err) < 0 && !code)
+        code = fail(EXIT_FAILED, "cannot write the vectors: %s", err);
+    if (r.names && fclose(r.names) != 0 && !code)
+        code = fail(EXIT_FAILED, "%s: %s", o.names, strerror(errno));
+    if (!code && (r.skipped || files.not_images || isatty(STDERR_FILENO)))
+        print_summary(&r, &files);
+    if (!code && !files.n)
+        code = fail(EXIT_SKIPPED, "no images found");
+    image_run_close(&r);
+    walk_free(&files);
+    return die_of_stop(code ? code : r.skipped ? EXIT_SKIPPED : EXIT_ALL_DONE);
 }
 
 /* ---- similarity ---- */
 
-/* Queries or candidates: their vectors (unit length) and labels. */
+static const char similarity_help[] =
+    "usage: clippie similarity [-m MODEL] [-t TEXT]... [-i IMAGE]... [-q VECTORS]...\n"
+    "                          [--db VECTORS [--names FILE]]... [-k K] [--csv] [--dim D] [-0]\n"
+    "\n"
+    "Cosine similarity between embeddings, made on the fly or read from files.\n"
+    "\n"
+    "Without --db: a one-off table of every -t TEXT (rows) against every\n"
+    "-i IMAGE (columns); with texts only or images only, each against each.\n"
+    "\n"
+    "  clippie similarity -t 'a toddler' -t 'a lake' -i kid.jpg -i lake.jpg\n"
+    "\n"
+    "With --db: search. The queries (-t, -i and the rows of -q) are each ranked\n"
+    "against the vectors of every --db (from embed-image), searched as one, and\n"
+    "the best K printed as 'score<TAB>name' lines, best first (with a third\n"
+    "column naming the query when there are several).\n"
+    "\n"
+    "  clippie embed-image -f npy --names photos.txt ~/Photos > photos.npy\n"
+    "  clippie similarity --db photos.npy --names photos.txt -t 'a dog' | head -3\n"
+    "  clippie embed-text 'a dog' | clippie similarity --db photos.npy -q -\n"
+    "\n"
+    "%s"
+    "  -t, --text TEXT  a text to embed\n"
+    "  -i, --image IMAGE  an image file to embed\n"
+    "  -q, --query VECTORS  query vectors: .npy, CSV or raw float32 ('-': stdin)\n"
+    "  --db VECTORS     vectors to search (memory-mapped); '-' reads stdin\n"
+    "  --names FILE     one name per row of the --db before it (default: row\n"
+    "                   numbers from 1); give one for each --db or none\n"
+    "  -k K             how many results per query (default 10; more than the\n"
+    "                   rows means all)\n"
+    "  --csv            print the whole similarity matrix as CSV (RFC 4180)\n"
+    "  --dim D          dimension of raw float32 vector files (default: that of\n"
+    "                   the database or the model)\n"
+    "  -0, --null       --names files are NUL-terminated, and so are the result\n"
+    "                   records printed\n"
+    "  --no-exif-orientation  as for embed-image\n"
+    "\n"
+    "Vectors are normalised before comparing. Ties keep input order.\n"
+    "\n" EXIT_CODES;
+
+struct sim_opts {
+    const char *model;
+    char **texts, **images, **queries, **dbs, **names; /* each [argc], borrowed from argv */
+    int nt, ni, nq, ndb, nnames, csv, exif;
+    unsigned long long k, dim;
+    char delim;
+};
+
+/* Vectors (unit length) with labels: the queries, or a table's columns. */
 struct set {
-    float *vec;     /* rows x dim, normalised, owned */
+    float *vec;     /* rows x dim, owned */
     char **labels;  /* owned */
-    size_t rows, cap;
+    size_t rows, cap, lcap;
+    int dim;
 };
 
 static int set_add(struct set *s, const float *v, int dim, const char *label)
 {
-    if (s->rows == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 16;
-        float *nv = realloc(s->vec, cap * dim * sizeof *nv);
-        char **nl = nv ? realloc(s->labels, cap * sizeof *nl) : NULL;
-        if (nv)
-            s->vec = nv;
-        if (!nl)
-            return fail(EXIT_FAILED, "out of memory");
-        s->labels = nl;
-        s->cap = cap;
-    }
-    float *d = s->vec + s->rows * dim;
+    size_t need;
+    if (s->rows && dim != s->dim)
+        return fail(EXIT_FAILED, "%s: vector of dimension %d, the other queries %d", label, dim, s->dim);
+    s->dim = dim;
+    if (size_mul(s->rows + 1, (size_t)dim, &need) < 0 ||
+        util_grow(&s->vec, &s->cap, need, sizeof *s->vec, SIZE_MAX / 2 / sizeof *s->vec) < 0 ||
+        util_grow(&s->labels, &s->lcap, s->rows + 1, sizeof *s->labels, SIZE_MAX / 2 / sizeof *s->labels) < 0)
+        return fail(EXIT_FAILED, "out of memory");
+    float *d = s->vec + s->rows * (size_t)dim;
     memcpy(d, v, (size_t)dim * sizeof *d);
-    double n = 0;
-    for (int k = 0; k < dim; k++)
-        n += (double)d[k] * d[k];
-    if (!isfinite(n) || n == 0)
-        return fail(EXIT_FAILED, "%s: vector is %s", label, n == 0 ? "all zeros" : "not finite");
-    l2_normalize(d, dim);
+    if (search_unit(d, dim) < 0)
+        return fail(EXIT_FAILED, "%s: vector is all zeros or not finite", label);
     if (!(s->labels[s->rows++] = strdup(label)))
         return fail(EXIT_FAILED, "out of memory");
     return 0;
@@ -908,25 +962,18 @@ static void set_free(struct set *s)
 
 static int embed_text_set(struct weights *w, char **texts, int n, struct set *s)
 {
-    struct text_model m;
-    int E = (int)w->cfg.embed_dim, code;
-    float *vec = malloc((size_t)TEXT_BATCH * E * sizeof *vec);
-    if (!vec)
-        return fail(EXIT_FAILED, "out of memory");
-    if ((code = text_model_open(&m, w))) {
-        free(vec);
-        return code;
-    }
+    struct texts m;
+    int E = (int)w->cfg.embed_dim, code = texts_open(&m, w);
     for (int i = 0; !code && i < n; i += TEXT_BATCH) {
         int b = n - i < TEXT_BATCH ? n - i : TEXT_BATCH;
         for (int k = 0; !code && k < b; k++)
-            code = text_model_add(&m, k, texts[i + k], i + k + 1);
-        code = code ? code : text_model_run(&m, b, vec);
+            code = texts_add(&m, texts[i + k], i + k + 1);
+        code = code ? code : texts_run(&m);
+        m.n = 0;
         for (int k = 0; !code && k < b; k++)
-            code = set_add(s, vec + (size_t)k * E, E, texts[i + k]);
+            code = set_add(s, m.vec + (size_t)k * E, E, texts[i + k]);
     }
-    text_model_close(&m);
-    free(vec);
+    texts_close(&m);
     return code;
 }
 
@@ -934,22 +981,15 @@ static int embed_image_set(struct weights *w, char **paths, int n, int exif, str
 {
     char err[ERR_LEN];
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim, code = 0;
-    struct vit *v = vit_open(w, 1, 1, err);
+    struct image_opts o = {.resolution = R, .exif = exif, .max_pixels = IMAGE_MAX_PIXELS};
+    struct vit *v = vit_open(w, 1, cores(), err);
     float *px = malloc(3 * (size_t)R * R * sizeof *px), *vec = malloc((size_t)E * sizeof *vec);
     if (!v || !px || !vec)
         code = fail(EXIT_FAILED, "%s", v ? "out of memory" : err);
     for (int i = 0; !code && i < n; i++) {
-        unsigned char *buf;
-        size_t len;
-        struct image_opts o = {.resolution = R, .exif = exif, .max_pixels = IMAGE_MAX_PIXELS};
-        if (read_file(paths[i], &buf, &len, err) < 0)
+        if (pipeline_load(paths[i], &o, px, err) < 0)
             code = fail(EXIT_FAILED, "%s: %s", paths[i], err);
         else {
-            if (image_preprocess(buf, len, &o, px, err) < 0)
-                code = fail(EXIT_FAILED, "%s: %s", paths[i], err);
-            free(buf);
-        }
-        if (!code) {
             vit_encode(v, px, 1, vec);
             code = set_add(s, vec, E, paths[i]);
         }
@@ -960,16 +1000,37 @@ static int embed_image_set(struct weights *w, char **paths, int n, int exif, str
     return code;
 }
 
-static int read_names(const char *path, size_t rows, char ***out)
+static int query_file_set(const char *path, int dim, struct set *s)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return fail(EXIT_FAILED, "%s: %s", path, strerror(errno));
-    char **names = calloc(rows ? rows : 1, sizeof *names), *line = NULL;
+    char err[ERR_LEN], label[ERR_LEN];
+    struct vecfile *qv = vecfile_open(path, dim, err);
+    int code = qv ? 0 : fail(EXIT_FAILED, "%s", err);
+    for (size_t r = 0; !code && r < qv->rows; r++) {
+        snprintf(label, sizeof label, "%s:%zu", strcmp(path, "-") ? path : "stdin", r + 1);
+        code = set_add(s, qv->data + r * (size_t)qv->dim, qv->dim, label);
+    }
+    vecfile_close(qv);
+    return code;
+}
+
+/* The names of a database's rows: exactly rows records of path. */
+static int read_names(const char *path, size_t rows, char delim, char ***out)
+{
+    char *line = NULL, **names = calloc(rows, sizeof *names);
     size_t cap = 0, n = 0;
     ssize_t len;
-    while (names && (len = getline(&line, &cap, f)) >= 0) {
-        if (len && line[len - 1] == '\n')
+    struct stat st;
+    char err[ERR_LEN];
+    int fd = util_open_regular(path, &st, err);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!f) {
+        free(names);
+        if (fd >= 0)
+            close(fd);
+        return fail(EXIT_FAILED, "%s: %s", path, fd < 0 ? err : strerror(errno));
+    }
+    while (names && (len = getdelim(&line, &cap, delim, f)) >= 0) {
+        if (len && line[len - 1] == delim)
             line[--len] = 0;
         if (n < rows && !(names[n] = strdup(line)))
             break;
@@ -977,201 +1038,335 @@ static int read_names(const char *path, size_t rows, char ***out)
     }
     free(line);
     fclose(f);
-    if (n != rows) {
+    if (n != rows || !names) {
         for (size_t k = 0; k < rows && names; k++)
             free(names[k]);
         free(names);
-        return fail(EXIT_FAILED, "%s has %zu lines, the vectors %zu rows", path, n, rows);
+        return names ? fail(EXIT_FAILED, "%s has %zu %s, the vectors %zu rows", path, n,
+                            delim ? "lines" : "NUL-terminated names", rows)
+                     : fail(EXIT_FAILED, "out of memory");
     }
     *out = names;
     return 0;
 }
 
-static const char similarity_help[] =
-    "usage: clippie similarity [-m MODEL] [-t TEXT]... [-i IMAGE]... [-q VECTORS]\n"
-    "                          [--db VECTORS [--names FILE] [-k K]] [--csv] [--dim D]\n"
-    "\n"
-    "Cosine similarity between embeddings, made on the fly or read from files.\n"
-    "\n"
-    "Without --db: a one-off table of every -t TEXT (rows) against every\n"
-    "-i IMAGE (columns); with texts only or images only, each against each.\n"
-    "\n"
-    "  clippie similarity -t 'a toddler' -t 'a lake' -i kid.jpg -i lake.jpg\n"
-    "\n"
-    "With --db: search. The queries (-t, -i and the rows of -q) are each ranked\n"
-    "against the vectors of --db (from embed-image) and the best K printed as\n"
-    "'score<TAB>name' lines, best first (with a third column naming the query\n"
-    "when there are several).\n"
-    "\n"
-    "  clippie embed-image -f npy --names photos.txt ~/Photos > photos.npy\n"
-    "  clippie similarity --db photos.npy --names photos.txt -t 'a dog' | head -3\n"
-    "\n"
-    "%s"
-    "  -t TEXT          a text to embed\n"
-    "  -i IMAGE         an image file to embed\n"
-    "  -q VECTORS       query vectors: .npy, CSV or raw float32 ('-': stdin)\n"
-    "  --db VECTORS     vectors to search (memory-mapped); '-' reads stdin\n"
-    "  --names FILE     one name per --db row (default: row numbers from 1)\n"
-    "  -k K             how many results per query (default 10)\n"
-    "  --csv            print the whole similarity matrix as CSV\n"
-    "  --dim D          dimension of raw float32 vector files (default: the\n"
-    "                   model's embedding size, when a model is at hand)\n"
-    "  --no-exif-orientation  as for embed-image\n"
-    "\n"
-    "Vectors are normalised before comparing. Ties keep input order.\n"
-    "\n" EXIT_CODES;
+static int parse_similarity(int argc, char **argv, struct sim_opts *o)
+{
+    static const struct option opts[] = {
+        model_opt, null_opt,
+        {"text", required_argument, 0, 't'},  {"image", required_argument, 0, 'i'},
+        {"query", required_argument, 0, 'q'}, {"db", required_argument, 0, 'd'},
+        {"names", required_argument, 0, 'N'}, {"csv", no_argument, 0, 'c'},
+        {"dim", required_argument, 0, 'D'},   {"no-exif-orientation", no_argument, 0, 'E'},
+        {0, 0, 0, 0},
+    };
+    const char *cmd = "similarity";
+    int c;
+    *o = (struct sim_opts){.k = 10, .exif = 1, .delim = '\n'};
+    char ***lists[] = {&o->texts, &o->images, &o->queries, &o->dbs, &o->names};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (!(*lists[i] = calloc((size_t)argc, sizeof(char *))))
+            return fail(EXIT_FAILED, "out of memory");
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":m:t:i:q:k:0", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 't': o->texts[o->nt++] = optarg; break;
+        case 'i': o->images[o->ni++] = optarg; break;
+        case 'q': o->queries[o->nq++] = optarg; break;
+        case 'd': o->dbs[o->ndb++] = optarg; break;
+        case 'N': o->names[o->nnames++] = optarg; break;
+        case 'c': o->csv = 1; break;
+        case 'E': o->exif = 0; break;
+        case '0': o->delim = 0; break;
+        case 'k':
+            if (parse_number(cmd, "-k", optarg, 1, UINT64_MAX, &o->k))
+                return EXIT_USAGE;
+            break;
+        case 'D':
+            if (parse_number(cmd, "--dim", optarg, 1, VECFILE_MAX_DIM, &o->dim))
+                return EXIT_USAGE;
+            break;
+        default: return bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument '%s' (texts go after -t, images after -i)", argv[optind]);
+    if (!o->nt && !o->ni && !o->nq)
+        return usage_error(cmd, "nothing to compare: give -t, -i or -q");
+    if (o->nq && !o->ndb)
+        return usage_error(cmd, "-q needs --db to compare against");
+    if (o->nnames && o->nnames != o->ndb)
+        return usage_error(cmd, "give one --names for each --db, or none (%d --db, %d --names)", o->ndb, o->nnames);
+    int stdin_users = 0;
+    for (int i = 0; i < o->nq; i++)
+        stdin_users += !strcmp(o->queries[i], "-");
+    for (int i = 0; i < o->ndb; i++)
+        stdin_users += !strcmp(o->dbs[i], "-");
+    if (stdin_users > 1)
+        return usage_error(cmd, "standard input ('-') can be read once only");
+    return 0;
+}
+
+static void sim_opts_free(struct sim_opts *o)
+{
+    free(o->texts);
+    free(o->images);
+    free(o->queries);
+    free(o->dbs);
+    free(o->names);
+}
+
+/* Everything a similarity run holds. */
+struct sim_run {
+    struct weights *w;
+    struct vecfile **db;  /* [ndb] */
+    char ***names;        /* [ndb], each NULL or [rows] */
+    struct set q, cols;   /* queries; a table's columns */
+    int dim;              /* of every vector compared */
+};
+
+static void sim_run_close(struct sim_run *r, const struct sim_opts *o)
+{
+    for (int i = 0; r->db && i < o->ndb; i++) {
+        for (size_t k = 0; r->names && r->names[i] && k < r->db[i]->rows; k++)
+            free(r->names[i][k]);
+        if (r->names)
+            free(r->names[i]);
+        vecfile_close(r->db[i]);
+    }
+    free(r->names);
+    free(r->db);
+    set_free(&r->q);
+    set_free(&r->cols);
+    weights_close(r->w);
+}
+
+/* The model (when texts or images are to be embedded), the databases and
+ * their names, and the dimension they all agree on. */
+static int sim_open(struct sim_run *r, const struct sim_opts *o)
+{
+    char err[ERR_LEN];
+    if ((o->nt || o->ni) && !(r->w = open_model(o->model)))
+        return EXIT_FAILED;
+    if (!o->nt && !o->ni)
+        transformer_blas_idle(); /* comparing vectors from files needs no BLAS */
+    r->dim = o->dim ? (int)o->dim : r->w ? (int)r->w->cfg.embed_dim : 0;
+    if (!(r->db = calloc((size_t)o->ndb + 1, sizeof *r->db)) || !(r->names = calloc((size_t)o->ndb + 1, sizeof *r->names)))
+        return fail(EXIT_FAILED, "out of memory");
+    for (int i = 0; i < o->ndb; i++) {
+        if (!(r->db[i] = vecfile_open(o->dbs[i], r->dim, err)))
+            return fail(EXIT_FAILED, "%s", err);
+        if (i && r->db[i]->dim != r->db[0]->dim)
+            return fail(EXIT_FAILED, "%s holds vectors of dimension %d, %s %d", o->dbs[i], r->db[i]->dim, o->dbs[0],
+                        r->db[0]->dim);
+        if (o->nnames && read_names(o->names[i], r->db[i]->rows, o->delim, &r->names[i]))
+            return EXIT_FAILED;
+    }
+    if (o->ndb && r->w && (int)r->w->cfg.embed_dim != r->db[0]->dim)
+        return fail(EXIT_FAILED, "the model makes vectors of dimension %u, %s holds %d", r->w->cfg.embed_dim,
+                    o->dbs[0], r->db[0]->dim);
+    if (o->ndb)
+        r->dim = r->db[0]->dim;
+    return 0;
+}
+
+/* The queries: texts, images (a table's columns when texts are its rows),
+ * then the rows of the -q files, all of the one dimension. */
+static int sim_queries(struct sim_run *r, const struct sim_opts *o)
+{
+    int code = 0;
+    if (o->nt)
+        code = embed_text_set(r->w, o->texts, o->nt, &r->q);
+    if (!code && o->ni)
+        code = embed_image_set(r->w, o->images, o->ni, o->exif, !o->ndb && o->nt ? &r->cols : &r->q);
+    for (int i = 0; !code && i < o->nq; i++)
+        code = query_file_set(o->queries[i], r->dim, &r->q);
+    if (!code && r->q.rows && r->q.dim != r->dim)
+        code = fail(EXIT_FAILED, "the queries have dimension %d, the database %d", r->q.dim, r->dim);
+    return code;
+}
+
+/* A CSV field as RFC 4180 has it: quoted when it holds a comma, a quote or
+ * a line break, inner quotes doubled. */
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+#define LABEL_MAX 40 /* columns of a table label before its middle is cut */
+
+/* Columns a UTF-8 string takes, taking each code point as one. */
+static size_t columns(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* s for a table: its base name when it is a path, control characters as
+ * '?', cut in the middle ("...") when longer than LABEL_MAX columns. */
+static void table_label(const char *s, int path, char *out, size_t cap)
+{
+    const char *slash = path ? strrchr(s, '/') : NULL;
+    s = slash && slash[1] ? slash + 1 : s;
+    size_t cols = columns(s), keep = cols <= LABEL_MAX ? cols : LABEL_MAX - 1, head = keep / 2, n = 0, col = 0;
+    for (const char *p = s; *p && n + 8 < cap; p++) {
+        int lead = ((unsigned char)*p & 0xc0) != 0x80;
+        col += (size_t)lead;
+        if (cols > LABEL_MAX && lead && col == head + 1) { /* the cut: skip to the tail */
+            memcpy(out + n, "\xe2\x80\xa6", 3);            /* U+2026 */
+            n += 3;
+            while (p[1] && columns(p + 1) > keep - head)
+                p++;
+            continue;
+        }
+        out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+    }
+    out[n] = 0;
+}
+
+static void print_padded(const char *label, size_t width, int right)
+{
+    size_t pad = width > columns(label) ? width - columns(label) : 0;
+    printf("%*s%s%*s", right ? (int)pad : 0, "", label, right ? 0 : (int)pad, "");
+}
+
+/* One-off comparisons: a table (or CSV) of queries against columns. */
+static int sim_table(struct sim_run *r, const struct sim_opts *o)
+{
+    struct set *cols = r->cols.rows ? &r->cols : &r->q;
+    int cols_are_images = r->cols.rows || !o->nt;
+    char label[4 * LABEL_MAX + 8];
+    size_t wrow = 0, wcol = 6;
+    for (size_t i = 0; i < r->q.rows; i++) {
+        table_label(r->q.labels[i], !o->nt, label, sizeof label);
+        wrow = columns(label) > wrow ? columns(label) : wrow;
+    }
+    for (size_t j = 0; j < cols->rows; j++) {
+        table_label(cols->labels[j], cols_are_images, label, sizeof label);
+        wcol = columns(label) > wcol ? columns(label) : wcol;
+    }
+    o->csv ? (void)printf("query") : print_padded("", wrow, 0);
+    for (size_t j = 0; j < cols->rows; j++) {
+        if (o->csv) {
+            putchar(',');
+            csv_field(cols->labels[j]);
+            continue;
+        }
+        table_label(cols->labels[j], cols_are_images, label, sizeof label);
+        putchar(' ');
+        print_padded(label, wcol, 1);
+    }
+    putchar('\n');
+    for (size_t i = 0; i < r->q.rows; i++) {
+        if (o->csv)
+            csv_field(r->q.labels[i]);
+        else {
+            table_label(r->q.labels[i], !o->nt, label, sizeof label);
+            print_padded(label, wrow, 0);
+        }
+        for (size_t j = 0; j < cols->rows; j++) {
+            float s = search_cosine(cols->vec + j * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
+            o->csv ? printf(",%.6f", s) : printf(" %*.4f", (int)wcol, s);
+        }
+        putchar('\n');
+    }
+    return 0;
+}
+
+/* The name of row `row` of database db: its --names entry, else its
+ * number (from 1), with the file's name when there are several. */
+static void print_name(const struct sim_run *r, const struct sim_opts *o, size_t db, size_t row)
+{
+    if (r->names[db])
+        fputs(r->names[db][row], stdout);
+    else if (o->ndb > 1)
+        printf("%s:%zu", o->dbs[db], row + 1);
+    else
+        printf("%zu", row + 1);
+}
+
+/* The whole matrix of queries against database rows, as CSV. */
+static int sim_matrix(struct sim_run *r, const struct sim_opts *o)
+{
+    char name[64];
+    printf("query");
+    for (int d = 0; d < o->ndb; d++)
+        for (size_t row = 0; row < r->db[d]->rows; row++) {
+            putchar(',');
+            if (r->names[d])
+                csv_field(r->names[d][row]);
+            else {
+                snprintf(name, sizeof name, "%zu", row + 1);
+                o->ndb > 1 ? csv_field(o->dbs[d]), printf(":%s", name) : printf("%s", name);
+            }
+        }
+    putchar('\n');
+    for (size_t i = 0; i < r->q.rows; i++) {
+        csv_field(r->q.labels[i]);
+        for (int d = 0; d < o->ndb; d++)
+            for (size_t row = 0; row < r->db[d]->rows; row++) {
+                float s = search_cosine(r->db[d]->data + row * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
+                if (!isfinite(s))
+                    return fail(EXIT_FAILED, "%s: vector %zu is all zeros, NaN or infinite", o->dbs[d], row + 1);
+                printf(",%.6f", s);
+            }
+        putchar('\n');
+    }
+    return 0;
+}
+
+/* Each query's best k rows as score<TAB>name records, best first. */
+static int sim_search(struct sim_run *r, const struct sim_opts *o)
+{
+    char err[ERR_LEN];
+    for (size_t i = 0; i < r->q.rows; i++) {
+        size_t n;
+        struct search_hit *best = search_top_k((const struct vecfile *const *)r->db, (size_t)o->ndb,
+                                               r->q.vec + i * (size_t)r->dim, o->k, cores(), &n, err);
+        if (!best)
+            return n < (size_t)o->ndb ? fail(EXIT_FAILED, "%s: %s", o->dbs[n], err) : fail(EXIT_FAILED, "%s", err);
+        for (size_t j = 0; j < n; j++) {
+            printf("%.6f\t", best[j].score);
+            print_name(r, o, best[j].db, best[j].row);
+            if (r->q.rows > 1)
+                printf("\t%s", r->q.labels[i]);
+            putchar(o->delim);
+        }
+        free(best);
+    }
+    return 0;
+}
 
 static int cmd_similarity(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
-        {"image", required_argument, 0, 'i'}, {"query", required_argument, 0, 'q'},
-        {"db", required_argument, 0, 'd'},    {"names", required_argument, 0, 'N'},
-        {"csv", no_argument, 0, 'c'},         {"dim", required_argument, 0, 'D'},
-        {"no-exif-orientation", no_argument, 0, 'E'}, {0, 0, 0, 0},
-    };
-    const char *model = NULL, *qpath = NULL, *dbpath = NULL, *names_path = NULL;
-    char **texts = calloc((size_t)argc, sizeof *texts), **images = calloc((size_t)argc, sizeof *images), *end;
-    int nt = 0, ni = 0, csv = 0, dim = 0, exif = 1, c, code = 0;
-    long k = 10;
-    struct weights *w = NULL;
-    struct set q = {0}, cand = {0};
-    struct vecfile *db = NULL, *qv = NULL;
-    char **names = NULL, err[ERR_LEN];
-    struct vecfile_hit *best = NULL;
-    if (!texts || !images)
-        return fail(EXIT_FAILED, "out of memory");
-    while (!code && (c = getopt_long(argc, argv, "m:t:i:q:k:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 't': texts[nt++] = optarg; break;
-        case 'i': images[ni++] = optarg; break;
-        case 'q': qpath = optarg; break;
-        case 'd': dbpath = optarg; break;
-        case 'N': names_path = optarg; break;
-        case 'c': csv = 1; break;
-        case 'E': exif = 0; break;
-        case 'k':
-            k = strtol(optarg, &end, 10);
-            if (*end || k < 1)
-                code = usage_error("similarity", "-k takes a positive number");
-            break;
-        case 'D':
-            dim = (int)strtol(optarg, &end, 10);
-            if (*end || dim < 1)
-                code = usage_error("similarity", "--dim takes a positive number");
-            break;
-        default: code = usage_error("similarity", "unknown option");
-        }
-    }
-    if (!code && optind < argc)
-        code = usage_error("similarity", "unexpected argument '%s' (texts go after -t, images after -i)", argv[optind]);
-    if (!code && !nt && !ni && !qpath)
-        code = usage_error("similarity", "nothing to compare: give -t, -i or -q");
-    if (!code && !dbpath && qpath)
-        code = usage_error("similarity", "-q needs --db to compare against");
-    if (!code && names_path && !dbpath)
-        code = usage_error("similarity", "--names goes with --db");
-    if (!nt && !ni)
-        idle_blas_threads(); /* comparing vectors from files needs no BLAS */
-    if (!code && (nt || ni) && !(w = open_model(model))) {
-        code = EXIT_FAILED;
-        goto done;
-    }
-    if (!dim && w)
-        dim = (int)w->cfg.embed_dim;
-    if (!code && nt)
-        code = embed_text_set(w, texts, nt, &q);
-    /* one-off images are candidates when texts are the queries */
-    struct set *iset = !dbpath && nt ? &cand : &q;
-    if (!code && ni)
-        code = embed_image_set(w, images, ni, exif, iset);
-    if (!code && qpath) {
-        if (!(qv = vecfile_open(qpath, dim, err)))
-            code = fail(EXIT_FAILED, "%s", err);
-        for (size_t r = 0; !code && qv && r < qv->rows; r++) {
-            char label[64];
-            snprintf(label, sizeof label, "%s:%zu", strcmp(qpath, "-") ? qpath : "stdin", r + 1);
-            code = set_add(&q, qv->data + r * qv->dim, qv->dim, label);
-        }
-    }
-    int D = qv ? qv->dim : w ? (int)w->cfg.embed_dim : dim;
-    if (!code && !dbpath) {
-        /* one-off: a table */
-        struct set *cols = cand.rows ? &cand : &q;
-        if (csv) {
-            printf("query");
-            for (size_t j = 0; j < cols->rows; j++)
-                printf(",\"%s\"", cols->labels[j]);
-            putchar('\n');
-        } else {
-            printf("%-32s", "");
-            for (size_t j = 0; j < cols->rows; j++)
-                printf(" %12.12s", cols->labels[j][0] && strrchr(cols->labels[j], '/') ? strrchr(cols->labels[j], '/') + 1
-                                                                                        : cols->labels[j]);
-            putchar('\n');
-        }
-        for (size_t i = 0; i < q.rows; i++) {
-            printf(csv ? "\"%s\"" : "%-32.32s", q.labels[i]);
-            for (size_t j = 0; j < cols->rows; j++)
-                printf(csv ? ",%.6f" : " %12.4f", vecfile_cosine(cols->vec + j * D, q.vec + i * D, D));
-            putchar('\n');
-        }
-        goto done;
-    }
-    if (!code && !(db = vecfile_open(dbpath, dim, err)))
-        code = fail(EXIT_FAILED, "%s", err);
-    if (!code && db->dim != D)
-        code = fail(EXIT_FAILED, "%s holds vectors of dimension %d, the queries %d", dbpath, db->dim, D);
-    if (!code && names_path)
-        code = read_names(names_path, db->rows, &names);
-    if (!code && csv) {
-        printf("query");
-        for (size_t r = 0; r < db->rows; r++)
-            names ? printf(",\"%s\"", names[r]) : printf(",%zu", r + 1);
-        putchar('\n');
-        for (size_t i = 0; !code && i < q.rows; i++) {
-            printf("\"%s\"", q.labels[i]);
-            for (size_t r = 0; !code && r < db->rows; r++) {
-                float s = vecfile_cosine(db->data + r * D, q.vec + i * D, D);
-                if (isfinite(s))
-                    printf(",%.6f", s);
-                else
-                    code = fail(EXIT_FAILED, "%s: vector %zu is all zeros, NaN or infinite", dbpath, r + 1);
-            }
-            putchar('\n');
-        }
-    }
-    if (!code && !csv && !(best = malloc((size_t)k * sizeof *best)))
-        code = fail(EXIT_FAILED, "out of memory");
-    for (size_t i = 0; !code && !csv && i < q.rows; i++) {
-        long n = vecfile_top_k(db, q.vec + i * D, (size_t)k, cores(), best, err);
-        if (n < 0) {
-            code = fail(EXIT_FAILED, "%s: %s", dbpath, err);
-            break;
-        }
-        for (long j = 0; j < n; j++) {
-            printf("%.6f\t", best[j].score);
-            names ? printf("%s", names[best[j].row]) : printf("%zu", best[j].row + 1);
-            q.rows > 1 ? printf("\t%s\n", q.labels[i]) : printf("\n");
-        }
-    }
-done:
-    free(best);
-    if (!code && fflush(stdout) != 0)
-        code = fail(EXIT_FAILED, "cannot write: %s", strerror(errno));
-    for (size_t r = 0; names && r < db->rows; r++)
-        free(names[r]);
-    free(names);
-    vecfile_close(db);
-    vecfile_close(qv);
-    set_free(&q);
-    set_free(&cand);
-    weights_close(w);
-    free(texts);
-    free(images);
+    struct sim_opts o;
+    struct sim_run r = {0};
+    int code = parse_similarity(argc, argv, &o);
+    if (!code)
+        code = sim_open(&r, &o);
+    if (!code)
+        code = sim_queries(&r, &o);
+    if (!code)
+        code = !o.ndb ? sim_table(&r, &o) : o.csv ? sim_matrix(&r, &o) : sim_search(&r, &o);
+    sim_run_close(&r, &o);
+    sim_opts_free(&o);
     return code;
 }
+
+/* ---- the commands ---- */
 
 static const struct cmd {
     const char *name, *summary, *help;
@@ -1189,22 +1384,126 @@ static void usage(FILE *f)
     fprintf(f, "usage: clippie COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
-    fprintf(f, "\n'clippie COMMAND --help' tells more.\n" EXIT_CODES);
+    fprintf(f, "\n'clippie COMMAND --help' or 'clippie help COMMAND' tells more;\n"
+               "'clippie --version' what this binary was built with.\n" EXIT_CODES);
+}
+
+/* A command's help, with the model option where it has "%s". */
+static void print_help(const struct cmd *c)
+{
+    const char *at = strstr(c->help, "%s");
+    if (!at) {
+        fputs(c->help, stdout);
+        return;
+    }
+    fwrite(c->help, 1, (size_t)(at - c->help), stdout);
+    fputs(model_help, stdout);
+    fputs(at + 2, stdout);
+}
+
+extern char *openblas_get_config(void) __attribute__((weak));
+
+static void version(void)
+{
+    static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
+    printf("clippie %s\n", CLIPPIE_VERSION);
+    printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
+    printf("libraries: libjpeg-turbo (libjpeg API %d), libzip %s, zlib %s, utf8proc %s, stb_image\n", JPEG_LIB_VERSION,
+           zip_libzip_version(), zlibVersion(), utf8proc_version());
+    printf("SIMD on this CPU:");
+    __builtin_cpu_init();
+    for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {
+        int has = !strcmp(simd[i], "sse4.2")    ? __builtin_cpu_supports("sse4.2")
+                  : !strcmp(simd[i], "avx")      ? __builtin_cpu_supports("avx")
+                  : !strcmp(simd[i], "avx2")     ? __builtin_cpu_supports("avx2")
+                  : !strcmp(simd[i], "fma")      ? __builtin_cpu_supports("fma")
+                  : !strcmp(simd[i], "f16c")     ? __builtin_cpu_supports("f16c")
+                  : !strcmp(simd[i], "avx512f")  ? __builtin_cpu_supports("avx512f")
+                                                 : __builtin_cpu_supports("avx512bw");
+        if (has)
+            printf(" %s", simd[i]);
+    }
+    printf("\nclippie's own kernels: %s\n", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                                                ? "AVX2 + FMA (x86-64-v3)"
+                                                : "portable (no AVX2 + FMA on this CPU)");
+}
+
+/* Descriptors 0, 1 and 2 open before anything else is: a closed one would
+ * be taken by the next file opened (a names file would get the vectors).
+ * A closed stdout is an error; closed stdin and stderr become /dev/null. */
+static int standard_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int nul = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+        if (nul != fd)
+            return -1;
+        if (fd == STDOUT_FILENO)
+            return fail(-1, "standard output is closed");
+    }
+    return 0;
+}
+
+static const struct cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(name, cmds[i].name))
+            return &cmds[i];
+    return NULL;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return 0;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+    }
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr), EXIT_USAGE;
+    const char *a = argv[1];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help") || (!strcmp(a, "help") && argc == 2))
+        return usage(stdout), EXIT_ALL_DONE;
+    if (!strcmp(a, "--version") || !strcmp(a, "version"))
+        return version(), EXIT_ALL_DONE;
+    if (!strcmp(a, "help")) {
+        const struct cmd *c = find_cmd(argv[2]);
+        if (!c)
+            return fail(EXIT_USAGE, "help: unknown command '%s'", argv[2]);
+        return print_help(c), EXIT_ALL_DONE;
+    }
+    const struct cmd *c = find_cmd(a);
+    if (!c) {
+        fail(0, "unknown command '%s'", a);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (wants_help(argc - 1, argv + 1))
+        return print_help(c), EXIT_ALL_DONE;
+    return c->fn(argc - 1, argv + 1);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return usage(stderr), EXIT_USAGE;
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
-        return usage(stdout), EXIT_ALL_DONE;
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) {
-            if (wants_help(argc - 1, argv + 1))
-                return printf(cmds[i].help, model_help), EXIT_ALL_DONE;
-            return cmds[i].fn(argc - 1, argv + 1);
-        }
-    fprintf(stderr, "%s: unknown command '%s'\n", prog, argv[1]);
-    usage(stderr);
-    return EXIT_USAGE;
+    if (standard_fds() < 0)
+        return EXIT_FAILED;
+    struct sigaction sa = {.sa_handler = on_sigbus};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+    int code = run(argc, argv);
+    /* every command's output must have reached its file: a full disk or a
+     * closed pipe is a failure, not exit 0 */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE)
+            fail(0, "cannot write standard output: %s", strerror(errno));
+        code = code && code != EXIT_SKIPPED ? code : EXIT_FAILED;
+    }
+    return code;
 }

@@ -3,6 +3,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct textenc_lane {
+    const struct weights *w;
+    struct transformer *t;
+    float *x;                  /* [max_rows, Wt] residual stream, texts packed */
+    float *pooled;             /* [max_rows, Wt]: the last block's end-of-text rows */
+    size_t *eot;               /* [max_rows]: row of each text's end-of-text token */
+    const int32_t *const *ids; /* this lane's share of a textenc_encode call */
+    const int *lens;
+    float *out;
+    int n;
+};
+
+struct textenc {
+    const struct weights *w;
+    int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
+    int nlanes;
+    struct textenc_lane *lanes; /* [nlanes] */
+};
+
 static int lane_open(struct textenc_lane *l, const struct weights *w, int max_rows, char *err)
 {
     const struct weights_config *c = &w->cfg;

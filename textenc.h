@@ -21,24 +21,8 @@
 #include "transformer.h"
 #include "weights.h"
 
-struct textenc_lane {
-    const struct weights *w;
-    struct transformer *t;
-    float *x;                  /* [max_rows, Wt] residual stream, texts packed */
-    float *pooled;             /* [max_rows, Wt]: the last block's end-of-text rows */
-    size_t *eot;               /* [max_rows]: row of each text's end-of-text token */
-    const int32_t *const *ids; /* this lane's share of a textenc_encode call */
-    const int *lens;
-    float *out;
-    int n;
-};
+struct textenc; /* private: scratch and lanes */
 
-struct textenc {
-    const struct weights *w;
-    int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
-    int nlanes;
-    struct textenc_lane *lanes; /* [nlanes] */
-};
 
 /* Scratch for max_batch texts of the full context length, or for more
  * shorter ones (texts are packed without padding), shared by threads lanes

@@ -190,6 +190,13 @@ void transformer_few_rows(int threads, float *y, const float *x, const float *w,
  * libraries lack these, hence weak. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
 extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
+void transformer_blas_idle(void)
+{
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
+}
 
 void transformer_blas_threads(int n)
 {

@@ -51,6 +51,13 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
  * and theirs don't fight over the cores. Call it from one thread only. */
 void transformer_blas_threads(int n);
 
+/* OpenBLAS starts its worker threads when it loads, and they spin for a
+ * while (about 0.1 s) waiting for work, taking a core from whatever runs
+ * instead: work that does no large products (a text or two, decoding,
+ * scanning vectors) sends them away first. OpenBLAS starts them again if a
+ * product comes after all. */
+void transformer_blas_idle(void);
+
 /* y[rows, out] += x[rows, in] @ w[out, in]^T without the BLAS, for the few
  * rows (up to 16) where packing w would cost OpenBLAS more than the product:
  * each weight is read once, and the columns are shared between threads

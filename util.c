@@ -1,10 +1,14 @@
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 int error(char *err, const char *fmt, ...)
 {
@@ -66,4 +70,42 @@ void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
     for (int i = 1; i < n; i++)
         if (started[i])
             pthread_join(th[i], NULL);
+}
+
+float util_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f)
+        bits = sign | 0x7f800000 | man << 13;
+    else if (exp)
+        bits = sign | (exp + 112) << 23 | man << 13;
+    else if (man) { /* subnormal: normalise */
+        exp = 113;
+        while (!(man & 0x400))
+            man <<= 1, exp--;
+        bits = sign | exp << 23 | (man & 0x3ff) << 13;
+    } else
+        bits = sign;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+int util_open_regular(const char *path, struct stat *st, char *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return error(err, "%s", strerror(errno));
+    if (fstat(fd, st) < 0) {
+        error(err, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (S_ISREG(st->st_mode))
+        return fd;
+    close(fd);
+    return error(err, "%s", S_ISDIR(st->st_mode)    ? "is a directory"
+                            : S_ISFIFO(st->st_mode) ? "is a FIFO, not a regular file"
+                            : S_ISSOCK(st->st_mode) ? "is a socket, not a regular file"
+                                                    : "is a device, not a regular file");
 }

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define ERR_LEN 512
 
@@ -44,6 +45,15 @@ int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* *out = a * b (or a + b); -1 on overflow, leaving *out unspecified. */
 static inline int size_mul(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out) ? -1 : 0; }
 static inline int size_add(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out) ? -1 : 0; }
+
+/* IEEE half precision to float, exactly (every half is a float). */
+float util_half_to_float(uint16_t h);
+
+/* Opens path read-only for a file that must be a regular file, without
+ * blocking (a FIFO would block open() forever) and refusing directories,
+ * FIFOs, sockets and devices with the reason in err. The descriptor, with
+ * *st filled, or -1. */
+int util_open_regular(const char *path, struct stat *st, char *err);
 
 /* Little-endian loads and stores, for file formats read on any host. */
 static inline uint16_t load_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }

@@ -2,252 +2,416 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_DIM 65536
+#define NPY_MAX_HEADER 65536 /* numpy's own limit for reading a header */
+#define CSV_MAX_NUMBER 63    /* longer than any float32 written in full */
+#define SNIFF_BYTES 4096
 
-/* Finds 'key': in an npy header dict and returns what follows it, or NULL. */
-static const char *dict_value(const char *h, size_t n, const char *key)
+/* ---- .npy: the header, a Python dict literal ---- */
+
+struct lit {
+    const char *p, *end;
+};
+
+static void skip_space(struct lit *l)
 {
-    size_t kl = strlen(key);
-    for (size_t i = 0; i + kl + 1 < n; i++)
-        if (!memcmp(h + i, key, kl)) {
-            const char *p = h + i + kl;
-            while (p < h + n && (*p == ' ' || *p == ':'))
-                p++;
-            return p < h + n ? p : NULL;
-        }
-    return NULL;
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
+        l->p++;
 }
 
-int vecfile_parse_npy(const unsigned char *buf, size_t len, size_t *rows, int *dim, size_t *offset, char *err)
+static int eat(struct lit *l, char c)
 {
-    if (len < 10 || memcmp(buf, "\x93NUMPY", 6))
-        return error(err, "not an .npy file");
-    size_t hlen, start;
+    skip_space(l);
+    if (l->p < l->end && *l->p == c)
+        return l->p++, 1;
+    return 0;
+}
+
+/* A string literal in single or double quotes, without escapes (numpy
+ * writes none); *s and *n get its contents. */
+static int string_lit(struct lit *l, const char **s, size_t *n)
+{
+    skip_space(l);
+    if (l->p >= l->end || (*l->p != '\'' && *l->p != '"'))
+        return -1;
+    char q = *l->p++;
+    const char *start = l->p;
+    while (l->p < l->end && *l->p != q && *l->p != '\\' && *l->p != '\n')
+        l->p++;
+    if (l->p >= l->end || *l->p != q)
+        return -1;
+    *s = start;
+    *n = (size_t)(l->p++ - start);
+    return 0;
+}
+
+static int word(struct lit *l, const char *w)
+{
+    size_t n = strlen(w);
+    skip_space(l);
+    if ((size_t)(l->end - l->p) < n || memcmp(l->p, w, n))
+        return 0;
+    l->p += n;
+    return 1;
+}
+
+/* A tuple of up to 2 non-negative integers: "(r, d)", "(d,)" or "()". */
+static int shape_lit(struct lit *l, uint64_t d[2], int *nd)
+{
+    int commas = 0;
+    *nd = 0;
+    if (!eat(l, '('))
+        return -1;
+    while (!eat(l, ')')) {
+        skip_space(l);
+        if (l->p >= l->end || *l->p < '0' || *l->p > '9' || *nd == 2)
+            return -1;
+        uint64_t v = 0;
+        while (l->p < l->end && *l->p >= '0' && *l->p <= '9')
+            if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*l->p++ - '0'), &v))
+                return -1;
+        d[(*nd)++] = v;
+        if (eat(l, ','))
+            commas++;
+        else if (!eat(l, ')'))
+            return -1;
+        else
+            break;
+    }
+    /* "(5)" is the number 5, not a tuple */
+    return *nd == 1 && !commas ? -1 : 0;
+}
+
+struct npy {
+    char order;    /* '<' or '>' */
+    char kind;     /* 'f' */
+    int itemsize;  /* 2, 4 or 8 */
+    uint64_t shape[2];
+    int ndim;
+};
+
+static int descr_of(const char *s, size_t n, struct npy *h)
+{
+    if (n != 3 || (s[0] != '<' && s[0] != '>') || s[1] != 'f' || (s[2] != '2' && s[2] != '4' && s[2] != '8'))
+        return -1;
+    h->order = s[0];
+    h->kind = 'f';
+    h->itemsize = s[2] - '0';
+    return 0;
+}
+
+/* The dict must have exactly the keys descr, fortran_order and shape, as
+ * numpy demands; a repeated key takes its last value, as in Python. */
+static int npy_dict(struct lit *l, struct npy *h, char *err)
+{
+    int seen = 0, fortran = 0;
+    if (!eat(l, '{'))
+        return error(err, ".npy header is not a dict");
+    while (!eat(l, '}')) {
+        const char *k, *s;
+        size_t kn, sn;
+        if (string_lit(l, &k, &kn) < 0 || !eat(l, ':'))
+            return error(err, ".npy header is malformed");
+        if (kn == 5 && !memcmp(k, "descr", 5)) {
+            if (string_lit(l, &s, &sn) < 0 || descr_of(s, sn, h) < 0)
+                return error(err, ".npy data is not float16, float32 or float64 (descr)");
+            seen |= 1;
+        } else if (kn == 13 && !memcmp(k, "fortran_order", 13)) {
+            if (word(l, "False"))
+                fortran = 0;
+            else if (word(l, "True"))
+                fortran = 1;
+            else
+                return error(err, ".npy fortran_order is not True or False");
+            seen |= 2;
+        } else if (kn == 5 && !memcmp(k, "shape", 5)) {
+            if (shape_lit(l, h->shape, &h->ndim) < 0)
+                return error(err, ".npy shape is not a tuple of at most 2 sizes");
+            seen |= 4;
+        } else
+            return error(err, ".npy header has a key other than descr, fortran_order and shape");
+        if (!eat(l, ',')) {
+            if (!eat(l, '}'))
+                return error(err, ".npy header is malformed");
+            break;
+        }
+    }
+    skip_space(l);
+    if (l->p != l->end)
+        return error(err, ".npy header has bytes after its dict");
+    if (seen != 7)
+        return error(err, ".npy header lacks descr, fortran_order or shape");
+    if (fortran && h->ndim == 2 && h->shape[0] > 1 && h->shape[1] > 1)
+        return error(err, ".npy data is in Fortran order");
+    return 0;
+}
+
+/* Converts n values of the file's type to float32 in out. */
+static void npy_to_float(const unsigned char *p, size_t n, const struct npy *h, float *out)
+{
+    int sz = h->itemsize, swap = h->order == '>';
+    for (size_t i = 0; i < n; i++, p += sz) {
+        unsigned char b[8];
+        for (int k = 0; k < sz; k++)
+            b[k] = p[swap ? sz - 1 - k : k];
+        if (sz == 2)
+            out[i] = util_half_to_float(load_u16(b));
+        else if (sz == 4) {
+            uint32_t u = load_u32(b);
+            memcpy(&out[i], &u, 4);
+        } else {
+            uint64_t u = load_u64(b);
+            double d;
+            memcpy(&d, &u, 8);
+            out[i] = (float)d;
+        }
+    }
+}
+
+static int parse_npy(struct vecfile *v, const unsigned char *buf, size_t len, char *err)
+{
+    size_t hlen, start, bytes, count;
+    if (len < 10)
+        return error(err, ".npy file is truncated");
     if (buf[6] == 1)
         hlen = load_u16(buf + 8), start = 10;
     else if ((buf[6] == 2 || buf[6] == 3) && len >= 12)
         hlen = load_u32(buf + 8), start = 12;
     else
         return error(err, ".npy version %d is not supported", buf[6]);
-    if (hlen > len - start || hlen > 65536)
+    if (hlen > NPY_MAX_HEADER)
+        return error(err, ".npy header of %zu bytes is over numpy's limit", hlen);
+    if (hlen > len - start)
         return error(err, ".npy header runs past the end of the file");
-    const char *h = (const char *)buf + start;
-    const char *descr = dict_value(h, hlen, "'descr'"), *fo = dict_value(h, hlen, "'fortran_order'"),
-               *shape = dict_value(h, hlen, "'shape'");
-    if (!descr || !fo || !shape)
-        return error(err, ".npy header lacks descr, fortran_order or shape");
-    if ((size_t)(h + hlen - descr) < 6 || (memcmp(descr, "'<f4'", 5) && memcmp(descr, "'|f4'", 5)))
-        return error(err, ".npy data is not little-endian float32 ('<f4')");
-    if ((size_t)(h + hlen - fo) < 5 || memcmp(fo, "False", 5))
-        return error(err, ".npy data is in Fortran order");
-    if (*shape != '(')
-        return error(err, ".npy shape is not a tuple");
-    unsigned long long d[3];
-    int nd = 0;
-    const char *p = shape + 1, *end = h + hlen;
-    while (p < end && *p != ')' && nd < 3) {
-        char *q;
-        while (p < end && (*p == ' ' || *p == ','))
-            p++;
-        if (p < end && *p == ')')
-            break;
-        errno = 0;
-        d[nd] = strtoull(p, &q, 10);
-        if (q == p || errno || q > end)
-            return error(err, ".npy shape is malformed");
-        nd++;
-        p = q;
+    struct npy h = {0};
+    struct lit l = {(const char *)buf + start, (const char *)buf + start + hlen};
+    if (npy_dict(&l, &h, err) < 0)
+        return -1;
+    if (h.ndim == 0)
+        return error(err, ".npy holds a single number, not vectors");
+    if (h.ndim == 1)
+        h.shape[1] = h.shape[0], h.shape[0] = 1;
+    if (h.shape[1] == 0 || h.shape[1] > VECFILE_MAX_DIM)
+        return error(err, ".npy vectors have dimension %llu, not 1 to %d", (unsigned long long)h.shape[1],
+                     VECFILE_MAX_DIM);
+    size_t off = start + hlen;
+    if (size_mul(h.shape[0], h.shape[1], &count) < 0 || size_mul(count, (size_t)h.itemsize, &bytes) < 0 ||
+        bytes > len - off)
+        return error(err, ".npy holds %llu x %llu values but only %zu bytes of data", (unsigned long long)h.shape[0],
+                     (unsigned long long)h.shape[1], len - off);
+    v->rows = h.shape[0];
+    v->dim = (int)h.shape[1];
+    if (h.itemsize == 4 && h.order == '<' && off % sizeof(float) == 0) {
+        v->data = (const float *)(buf + off);
+        return 0;
     }
-    if (nd == 1)
-        d[1] = d[0], d[0] = 1;
-    if (nd < 1 || nd > 2 || d[1] == 0 || d[1] > MAX_DIM)
-        return error(err, ".npy shape must be (rows, dim) with dim 1..%d", MAX_DIM);
-    size_t bytes;
-    *offset = start + hlen;
-    if (size_mul(d[0], d[1] * sizeof(float), &bytes) < 0 || bytes > len - *offset)
-        return error(err, ".npy holds %llu x %llu floats but only %zu bytes of data", d[0], d[1], len - *offset);
-    *rows = (size_t)d[0];
-    *dim = (int)d[1];
+    float *f = malloc(count ? count * sizeof *f : 1);
+    if (!f)
+        return error(err, "out of memory converting .npy data to float32");
+    npy_to_float(buf + off, count, &h, f);
+    v->owned = f;
+    v->data = f;
     return 0;
 }
 
-static int looks_like_csv(const unsigned char *b, size_t n)
+/* ---- CSV ---- */
+
+static int is_text(const unsigned char *b, size_t n)
 {
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n && i < 4096; i++)
-        if (!strchr("0123456789+-.eE, \t\r\nnaifNAIF", b[i]) || !b[i])
+    for (size_t i = 0; i < n && i < SNIFF_BYTES; i++)
+        if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] > 0x7e)
             return 0;
     return 1;
 }
 
-static int parse_csv(struct vecfile *v, const char *text, size_t n, char *err)
+struct csv {
+    const char *p, *end;
+    size_t line;
+    float *vals;
+    size_t n, cap;
+};
+
+static int is_sep(char c) { return c == ',' || c == ' ' || c == '\t' || c == '\r'; }
+
+/* Reads the numbers of the line at c->p into c->vals; 1 if one of them is
+ * not a number (the line is then left unread up to its end), 0 otherwise;
+ * -1 with err when a number is too long or memory runs out. */
+static int csv_line(struct csv *c, int *cols, char *err)
 {
-    size_t cap = 0, count = 0, line = 1;
-    int dim = 0, col = 0;
-    const char *p = text, *end = text + n;
-    char num[64];
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-            p++;
-        if (p < end && *p == '\n') {
-            if (col) {
-                if (dim && col != dim)
-                    return error(err, "line %zu has %d values, earlier lines %d", line, col, dim);
-                dim = col;
-                v->rows++;
-            }
-            col = 0;
-            line++;
-            p++;
-            continue;
-        }
-        size_t k = 0;
-        while (p < end && *p != ',' && *p != '\n' && *p != ' ' && *p != '\t' && *p != '\r' && k < sizeof num - 1)
-            num[k++] = *p++;
+    *cols = 0;
+    while (c->p < c->end && *c->p != '\n') {
+        while (c->p < c->end && is_sep(*c->p))
+            c->p++;
+        if (c->p >= c->end || *c->p == '\n')
+            break;
+        const char *s = c->p;
+        while (c->p < c->end && !is_sep(*c->p) && *c->p != '\n')
+            c->p++;
+        size_t k = (size_t)(c->p - s);
+        if (k > CSV_MAX_NUMBER)
+            return error(err, "line %zu: a value of %zu characters is not a number", c->line, k);
+        char num[CSV_MAX_NUMBER + 1], *q;
+        memcpy(num, s, k);
         num[k] = 0;
-        char *q;
         float f = strtof(num, &q);
-        if (!k || *q)
-            return error(err, "line %zu: '%s' is not a number", line, num);
-        if (count == cap) {
-            cap = cap ? 2 * cap : 4096;
-            float *o = realloc(v->owned, cap * sizeof *o);
-            if (!o)
-                return error(err, "out of memory");
-            v->owned = o;
+        if (*q) {
+            while (c->p < c->end && *c->p != '\n')
+                c->p++;
+            return 1;
         }
-        v->owned[count++] = f;
-        col++;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p < end && *p == ',')
-            p++;
+        if (util_grow(&c->vals, &c->cap, c->n + 1, sizeof *c->vals, SIZE_MAX / 2 / sizeof *c->vals) < 0)
+            return error(err, "out of memory");
+        c->vals[c->n++] = f;
+        (*cols)++;
     }
-    if (col) {
-        if (dim && col != dim)
-            return error(err, "line %zu has %d values, earlier lines %d", line, col, dim);
-        dim = col;
-        v->rows++;
-    }
-    v->dim = dim;
-    v->data = v->owned;
     return 0;
 }
 
-static unsigned char *read_stream(FILE *f, size_t *len)
+static int parse_csv(struct vecfile *v, const unsigned char *buf, size_t len, char *err)
 {
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
+    struct csv c = {(const char *)buf, (const char *)buf + len, 1, NULL, 0, 0};
+    int dim = 0, cols, rc = 0, header = 0;
+    for (; c.p < c.end; c.p++, c.line++) {
+        size_t before = c.n;
+        if ((rc = csv_line(&c, &cols, err)) < 0)
             break;
-        unsigned char *b = realloc(buf, cap *= 2);
-        if (!b)
-            free(buf);
-        buf = b;
+        if (rc == 1) {
+            c.n = before;
+            if (!v->rows && !header++) { /* a header line */
+                rc = 0;
+                continue;
+            }
+            rc = error(err, "line %zu is not a line of numbers", c.line);
+            break;
+        }
+        if (cols && dim && cols != dim) {
+            rc = error(err, "line %zu has %d values, earlier lines %d", c.line, cols, dim);
+            break;
+        }
+        if (cols > VECFILE_MAX_DIM) {
+            rc = error(err, "line %zu has %d values, more than %d", c.line, cols, VECFILE_MAX_DIM);
+            break;
+        }
+        if (cols)
+            dim = cols, v->rows++;
     }
-    if (buf && ferror(f)) {
-        free(buf);
+    v->owned = c.vals;
+    v->data = c.vals;
+    v->dim = dim;
+    return rc;
+}
+
+/* ---- the file ---- */
+
+static int parse(struct vecfile *v, const unsigned char *buf, size_t len, int dim, char *err)
+{
+    if (len == 0)
+        return error(err, "empty, no vectors");
+    if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) {
+        if (parse_npy(v, buf, len, err) < 0)
+            return -1;
+    } else if (is_text(buf, len)) {
+        if (parse_csv(v, buf, len, err) < 0)
+            return -1;
+    } else {
+        size_t row = (size_t)dim * sizeof(float);
+        if (dim <= 0 || dim > VECFILE_MAX_DIM)
+            return error(err, "raw float32 vectors need their dimension (--dim)");
+        if (len % row)
+            return error(err, "%zu bytes is not a whole number of %d-float vectors", len, dim);
+        v->rows = len / row;
+        v->dim = dim;
+        v->data = (const float *)buf;
+    }
+    return v->rows ? 0 : error(err, "no vectors");
+}
+
+struct vecfile *vecfile_parse(const unsigned char *buf, size_t len, int dim, char *err)
+{
+    struct vecfile *v = calloc(1, sizeof *v);
+    if (!v) {
+        error(err, "out of memory");
         return NULL;
     }
-    *len = n;
+    if (parse(v, buf, len, dim, err) < 0) {
+        vecfile_close(v);
+        return NULL;
+    }
+    return v;
+}
+
+static unsigned char *read_all(int fd, size_t *len)
+{
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (util_grow(&buf, &cap, n + 65536, 1, SIZE_MAX / 2) < 0)
+            break;
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got < 0)
+                break;
+            *len = n;
+            return buf;
+        }
+        n += (size_t)got;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* The bytes of path: mapped, or read from stdin into v->owned. */
+static unsigned char *load(struct vecfile *v, const char *path, size_t *len, char *err)
+{
+    if (!strcmp(path, "-")) {
+        unsigned char *buf = read_all(STDIN_FILENO, len);
+        if (!buf)
+            error(err, "%s", errno ? strerror(errno) : "out of memory");
+        return v->map = buf; /* freed, not unmapped: size 0 says so */
+    }
+    struct stat st;
+    int fd = util_open_regular(path, &st, err);
+    if (fd < 0)
+        return NULL;
+    *len = (size_t)st.st_size;
+    if (*len == 0) {
+        close(fd);
+        return (unsigned char *)"";
+    }
+    /* not MAP_POPULATE: the threads of a search fault the pages in in
+     * parallel, which measured 25 ms against 34 for 100k x 512 */
+    void *buf = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (buf == MAP_FAILED)
+        return error(err, "cannot map: %s", strerror(errno)), NULL;
+    v->map = buf;
+    v->size = *len;
     return buf;
 }
 
 struct vecfile *vecfile_open(const char *path, int dim, char *err)
 {
-    struct vecfile *v = calloc(1, sizeof *v);
-    unsigned char *buf = NULL;
-    size_t len = 0;
+    const char *name = strcmp(path, "-") ? path : "standard input";
     char why[ERR_LEN];
+    size_t len = 0;
+    struct vecfile *v = calloc(1, sizeof *v);
     if (!v) {
         error(err, "out of memory");
         return NULL;
     }
-    const char *name = strcmp(path, "-") ? path : "standard input";
-    if (!strcmp(path, "-")) {
-        if (!(buf = read_stream(stdin, &len))) {
-            error(err, "%s: read failed", name);
-            goto fail;
-        }
-        v->map = buf; /* freed, not unmapped: size 0 says so */
-    } else {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-            error(err, "%s: %s", path, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            goto fail;
-        }
-        len = (size_t)st.st_size;
-        if (len) {
-            /* not MAP_POPULATE: the threads of a search fault the pages in
-             * in parallel, which measured 25 ms against 34 for 100k x 512 */
-            buf = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-            if (buf == MAP_FAILED) {
-                buf = NULL;
-                error(err, "%s: cannot map: %s", path, strerror(errno));
-                close(fd);
-                goto fail;
-            }
-            v->map = buf;
-            v->size = len;
-        }
-        close(fd);
-    }
-    if (len == 0) {
-        error(err, "%s: empty, no vectors", name);
-        goto fail;
-    }
-    if (len >= 6 && !memcmp(buf, "\x93NUMPY", 6)) {
-        size_t off;
-        if (vecfile_parse_npy(buf, len, &v->rows, &v->dim, &off, why) < 0) {
-            error(err, "%s: %s", name, why);
-            goto fail;
-        }
-        if (off % sizeof(float)) {
-            error(err, "%s: .npy data is not aligned for float32", name);
-            goto fail;
-        }
-        v->data = (const float *)(buf + off);
-    } else if (looks_like_csv(buf, len)) {
-        if (parse_csv(v, (const char *)buf, len, why) < 0) {
-            error(err, "%s: %s", name, why);
-            goto fail;
-        }
-    } else {
-        if (dim <= 0) {
-            error(err, "%s: raw float32 vectors need their dimension (--dim)", name);
-            goto fail;
-        }
-        if (len % ((size_t)dim * sizeof(float))) {
-            error(err, "%s: %zu bytes is not a whole number of %d-float vectors", name, len, dim);
-            goto fail;
-        }
-        v->rows = len / ((size_t)dim * sizeof(float));
-        v->dim = dim;
-        v->data = (const float *)buf;
-    }
-    if (v->rows == 0) {
-        error(err, "%s: no vectors", name);
-        goto fail;
+    const unsigned char *buf = load(v, path, &len, why);
+    if (!buf || parse(v, buf, len, dim, why) < 0) {
+        error(err, "%s: %s", name, why);
+        vecfile_close(v);
+        return NULL;
     }
     return v;
-fail:
-    vecfile_close(v);
-    return NULL;
 }
 
 void vecfile_close(struct vecfile *v)
@@ -262,88 +426,105 @@ void vecfile_close(struct vecfile *v)
     free(v);
 }
 
-typedef float v8sf __attribute__((vector_size(32)));
+/* ---- writing ---- */
 
-/* One pass over x for both the dot product and the
- * norm, in eight lanes and two sets of sums so that neither waits on the
- * other. Built for AVX2 + FMA and for any x86-64, chosen at load time. */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) float vecfile_cosine(const float *x, const float *q, int n)
-{
-    v8sf dot[2] = {{0}}, sq[2] = {{0}};
-    int d = 0;
-    for (; d + 16 <= n; d += 16)
-        for (int h = 0; h < 2; h++) {
-            v8sf a, b;
-            memcpy(&a, x + d + 8 * h, sizeof a);
-            memcpy(&b, q + d + 8 * h, sizeof b);
-            dot[h] += a * b;
-            sq[h] += a * a;
-        }
-    float sd = 0, ss = 0;
-    for (; d < n; d++)
-        sd += x[d] * q[d], ss += x[d] * x[d];
-    for (int l = 0; l < 8; l++)
-        sd += dot[0][l] + dot[1][l], ss += sq[0][l] + sq[1][l];
-    return sd / sqrtf(ss);
-}
+#define NPY_HEADER 128
 
-struct scan {
-    const struct vecfile *v;
-    const float *q;
-    size_t first, last, k, n, bad; /* rows [first, last); bad: a row that is not finite, or SIZE_MAX */
-    struct vecfile_hit *best;
+struct vecfile_writer {
+    FILE *f;
+    enum vecfile_format fmt;
+    int dim;
+    size_t rows;
+    int patch;      /* npy header rewritten in place (a regular file) */
+    float *held;    /* npy rows held for a pipe */
+    size_t cap;
 };
 
-static void *scan_rows(void *arg)
+static void npy_header(char *h, size_t rows, int dim)
 {
-    struct scan *s = arg;
-    for (size_t r = s->first; r < s->last; r++) {
-        float score = vecfile_cosine(s->v->data + r * s->v->dim, s->q, s->v->dim);
-        if (!isfinite(score)) {
-            s->bad = r;
-            break;
-        }
-        if (s->n == s->k && score <= s->best[s->n - 1].score)
-            continue;
-        size_t at = s->n < s->k ? s->n++ : s->n - 1;
-        for (; at > 0 && s->best[at - 1].score < score; at--)
-            s->best[at] = s->best[at - 1];
-        s->best[at] = (struct vecfile_hit){score, r};
-    }
-    return NULL;
+    /* magic, version 1.0, header length, then the dict padded with spaces */
+    memcpy(h, "\x93NUMPY\x01\x00", 8);
+    h[8] = (char)(NPY_HEADER - 10);
+    h[9] = 0;
+    int n = snprintf(h + 10, NPY_HEADER - 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }", rows,
+                     dim);
+    memset(h + 10 + n, ' ', NPY_HEADER - 11 - (size_t)n);
+    h[NPY_HEADER - 1] = '\n';
 }
 
-long vecfile_top_k(const struct vecfile *v, const float *q, size_t k, int threads, struct vecfile_hit *best,
-                   char *err)
+struct vecfile_writer *vecfile_writer_open(FILE *f, enum vecfile_format fmt, int dim, char *err)
 {
-    /* a thread per 4096 rows at most: fewer rows are not worth one */
-    size_t most = v->rows / 4096 + 1;
-    threads = util_threads((size_t)threads > most ? (int)most : threads);
-    struct scan s[UTIL_MAX_THREADS];
-    struct vecfile_hit *hits = malloc((size_t)threads * k * sizeof *hits);
-    if (!hits)
-        return error(err, "out of memory");
-    for (int t = 0; t < threads; t++)
-        s[t] = (struct scan){v, q, v->rows * t / threads, v->rows * (t + 1) / threads, k, 0, SIZE_MAX, hits + t * k};
-    util_parallel(scan_rows, s, sizeof *s, threads);
-    for (int t = 0; t < threads; t++)
-        if (s[t].bad != SIZE_MAX) {
-            free(hits);
-            return error(err, "vector %zu is all zeros, NaN or infinite", s[t].bad + 1);
-        }
-    /* merge: a range's rows all precede the next range's, so taking from the
-     * earlier range on equal scores keeps row order */
-    size_t at[UTIL_MAX_THREADS] = {0};
-    long n = 0;
-    while ((size_t)n < k) {
-        int pick = -1;
-        for (int t = 0; t < threads; t++)
-            if (at[t] < s[t].n && (pick < 0 || s[t].best[at[t]].score > s[pick].best[at[pick]].score))
-                pick = t;
-        if (pick < 0)
-            break;
-        best[n++] = s[pick].best[at[pick]++];
+    struct vecfile_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        error(err, "out of memory");
+        return NULL;
     }
-    free(hits);
-    return n;
+    *w = (struct vecfile_writer){.f = f, .fmt = fmt, .dim = dim};
+    if (fmt == VECFILE_NPY) {
+        int fd = fileno(f), fl = fcntl(fd, F_GETFL);
+        struct stat st;
+        w->patch = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fl >= 0 && !(fl & O_APPEND) &&
+                   lseek(fd, 0, SEEK_CUR) == 0 && ftell(f) == 0;
+        if (w->patch) {
+            char h[NPY_HEADER];
+            npy_header(h, 0, dim);
+            fwrite(h, 1, sizeof h, f);
+        }
+    }
+    return w;
 }
+
+int vecfile_write(struct vecfile_writer *w, const float *rows, size_t n, char *err)
+{
+    size_t count = n * (size_t)w->dim;
+    if (w->fmt == VECFILE_CSV) {
+        for (size_t r = 0; r < n; r++) {
+            for (int k = 0; k < w->dim; k++)
+                fprintf(w->f, "%s%.9g", k ? "," : "", rows[r * (size_t)w->dim + (size_t)k]);
+            fputc('\n', w->f);
+        }
+    } else if (w->fmt == VECFILE_NPY && !w->patch) {
+        size_t have = w->rows * (size_t)w->dim;
+        if (util_grow(&w->held, &w->cap, have + count, sizeof *w->held, SIZE_MAX / 2 / sizeof *w->held) < 0)
+            return error(err, "out of memory holding vectors for the .npy header");
+        memcpy(w->held + have, rows, count * sizeof *rows);
+    } else
+        fwrite(rows, sizeof *rows, count, w->f);
+    w->rows += n;
+    return ferror(w->f) ? error(err, "%s", strerror(errno)) : 0;
+}
+
+int vecfile_writer_sync(struct vecfile_writer *w, char *err)
+{
+    if (fflush(w->f) != 0)
+        return error(err, "%s", strerror(errno));
+    if (w->patch) {
+        char h[NPY_HEADER];
+        npy_header(h, w->rows, w->dim);
+        if (pwrite(fileno(w->f), h, sizeof h, 0) != (ssize_t)sizeof h)
+            return error(err, "cannot rewrite the .npy header: %s", strerror(errno));
+    }
+    return 0;
+}
+
+int vecfile_writer_close(struct vecfile_writer *w, char *err)
+{
+    if (!w)
+        return 0;
+    int rc = 0;
+    if (w->fmt == VECFILE_NPY && !w->patch) {
+        char h[NPY_HEADER];
+        npy_header(h, w->rows, w->dim);
+        fwrite(h, 1, sizeof h, w->f);
+        fwrite(w->held, sizeof *w->held, w->rows * (size_t)w->dim, w->f);
+    }
+    if (ferror(w->f))
+        rc = error(err, "%s", strerror(errno));
+    else
+        rc = vecfile_writer_sync(w, err);
+    free(w->held);
+    free(w);
+    return rc;
+}
+
+size_t vecfile_writer_rows(const struct vecfile_writer *w) { return w->rows; }

@@ -4,6 +4,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct vit_lane {
+    const struct weights *w;
+    struct transformer *t;
+    /* scratch for the lane's share of vit_open's max_batch images */
+    float *patches; /* [max_batch * G*G, 3*P*P]: image patches laid out as conv1's weight rows */
+    float *emb;     /* [max_batch * G*G, Wv]: patch embeddings */
+    float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
+    float *pooled;  /* [max_batch, Wv]: the last block's class-token rows */
+    int *lens;      /* [max_batch]: every image is G*G+1 tokens */
+    size_t *cls;    /* [max_batch]: the row of each image's class token */
+    const float *pixels; /* this lane's share of a vit_encode call */
+    float *out;
+    int n;
+};
+
+struct vit {
+    const struct weights *w;
+    int max_batch, nlanes;
+    struct vit_lane *lanes; /* [nlanes] */
+};
+
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
 #define VIT_MAX_BATCH 128  /* images at a time, whatever the lanes: bounds the callers' pixel buffers */
 

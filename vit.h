@@ -16,26 +16,8 @@
 #include "transformer.h"
 #include "weights.h"
 
-struct vit_lane {
-    const struct weights *w;
-    struct transformer *t;
-    /* scratch for the lane's share of vit_open's max_batch images */
-    float *patches; /* [max_batch * G*G, 3*P*P]: image patches laid out as conv1's weight rows */
-    float *emb;     /* [max_batch * G*G, Wv]: patch embeddings */
-    float *x;       /* [max_batch * (G*G+1), Wv] residual stream */
-    float *pooled;  /* [max_batch, Wv]: the last block's class-token rows */
-    int *lens;      /* [max_batch]: every image is G*G+1 tokens */
-    size_t *cls;    /* [max_batch]: the row of each image's class token */
-    const float *pixels; /* this lane's share of a vit_encode call */
-    float *out;
-    int n;
-};
+struct vit; /* private: scratch and lanes */
 
-struct vit {
-    const struct weights *w;
-    int max_batch, nlanes;
-    struct vit_lane *lanes; /* [nlanes] */
-};
 
 /* Images per vit_encode call that give each of nlanes lanes matrix
  * products of about 1600 rows (long enough that packing the weights for

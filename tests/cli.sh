@@ -136,7 +136,7 @@ same "$(sed -n 2p out | tr ',' '\n' | wc -l | tr -d ' ')" 3
 head -2 db.txt > short.txt
 expect 3 "$bin" similarity -m img.weights --db db.npy --names short.txt -t x; has err "2 lines, the vectors 3 rows"
 "$here/mkweights" other.weights 64 1 8 4 64 1 77 49408 48 || bad "mkweights failed"
-expect 3 "$bin" similarity -m other.weights --db db.npy -t x; has err "dimension 32, the queries 48"
+expect 3 "$bin" similarity -m other.weights --db db.npy -t x; has err "the model makes vectors of dimension 48, db.npy holds 32"
 : > empty.npy
 expect 3 "$bin" similarity -m img.weights --db empty.npy -t x; has err "empty"
 printf '1,2\nnan,1\n' > nan.csv

@@ -1,0 +1,93 @@
+#include "walk.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+int walk_is_image_name(const char *name)
+{
+    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif",
+                                      ".tga", ".pnm",  ".ppm", ".pgm",  ".pbm"};
+    const char *dot = strrchr(name, '.');
+    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
+        if (!strcasecmp(dot, ext[k]))
+            return 1;
+    return 0;
+}
+
+static int add_file(struct walk *w, const char *path)
+{
+    if (util_grow(&w->files, &w->cap, w->n + 1, sizeof *w->files, SIZE_MAX / 2 / sizeof *w->files) < 0)
+        return -1;
+    if (!(w->files[w->n].path = strdup(path)))
+        return -1;
+    w->n++;
+    return 0;
+}
+
+static void skip(struct walk *w, const char *path, const char *why)
+{
+    if (w->skip)
+        w->skip(w->ctx, path, why);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
+
+static int not_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+static int walk_dir(struct walk *w, const char *dir)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, not_hidden, by_name), rc = 0;
+    if (n < 0) {
+        skip(w, dir, strerror(errno));
+        return 0;
+    }
+    size_t dl = strlen(dir);
+    for (int k = 0; k < n; k++) {
+        char path[PATH_MAX];
+        struct stat st, link;
+        if (dl + 1 + strlen(list[k]->d_name) >= sizeof path) {
+            char shown[PATH_MAX + 256];
+            snprintf(shown, sizeof shown, "%s/%s", dir, list[k]->d_name);
+            skip(w, shown, "path too long");
+        } else if (!rc) {
+            snprintf(path, sizeof path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", list[k]->d_name);
+            if (lstat(path, &link) == 0 && stat(path, &st) == 0) {
+                if (S_ISDIR(st.st_mode) && !S_ISLNK(link.st_mode))
+                    rc = walk_dir(w, path);
+                else if (S_ISREG(st.st_mode) && walk_is_image_name(path))
+                    rc = add_file(w, path);
+                else if (S_ISREG(st.st_mode))
+                    w->not_images++;
+            }
+        }
+        free(list[k]);
+    }
+    free(list);
+    return rc;
+}
+
+int walk_add(struct walk *w, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return walk_dir(w, path);
+    return add_file(w, path);
+}
+
+void walk_free(struct walk *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->files[i].path);
+    free(w->files);
+    w->files = NULL;
+    w->n = w->cap = 0;
+}

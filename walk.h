@@ -1,0 +1,42 @@
+/* walk.h - the image files named by paths: files as given, folders walked.
+ *
+ *     struct walk w = {.skip = report, .ctx = &counts};
+ *     if (walk_add(&w, "/home/me/Photos") < 0) ...   // out of memory
+ *     for (size_t i = 0; i < w.n; i++) use(w.files[i].path);
+ *     walk_free(&w);
+ *
+ * Folders are walked recursively in sorted (byte) order; hidden entries are
+ * passed over, and so are files not named like images, which are counted.
+ * Links to files are followed, links to folders are not: a link back up the
+ * tree would never end. A folder that cannot be read or a path too long to
+ * open is handed to skip(), and the walk goes on.
+ */
+#ifndef WALK_H
+#define WALK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct walk_file {
+    char *path;       /* owned by the walk */
+};
+
+struct walk {
+    struct walk_file *files;
+    size_t n, cap;
+    size_t not_images; /* files in folders passed over for their names */
+    void (*skip)(void *ctx, const char *path, const char *why); /* may be NULL */
+    void *ctx;
+};
+
+/* Adds path: a folder's image files, or path itself when it is not a
+ * folder (a file given by name is taken whatever its name; a missing one
+ * is then reported by whoever reads it). -1 when out of memory. */
+int walk_add(struct walk *w, const char *path);
+
+/* Whether a file name has the extension of a format clippie reads. */
+int walk_is_image_name(const char *name);
+
+void walk_free(struct walk *w);
+
+#endif
