@@ -122,9 +122,11 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 /* getopt_long's verdict on argv as a usage error naming the option. */
 static int bad_option(const char *cmd, int c, char **argv)
 {
-    if (optopt && optopt != '?')
-        return usage_error(cmd, c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt);
-    return usage_error(cmd, c == ':' ? "option '%s' needs a value" : "unknown option '%s'", argv[optind - 1]);
+    const char *a = argv[optind - 1];
+    if (!strncmp(a, "--", 2) && (c == ':' || !optopt)) /* a long option, up to its '=' */
+        return usage_error(cmd, c == ':' ? "option '%.*s' needs a value" : "unknown option '%.*s'",
+                           (int)strcspn(a, "="), a);
+    return usage_error(cmd, c == ':' ? "option '-%c' needs a value" : "unknown option '-%c'", optopt);
 }
 
 /* Starts getopt_long afresh for a command's argv (argv[0] its name). */

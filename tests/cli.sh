@@ -147,5 +147,111 @@ printf '1,0\n0,1\n1,1\n' > db.csv
 expect 0 "$bin" similarity --db db.csv -q q.csv -k 3
 same "$(cut -f2 out | tr '\n' ' ')" "1 3 2 "
 
+# ---- the command line as a shell user expects it ----
+# options anywhere, '--' ends them
+expect 0 "$bin" embed-text -m model.weights "a dog" -f npy; has out "'shape': (1, 32)"
+expect 0 "$bin" embed-text -m model.weights -f csv -- -f; same "$(wc -l < out | tr -d ' ')" 1
+expect 0 "$bin" tokenize "a dog" -0; same "$(wc -l < out | tr -d ' ')" 1
+# each command its own options, the bad one named once
+expect 2 "$bin" embed-text -m model.weights --names x.txt "a dog"; has err "unknown option '--names'"
+same "$(grep -c "unknown option" err)" 1
+expect 2 "$bin" embed-image --jobs; has err "option '--jobs' needs a value"
+expect 2 "$bin" tokenize -x; has err "unknown option '-x'"
+# version and help
+expect 0 "$bin" --version; has out "clippie 0"; has out "BLAS"
+expect 0 "$bin" help embed-text; has out "usage: clippie embed-text"
+expect 2 "$bin" help frobnicate; has err "unknown command"
+# numbers: strict
+expect 2 "$bin" embed-image -m img.weights --max-pixels -5 photos/a.bmp; has err "max-pixels"
+expect 2 "$bin" embed-image -m img.weights -j 2x photos/a.bmp; has err "-j"
+expect 2 "$bin" similarity --db db.csv -q q.csv -k 99999999999999999999999; has err "-k"
+# -k past the rows means all rows, also when k * sizeof would wrap
+expect 0 "$bin" similarity --db db.csv -q q.csv -k 1152921504606846976
+same "$(wc -l < out | tr -d ' ')" 3
+# output that could not be written fails
+if [ -w /dev/full ]; then
+    expect 3 sh -c "'$bin' --help > /dev/full"
+    expect 3 sh -c "'$bin' embed-text -m model.weights -f csv 'a dog' > /dev/full"
+fi
+# a closed stdout is an error, never the names file's descriptor
+expect 3 sh -c "'$bin' embed-image -m img.weights --names closed.txt photos/b.png >&-"
+if [ -s closed.txt ]; then bad "vectors went into the names file"; else ok; fi
+# XDG base directories for the default model
+mkdir -p xdg/clippie && cp model.weights xdg/clippie/ViT-B-32.weights
+expect 0 env -u CLIPPIE_MODEL XDG_CACHE_HOME="$tmp/xdg" HOME="$tmp/nohome" "$bin" embed-text -f csv x
+expect 3 env -u CLIPPIE_MODEL XDG_CACHE_HOME="$tmp/none" HOME="$tmp/nohome" "$bin" embed-text -f csv x
+has err "$tmp/none/clippie/ViT-B-32.weights"
+# names with newlines: -0 writes and reads NUL-terminated names
+mkdir -p odd && cp "$fix/img-rgb.png" "odd/new
+line.png" && cp "$fix/img-small.bmp" odd/plain.bmp
+expect 0 "$bin" embed-image -m img.weights -f npy -0 --names odd.names odd
+mv out odd.npy
+same "$(tr '\0' '|' < odd.names)" "odd/new
+line.png|odd/plain.bmp|"
+expect 0 "$bin" similarity -m img.weights --db odd.npy --names odd.names -0 -i odd/plain.bmp -k 2
+same "$(tr '\0' '|' < out | sed 's/[0-9.-]*\t//g')" "odd/plain.bmp|odd/new
+line.png|"
+expect 0 "$bin" embed-image -m img.weights -f npy --names odd.lines odd
+expect 3 "$bin" similarity -m img.weights --db odd.npy --names odd.lines -i odd/plain.bmp; has err "3 lines"
+# RFC 4180 CSV
+expect 0 "$bin" similarity -m img.weights -t 'say "hi", friend' -i photos/a.bmp --csv
+same "$(sed -n 2p out | cut -c1-21)" '"say ""hi"", friend",'
+if command -v python3 >/dev/null; then
+    python3 -c 'import csv, sys; r = list(csv.reader(open(sys.argv[1]))); sys.exit(not (r[1][0] == "say \"hi\", friend" and len(r[1]) == 2))' out &&
+        ok || bad "python's csv module reads the CSV otherwise"
+fi
+# the README's pipeline: a raw query's dimension comes from the database
+"$bin" embed-text -m img.weights "a dog" | "$bin" similarity --db db.npy --names db.txt -q - > out 2>err &&
+    same "$(wc -l < out | tr -d ' ')" 3 || bad "embed-text | similarity -q - failed: $(cat err)"
+# several queries and several databases
+printf '0,1\n' > q2.csv
+expect 0 "$bin" similarity --db db.csv -q q.csv -q q2.csv -k 1
+same "$(cut -f2,3 out | tr '\t\n' ': ')" "1:q.csv:1 2:q2.csv:1 "
+printf '0,-1\n0.9,0.1\n' > db2.csv
+expect 0 "$bin" similarity --db db.csv --db db2.csv -q q.csv -k 2
+same "$(cut -f2 out | tr '\n' ' ')" "db.csv:1 db2.csv:2 "
+expect 2 "$bin" similarity --db db.csv --db db2.csv --names db.txt -q q.csv; has err "one --names for each --db"
+# queries of another dimension than the database are refused, whatever mixes them
+printf '1,0,0\n' > q3.csv
+expect 3 "$bin" similarity --db db.csv -q q.csv -q q3.csv; has err "dimension"
+expect 3 "$bin" similarity -m img.weights --db db.npy -t x -q q3.csv; has err "dimension"
+# the table: base names, widened to fit, the middle of long names cut
+cp photos/a.bmp photos/FreshFlower_in_a_vase.bmp
+cp photos/a.bmp photos/a_very_long_name_that_goes_on_and_on_and_on_for_ever.bmp
+expect 0 "$bin" similarity -m img.weights -t "a dog" -i photos/FreshFlower_in_a_vase.bmp \
+    -i photos/a_very_long_name_that_goes_on_and_on_and_on_for_ever.bmp
+has out "FreshFlower_in_a_vase.bmp"; has out "a_very_long_name_th"; has out "for_ever.bmp"
+if grep -q "photos/" out; then bad "the table shows whole paths"; else ok; fi
+# a CSV database with a header line
+printf 'x,y\n1,0\n0,1\n' > head.csv
+expect 0 "$bin" similarity --db head.csv -q q.csv -k 1; same "$(cut -f2 out)" 1
+# inf and nan in a CSV are values (then refused as rows), not a raw file
+printf 'inf,1\n' > inf.csv
+expect 3 "$bin" similarity --db inf.csv -q q.csv; has err "vector 1 is all zeros, NaN or infinite"
+# FIFOs, directories and devices are refused at once, never waited on
+mkfifo fifo
+expect 3 timeout 10 "$bin" similarity --db fifo -q q.csv; has err "fifo: is a FIFO"
+expect 3 timeout 10 "$bin" embed-text -m fifo x; has err "is a FIFO"
+expect 3 timeout 10 "$bin" similarity -m img.weights -i fifo -t x; has err "is a FIFO"
+expect 1 timeout 10 "$bin" embed-image -m img.weights -f csv fifo photos/a.bmp; has err "is a FIFO"
+expect 3 "$bin" similarity --db photos -q q.csv; has err "is a directory"
+# a NUL inside a line of text is warned about
+printf 'a dog\0 and more\n' | "$bin" embed-text -m model.weights -f csv > out 2> err; has err "NUL byte"
+# embed-text answers each line as it comes (a coprocess), and an
+# interrupted run leaves a valid .npy of every row so far
+(echo "a dog"; sleep 1; echo "a cat"; sleep 8) | "$bin" embed-text -m model.weights -f npy > live.npy 2> err &
+sleep 3
+same "$(wc -c < live.npy | tr -d ' ')" $((128 + 2 * 32 * 4))
+has live.npy "'shape': (2, 32)"
+pkill -TERM -f "embed-text -m model.weights -f npy" ; wait
+has live.npy "'shape': (2, 32)"
+same "$(wc -c < live.npy | tr -d ' ')" $((128 + 2 * 32 * 4))
+# progress within the first batch (one image a thread), and a closing count
+if command -v script >/dev/null 2>&1; then
+    script -qec "$bin embed-image -m img.weights -f csv -j 2 photos > /dev/null" /dev/null > tty.txt 2>&1
+    has tty.txt "2/7 images"; has tty.txt "embedded, 2 skipped, 1 not images"
+    script -qec "$bin embed-text -m model.weights -f csv < /dev/null" /dev/null > tty.txt 2>&1
+fi
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]
