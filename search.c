@@ -13,7 +13,7 @@ typedef float v8sf __attribute__((vector_size(32)));
 /* One pass over x for both the dot product and the norm, in eight lanes and
  * two sets of sums so that neither waits on the other. Built for AVX2 + FMA
  * and for any x86-64, chosen at load time. */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) float search_cosine(const float *x, const float *q, int n)
+UTIL_X86_64_V3 float search_cosine(const float *x, const float *q, int n)
 {
     v8sf dot[2] = {{0}}, sq[2] = {{0}};
     int d = 0;

@@ -72,7 +72,7 @@ void transformer_close(struct transformer *t)
 
 /* Sums in eight float lanes, as PyTorch's vectorised LayerNorm does in
  * float. Built for AVX2 + FMA and for any x86-64, chosen at load time. */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void
+UTIL_X86_64_V3 void
 transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width)
 {
     for (int r = 0; r < rows; r++) {
@@ -140,7 +140,7 @@ static inline __attribute__((always_inline)) void few_rows_block(float *y, int l
  * sits in L1. The hardware prefetcher stops at every 4 KiB page, so the
  * next pair is prefetched by hand while the first rows work on this
  * one. in and n are even, in a multiple of 8 (widths are multiples of 64). */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) static void
+UTIL_X86_64_V3 static void
 few_rows(float *y, int ldy, const float *x, const float *w, int rows, int in, int n)
 {
     for (int j = 0; j < n; j += 2) {
@@ -284,7 +284,7 @@ static inline void exp8(v8sf *px)
 }
 
 /* Built for AVX2 + FMA and for any x86-64, chosen when the program loads. */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) static void activate(float *x, size_t n,
+UTIL_X86_64_V3 static void activate(float *x, size_t n,
                                                                                   enum weights_activation act)
 {
     size_t i = 0;

@@ -18,6 +18,16 @@
 
 #define ERR_LEN 512
 
+/* A function built for AVX2 + FMA (x86-64-v3) and for any x86-64, the
+ * version chosen when the program loads. Clang before 16 emits no symbol
+ * for such a function called from another file (the fuzz builds): there it
+ * is built once, for any x86-64. */
+#if defined(__clang__) && __clang_major__ < 16
+#define UTIL_X86_64_V3
+#else
+#define UTIL_X86_64_V3 __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+
 /* Makes the array *pp (of *cap elements of elem bytes, malloc'd or NULL)
  * hold at least need elements, doubling as it grows; never more than limit
  * elements. -1 when over the limit or out of memory, leaving *pp as it was. */

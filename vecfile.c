@@ -1,6 +1,7 @@
 #include "vecfile.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,7 @@ static int parse_npy(struct vecfile *v, const unsigned char *buf, size_t len, ch
                      (unsigned long long)h.shape[1], len - off);
     v->rows = h.shape[0];
     v->dim = (int)h.shape[1];
-    if (h.itemsize == 4 && h.order == '<' && off % sizeof(float) == 0) {
+    if (h.itemsize == 4 && h.order == '<' && (uintptr_t)(buf + off) % sizeof(float) == 0) {
         v->data = (const float *)(buf + off);
         return 0;
     }
@@ -325,7 +326,12 @@ static int parse(struct vecfile *v, const unsigned char *buf, size_t len, int di
             return error(err, "%zu bytes is not a whole number of %d-float vectors", len, dim);
         v->rows = len / row;
         v->dim = dim;
-        v->data = (const float *)buf;
+        if ((uintptr_t)buf % sizeof(float) == 0)
+            v->data = (const float *)buf;
+        else if ((v->owned = malloc(len)))
+            v->data = memcpy(v->owned, buf, len);
+        else
+            return error(err, "out of memory");
     }
     return v->rows ? 0 : error(err, "no vectors");
 }
