@@ -32,8 +32,11 @@ static int lane_open(struct textenc_lane *l, const struct weights *w, int max_ro
     l->eot = malloc((size_t)max_rows * sizeof *l->eot);
     if (!l->x || !l->pooled || !l->eot)
         return error(err, "out of memory for the text encoder");
-    l->t = transformer_open(W, max_rows, (int)c->context_length, (enum weights_activation)c->activation, 1, 0,
-                            err);
+    /* OpenAI's shape: heads of width 64, an MLP 4 times as wide */
+    struct transformer_opts o = {.width = (int)W, .heads = (int)W / 64, .mlp = 4 * (int)W, .max_rows = max_rows,
+                                 .max_seq = (int)c->context_length,
+                                 .activation = (enum weights_activation)c->activation, .threads = 1};
+    l->t = transformer_open(&o, err);
     return l->t ? 0 : -1;
 }
 

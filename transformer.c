@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEAD_DIM 64
 /* Products of up to this many rows skip the BLAS (few_rows) */
 #define FEW_ROWS 16
 #define FEW_ROWS_SPLIT (1 << 20)
@@ -32,30 +31,32 @@ static inline float sum8_tree(const v8sf *v)
     return h[0] + h[1];
 }
 
-struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
-                                     int huge, char *err)
+struct transformer *transformer_open(const struct transformer_opts *o, char *err)
 {
+    if (o->width < 8 || o->width % 8 || o->mlp < 8 || o->mlp % 8 || o->heads < 1 || o->width % o->heads ||
+        o->max_rows < 1 || o->max_seq < 1) {
+        error(err, "transformer of width %d, %d heads, MLP width %d: not a shape clippie runs", o->width, o->heads,
+              o->mlp);
+        return NULL;
+    }
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
         goto oom;
-    t->width = width;
-    t->heads = width / HEAD_DIM;
-    t->max_rows = max_rows;
-    t->max_seq = max_seq;
-    t->activation = act;
-    t->threads = util_threads(threads);
-    size_t rows = (size_t)max_rows, w = (size_t)width, s = (size_t)max_seq;
-    void *(*alloc)(size_t) = huge ? util_scratch : malloc;
+    *t = (struct transformer){.width = o->width, .heads = o->heads, .head_dim = o->width / o->heads, .mlp = o->mlp,
+                              .max_rows = o->max_rows, .max_seq = o->max_seq, .activation = o->activation,
+                              .threads = util_threads(o->threads)};
+    size_t rows = (size_t)o->max_rows, w = (size_t)o->width, s = (size_t)o->max_seq;
+    void *(*alloc)(size_t) = o->huge_pages ? util_scratch : malloc;
     t->ln = alloc(rows * w * sizeof(float));
     t->qkv = alloc(rows * 3 * w * sizeof(float));
-    t->hidden = alloc(rows * 4 * w * sizeof(float));
+    t->hidden = alloc(rows * (size_t)o->mlp * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)
         goto oom;
     return t;
 oom:
     transformer_close(t);
-    error(err, "out of memory for transformer scratch (%d rows of width %d)", max_rows, width);
+    error(err, "out of memory for transformer scratch (%d rows of width %d)", o->max_rows, o->width);
     return NULL;
 }
 
@@ -235,12 +236,13 @@ static void linear(struct transformer *t, float *y, const float *x, const float 
 static void attention(struct transformer *t, const float *qkv, int seq, int first, int nq, float *out, int causal)
 {
     int W = t->width;
-    const float scale = 1.0f / sqrtf(HEAD_DIM);
+    const int D = t->head_dim;
+    const float scale = 1.0f / sqrtf((float)D);
     for (int h = 0; h < t->heads; h++) {
-        const float *q = qkv + (size_t)first * 3 * W + h * HEAD_DIM, *k = qkv + W + h * HEAD_DIM, *v = k + W;
+        const float *q = qkv + (size_t)first * 3 * W + h * D, *k = qkv + W + h * D, *v = k + W;
         float *s = t->scores + (size_t)h * seq * seq;
         /* s[nq, seq] = q[nq, 64] @ k[seq, 64]^T * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, seq, HEAD_DIM, scale, q, 3 * W, k, 3 * W, 0.0f, s,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, seq, D, scale, q, 3 * W, k, 3 * W, 0.0f, s,
                     seq);
         for (int i = 0; i < nq; i++) {
             float *row = s + (size_t)i * seq;
@@ -256,8 +258,8 @@ static void attention(struct transformer *t, const float *qkv, int seq, int firs
                 row[j] = 0;
         }
         /* out[nq, 64] (head h's columns) = s[nq, seq] @ v[seq, 64] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, HEAD_DIM, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
-                    out + h * HEAD_DIM, W);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, D, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
+                    out + h * D, W);
     }
 }
 
@@ -325,9 +327,9 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     }
     linear(t, x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
-    linear(t, t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, 4 * W, 0); /* [rows, 4W] */
-    activate(t->hidden, (size_t)rows * 4 * W, t->activation);
-    linear(t, x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, 4 * W, W, 1); /* x[rows, W] += */
+    linear(t, t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
+    activate(t->hidden, (size_t)rows * (size_t)t->mlp, t->activation);
+    linear(t, x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,

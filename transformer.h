@@ -1,6 +1,8 @@
 /* transformer.h - what both towers share: LayerNorm and the residual block.
  *
- *     struct transformer *t = transformer_open(W, max_rows, max_seq, WEIGHTS_QUICK_GELU, 2, 0, err);
+ *     struct transformer_opts o = {.width = W, .heads = W / 64, .mlp = 4 * W, .max_rows = rows,
+ *                                  .max_seq = seq, .activation = WEIGHTS_QUICK_GELU, .threads = 2};
+ *     struct transformer *t = transformer_open(&o, err);
  *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
  *     for (int l = 0; l < layers - 1; l++)
  *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
@@ -18,21 +20,34 @@
 #include "weights.h"
 
 struct transformer {
-    int width, heads, max_rows, max_seq;
+    int width, heads, head_dim, mlp, max_rows, max_seq;
     int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS); the
                   * caller may change it between calls */
     enum weights_activation activation;
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */
-    float *hidden; /* [max_rows, 4W] */
+    float *hidden; /* [max_rows, mlp] */
     float *scores; /* [heads, max_seq, max_seq] */
 };
 
-/* huge: scratch on huge pages (util_scratch), for callers that fill all
- * max_rows rows every time (the image tower); a one-off text touches a few
- * rows, where each huge page would cost 2 MiB of zeroing at first touch. */
-struct transformer *transformer_open(int width, int max_rows, int max_seq, enum weights_activation act, int threads,
-                                     int huge, char *err);
+struct transformer_opts {
+    int width;    /* W: the residual stream's */
+    int heads;    /* attention heads: W / heads is the head width */
+    int mlp;      /* the MLP's hidden width (4W in OpenAI's models) */
+    int max_rows; /* rows of all the sequences of one call together */
+    int max_seq;  /* rows of one sequence */
+    enum weights_activation activation;
+    int threads;  /* for products of a few rows (1 to UTIL_MAX_THREADS) */
+    int huge_pages; /* scratch on huge pages (util_scratch), for callers
+                       that fill all max_rows rows every time (the image
+                       tower); a one-off text touches a few rows, where each
+                       huge page would cost 2 MiB of zeroing at first touch */
+};
+
+/* Scratch for the shape o gives; NULL with err when out of memory or the
+ * shape is not one the kernels take (W and mlp multiples of 8, heads
+ * dividing W). */
+struct transformer *transformer_open(const struct transformer_opts *o, char *err);
 void transformer_close(struct transformer *t);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r, eps 1e-5; out may be x. */

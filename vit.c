@@ -45,8 +45,11 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
         l->lens[i] = (int)G2 + 1;
         l->cls[i] = (size_t)i * (G2 + 1);
     }
-    l->t = transformer_open((int)W, max_batch * (int)(G2 + 1), (int)(G2 + 1), (enum weights_activation)c->activation,
-                            1, 1, err);
+    /* OpenAI's shape: heads of width 64, an MLP 4 times as wide */
+    struct transformer_opts o = {.width = (int)W, .heads = (int)W / 64, .mlp = 4 * (int)W,
+                                 .max_rows = max_batch * (int)(G2 + 1), .max_seq = (int)(G2 + 1),
+                                 .activation = (enum weights_activation)c->activation, .threads = 1, .huge_pages = 1};
+    l->t = transformer_open(&o, err);
     return l->t ? 0 : -1;
 }
 
