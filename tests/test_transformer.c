@@ -1,9 +1,13 @@
 /* transformer_few_rows against the same product summed in double: every row
  * count it serves (1 to 16, so every block size and remainder), widths from
  * the tiny test model's to a B/32 MLP's, one to three threads (the larger
- * products are split between them). */
+ * products are split between them). Then the whole residual block
+ * (LayerNorm, attention, MLP) against the same block in double: head widths
+ * of 64 and others, causal or not, sequences of different lengths packed,
+ * every row or only the picked ones, both activations. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "transformer.h"
@@ -46,6 +50,155 @@ static void test_product(int rows, int in, int out, int threads)
     free(want);
 }
 
+/* ---- the residual block, in double ---- */
+
+static void layernorm(double *out, const double *x, const float *w, const float *b, int n)
+{
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++)
+        m += x[i];
+    m /= n;
+    for (int i = 0; i < n; i++)
+        v += (x[i] - m) * (x[i] - m);
+    v /= n;
+    for (int i = 0; i < n; i++)
+        out[i] = (x[i] - m) / sqrt(v + 1e-5) * w[i] + b[i];
+}
+
+/* y[out] = x[in] @ w[out, in]^T + b */
+static void linear(double *y, const double *x, const float *w, const float *b, int in, int out)
+{
+    for (int j = 0; j < out; j++) {
+        double s = b[j];
+        for (int k = 0; k < in; k++)
+            s += x[k] * w[(size_t)j * in + k];
+        y[j] = s;
+    }
+}
+
+static double act(double v, enum weights_activation a)
+{
+    return a == WEIGHTS_GELU ? 0.5 * v * (1 + erf(v / sqrt(2))) : v / (1 + exp(-1.702 * v));
+}
+
+/* One sequence of n rows of width W through the block, in place. */
+static void ref_block(const struct weights_block *b, double *x, int n, int W, int heads, int mlp, int causal,
+                      enum weights_activation a)
+{
+    int D = W / heads;
+    double *ln = malloc((size_t)n * W * sizeof *ln), *qkv = malloc((size_t)n * 3 * W * sizeof *qkv);
+    double *att = calloc((size_t)n * W, sizeof *att), *h = malloc((size_t)mlp * sizeof *h), *p = malloc(n * sizeof *p);
+    for (int r = 0; r < n; r++) {
+        layernorm(ln + (size_t)r * W, x + (size_t)r * W, b->ln_1_weight, b->ln_1_bias, W);
+        linear(qkv + (size_t)r * 3 * W, ln + (size_t)r * W, b->in_proj_weight, b->in_proj_bias, W, 3 * W);
+    }
+    for (int hd = 0; hd < heads; hd++)
+        for (int i = 0; i < n; i++) {
+            int last = causal ? i : n - 1;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= last; j++) {
+                double s = 0;
+                for (int d = 0; d < D; d++)
+                    s += qkv[(size_t)i * 3 * W + hd * D + d] * qkv[(size_t)j * 3 * W + W + hd * D + d];
+                p[j] = s / sqrt(D);
+                mx = fmax(mx, p[j]);
+            }
+            for (int j = 0; j <= last; j++)
+                sum += p[j] = exp(p[j] - mx);
+            for (int j = 0; j <= last; j++)
+                for (int d = 0; d < D; d++)
+                    att[(size_t)i * W + hd * D + d] += p[j] / sum * qkv[(size_t)j * 3 * W + 2 * W + hd * D + d];
+        }
+    for (int r = 0; r < n; r++) {
+        double *xr = x + (size_t)r * W, o[512];
+        linear(o, att + (size_t)r * W, b->out_proj_weight, b->out_proj_bias, W, W);
+        for (int k = 0; k < W; k++)
+            xr[k] += o[k];
+        layernorm(ln, xr, b->ln_2_weight, b->ln_2_bias, W);
+        linear(h, ln, b->c_fc_weight, b->c_fc_bias, W, mlp);
+        for (int k = 0; k < mlp; k++)
+            h[k] = act(h[k], a);
+        linear(o, h, b->c_proj_weight, b->c_proj_bias, mlp, W);
+        for (int k = 0; k < W; k++)
+            xr[k] += o[k];
+    }
+    free(ln);
+    free(qkv);
+    free(att);
+    free(h);
+    free(p);
+}
+
+static struct weights_block random_block(int W, int mlp)
+{
+    struct weights_block b = {
+        .ln_1_weight = randoms((size_t)W), .ln_1_bias = randoms((size_t)W),
+        .in_proj_weight = randoms((size_t)3 * W * W), .in_proj_bias = randoms((size_t)3 * W),
+        .out_proj_weight = randoms((size_t)W * W), .out_proj_bias = randoms((size_t)W),
+        .ln_2_weight = randoms((size_t)W), .ln_2_bias = randoms((size_t)W),
+        .c_fc_weight = randoms((size_t)mlp * W), .c_fc_bias = randoms((size_t)mlp),
+        .c_proj_weight = randoms((size_t)W * mlp), .c_proj_bias = randoms((size_t)W),
+    };
+    return b;
+}
+
+static void free_block(struct weights_block *b)
+{
+    const float *p[] = {b->ln_1_weight, b->ln_1_bias, b->in_proj_weight, b->in_proj_bias, b->out_proj_weight,
+                        b->out_proj_bias, b->ln_2_weight, b->ln_2_bias, b->c_fc_weight, b->c_fc_bias,
+                        b->c_proj_weight, b->c_proj_bias};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
+        free((void *)p[i]);
+}
+
+/* Sequences of lens[] rows packed as the towers pack them, through
+ * transformer_block (or _pick, with the last row of each picked). */
+static void test_block(int W, int heads, int mlp, int causal, enum weights_activation a, int pick)
+{
+    static const int lens[] = {5, 1, 12, 7};
+    int nseq = 4, rows = 0, worst_at = -1;
+    for (int s = 0; s < nseq; s++)
+        rows += lens[s];
+    struct transformer_opts o = {.width = W, .heads = heads, .mlp = mlp, .max_rows = rows, .max_seq = 12,
+                                 .activation = a, .threads = 2};
+    char err[ERR_LEN];
+    struct transformer *t = transformer_open(&o, err);
+    struct weights_block b = random_block(W, mlp);
+    float *x = randoms((size_t)rows * W), *out = malloc((size_t)nseq * W * sizeof *out);
+    double *want = malloc((size_t)rows * W * sizeof *want), worst = 0;
+    size_t picks[4];
+    for (int i = 0; i < rows * W; i++)
+        want[i] = x[i];
+    for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
+        ref_block(&b, want + (size_t)at * W, lens[s], W, heads, mlp, causal, a);
+        picks[s] = (size_t)(at + lens[s] - 1);
+    }
+    CHECK(t != NULL, "transformer_open: %s", err);
+    if (!t)
+        return;
+    if (pick)
+        transformer_block_pick(t, &b, x, nseq, lens, causal, picks, out);
+    else
+        transformer_block(t, &b, x, nseq, lens, causal);
+    for (int r = 0; r < (pick ? nseq : rows); r++) {
+        const float *got = pick ? out + (size_t)r * W : x + (size_t)r * W;
+        const double *w = want + (pick ? picks[r] : (size_t)r) * W;
+        double d = 0, n = 0;
+        for (int k = 0; k < W; k++)
+            d += (got[k] - w[k]) * (got[k] - w[k]), n += w[k] * w[k];
+        if (sqrt(d / n) > worst)
+            worst = sqrt(d / n), worst_at = r;
+    }
+    CHECK(worst <= 1e-5, "block W %d, %d heads, MLP %d, %s, %s%s: relative error %.3g (row %d)", W, heads, mlp,
+          causal ? "causal" : "not causal", a == WEIGHTS_GELU ? "gelu" : "quick_gelu", pick ? ", picked rows" : "",
+          worst, worst_at);
+    transformer_close(t);
+    free_block(&b);
+    free(x);
+    free(out);
+    free(want);
+}
+
 int main(void)
 {
     static const int shapes[][2] = {{64, 192}, {512, 512}, {512, 2048}, {2048, 512}};
@@ -54,5 +207,12 @@ int main(void)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
             for (int threads = 1; threads <= 3; threads++)
                 test_product(rows, shapes[s][0], shapes[s][1], threads);
+    /* head widths 64 (OpenAI's), 80 (ViT-H/14's), 32; MLPs 4W and others */
+    static const int blocks[][3] = {{128, 2, 512}, {160, 2, 640}, {96, 3, 352}, {64, 1, 200}};
+    for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++)
+        for (int causal = 0; causal <= 1; causal++)
+            for (int pick = 0; pick <= 1; pick++)
+                test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal, (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU,
+                           pick);
     return check_done("test_transformer");
 }
