@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 
 #include "convert.h"
 #include "image.h"
+#include "index.h"
 #include "pipeline.h"
 #include "search.h"
 #include "textenc.h"
@@ -720,40 +722,43 @@ static int list_images(int argc, char **argv, char delim, struct walk *files)
     return code ? code : *err ? fail(EXIT_FAILED, "%s", err) : 0;
 }
 
-/* Everything one embed-image run holds. */
+/* Everything one run of the image tower over files holds: embed-image
+ * writes its rows to out (and names), index puts them into ix. */
 struct image_run {
     struct weights *w;
     struct vit *vit;
     struct pipeline *pipe;
+    const struct walk_file **files; /* [n]: the files to embed, in order */
+    char **paths;                   /* [n]: their paths, for the pipeline */
+    float *vec;                     /* [batch, E] */
+    size_t n, batch, embedded, skipped;
     struct vecfile_writer *out;
     FILE *names;
-    char **paths;    /* [files]: the walk's paths, for the pipeline */
-    float *vec;      /* [batch, E] */
-    size_t batch, embedded, skipped;
+    struct index *ix;
 };
 
-static int image_run_open(struct image_run *r, const struct embed_opts *o, struct walk *files)
+/* Sets up the tower and the decoding of files (the n of pick, or all when
+ * pick is NULL) for the model r->w. */
+static int image_run_open(struct image_run *r, const struct embed_opts *o, const struct walk *files,
+                          const size_t *pick, size_t n)
 {
     char err[ERR_LEN];
-    if (!(r->w = open_model(o->model)))
-        return EXIT_FAILED;
     int R = (int)(r->w->cfg.vision_grid * r->w->cfg.vision_patch), E = (int)r->w->cfg.embed_dim;
     struct image_opts io = {.resolution = R, .exif = o->exif, .max_pixels = o->max_pixels, .draft = o->draft};
     transformer_blas_idle(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
     r->batch = (size_t)vit_batch(r->w, cores());
+    r->n = pick ? n : files->n;
     if (!(r->vit = vit_open(r->w, (int)r->batch, cores(), err)))
         return fail(EXIT_FAILED, "%s", err);
-    if (!(r->vec = malloc(r->batch * (size_t)E * sizeof *r->vec)))
+    if (!(r->vec = malloc(r->batch * (size_t)E * sizeof *r->vec)) ||
+        !(r->paths = malloc((r->n ? r->n : 1) * sizeof *r->paths)) ||
+        !(r->files = malloc((r->n ? r->n : 1) * sizeof *r->files)))
         return fail(EXIT_FAILED, "out of memory");
-    if (!(r->out = open_output("embed-image", o, E)))
-        return EXIT_FAILED;
-    if (o->names && !(r->names = fopen(o->names, "w")))
-        return fail(EXIT_FAILED, "%s: %s", o->names, strerror(errno));
-    if (!(r->paths = malloc((files->n ? files->n : 1) * sizeof *r->paths)))
-        return fail(EXIT_FAILED, "out of memory");
-    for (size_t i = 0; i < files->n; i++)
-        r->paths[i] = files->files[i].path;
-    if (!(r->pipe = pipeline_open(r->paths, files->n, &io, o->jobs, r->batch, err)))
+    for (size_t i = 0; i < r->n; i++) {
+        r->files[i] = &files->files[pick ? pick[i] : i];
+        r->paths[i] = r->files[i]->path;
+    }
+    if (!(r->pipe = pipeline_open(r->paths, r->n, &io, o->jobs, r->batch, err)))
         return fail(EXIT_FAILED, "%s", err);
     return 0;
 }
@@ -762,13 +767,35 @@ static void image_run_close(struct image_run *r)
 {
     pipeline_close(r->pipe);
     free(r->paths);
+    free(r->files);
     free(r->vec);
     vit_close(r->vit);
-    weights_close(r->w);
 }
 
-/* Embeds one batch: reports its bad files, writes the good ones' rows and
- * names, rows first, each flushed. */
+/* The rows of a batch's good files: to the index, or to the output with
+ * their names (rows first, each flushed). */
+static int store_rows(struct image_run *r, const struct pipeline_batch *b, const struct embed_opts *o)
+{
+    char err[ERR_LEN];
+    int code = 0;
+    if (r->ix) {
+        const struct walk_file **good = r->files + b->first; /* compacted in place: the good ones in order */
+        size_t g = 0;
+        for (size_t i = 0; i < b->n; i++)
+            if (!b->errs[i][0])
+                good[g++] = r->files[b->first + i];
+        return index_put(r->ix, good, r->vec, b->good, err) < 0 ? fail(EXIT_FAILED, "%s", err) : 0;
+    }
+    code = write_rows(r->out, r->vec, b->good, (int)r->w->cfg.embed_dim, o->normalize);
+    for (size_t i = 0; !code && r->names && i < b->n; i++)
+        if (!b->errs[i][0])
+            fprintf(r->names, "%s%c", b->paths[i], o->delim);
+    if (r->names && fflush(r->names) != 0 && !code)
+        code = fail(EXIT_FAILED, "cannot write the names: %s", strerror(errno));
+    return code;
+}
+
+/* Embeds one batch: reports its bad files, stores the good ones' rows. */
 static int image_batch(struct image_run *r, const struct pipeline_batch *b, const struct embed_opts *o)
 {
     for (size_t i = 0; i < b->n; i++)
@@ -777,14 +804,8 @@ static int image_batch(struct image_run *r, const struct pipeline_batch *b, cons
             r->skipped++;
         }
     vit_encode(r->vit, b->pixels, (int)b->good, r->vec);
-    int code = write_rows(r->out, r->vec, b->good, (int)r->w->cfg.embed_dim, o->normalize);
-    for (size_t i = 0; !code && r->names && i < b->n; i++)
-        if (!b->errs[i][0])
-            fprintf(r->names, "%s%c", b->paths[i], o->delim);
-    if (r->names && fflush(r->names) != 0 && !code)
-        code = fail(EXIT_FAILED, "cannot write the names: %s", strerror(errno));
     r->embedded += b->good;
-    return code;
+    return store_rows(r, b, o);
 }
 
 static int embed_images(struct image_run *r, const struct embed_opts *o, size_t total)
@@ -859,8 +880,14 @@ static int cmd_embed_image(int argc, char **argv)
     if (code)
         return code;
     code = list_images(argc - optind, argv + optind, o.delim, &files);
+    if (!code && !(r.w = open_model(o.model)))
+        code = EXIT_FAILED;
     if (!code)
-        code = image_run_open(&r, &o, &files);
+        code = image_run_open(&r, &o, &files, NULL, 0);
+    if (!code && !(r.out = open_output("embed-image", &o, (int)r.w->cfg.embed_dim)))
+        code = EXIT_FAILED;
+    if (!code && o.names && !(r.names = fopen(o.names, "w")))
+        code = fail(EXIT_FAILED, "%s: %s", o.names, strerror(errno));
     if (!code) {
         catch_stop();
         code = embed_images(&r, &o, files.n);
@@ -874,8 +901,303 @@ static int cmd_embed_image(int argc, char **argv)
     if (!code && !files.n)
         code = fail(EXIT_SKIPPED, "no images found");
     image_run_close(&r);
+    weights_close(r.w);
     walk_free(&files);
     return die_of_stop(code ? code : r.skipped ? EXIT_SKIPPED : EXIT_ALL_DONE);
+}
+
+/* ---- index ---- */
+
+static const char index_help[] =
+    "usage: clippie index [-m MODEL] [-j N] [--exclude GLOB]... [--shard K/N] INDEX [PATH...]\n"
+    "       clippie index --dump [-f raw|csv|npy] [-n] [--names FILE] [-0] INDEX\n"
+    "       clippie index --merge OUT IN...\n"
+    "\n"
+    "Keeps the vectors of a photo library up to date in INDEX (an SQLite file):\n"
+    "files not in it are embedded, files whose size, mtime or inode changed are\n"
+    "embedded again, files gone from the PATHs are removed; files unchanged are\n"
+    "not even opened. Without PATHs, the roots recorded by earlier runs are\n"
+    "refreshed. Search it with 'clippie similarity --db INDEX -t TEXT'.\n"
+    "\n"
+    "%s"
+    "  -j, --jobs N     decode and resize with N threads (default: the cores)\n"
+    "  --exclude GLOB   leave out files whose path or name matches GLOB\n"
+    "  --shard K/N      index only the files whose path hashes to shard K of N\n"
+    "                   (0 <= K < N): N machines build N indexes, which\n"
+    "                   similarity searches together or --merge combines\n"
+    "  --no-exif-orientation, --draft, --max-pixels N   as for embed-image (the\n"
+    "                   first two are recorded: later runs must agree)\n"
+    "  --dump           write the vectors in path order to standard output, as\n"
+    "                   embed-image does (-f, -n, --names, -0)\n"
+    "  --merge          combine the indexes IN... (same model) into OUT\n"
+    "\n"
+    "Each batch of files is committed on its own: a run killed at any moment\n"
+    "loses at most the batch in flight, and the next run goes on from there.\n"
+    "Two runs on one INDEX at a time: the second is refused.\n"
+    "\n" EXIT_CODES;
+
+struct index_opts {
+    struct embed_opts e;
+    char **exclude;   /* [argc] */
+    int nexclude, dump, merge;
+    unsigned shard_k, shard_n;
+};
+
+static int parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+    unsigned long long a = 0, b = 0;
+    const char *slash = strchr(s, '/');
+    char head[32];
+    if (!slash || (size_t)(slash - s) >= sizeof head)
+        return usage_error("index", "--shard takes K/N, not '%s'", s);
+    memcpy(head, s, (size_t)(slash - s));
+    head[slash - s] = 0;
+    if (parse_number("index", "--shard's N", slash + 1, 1, 1u << 20, &b) ||
+        parse_number("index", "--shard's K", head, 0, b - 1, &a))
+        return EXIT_USAGE;
+    *k = (unsigned)a;
+    *n = (unsigned)b;
+    return 0;
+}
+
+static int parse_index(int argc, char **argv, struct index_opts *o)
+{
+    static const struct option opts[] = {
+        model_opt, format_opt, normalize_opt, null_opt,
+        {"names", required_argument, 0, 'N'},      {"jobs", required_argument, 0, 'j'},
+        {"no-exif-orientation", no_argument, 0, 'E'}, {"max-pixels", required_argument, 0, 'P'},
+        {"draft", no_argument, 0, 'D'},            {"exclude", required_argument, 0, 'x'},
+        {"shard", required_argument, 0, 's'},      {"dump", no_argument, 0, 'd'},
+        {"merge", no_argument, 0, 'M'},            {0, 0, 0, 0},
+    };
+    unsigned long long v = 0;
+    int c;
+    *o = (struct index_opts){.e = {.fmt = VECFILE_RAW, .exif = 1, .jobs = cores(), .delim = '\n',
+                                   .max_pixels = IMAGE_MAX_PIXELS},
+                             .exclude = calloc((size_t)argc, sizeof(char *))};
+    if (!o->exclude)
+        return fail(EXIT_FAILED, "out of memory");
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":m:f:nj:0", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->e.model = optarg; break;
+        case 'f':
+            if (parse_format("index", optarg, &o->e.fmt))
+                return EXIT_USAGE;
+            break;
+        case 'n': o->e.normalize = 1; break;
+        case 'N': o->e.names = optarg; break;
+        case 'j':
+            if (parse_number("index", "-j", optarg, 1, 64, &v))
+                return EXIT_USAGE;
+            o->e.jobs = (int)v;
+            break;
+        case 'E': o->e.exif = 0; break;
+        case 'D': o->e.draft = 1; break;
+        case 'P':
+            if (parse_number("index", "--max-pixels", optarg, 1, UINT64_MAX, &o->e.max_pixels))
+                return EXIT_USAGE;
+            break;
+        case '0': o->e.delim = 0; break;
+        case 'x': o->exclude[o->nexclude++] = optarg; break;
+        case 's':
+            if (parse_shard(optarg, &o->shard_k, &o->shard_n))
+                return EXIT_USAGE;
+            break;
+        case 'd': o->dump = 1; break;
+        case 'M': o->merge = 1; break;
+        default: return bad_option("index", c, argv);
+        }
+    }
+    if (o->dump && o->merge)
+        return usage_error("index", "--dump and --merge do not go together");
+    if (optind == argc)
+        return usage_error("index", "needs an INDEX");
+    if (o->dump && argc - optind != 1)
+        return usage_error("index", "--dump takes one INDEX");
+    if (o->merge && argc - optind < 2)
+        return usage_error("index", "--merge needs OUT and at least one IN");
+    return 0;
+}
+
+/* A root as an absolute path without trailing slashes, not resolving
+ * links: the path the user knows. NULL when out of memory. */
+static char *absolute(const char *path)
+{
+    char cwd[4096], *out;
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        out = strdup(path);
+    else if (asprintf(&out, "%s/%s", cwd, strcmp(path, ".") ? path : "") < 0)
+        out = NULL;
+    for (size_t n = out ? strlen(out) : 0; n > 1 && out[n - 1] == '/'; n--)
+        out[n - 1] = 0;
+    return out;
+}
+
+static int excluded(const struct index_opts *o, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    for (int i = 0; i < o->nexclude; i++)
+        if (!fnmatch(o->exclude[i], path, 0) || (base && !fnmatch(o->exclude[i], base + 1, 0)))
+            return 1;
+    return 0;
+}
+
+/* The roots to walk (the PATHs made absolute, else those recorded), and
+ * the files under them that are not excluded; roots that cannot be read
+ * are reported and left out, so that their entries are kept. */
+static int index_walk(struct index *ix, const struct index_opts *o, int argc, char **argv, char ***roots,
+                      size_t *nroots, struct walk *files, size_t *skips)
+{
+    char err[ERR_LEN];
+    size_t n = 0;
+    if (argc) {
+        if (!(*roots = calloc((size_t)argc, sizeof **roots)))
+            return fail(EXIT_FAILED, "out of memory");
+        for (int i = 0; i < argc; i++)
+            if (!((*roots)[n++] = absolute(argv[i])))
+                return fail(EXIT_FAILED, "out of memory");
+        if (index_add_roots(ix, *roots, n, err) < 0)
+            return fail(EXIT_FAILED, "%s", err);
+    } else if (index_roots(ix, roots, &n, err) < 0)
+        return fail(EXIT_FAILED, "%s", err);
+    if (!n)
+        return usage_error("index", "no PATH given, and the index records none");
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (stat((*roots)[i], &st) < 0) {
+            skipped((*roots)[i], strerror(errno));
+            (*skips)++;
+            free((*roots)[i]);
+            continue;
+        }
+        (*roots)[kept++] = (*roots)[i];
+        if (walk_add(files, (*roots)[kept - 1]) < 0)
+            return fail(EXIT_FAILED, "out of memory listing %s", (*roots)[kept - 1]);
+    }
+    *nroots = kept;
+    size_t m = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        if (excluded(o, files->files[i].path)) {
+            free(files->files[i].path);
+            continue;
+        }
+        files->files[m++] = files->files[i];
+    }
+    files->n = m;
+    return 0;
+}
+
+static int index_update(struct index *ix, struct index_opts *o, int argc, char **argv)
+{
+    char err[ERR_LEN], **roots = NULL;
+    size_t nroots = 0;
+    struct index_model model;
+    struct image_run r = {.ix = ix};
+    struct walk files = {.skip = walk_skip, .ctx = &r.skipped};
+    struct index_plan plan = {0};
+    int code = 0;
+    if (!(r.w = open_model(o->e.model)))
+        return EXIT_FAILED;
+    index_model_of(r.w, o->e.model ? o->e.model : getenv("CLIPPIE_MODEL") ? getenv("CLIPPIE_MODEL") : default_model(),
+                   o->e.exif, o->e.draft, &model);
+    if (index_bind_model(ix, &model, err) < 0 || index_bind_shard(ix, o->shard_k, o->shard_n, err) < 0)
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code)
+        code = index_walk(ix, o, argc, argv, &roots, &nroots, &files, &r.skipped);
+    if (!code && index_plan(ix, &files, roots, nroots, &plan, err) < 0)
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code)
+        code = image_run_open(&r, &o->e, &files, plan.todo, plan.ntodo);
+    if (!code) {
+        catch_stop();
+        code = embed_images(&r, &o->e, plan.ntodo);
+    }
+    if (!code && !stop_signal && index_remove(ix, plan.gone, plan.ngone, err) < 0)
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code && index_refresh_cache(ix, err) < 0)
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code)
+        fprintf(stderr, "clippie: %zu new, %zu changed, %zu removed, %zu unchanged, %zu skipped\n", plan.nnew,
+                plan.nchanged, stop_signal ? 0 : plan.ngone, plan.nunchanged, r.skipped);
+    image_run_close(&r);
+    weights_close(r.w);
+    index_plan_free(&plan);
+    walk_free(&files);
+    for (size_t i = 0; i < nroots; i++)
+        free(roots[i]);
+    free(roots);
+    return die_of_stop(code ? code : r.skipped ? EXIT_SKIPPED : EXIT_ALL_DONE);
+}
+
+struct dump {
+    struct vecfile_writer *out;
+    FILE *names;
+    float *vec; /* [dim]: a row to normalise */
+    int dim, normalize;
+    char delim;
+};
+
+static int dump_row(void *ctx, const char *path, const float *vec)
+{
+    struct dump *d = ctx;
+    memcpy(d->vec, vec, (size_t)d->dim * sizeof *d->vec);
+    if (write_rows(d->out, d->vec, 1, d->dim, d->normalize))
+        return -1;
+    if (d->names && fprintf(d->names, "%s%c", path, d->delim) < 0)
+        return fail(-1, "cannot write the names: %s", strerror(errno));
+    return 0;
+}
+
+static int index_dump(struct index *ix, const char *path, const struct index_opts *o)
+{
+    char err[ERR_LEN] = "";
+    struct index_model m;
+    struct dump d = {.normalize = o->e.normalize, .delim = o->e.delim};
+    int code = index_model(ix, &m, err) < 0 ? fail(EXIT_FAILED, "%s", err) : 0;
+    d.dim = m.dim;
+    if (!code && (m.dim < 1 || !(d.vec = malloc((size_t)m.dim * sizeof *d.vec))))
+        code = m.dim < 1 ? fail(EXIT_FAILED, "%s: an empty index, no vectors", path) : fail(EXIT_FAILED, "out of memory");
+    if (!code && !(d.out = open_output("index", &o->e, m.dim)))
+        code = EXIT_FAILED;
+    if (!code && o->e.names && !(d.names = fopen(o->e.names, "w")))
+        code = fail(EXIT_FAILED, "%s: %s", o->e.names, strerror(errno));
+    if (!code && index_each(ix, dump_row, &d, err) < 0)
+        code = *err ? fail(EXIT_FAILED, "%s", err) : EXIT_FAILED;
+    if (vecfile_writer_close(d.out, err) < 0 && !code)
+        code = fail(EXIT_FAILED, "cannot write the vectors: %s", err);
+    if (d.names && fclose(d.names) != 0 && !code)
+        code = fail(EXIT_FAILED, "%s: %s", o->e.names, strerror(errno));
+    free(d.vec);
+    return code;
+}
+
+static int index_merge(struct index *ix, int argc, char **argv)
+{
+    char err[ERR_LEN];
+    for (int i = 0; i < argc; i++)
+        if (index_merge_from(ix, argv[i], err) < 0)
+            return fail(EXIT_FAILED, "%s", err);
+    return index_refresh_cache(ix, err) < 0 ? fail(EXIT_FAILED, "%s", err) : 0;
+}
+
+static int cmd_index(int argc, char **argv)
+{
+    struct index_opts o;
+    char err[ERR_LEN];
+    int code = parse_index(argc, argv, &o);
+    struct index *ix = NULL;
+    if (!code && !(ix = index_open(argv[optind], o.dump ? INDEX_READ : INDEX_CREATE, err)))
+        code = fail(EXIT_FAILED, "%s", err);
+    if (!code) {
+        char **rest = argv + optind + 1;
+        int nrest = argc - optind - 1;
+        code = o.dump ? index_dump(ix, argv[optind], &o) : o.merge ? index_merge(ix, nrest, rest) : index_update(ix, &o, nrest, rest);
+    }
+    index_close(ix);
+    free(o.exclude);
+    return code;
 }
 
 /* ---- similarity ---- */
@@ -1119,11 +1441,18 @@ static void sim_opts_free(struct sim_opts *o)
     free(o->names);
 }
 
+/* A database searched: a vector file, or an index (which names its rows). */
+struct sim_db {
+    const struct vecfile *v;
+    struct vecfile *file;
+    struct index *ix;
+    char **names;  /* [rows] from --names, or NULL */
+};
+
 /* Everything a similarity run holds. */
 struct sim_run {
     struct weights *w;
-    struct vecfile **db;  /* [ndb] */
-    char ***names;        /* [ndb], each NULL or [rows] */
+    struct sim_db *db;    /* [ndb] */
     struct set q, cols;   /* queries; a table's columns */
     int dim;              /* of every vector compared */
 };
@@ -1131,45 +1460,83 @@ struct sim_run {
 static void sim_run_close(struct sim_run *r, const struct sim_opts *o)
 {
     for (int i = 0; r->db && i < o->ndb; i++) {
-        for (size_t k = 0; r->names && r->names[i] && k < r->db[i]->rows; k++)
-            free(r->names[i][k]);
-        if (r->names)
-            free(r->names[i]);
-        vecfile_close(r->db[i]);
+        for (size_t k = 0; r->db[i].names && k < r->db[i].v->rows; k++)
+            free(r->db[i].names[k]);
+        free(r->db[i].names);
+        vecfile_close(r->db[i].file);
+        index_close(r->db[i].ix);
     }
-    free(r->names);
     free(r->db);
     set_free(&r->q);
     set_free(&r->cols);
     weights_close(r->w);
 }
 
+/* Whether path is an index (an SQLite file), judged by its first bytes. */
+static int is_index(const char *path)
+{
+    unsigned char head[16];
+    struct stat st;
+    char err[ERR_LEN];
+    int fd = strcmp(path, "-") ? util_open_regular(path, &st, err) : -1;
+    ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+        close(fd);
+    return n > 0 && index_is_sqlite(head, (size_t)n);
+}
+
+/* Opens database i: an index (whose model must be the model's, when one
+ * embeds the queries) or a vector file, with its --names. */
+static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
+{
+    struct sim_db *d = &r->db[i];
+    char err[ERR_LEN];
+    if (is_index(o->dbs[i])) {
+        struct index_model have, want;
+        if (o->nnames)
+            return usage_error("similarity", "%s is an index, which names its rows: no --names for it", o->dbs[i]);
+        if (!(d->ix = index_open(o->dbs[i], INDEX_READ, err)) || index_model(d->ix, &have, err) < 0 ||
+            !(d->v = index_vectors(d->ix, err)))
+            return fail(EXIT_FAILED, "%s", err);
+        if (r->w) {
+            index_model_of(r->w, o->model ? o->model : "the model", have.exif, have.draft, &want);
+            if (strcmp(have.id, want.id))
+                return fail(EXIT_FAILED, "%s was made with another model: %s (id %s), not %s (id %s)", o->dbs[i],
+                            have.desc, have.id, want.desc, want.id);
+        }
+        return 0;
+    }
+    if (!(d->v = d->file = vecfile_open(o->dbs[i], r->dim, err)))
+        return fail(EXIT_FAILED, "%s", err);
+    if (o->nnames && read_names(o->names[i], d->v->rows, o->delim, &d->names))
+        return EXIT_FAILED;
+    return 0;
+}
+
 /* The model (when texts or images are to be embedded), the databases and
  * their names, and the dimension they all agree on. */
 static int sim_open(struct sim_run *r, const struct sim_opts *o)
 {
-    char err[ERR_LEN];
+    int code;
     if ((o->nt || o->ni) && !(r->w = open_model(o->model)))
         return EXIT_FAILED;
     if (!o->nt && !o->ni)
         transformer_blas_idle(); /* comparing vectors from files needs no BLAS */
     r->dim = o->dim ? (int)o->dim : r->w ? (int)r->w->cfg.embed_dim : 0;
-    if (!(r->db = calloc((size_t)o->ndb + 1, sizeof *r->db)) || !(r->names = calloc((size_t)o->ndb + 1, sizeof *r->names)))
+    if (!(r->db = calloc((size_t)o->ndb + 1, sizeof *r->db)))
         return fail(EXIT_FAILED, "out of memory");
     for (int i = 0; i < o->ndb; i++) {
-        if (!(r->db[i] = vecfile_open(o->dbs[i], r->dim, err)))
-            return fail(EXIT_FAILED, "%s", err);
-        if (i && r->db[i]->dim != r->db[0]->dim)
-            return fail(EXIT_FAILED, "%s holds vectors of dimension %d, %s %d", o->dbs[i], r->db[i]->dim, o->dbs[0],
-                        r->db[0]->dim);
-        if (o->nnames && read_names(o->names[i], r->db[i]->rows, o->delim, &r->names[i]))
-            return EXIT_FAILED;
+        if ((code = sim_open_db(r, o, i)))
+            return code;
+        if (i && r->db[i].v->dim != r->db[0].v->dim)
+            return fail(EXIT_FAILED, "%s holds vectors of dimension %d, %s %d", o->dbs[i], r->db[i].v->dim,
+                        o->dbs[0], r->db[0].v->dim);
     }
-    if (o->ndb && r->w && (int)r->w->cfg.embed_dim != r->db[0]->dim)
+    if (o->ndb && r->w && (int)r->w->cfg.embed_dim != r->db[0].v->dim)
         return fail(EXIT_FAILED, "the model makes vectors of dimension %u, %s holds %d", r->w->cfg.embed_dim,
-                    o->dbs[0], r->db[0]->dim);
+                    o->dbs[0], r->db[0].v->dim);
     if (o->ndb)
-        r->dim = r->db[0]->dim;
+        r->dim = r->db[0].v->dim;
     return 0;
 }
 
@@ -1288,39 +1655,48 @@ static int sim_table(struct sim_run *r, const struct sim_opts *o)
     return 0;
 }
 
-/* The name of row `row` of database db: its --names entry, else its
- * number (from 1), with the file's name when there are several. */
-static void print_name(const struct sim_run *r, const struct sim_opts *o, size_t db, size_t row)
+/* The name of row `row` of database db: the index's path, its --names
+ * entry, else its number (from 1), with the file's name when there are
+ * several. *owned gets what the caller frees. NULL after an error. */
+static const char *db_name(const struct sim_run *r, const struct sim_opts *o, size_t db, size_t row, char **owned)
 {
-    if (r->names[db])
-        fputs(r->names[db][row], stdout);
-    else if (o->ndb > 1)
-        printf("%s:%zu", o->dbs[db], row + 1);
-    else
-        printf("%zu", row + 1);
+    char err[ERR_LEN];
+    *owned = NULL;
+    if (r->db[db].ix) {
+        if (!(*owned = index_path_of(r->db[db].ix, row, err)))
+            fail(0, "%s", err);
+        return *owned;
+    }
+    if (r->db[db].names)
+        return r->db[db].names[row];
+    if (asprintf(owned, o->ndb > 1 ? "%s:%zu" : "%.0s%zu", o->dbs[db], row + 1) < 0) {
+        *owned = NULL;
+        fail(0, "out of memory");
+    }
+    return *owned;
 }
 
 /* The whole matrix of queries against database rows, as CSV. */
 static int sim_matrix(struct sim_run *r, const struct sim_opts *o)
 {
-    char name[64];
+    char *owned;
     printf("query");
     for (int d = 0; d < o->ndb; d++)
-        for (size_t row = 0; row < r->db[d]->rows; row++) {
+        for (size_t row = 0; row < r->db[d].v->rows; row++) {
+            const char *name = db_name(r, o, (size_t)d, row, &owned);
+            if (!name)
+                return EXIT_FAILED;
             putchar(',');
-            if (r->names[d])
-                csv_field(r->names[d][row]);
-            else {
-                snprintf(name, sizeof name, "%zu", row + 1);
-                o->ndb > 1 ? csv_field(o->dbs[d]), printf(":%s", name) : printf("%s", name);
-            }
+            csv_field(name);
+            free(owned);
         }
     putchar('\n');
     for (size_t i = 0; i < r->q.rows; i++) {
         csv_field(r->q.labels[i]);
         for (int d = 0; d < o->ndb; d++)
-            for (size_t row = 0; row < r->db[d]->rows; row++) {
-                float s = search_cosine(r->db[d]->data + row * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
+            for (size_t row = 0; row < r->db[d].v->rows; row++) {
+                const struct vecfile *v = r->db[d].v;
+                float s = search_cosine(v->data + row * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
                 if (!isfinite(s))
                     return fail(EXIT_FAILED, "%s: vector %zu is all zeros, NaN or infinite", o->dbs[d], row + 1);
                 printf(",%.6f", s);
@@ -1334,22 +1710,33 @@ static int sim_matrix(struct sim_run *r, const struct sim_opts *o)
 static int sim_search(struct sim_run *r, const struct sim_opts *o)
 {
     char err[ERR_LEN];
-    for (size_t i = 0; i < r->q.rows; i++) {
+    const struct vecfile **dbs = malloc((size_t)o->ndb * sizeof *dbs);
+    int code = dbs ? 0 : fail(EXIT_FAILED, "out of memory");
+    for (int d = 0; !code && d < o->ndb; d++)
+        dbs[d] = r->db[d].v;
+    for (size_t i = 0; !code && i < r->q.rows; i++) {
         size_t n;
-        struct search_hit *best = search_top_k((const struct vecfile *const *)r->db, (size_t)o->ndb,
-                                               r->q.vec + i * (size_t)r->dim, o->k, cores(), &n, err);
+        struct search_hit *best = search_top_k(dbs, (size_t)o->ndb, r->q.vec + i * (size_t)r->dim, o->k, cores(), &n,
+                                               err);
         if (!best)
-            return n < (size_t)o->ndb ? fail(EXIT_FAILED, "%s: %s", o->dbs[n], err) : fail(EXIT_FAILED, "%s", err);
-        for (size_t j = 0; j < n; j++) {
-            printf("%.6f\t", best[j].score);
-            print_name(r, o, best[j].db, best[j].row);
+            code = n < (size_t)o->ndb ? fail(EXIT_FAILED, "%s: %s", o->dbs[n], err) : fail(EXIT_FAILED, "%s", err);
+        for (size_t j = 0; !code && j < n; j++) {
+            char *owned;
+            const char *name = db_name(r, o, best[j].db, best[j].row, &owned);
+            if (!name) {
+                code = EXIT_FAILED;
+                break;
+            }
+            printf("%.6f\t%s", best[j].score, name);
             if (r->q.rows > 1)
                 printf("\t%s", r->q.labels[i]);
             putchar(o->delim);
+            free(owned);
         }
         free(best);
     }
-    return 0;
+    free(dbs);
+    return code;
 }
 
 static int cmd_similarity(int argc, char **argv)
@@ -1379,6 +1766,7 @@ static const struct cmd {
     {"embed-image", "image files and folders -> embedding vectors", embed_image_help, cmd_embed_image},
     {"similarity", "compare texts and images, search embedded photos", similarity_help, cmd_similarity},
     {"tokenize", "texts -> CLIP token ids", tokenize_help, cmd_tokenize},
+    {"index", "keep a photo library's vectors up to date, for searching", index_help, cmd_index},
 };
 
 static void usage(FILE *f)

@@ -22,12 +22,17 @@ int walk_is_image_name(const char *name)
     return 0;
 }
 
-static int add_file(struct walk *w, const char *path)
+static int add_file(struct walk *w, const char *path, const struct stat *st)
 {
     if (util_grow(&w->files, &w->cap, w->n + 1, sizeof *w->files, SIZE_MAX / 2 / sizeof *w->files) < 0)
         return -1;
-    if (!(w->files[w->n].path = strdup(path)))
+    struct walk_file *f = &w->files[w->n];
+    *f = (struct walk_file){.path = strdup(path)};
+    if (!f->path)
         return -1;
+    if (st)
+        *f = (struct walk_file){f->path, st->st_size, (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+                                st->st_ino, st->st_dev};
     w->n++;
     return 0;
 }
@@ -64,7 +69,7 @@ static int walk_dir(struct walk *w, const char *dir)
                 if (S_ISDIR(st.st_mode) && !S_ISLNK(link.st_mode))
                     rc = walk_dir(w, path);
                 else if (S_ISREG(st.st_mode) && walk_is_image_name(path))
-                    rc = add_file(w, path);
+                    rc = add_file(w, path, &st);
                 else if (S_ISREG(st.st_mode))
                     w->not_images++;
             }
@@ -78,9 +83,10 @@ static int walk_dir(struct walk *w, const char *dir)
 int walk_add(struct walk *w, const char *path)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    int found = stat(path, &st) == 0;
+    if (found && S_ISDIR(st.st_mode))
         return walk_dir(w, path);
-    return add_file(w, path);
+    return add_file(w, path, found ? &st : NULL);
 }
 
 void walk_free(struct walk *w)

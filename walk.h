@@ -19,6 +19,8 @@
 
 struct walk_file {
     char *path;       /* owned by the walk */
+    int64_t size, mtime_ns; /* as stat() gave them (0 when it failed) */
+    uint64_t ino, dev;
 };
 
 struct walk {
