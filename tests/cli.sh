@@ -253,5 +253,91 @@ if command -v script >/dev/null 2>&1; then
     script -qec "$bin embed-text -m model.weights -f csv < /dev/null" /dev/null > tty.txt 2>&1
 fi
 
+# ---- index: incremental, exact names, crash-safe, sharded ----
+mkdir -p lib/sub
+cp "$fix/img-rgb.png" lib/a.png; cp "$fix/img-photo.jpg" lib/sub/b.jpg; cp "$fix/img-small.bmp" lib/c.bmp
+cp "$fix/img-grey.png" "lib/new
+line.png"; cp "$fix/img-la.png" "$(printf 'lib/bad\377utf8.png')"
+expect 0 "$bin" index -m img.weights lib.db lib; has err "5 new, 0 changed, 0 removed, 0 unchanged, 0 skipped"
+# the same vectors as embed-image gives, in path order, names exact
+"$bin" index --dump -f csv --names dump.names -0 lib.db > dump.csv
+find "$tmp/lib" -type f | LC_ALL=C sort | tr '\n' '\0' > want.names
+# (the path with a newline in it sorts by bytes; find lists it whole, tr splits it: rebuild from the dump)
+same "$(tr '\0' '|' < dump.names)" "$(printf '%s|' "$tmp/lib/a.png" "$(printf "$tmp/lib/bad\377utf8.png")" "$tmp/lib/c.bmp" "$tmp/lib/new
+line.png" "$tmp/lib/sub/b.jpg")"
+"$bin" embed-image -m img.weights -f csv -0 < dump.names > direct.csv 2>/dev/null
+paste -d '\n' dump.csv direct.csv | awk -F, 'NR % 2 { for (i = 1; i <= NF; i++) a[i] = $i; next }
+    { for (i = 1; i <= NF; i++) { d = a[i] - $i; e += d * d; n += $i * $i } } END { exit !(NR == 10 && e <= 1e-10 * n) }' &&
+    ok || bad "index vectors differ from embed-image's"
+# unchanged: not re-read (same size and mtime, new content); changed, removed, new
+expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 0 changed, 0 removed, 5 unchanged"
+cp -p "$fix/img-rgba.png" lib/a.png.tmp 2>/dev/null; touch -r lib/a.png lib/c.bmp
+cp "$fix/img-photo.jpg" lib/c.bmp.new && touch -r lib/c.bmp lib/c.bmp.new && mv lib/c.bmp.new lib/c.bmp
+rm -f lib/a.png.tmp
+# (mv gave c.bmp a new inode: it counts as changed; a copy in place keeps it)
+expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 1 changed, 0 removed, 4 unchanged"
+rm lib/sub/b.jpg; cp "$fix/img-tall.png" lib/d.png; touch lib/a.png
+expect 0 "$bin" index -m img.weights lib.db; has err "1 new, 1 changed, 1 removed, 3 unchanged"
+# search finds the odd names and prints them exactly
+expect 0 "$bin" similarity -m img.weights --db lib.db -i "$fix/img-grey.png" -k 1 -0
+same "$(cut -f2 out | tr '\0' '|')" "$tmp/lib/new
+line.png|"
+expect 0 "$bin" similarity -m img.weights --db lib.db -i "$fix/img-la.png" -k 1
+same "$(cut -f2 out)" "$(printf "$tmp/lib/bad\377utf8.png")"
+# an index and an .npy searched together
+expect 0 "$bin" similarity -m img.weights --db lib.db --db db.npy -i photos/b.png -k 8 -0
+same "$(tr -cd '\0' < out | wc -c | tr -d ' ')" 8
+# a missing file in a folder is skipped and retried: exit 1
+echo "not an image" > lib/broken.png
+expect 1 "$bin" index -m img.weights lib.db; has err "broken.png: not"; has err "1 skipped"
+rm lib/broken.png
+# the model is recorded: another is refused, naming both
+expect 3 "$bin" index -m other.weights lib.db; has err "made with another model"
+# (the same shape, one weight of its image projection changed)
+cp img.weights changed.weights
+printf '\000\000\200\077' | dd of=changed.weights bs=1 seek=$(($(wc -c < img.weights) - 4)) conv=notrunc 2>/dev/null
+expect 3 "$bin" similarity -m changed.weights --db lib.db -t x; has err "made with another model"
+expect 3 "$bin" index -m changed.weights lib.db; has err "made with another model"
+# foreign, corrupt and busy indexes are refused clearly
+printf 'hello' > notdb; expect 3 "$bin" index --dump notdb; has err "not a clippie index"
+if command -v sqlite3 >/dev/null; then sqlite3 foreign.db 'CREATE TABLE t(x)';
+    expect 3 "$bin" similarity --db foreign.db -q q.csv; has err "not a clippie index"; fi
+cp lib.db corrupt.db; printf 'garbage garbage garbage garbage' | dd of=corrupt.db bs=1 seek=4096 conv=notrunc 2>/dev/null
+head -c 5000 lib.db > corrupt.db
+expect 3 "$bin" index --dump -f csv corrupt.db
+( flock -x lib.db sleep 3 ) & sleep 0.5
+expect 3 "$bin" index -m img.weights lib.db; has err "being updated by another clippie"
+wait
+# killed at any moment, a run resumes to the result of an uninterrupted one
+mkdir -p many; for i in $(seq 1 60); do cp "$fix/img-photo.jpg" many/p$i.jpg; cp "$fix/img-rgb.png" many/q$i.png; done
+# (a model with a 224-pixel input, so that the run lasts a few seconds)
+"$here/mkweights" heavy.weights 128 2 8 28 64 1 77 49408 32 || bad "mkweights failed"
+"$bin" index -m heavy.weights -j 1 clean.db many 2>/dev/null
+"$bin" index -m heavy.weights -j 1 killed.db many 2>/dev/null & pid=$!
+sleep 1; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+expect 0 "$bin" index -m heavy.weights killed.db; has err "unchanged"
+"$bin" index --dump -f csv --names k.names killed.db > k.csv; "$bin" index --dump -f csv --names c.names clean.db > c.csv
+if cmp -s k.names c.names; then ok; else bad "a resumed index holds other files than a clean one"; fi
+same "$(wc -l < k.csv | tr -d ' ')" 120
+# 4 shards (through GNU parallel when there is one) give the index of the whole
+if command -v parallel >/dev/null; then
+    parallel "'$bin' index -m heavy.weights -j 1 --shard {}/4 shard{}.db many 2>/dev/null" ::: 0 1 2 3
+else
+    for k in 0 1 2 3; do "$bin" index -m heavy.weights -j 1 --shard $k/4 shard$k.db many 2>/dev/null; done
+fi
+expect 0 "$bin" index --merge merged.db shard0.db shard1.db shard2.db shard3.db
+"$bin" index --dump -f csv --names m.names merged.db > m.csv
+if cmp -s m.names c.names; then ok; else bad "4 merged shards hold other files than one index"; fi
+paste -d '\n' m.csv c.csv | awk -F, 'NR % 2 { for (i = 1; i <= NF; i++) a[i] = $i; next }
+    { for (i = 1; i <= NF; i++) { d = a[i] - $i; e += d * d; n += $i * $i } } END { exit !(NR == 240 && e <= 1e-10 * n) }' &&
+    ok || bad "merged shards' vectors differ from one index's"
+# (the copies tie: the same scores, and all 120 the same names)
+"$bin" similarity -m heavy.weights --db clean.db -i many/q3.png -k 120 > s1
+"$bin" similarity -m heavy.weights --db shard0.db --db shard1.db --db shard2.db --db shard3.db -i many/q3.png -k 120 > s4
+same "$(cut -f1 s1 | md5sum)" "$(cut -f1 s4 | md5sum)"
+same "$(cut -f2 s1 | sort | md5sum)" "$(cut -f2 s4 | sort | md5sum)"
+expect 3 "$bin" index -m heavy.weights --shard 1/4 clean.db many; has err "holds the whole library"
+expect 2 "$bin" index -m img.weights --shard 4/4 x.db many; has err "shard"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]
