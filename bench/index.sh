@@ -1,0 +1,36 @@
+#!/bin/sh
+# The index's benchmarks: refreshing an unchanged library of 100,000 files,
+# and searching its 100,000 x 512 vectors from the terminal (whole
+# process), beside the same search of an .npy (the one-shot workflow).
+# Medians of RUNS runs (hyperfine, default 9).
+#
+#   sh bench/index.sh [WORKDIR]        # default /tmp/clippie-bench-index
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$here/..
+work=${1:-/tmp/clippie-bench-index}
+bin=$top/clippie
+runs=${RUNS:-9}
+n=${FILES:-100000}
+mkdir -p "$work"
+cd "$top" && make -s clippie tests/mkweights
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(pkg-config --cflags libzip sqlite3) -o "$work/mkindex" "$here/mkindex.c" \
+    $(ls "$top"/*.o | grep -v clippie.o) $(pkg-config --libs libzip blas nettle zlib libutf8proc stb libjpeg sqlite3) -lm -lpthread
+cd "$work"
+# a ViT-B/32-shaped model of random values: the index binds to it
+[ -f b32.weights ] || "$top/tests/mkweights" b32.weights 768 12 32 7 512 12 77 49408 512
+if [ ! -f lib.db ]; then
+    rm -rf lib && mkdir lib
+    ./mkindex b32.weights lib lib.db "$n"
+fi
+"$bin" index --dump -f npy lib.db > db.npy
+"$bin" index --dump -f raw lib.db | head -c 2048 > query.vec
+median() { $1 -c "import json; print(json.load(open('t.json'))['results'][0]['median'])"; }
+timeit() { hyperfine -N -w 2 -r "$runs" --export-json t.json "$1" >/dev/null 2>&1 &&
+    python3 -c "import json; r = json.load(open('t.json'))['results'][0]; print('%.1f ms (min %.1f, max %.1f)' % (r['median'] * 1e3, r['min'] * 1e3, r['max'] * 1e3))"; }
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(grep -m1 -o 'avx512f' /proc/cpuinfo || echo 'no avx512f'), $(grep -m1 -o 'avx2' /proc/cpuinfo || echo 'no avx2')"
+echo "| benchmark ($n files, 512 dimensions) | median |"
+echo "|---|---|"
+echo "| index refresh, nothing changed | $(timeit "$bin index -m b32.weights lib.db") |"
+echo "| search the index, top 10 | $(timeit "$bin similarity --db lib.db -q query.vec -k 10") |"
+echo "| search the .npy, top 10 | $(timeit "$bin similarity --db db.npy -q query.vec -k 10") |"
