@@ -43,9 +43,38 @@ static void skip(struct walk *w, const char *path, const char *why)
         w->skip(w->ctx, path, why);
 }
 
+static int walk_dir(struct walk *w, const char *dir);
+
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
 static int not_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
+
+/* One entry of a folder: the entry's type from the folder itself spares a
+ * stat of every folder and of files not named like images (a refresh of a
+ * large library is mostly this loop). */
+static int walk_entry(struct walk *w, const char *path, unsigned char type)
+{
+    struct stat st, link;
+    if (type == DT_DIR)
+        return walk_dir(w, path);
+    if (type == DT_REG && !walk_is_image_name(path)) {
+        w->not_images++;
+        return 0;
+    }
+    if (type != DT_REG && (lstat(path, &link) < 0 || S_ISLNK(link.st_mode) ? 0 : 1) && type != DT_UNKNOWN)
+        return 0; /* devices, FIFOs, sockets */
+    if (stat(path, &st) < 0)
+        return 0;
+    if (S_ISDIR(st.st_mode)) /* a link to a folder is not followed; an unknown type may be a folder */
+        return type == DT_UNKNOWN && lstat(path, &link) == 0 && !S_ISLNK(link.st_mode) ? walk_dir(w, path) : 0;
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    if (!walk_is_image_name(path)) {
+        w->not_images++;
+        return 0;
+    }
+    return add_file(w, path, &st);
+}
 
 static int walk_dir(struct walk *w, const char *dir)
 {
@@ -58,21 +87,13 @@ static int walk_dir(struct walk *w, const char *dir)
     size_t dl = strlen(dir);
     for (int k = 0; k < n; k++) {
         char path[PATH_MAX];
-        struct stat st, link;
         if (dl + 1 + strlen(list[k]->d_name) >= sizeof path) {
             char shown[PATH_MAX + 256];
             snprintf(shown, sizeof shown, "%s/%s", dir, list[k]->d_name);
             skip(w, shown, "path too long");
         } else if (!rc) {
             snprintf(path, sizeof path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", list[k]->d_name);
-            if (lstat(path, &link) == 0 && stat(path, &st) == 0) {
-                if (S_ISDIR(st.st_mode) && !S_ISLNK(link.st_mode))
-                    rc = walk_dir(w, path);
-                else if (S_ISREG(st.st_mode) && walk_is_image_name(path))
-                    rc = add_file(w, path, &st);
-                else if (S_ISREG(st.st_mode))
-                    w->not_images++;
-            }
+            rc = walk_entry(w, path, list[k]->d_type);
         }
         free(list[k]);
     }
