@@ -2,13 +2,14 @@
 
 #include <math.h>
 #include <setjmp.h>
-#include <stb_image.h>
 #include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jerror.h>
 #include <jpeglib.h>
+
+#include "stbimage.h"
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
 
@@ -105,20 +106,101 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
     return 1;
 }
 
-/* The size a file's header claims, read without decoding; 0 when unknown. */
-static uint64_t claimed_pixels(const unsigned char *b, size_t len, uint64_t wh[2])
+/* ---- formats, by their magic bytes ---- */
+
+enum format { JPEG = 1, PNG, GIF, BMP, PNM };
+
+/* What a file's header says, read before any decoder runs. */
+struct header {
+    enum format format;
+    uint64_t w, h;  /* 0 x 0 for a JPEG whose frame header is not found: libjpeg checks it */
+    int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
+};
+
+static uint32_t load_be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+/* BMP: the 12-byte OS/2 header has 16-bit sizes, the Windows ones (40 to 124
+ * bytes) 32-bit signed ones, a negative height meaning rows top down. */
+static int bmp_header(const unsigned char *b, size_t len, struct header *hd, char *err)
 {
-    wh[0] = wh[1] = 0;
-    if (len >= 24 && !memcmp(b, "\x89PNG", 4))
-        wh[0] = (uint64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19],
-        wh[1] = (uint64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
-    else if (len >= 10 && !memcmp(b, "GIF8", 4))
-        wh[0] = load_u16(b + 6), wh[1] = load_u16(b + 8);
-    else if (len >= 26 && b[0] == 'B' && b[1] == 'M')
-        wh[0] = (uint64_t)llabs((int32_t)load_u32(b + 18)), wh[1] = (uint64_t)llabs((int32_t)load_u32(b + 22));
-    else
+    uint32_t hsz = len >= 18 ? load_u32(b + 14) : 0;
+    if (hsz == 12 && len >= 26) {
+        hd->w = load_u16(b + 18), hd->h = load_u16(b + 20);
+        hd->palette = load_u16(b + 24) <= 8;
+    } else if ((hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) && len >= 30) {
+        int64_t w = (int32_t)load_u32(b + 18), h = (int32_t)load_u32(b + 22);
+        if (w <= 0)
+            return error(err, "BMP of width %lld", (long long)w);
+        hd->w = (uint64_t)w, hd->h = (uint64_t)(h < 0 ? -h : h);
+        hd->palette = load_u16(b + 28) <= 8;
+    } else
+        return error(err, "not a supported BMP: header of %u bytes", (unsigned)hsz);
+    return 0;
+}
+
+/* PNM, as stb_image reads it: whitespace and #-comments, then a number. */
+static int pnm_number(const unsigned char *b, size_t len, size_t *p, uint64_t *v)
+{
+    for (;;) {
+        while (*p < len && strchr(" \t\n\v\f\r", b[*p]) && b[*p])
+            ++*p;
+        if (*p >= len || b[*p] != '#')
+            break;
+        while (*p < len && b[*p] != '\n' && b[*p] != '\r')
+            ++*p;
+    }
+    size_t start = *p;
+    for (*v = 0; *p < len && b[*p] >= '0' && b[*p] <= '9' && *p - start < 9; ++*p)
+        *v = *v * 10 + (b[*p] - '0');
+    /* a number must end before the file does, and fit in stb_image's int */
+    return *p > start && *p < len && !(b[*p] >= '0' && b[*p] <= '9') ? 0 : -1;
+}
+
+/* PNM: P5 (grey) or P6 (RGB), width, height, maximum value, one whitespace
+ * byte, then the pixels, which must all be there: stb_image would leave the
+ * missing ones uninitialised. */
+static int pnm_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    size_t p = 2;
+    uint64_t maxval;
+    if (pnm_number(b, len, &p, &hd->w) < 0 || pnm_number(b, len, &p, &hd->h) < 0 ||
+        pnm_number(b, len, &p, &maxval) < 0)
+        return error(err, "bad PNM header: a size or the maximum value is missing or has over 9 digits");
+    if (maxval > 65535)
+        return error(err, "PNM of maximum value %llu (more than 16 bits)", (unsigned long long)maxval);
+    uint64_t need = hd->w * hd->h * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+    if (len - p - 1 < need)
+        return error(err, "truncated PNM: %zu bytes of pixels, %llu expected", len - p - 1, (unsigned long long)need);
+    return 0;
+}
+
+/* The format, by the first bytes only (never the name), and the size the
+ * header claims. Formats stb_image knows but we do not document (TGA, which
+ * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
+static int read_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    *hd = (struct header){0};
+    if (len >= 3 && !memcmp(b, "\xff\xd8\xff", 3)) {
+        uint64_t wh[2] = {0, 0};
         jpeg_segments(b, len, sof_segment, wh);
-    return wh[0] * wh[1];
+        *hd = (struct header){JPEG, wh[0], wh[1], 0};
+    } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+        if (len < 26 || memcmp(b + 12, "IHDR", 4))
+            return error(err, "truncated PNG: no IHDR header");
+        *hd = (struct header){PNG, load_be32(b + 16), load_be32(b + 20), b[25] == 3};
+    } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
+        if (len < 10)
+            return error(err, "truncated GIF header");
+        *hd = (struct header){GIF, load_u16(b + 6), load_u16(b + 8), 1};
+    } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
+        hd->format = BMP;
+        return bmp_header(b, len, hd, err);
+    } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
+        hd->format = PNM;
+        return pnm_header(b, len, hd, err);
+    } else
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP or PNM");
+    return 0;
 }
 
 /* Turns img as EXIF orientation o says the camera was held. */
@@ -358,22 +440,6 @@ static void premultiply(struct img *im, int undo)
     }
 }
 
-/* Pillow opens these in its palette mode "P", which it resizes with nearest
- * neighbour: PNGs of colour type 3, GIFs, BMPs of 8 bits or fewer, TGAs with
- * a colour map. */
-static int is_palette(const unsigned char *b, size_t len)
-{
-    if (len > 25 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4))
-        return b[25] == 3;
-    if (len > 6 && !memcmp(b, "GIF8", 4))
-        return 1;
-    if (len > 30 && b[0] == 'B' && b[1] == 'M')
-        return load_u16(b + 28) <= 8;
-    if (len > 18 && (b[2] == 1 || b[2] == 9) && b[1] == 1) /* TGA: colour-mapped image types */
-        return 1;
-    return 0;
-}
-
 /* ---- JPEG, by libjpeg-turbo: the decoder Pillow uses, so the same pixels ---- */
 
 struct jpeg_err {
@@ -457,6 +523,26 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
+/* ---- PNG, GIF, BMP, PNM, by stb_image ---- */
+
+/* No block stb_image allocates for a true file is larger than the IDAT
+ * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
+ * RGBA) and one a row; more means a stream that inflates past its header. */
+static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct img *im, char *err)
+{
+    size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
+    im->px = stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    if (!im->px)
+        return -1;
+    if ((uint64_t)im->w != hd->w || (uint64_t)im->h != hd->h) {
+        free(im->px);
+        im->px = NULL;
+        return error(err, "decoded %d x %d pixels where the header says %llu x %llu", im->w, im->h,
+                     (unsigned long long)hd->w, (unsigned long long)hd->h);
+    }
+    return 0;
+}
+
 /* Python's round(): halves to even. */
 static int round_half_even(double v)
 {
@@ -466,29 +552,24 @@ static int round_half_even(double v)
 
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
 {
-    uint64_t wh[2];
+    struct header hd;
     if (len == 0)
         return error(err, "empty file");
     if (len > INT32_MAX)
         return error(err, "file too large to be an image");
-    if (claimed_pixels(buf, len, wh) > o->max_pixels)
-        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels", (unsigned long long)wh[0],
-                     (unsigned long long)wh[1], (unsigned long long)o->max_pixels);
+    if (read_header(buf, len, &hd, err) < 0)
+        return -1;
+    if (hd.format != JPEG && (hd.w == 0 || hd.h == 0))
+        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)hd.w,
+                     (unsigned long long)hd.h);
+    if (hd.w > STBIMAGE_MAX_SIDE || hd.h > STBIMAGE_MAX_SIDE || hd.w * hd.h > o->max_pixels)
+        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
+                     (unsigned long long)hd.w, (unsigned long long)hd.h, (unsigned long long)o->max_pixels,
+                     STBIMAGE_MAX_SIDE);
     struct img im = {0};
-    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
-        if (decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, &im, err) < 0)
-            return -1;
-    } else {
-        int w, h, c;
-        if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
-            return error(err, "not an image, or an unsupported kind: %s", stbi_failure_reason());
-        if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > o->max_pixels)
-            return error(err, "image of %d x %d pixels is over the limit of %llu pixels", w, h,
-                         (unsigned long long)o->max_pixels);
-        im.px = stbi_load_from_memory(buf, (int)len, &im.w, &im.h, &im.c, 0);
-        if (!im.px)
-            return error(err, "cannot decode: %s", stbi_failure_reason());
-    }
+    if (hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, &im, err)
+                          : decode_stb(buf, len, &hd, &im, err))
+        return -1;
     int R = o->resolution, rc = -1;
     if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
         goto oom;
@@ -504,7 +585,7 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
     }
     int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
-    if (is_palette(buf, len)) {
+    if (hd.palette) {
         if (resize_nearest(&im, nw, nh) < 0)
             goto oom;
     } else {

@@ -4,8 +4,10 @@
  *     float *px = malloc(3 * 224 * 224 * sizeof *px);
  *     if (image_preprocess(buf, len, &o, px, err) < 0) ...   // err: "not an image: ..."
  *
- * JPEGs (baseline, progressive, grey, CMYK) are decoded by libjpeg-turbo,
- * as Pillow does it; PNG, BMP, GIF's first frame, TGA and PNM by stb_image.
+ * The format is told by the first bytes, never the name. JPEGs (baseline,
+ * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
+ * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h).
+ * Anything else is "not an image", refused before any decoder runs.
  * A truncated JPEG is an error, as in Pillow. Then, as Pillow + torchvision do: the shorter side
  * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.

@@ -3,9 +3,13 @@
  * EXIF orientation included); they must match to float rounding. Plus bad
  * and hostile files. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "image.h"
@@ -23,6 +27,90 @@ static unsigned char *slurp(const char *path, size_t *len)
         *len = 0;
     fclose(f);
     return buf;
+}
+
+/* Preprocesses buf at resolution res in a child process, so that a hang or
+ * a runaway allocation fails the test rather than the test run: rc and err
+ * come back through a pipe, the child's peak memory (KiB) from wait4. */
+struct outcome {
+    int rc, hung;
+    long peak_kib;
+    float first[3]; /* the first output pixel */
+    char err[ERR_LEN];
+};
+
+static struct outcome in_child(const unsigned char *buf, size_t len, int res)
+{
+    struct outcome r = {.rc = -1};
+    int fd[2];
+    if (pipe(fd) < 0)
+        return r;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+        float *px = malloc(3 * (size_t)res * res * sizeof *px);
+        struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+        r.rc = image_preprocess(buf, len, &o, px, r.err);
+        for (int ch = 0; ch < 3; ch++)
+            r.first[ch] = r.rc == 0 ? px[(size_t)ch * res * res] : NAN;
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(2);
+        _exit(0);
+    }
+    close(fd[1]);
+    if (pid < 0 || read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
+        r.rc = -2;
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru = {0};
+    if (pid > 0)
+        wait4(pid, &status, 0, &ru);
+    r.hung = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
+    r.peak_kib = ru.ru_maxrss;
+    return r;
+}
+
+/* The file is refused, quickly, with a message containing want. */
+static void refused(const unsigned char *buf, size_t len, const char *what, const char *want)
+{
+    struct outcome r = in_child(buf, len, 8);
+    CHECK(!r.hung, "%s: still decoding after 30 s", what);
+    CHECK(r.rc == -1, "%s: accepted (rc %d)", what, r.rc);
+    CHECK(r.rc != -1 || strstr(r.err, want), "%s: message '%s' lacks '%s'", what, r.err, want);
+}
+
+/* Formats stb_image decodes but clippie does not document are refused by
+ * their magic bytes before any decoder runs: a Radiance HDR with a truncated
+ * RLE scanline used to hang stb_image forever, whatever its name; PSD and
+ * PIC were decoded although never documented; TGA has no magic at all. */
+static void test_magic(void)
+{
+    static const unsigned char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 64\n\x02\x02\x00\x40\x80";
+    refused(hdr, sizeof hdr - 1, "truncated HDR", "not an image");
+    unsigned char psd[64] = "8BPS\0\1\0\0\0\0\0\0\0\3\0\0\0\x10\0\0\0\x10\0\x08\0\3";
+    refused(psd, sizeof psd, "PSD", "not an image");
+    unsigned char pic[128] = {0x53, 0x80, 0xf6, 0x34};
+    memcpy(pic + 88, "PICT", 4);
+    refused(pic, sizeof pic, "PIC", "not an image");
+    /* a truncated TGA: stb_image filled the missing pixels from
+     * uninitialised memory, so that vectors changed from run to run */
+    unsigned char tga[18 + 3 * 16 * 5] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 16, 0, 24, 0};
+    refused(tga, sizeof tga, "truncated TGA", "not an image");
+}
+
+/* The same for a truncated PNM (stb_image ignores the short read) and a PNM
+ * whose size overflows stb_image's int parser. */
+static void test_pnm(void)
+{
+    unsigned char pnm[15 + 3 * 16 * 5] = "P6\n16 16\n255\n";
+    refused(pnm, sizeof pnm, "truncated PNM", "truncated PNM");
+    const char *big = "P5 99999999999 1 255\n";
+    refused((const unsigned char *)big, strlen(big), "PNM of 11-digit width", "bad PNM header");
+    const char *comment = "P5\n# a comment\n2 1\n# another\n255\n\x10\x20";
+    struct outcome r = in_child((const unsigned char *)comment, strlen(comment), 1);
+    CHECK(r.rc == 0, "PNM with comments: %s", r.err);
 }
 
 static void test_reference(const char *dir)
@@ -44,7 +132,7 @@ static void test_reference(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, name);
         unsigned char *buf = slurp(path, &len);
         char err[ERR_LEN] = "";
-        struct image_opts o = {res, 1, IMAGE_MAX_PIXELS};
+        struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
         int rc = buf ? image_preprocess(buf, len, &o, got, err) : -1;
         CHECK(rc == 0, "%s: %s", name, err);
         if (rc == 0) {
@@ -99,7 +187,7 @@ static void bad(const unsigned char *buf, size_t len, const char *want)
 {
     float px[3 * 8 * 8];
     char err[ERR_LEN] = "";
-    struct image_opts o = {8, 1, IMAGE_MAX_PIXELS};
+    struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
     CHECK(image_preprocess(buf, len, &o, px, err) < 0, "bad image (%s) accepted", want);
     CHECK_MSG(err, want);
 }
@@ -132,5 +220,7 @@ int main(int argc, char **argv)
     test_reference(dir);
     test_draft(dir);
     test_bad(dir);
+    test_magic();
+    test_pnm();
     return check_done("test_image");
 }
