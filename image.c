@@ -1,5 +1,6 @@
 #include "image.h"
 
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h> /* before jpeglib.h, which needs FILE */
@@ -247,33 +248,35 @@ static double bicubic(double x)
     return 0.0;
 }
 
-/* Pillow's precompute_coeffs + normalize_coeffs_8bpc: for each output
- * position, the first input index, the count, and fixed-point weights. */
-static int coeffs(int in, int out, int **bounds, int32_t **kk)
+/* Pillow's precompute_coeffs + normalize_coeffs_8bpc for the n output
+ * positions from first on of a resize from in to out pixels: for each, the
+ * first input index, the count, and fixed-point weights. Each position's
+ * depend on it alone, so a crop costs what it keeps, whatever out is. */
+static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
 {
     double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale, support = 2.0 * fscale;
     int ksize = (int)ceil(support) * 2 + 1;
     double *w = malloc((size_t)ksize * sizeof *w);
-    *bounds = malloc((size_t)out * 2 * sizeof **bounds);
-    *kk = malloc((size_t)out * ksize * sizeof **kk);
+    *bounds = malloc((size_t)n * 2 * sizeof **bounds);
+    *kk = malloc((size_t)n * ksize * sizeof **kk);
     if (!w || !*bounds || !*kk) {
         free(w);
         return -1;
     }
-    for (int xx = 0; xx < out; xx++) {
-        double center = (xx + 0.5) * scale, ww = 0.0;
+    for (int i = 0; i < n; i++) {
+        double center = (first + i + 0.5) * scale, ww = 0.0;
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
             ww += w[x] = bicubic((x + xmin - center + 0.5) / fscale);
-        int32_t *k = *kk + (size_t)xx * ksize;
+        int32_t *k = *kk + (size_t)i * ksize;
         for (int x = 0; x < ksize; x++) {
             double v = x < xmax && ww != 0.0 ? w[x] / ww : 0.0;
             k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
         }
-        (*bounds)[2 * xx] = xmin;
-        (*bounds)[2 * xx + 1] = xmax;
+        (*bounds)[2 * i] = xmin;
+        (*bounds)[2 * i + 1] = xmax;
     }
     free(w);
     return ksize;
@@ -290,19 +293,18 @@ static unsigned char clip8(int32_t v)
 #define HALF (1 << (PRECISION_BITS - 1))
 
 /* The horizontal pass for c channels (a constant where inlined): out's rows
- * are in's rows from y0 on, out's columns are output columns x0 onwards of
- * the full-width resize that bounds and kk describe. */
-static inline void resample_h(const struct img *in, int y0, int x0, struct img *out, const int *bounds,
-                              const int32_t *kk, int ksize, int c)
+ * are in's rows from y0 on, its columns those bounds and kk describe. */
+static inline void resample_h(const struct img *in, int y0, struct img *out, const int *bounds, const int32_t *kk,
+                              int ksize, int c)
 {
     for (int y = 0; y < out->h; y++) {
         const unsigned char *row = in->px + (size_t)(y0 + y) * in->w * c;
         unsigned char *o = out->px + (size_t)y * out->w * c;
         for (int x = 0; x < out->w; x++) {
-            const int32_t *k = kk + (size_t)(x0 + x) * ksize;
-            const unsigned char *p = row + (size_t)bounds[2 * (x0 + x)] * c;
+            const int32_t *k = kk + (size_t)x * ksize;
+            const unsigned char *p = row + (size_t)bounds[2 * x] * c;
             int32_t ss[4] = {HALF, HALF, HALF, HALF};
-            for (int i = 0; i < bounds[2 * (x0 + x) + 1]; i++)
+            for (int i = 0; i < bounds[2 * x + 1]; i++)
                 for (int ch = 0; ch < c; ch++)
                     ss[ch] += p[i * c + ch] * k[i];
             for (int ch = 0; ch < c; ch++)
@@ -312,18 +314,17 @@ static inline void resample_h(const struct img *in, int y0, int x0, struct img *
 }
 
 /* The vertical pass, whole rows at a time (which vectorises): out's rows
- * are output rows y0 onwards of the full-height resize; in holds the input
- * rows from ybase on. */
-static void resample_v(const struct img *in, int ybase, int y0, struct img *out, const int *bounds, const int32_t *kk,
+ * are those bounds and kk describe; in holds the input rows from ybase on. */
+static void resample_v(const struct img *in, int ybase, struct img *out, const int *bounds, const int32_t *kk,
                        int ksize, int32_t *acc)
 {
     size_t len = (size_t)in->w * in->c;
     for (int y = 0; y < out->h; y++) {
-        const int32_t *k = kk + (size_t)(y0 + y) * ksize;
+        const int32_t *k = kk + (size_t)y * ksize;
         for (size_t e = 0; e < len; e++)
             acc[e] = HALF;
-        for (int i = 0; i < bounds[2 * (y0 + y) + 1]; i++) {
-            const unsigned char *r = in->px + (size_t)(bounds[2 * (y0 + y)] - ybase + i) * len;
+        for (int i = 0; i < bounds[2 * y + 1]; i++) {
+            const unsigned char *r = in->px + (size_t)(bounds[2 * y] - ybase + i) * len;
             int32_t w = k[i];
             for (size_t e = 0; e < len; e++)
                 acc[e] += r[e] * w;
@@ -337,7 +338,8 @@ static void resample_v(const struct img *in, int ybase, int y0, struct img *out,
 /* Pillow's Image.resize(size, BICUBIC) to nw x nh (a pass only along an axis
  * whose size changes, horizontal first), then torchvision's R x R crop at
  * (left, top); only the kept pixels are computed, which gives the same
- * values: every output pixel of a pass has its own weights. */
+ * values: every output pixel of a pass has its own weights. Memory and time
+ * go with R and the input rows the crop reads, not with nw x nh. */
 static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
 {
     int c = im->c, rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL;
@@ -346,24 +348,24 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
     /* the input rows the kept output rows read */
     int y0 = top, y1 = top + R;
     if (im->h != nh) {
-        if ((vks = coeffs(im->h, nh, &vb, &vk)) < 0)
+        if ((vks = coeffs(im->h, nh, top, R, &vb, &vk)) < 0)
             goto done;
-        y0 = vb[2 * top];
+        y0 = vb[0];
         y1 = 0;
-        for (int y = top; y < top + R; y++)
+        for (int y = 0; y < R; y++)
             y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
     }
     h = (struct img){malloc((size_t)R * (y1 - y0) * c), R, y1 - y0, c, im->cmyk};
     if (!h.px)
         goto done;
     if (im->w != nw) {
-        if ((hks = coeffs(im->w, nw, &hb, &hk)) < 0)
+        if ((hks = coeffs(im->w, nw, left, R, &hb, &hk)) < 0)
             goto done;
         switch (c) {
-        case 1: resample_h(im, y0, left, &h, hb, hk, hks, 1); break;
-        case 2: resample_h(im, y0, left, &h, hb, hk, hks, 2); break;
-        case 3: resample_h(im, y0, left, &h, hb, hk, hks, 3); break;
-        default: resample_h(im, y0, left, &h, hb, hk, hks, 4); break;
+        case 1: resample_h(im, y0, &h, hb, hk, hks, 1); break;
+        case 2: resample_h(im, y0, &h, hb, hk, hks, 2); break;
+        case 3: resample_h(im, y0, &h, hb, hk, hks, 3); break;
+        default: resample_h(im, y0, &h, hb, hk, hks, 4); break;
         }
     } else
         for (int y = 0; y < h.h; y++)
@@ -372,7 +374,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         v = (struct img){malloc((size_t)R * R * c), R, R, c, im->cmyk};
         if (!v.px || !(acc = malloc((size_t)R * c * sizeof *acc)))
             goto done;
-        resample_v(&h, y0, top, &v, vb, vk, vks, acc);
+        resample_v(&h, y0, &v, vb, vk, vks, acc);
         free(h.px);
         h = v;
         v.px = NULL;
@@ -392,32 +394,40 @@ done:
     return rc;
 }
 
-/* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images:
- * source positions accumulated from the first pixel centre, as it does. */
-static int resize_nearest(struct img *im, int w, int h)
+/* Pillow's NEAREST resize (ImagingScaleAffine) of n positions from a
+ * resize of in to out pixels, from first on: source positions accumulated
+ * from the first pixel centre, as Pillow does (which a product would not
+ * always equal), so the time goes with first + n. */
+static void nearest_index(int in, int out, int first, int n, int *idx)
 {
-    if (im->w == w && im->h == h)
-        return 0;
-    unsigned char *out = malloc((size_t)w * h * im->c);
-    int *xin = malloc((size_t)w * sizeof *xin);
-    if (!out || !xin) {
+    double s = (double)in / out, pos = s * 0.5;
+    for (int x = 0; x < first + n; x++, pos += s)
+        if (x >= first)
+            idx[x - first] = (int)pos < in ? (int)pos : in - 1;
+}
+
+/* Pillow's NEAREST resize to nw x nh, used for palette images, and the
+ * R x R crop at (left, top), which is all it computes. */
+static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int R)
+{
+    unsigned char *out = malloc((size_t)R * R * im->c);
+    int *xin = malloc((size_t)R * sizeof *xin), *yin = malloc((size_t)R * sizeof *yin);
+    if (!out || !xin || !yin) {
         free(out);
         free(xin);
+        free(yin);
         return -1;
     }
-    double sx = (double)im->w / w, sy = (double)im->h / h, xo = sx * 0.5, yo = sy * 0.5;
-    for (int x = 0; x < w; x++, xo += sx)
-        xin[x] = (int)xo < im->w ? (int)xo : im->w - 1;
-    for (int y = 0; y < h; y++, yo += sy) {
-        int yi = (int)yo < im->h ? (int)yo : im->h - 1;
-        for (int x = 0; x < w; x++)
-            memcpy(out + ((size_t)y * w + x) * im->c, im->px + ((size_t)yi * im->w + xin[x]) * im->c, (size_t)im->c);
-    }
+    nearest_index(im->w, nw, left, R, xin);
+    nearest_index(im->h, nh, top, R, yin);
+    for (int y = 0; y < R; y++)
+        for (int x = 0; x < R; x++)
+            memcpy(out + ((size_t)y * R + x) * im->c, im->px + ((size_t)yin[y] * im->w + xin[x]) * im->c,
+                   (size_t)im->c);
     free(xin);
+    free(yin);
     free(im->px);
-    im->px = out;
-    im->w = w;
-    im->h = h;
+    *im = (struct img){out, R, R, im->c, im->cmyk};
     return 0;
 }
 
@@ -573,20 +583,18 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
     int R = o->resolution, rc = -1;
     if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
         goto oom;
-    /* the shorter side becomes R, the longer int(R * long / short) */
-    int nw, nh;
-    if (im.w <= im.h)
-        nw = R, nh = (int)((double)R * im.h / im.w);
-    else
-        nh = R, nw = (int)((double)R * im.w / im.h);
-    if (nw < R || nh < R) {
-        error(err, "image of %d x %d pixels is too thin to crop a square from", im.w, im.h);
+    /* the shorter side becomes R, the longer int(R * long / short), which
+     * must be an int as in Pillow (whose sizes are C ints) */
+    double longer = (double)R * (im.w <= im.h ? im.h : im.w) / (im.w <= im.h ? im.w : im.h);
+    if (longer > INT_MAX) {
+        error(err, "image of %d x %d pixels is too thin to resize", im.w, im.h);
         goto done;
     }
+    int nw = im.w <= im.h ? R : (int)longer, nh = im.w <= im.h ? (int)longer : R;
     int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
     if (hd.palette) {
-        if (resize_nearest(&im, nw, nh) < 0)
+        if (resize_nearest(&im, nw, nh, left, top, R) < 0)
             goto oom;
     } else {
         if (alpha)
@@ -595,11 +603,10 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
             goto oom;
         if (alpha)
             premultiply(&im, 1);
-        top = left = 0; /* im is the crop itself now */
     }
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
-            const unsigned char *px = im.px + ((size_t)(top + y) * im.w + left + x) * im.c;
+            const unsigned char *px = im.px + ((size_t)y * R + x) * im.c; /* im is the crop */
             unsigned char rgb[3];
             for (int ch = 0; ch < 3; ch++) {
                 if (im.cmyk) { /* Pillow's cmyk2rgb */

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "image.h"
@@ -111,6 +113,135 @@ static void test_pnm(void)
     const char *comment = "P5\n# a comment\n2 1\n# another\n255\n\x10\x20";
     struct outcome r = in_child((const unsigned char *)comment, strlen(comment), 1);
     CHECK(r.rc == 0, "PNM with comments: %s", r.err);
+}
+
+static unsigned char *put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (unsigned char)(v >> (24 - 8 * i));
+    return p;
+}
+
+/* A PNG chunk at p: length, type, n bytes of data (already at p + 8), CRC. */
+static unsigned char *png_chunk(unsigned char *p, const char *type, uint32_t n)
+{
+    put_be32(p, n);
+    memcpy(p + 4, type, 4);
+    return put_be32(p + 8 + n, (uint32_t)crc32(0, p + 4, n + 4)) ;
+}
+
+/* A w x h 8-bit PNG of colour type ct (0 grey, 3 a palette of two colours,
+ * the second {10, 200, 30}) whose every sample is v. */
+static unsigned char *make_png(uint32_t w, uint32_t h, int ct, unsigned char v, size_t *len)
+{
+    size_t row = 1 + (size_t)w, raw_len = row * h;
+    unsigned char *raw = malloc(raw_len);
+    memset(raw, v, raw_len);
+    for (size_t y = 0; y < h; y++)
+        raw[y * row] = 0; /* filter: none */
+    uLongf zlen = compressBound(raw_len);
+    unsigned char *png = malloc(zlen + 64), *p = png;
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+    p = put_be32(p + 16, w);
+    p = put_be32(p, h);
+    memcpy(p, (unsigned char[]){8, (unsigned char)ct, 0, 0, 0}, 5);
+    p = png_chunk(png + 8, "IHDR", 13);
+    if (ct == 3) {
+        memcpy(p + 8, "\0\0\0\x0a\xc8\x1e", 6);
+        p = png_chunk(p, "PLTE", 6);
+    }
+    compress2(p + 8, &zlen, raw, raw_len, 9);
+    p = png_chunk(p, "IDAT", (uint32_t)zlen);
+    p = png_chunk(p, "IEND", 0);
+    free(raw);
+    *len = (size_t)(p - png);
+    return png;
+}
+
+/* A w x h GIF of colour 1 ({10, 200, 30}) of a two-colour palette, its LZW
+ * codes of 3 bits: a clear code before every two pixels keeps the width. */
+static unsigned char *make_gif(unsigned w, unsigned h, size_t *len)
+{
+    size_t pixels = (size_t)w * h, codes = (pixels + 1) / 2 * 3 + 1, bytes = (codes * 3 + 7) / 8;
+    unsigned char *lzw = calloc(bytes, 1);
+    size_t bit = 0;
+    for (size_t k = 0; k < codes; k++) {
+        unsigned code = k == codes - 1 ? 5 : k % 3 == 0 ? 4 : 1; /* clear 4, end 5, pixel 1 */
+        for (int b = 0; b < 3; b++, bit++)
+            lzw[bit / 8] |= (unsigned char)(((code >> b) & 1) << (bit % 8));
+    }
+    unsigned char *gif = malloc(64 + bytes + bytes / 255 + 2), *p = gif;
+    memcpy(p, "GIF89a", 6);
+    p += 6;
+    unsigned char screen[] = {w & 255, w >> 8, h & 255, h >> 8, 0x80, 0, 0, 0, 0, 0, 10, 200, 30,
+                              0x2c, 0, 0, 0, 0, w & 255, w >> 8, h & 255, h >> 8, 0, 2};
+    memcpy(p, screen, sizeof screen);
+    p += sizeof screen;
+    for (size_t k = 0; k < bytes; k += 255) {
+        size_t n = bytes - k < 255 ? bytes - k : 255;
+        *p++ = (unsigned char)n;
+        memcpy(p, lzw + k, n);
+        p += n;
+    }
+    *p++ = 0;
+    *p++ = 0x3b;
+    free(lzw);
+    *len = (size_t)(p - gif);
+    return gif;
+}
+
+/* Thin images: the resize used to size its buffers for the whole resized
+ * image (R x R * N) rather than the crop it keeps: a 1 x 20,000 GIF took
+ * 3.9 GB and 13 s, a 1 x 10^6 PNG more. Now memory goes with the output:
+ * the child's peak must stay within 48 MiB of a 2 x 2 image's, and the
+ * pixels be the image's one colour. */
+static void thin(const char *what, unsigned char *buf, size_t len, const float *want, long base_kib)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct outcome r = in_child(buf, len, 224);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(r.rc == 0, "%s: %s", what, r.rc == -2 ? "child died" : r.err);
+    CHECK(r.peak_kib - base_kib < 48 << 10, "%s: peak memory %ld KiB over a small image's", what, r.peak_kib - base_kib);
+    CHECK(secs < 10, "%s: took %.1f s", what, secs);
+    for (int ch = 0; ch < 3 && r.rc == 0; ch++)
+        CHECK(fabsf(r.first[ch] - want[ch]) < 1e-6f, "%s: channel %d is %g, want %g", what, ch, r.first[ch], want[ch]);
+    if (getenv("VERBOSE"))
+        fprintf(stderr, "%s: %zu bytes, peak %ld KiB over base, %.3f s\n", what, len, r.peak_kib - base_kib, secs);
+    free(buf);
+}
+
+static void test_thin(void)
+{
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    float grey[3], green[3];
+    for (int ch = 0; ch < 3; ch++) {
+        grey[ch] = (77 / 255.0f - mean[ch]) / stdev[ch];
+        green[ch] = ((float)(unsigned char[]){10, 200, 30}[ch] / 255.0f - mean[ch]) / stdev[ch];
+    }
+    size_t len;
+    unsigned char *small = make_png(2, 2, 0, 77, &len);
+    long base = in_child(small, len, 224).peak_kib;
+    free(small);
+    unsigned char *b = make_gif(1, 20000, &len);
+    thin("1 x 20000 GIF", b, len, green, base);
+    b = make_png(1, 1000000, 0, 77, &len);
+    thin("1 x 10^6 grey PNG", b, len, grey, base);
+    b = make_png(1000000, 1, 0, 77, &len);
+    thin("10^6 x 1 grey PNG", b, len, grey, base);
+    b = make_png(1, 1000000, 3, 1, &len);
+    thin("1 x 10^6 palette PNG", b, len, green, base);
+    /* the longer side resized must be an int, as in Pillow, and a side at
+     * most 2^20 pixels */
+    unsigned char *p = make_png(1, 1 << 20, 0, 77, &len);
+    struct outcome r = in_child(p, len, 4096);
+    CHECK(r.rc == -1 && strstr(r.err, "too thin"), "1 x 2^20 PNG at 4096: rc %d, %s", r.rc, r.err);
+    free(p);
+    p = make_png(1, 10000000, 0, 77, &len);
+    refused(p, len, "1 x 10^7 PNG", "over the limit");
+    free(p);
 }
 
 static void test_reference(const char *dir)
@@ -222,5 +353,6 @@ int main(int argc, char **argv)
     test_bad(dir);
     test_magic();
     test_pnm();
+    test_thin();
     return check_done("test_image");
 }
