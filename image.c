@@ -452,8 +452,14 @@ static void premultiply(struct img *im, int undo)
 
 /* ---- JPEG, by libjpeg-turbo: the decoder Pillow uses, so the same pixels ---- */
 
+/* libjpeg's progressive scripts have about 10 scans; each scan costs a pass
+ * over the whole image, so a file of thousands (35 s for 4,000) is refused,
+ * as djpeg -maxscans does */
+#define JPEG_MAX_SCANS 100
+
 struct jpeg_err {
     struct jpeg_error_mgr mgr;
+    struct jpeg_progress_mgr progress;
     jmp_buf jump;
     int truncated;
     char msg[JMSG_LENGTH_MAX];
@@ -473,6 +479,17 @@ static void jpeg_warn(j_common_ptr c, int level)
         ((struct jpeg_err *)c->err)->truncated = 1;
 }
 
+/* libjpeg calls this between the steps of its input, scans included */
+static void jpeg_progress(j_common_ptr c)
+{
+    struct jpeg_err *e = (struct jpeg_err *)c->err;
+    int scan = ((j_decompress_ptr)c)->input_scan_number;
+    if (scan > JPEG_MAX_SCANS) {
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (scan %d)", JPEG_MAX_SCANS, scan);
+        longjmp(e->jump, 1);
+    }
+}
+
 static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct img *im,
                        char *err)
 {
@@ -488,6 +505,8 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
         return error(err, "cannot decode JPEG: %s", je.msg);
     }
     jpeg_create_decompress(&cinfo);
+    je.progress.progress_monitor = jpeg_progress;
+    cinfo.progress = &je.progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     uint64_t pixels = (uint64_t)cinfo.image_width * cinfo.image_height;

@@ -89,7 +89,7 @@ static void refused(const unsigned char *buf, size_t len, const char *what, cons
  * PIC were decoded although never documented; TGA has no magic at all. */
 static void test_magic(void)
 {
-    static const unsigned char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 64\n\x02\x02\x00\x40\x80";
+    static const unsigned char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 64\n\x02\x02\x00\x40";
     refused(hdr, sizeof hdr - 1, "truncated HDR", "not an image");
     unsigned char psd[64] = "8BPS\0\1\0\0\0\0\0\0\0\3\0\0\0\x10\0\0\0\x10\0\x08\0\3";
     refused(psd, sizeof psd, "PSD", "not an image");
@@ -244,6 +244,81 @@ static void test_thin(void)
     free(p);
 }
 
+/* The end of the JPEG scan whose SOS marker is at p: the next marker that
+ * is neither a stuffed 0xff00 nor a restart. */
+static size_t scan_end(const unsigned char *b, size_t len, size_t p)
+{
+    for (p += 2; p + 1 < len; p++)
+        if (b[p] == 0xff && b[p + 1] != 0 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))
+            return p;
+    return len;
+}
+
+/* A progressive JPEG whose first scan comes again 150 times (libjpeg warns
+ * and goes on): refused for its scan count, as djpeg -maxscans does, where
+ * a file of 4,000 scans took 35 s. */
+static void test_scans(const char *dir)
+{
+    char path[512];
+    size_t len, sos = 0;
+    snprintf(path, sizeof path, "%s/img-progressive.jpg", dir);
+    unsigned char *jpg = slurp(path, &len);
+    for (size_t p = 2; jpg && p + 1 < len && !sos; p++)
+        if (jpg[p] == 0xff && jpg[p + 1] == 0xda)
+            sos = p;
+    CHECK(sos > 0, "no scan in %s", path);
+    if (!sos)
+        return;
+    size_t end = scan_end(jpg, len, sos), n = end - sos, copies = 150;
+    unsigned char *many = malloc(len + copies * n), *p = many;
+    memcpy(p, jpg, end);
+    p += end;
+    for (size_t k = 0; k < copies; k++, p += n)
+        memcpy(p, jpg + sos, n);
+    memcpy(p, jpg + end, len - end);
+    refused(many, len + copies * n, "JPEG of 160 scans", "more than 100 scans");
+    /* a few repeated scans are not refused */
+    memcpy(many + end + 5 * n, jpg + end, len - end);
+    struct outcome r = in_child(many, len + 5 * n, 8);
+    CHECK(r.rc == 0, "JPEG of 15 scans: %s", r.err);
+    free(many);
+    free(jpg);
+}
+
+/* BMPs Pillow opens and stb_image decodes but whose size used to be misread:
+ * top down (negative height) and OS/2 (a 12-byte header of 16-bit sizes).
+ * Made from img-small.bmp (24 bits, rows of 84 bytes), which Pillow reads
+ * to the same pixels, so their output must equal its. */
+static void test_bmp(const char *dir)
+{
+    char path[512], err[ERR_LEN] = "";
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-small.bmp", dir);
+    unsigned char *bmp = slurp(path, &len);
+    CHECK(bmp && len == 54 + 20 * 84, "%s: not the 28 x 20 fixture", path);
+    if (!bmp || len != 54 + 20 * 84)
+        return;
+    float want[3 * 16 * 16], got[3 * 16 * 16];
+    struct image_opts o = {.resolution = 16, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+    CHECK(image_preprocess(bmp, len, &o, want, err) == 0, "img-small.bmp: %s", err);
+    unsigned char down[54 + 20 * 84], os2[26 + 20 * 84];
+    memcpy(down, bmp, 54);
+    for (int y = 0; y < 20; y++)
+        memcpy(down + 54 + y * 84, bmp + 54 + (19 - y) * 84, 84);
+    memcpy(down + 22, "\xec\xff\xff\xff", 4); /* height -20 */
+    memcpy(os2, "BM\0\0\0\0\0\0\0\0\x1a\0\0\0\x0c\0\0\0\x1c\0\x14\0\x01\0\x18\0", 26);
+    memcpy(os2 + 26, bmp + 54, 20 * 84);
+    const unsigned char *made[] = {down, os2};
+    size_t lens[] = {sizeof down, sizeof os2};
+    for (int k = 0; k < 2; k++) {
+        const char *what = k ? "OS/2 BMP" : "top-down BMP";
+        int rc = image_preprocess(made[k], lens[k], &o, got, err);
+        CHECK(rc == 0, "%s: %s", what, err);
+        CHECK(rc != 0 || !memcmp(got, want, sizeof got), "%s: pixels differ from the bottom-up BMP's", what);
+    }
+    free(bmp);
+}
+
 static void test_reference(const char *dir)
 {
     char path[512];
@@ -354,5 +429,7 @@ int main(int argc, char **argv)
     test_magic();
     test_pnm();
     test_thin();
+    test_scans(dir);
+    test_bmp(dir);
     return check_done("test_image");
 }
