@@ -90,7 +90,8 @@ static int exif_segment(unsigned marker, const unsigned char *seg, size_t n, voi
     return tiff_orientation(seg + 6, n - 6);
 }
 
-int image_exif_orientation(const unsigned char *buf, size_t len)
+/* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
+static int exif_orientation(const unsigned char *buf, size_t len)
 {
     int o = jpeg_segments(buf, len, exif_segment, NULL);
     return o ? o : 1;
@@ -579,7 +580,9 @@ static int round_half_even(double v)
     return (int)r;
 }
 
-int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
+/* Step 1: the header's checks, then the pixels. */
+static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct img *im, int *palette,
+                  char *err)
 {
     struct header hd;
     if (len == 0)
@@ -595,53 +598,68 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
         return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
                      (unsigned long long)hd.w, (unsigned long long)hd.h, (unsigned long long)o->max_pixels,
                      STBIMAGE_MAX_SIDE);
-    struct img im = {0};
-    if (hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, &im, err)
-                          : decode_stb(buf, len, &hd, &im, err))
-        return -1;
-    int R = o->resolution, rc = -1;
-    if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
-        goto oom;
-    /* the shorter side becomes R, the longer int(R * long / short), which
-     * must be an int as in Pillow (whose sizes are C ints) */
-    double longer = (double)R * (im.w <= im.h ? im.h : im.w) / (im.w <= im.h ? im.w : im.h);
-    if (longer > INT_MAX) {
-        error(err, "image of %d x %d pixels is too thin to resize", im.w, im.h);
-        goto done;
-    }
-    int nw = im.w <= im.h ? R : (int)longer, nh = im.w <= im.h ? (int)longer : R;
-    int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
+    *palette = hd.palette;
+    return hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err)
+                             : decode_stb(buf, len, &hd, im, err);
+}
+
+/* Step 3: the shorter side resized to R, the longer to int(R * long /
+ * short), which must be an int as in Pillow (whose sizes are C ints), and
+ * the centre R x R kept; im becomes that crop. */
+static int resize_centre(struct img *im, int R, int palette, char *err)
+{
+    double longer = (double)R * (im->w <= im->h ? im->h : im->w) / (im->w <= im->h ? im->w : im->h);
+    if (longer > INT_MAX)
+        return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
+    int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
-    if (hd.palette) {
-        if (resize_nearest(&im, nw, nh, left, top, R) < 0)
-            goto oom;
-    } else {
-        if (alpha)
-            premultiply(&im, 0);
-        if (resize_crop(&im, nw, nh, left, top, R) < 0)
-            goto oom;
-        if (alpha)
-            premultiply(&im, 1);
-    }
+    if (palette)
+        return resize_nearest(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
+    int alpha = (im->c == 2 || (im->c == 4 && !im->cmyk)) && (im->w != nw || im->h != nh);
+    if (alpha)
+        premultiply(im, 0);
+    if (resize_crop(im, nw, nh, left, top, R) < 0)
+        return error(err, "out of memory resizing a %d x %d image", im->w, im->h);
+    if (alpha)
+        premultiply(im, 1);
+    return 0;
+}
+
+/* Step 4: the R x R crop to RGB planes of (v / 255 - mean) / std. */
+static void normalise(const struct img *im, int R, float *out)
+{
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
-            const unsigned char *px = im.px + ((size_t)y * R + x) * im.c; /* im is the crop */
+            const unsigned char *px = im->px + ((size_t)y * R + x) * im->c;
             unsigned char rgb[3];
             for (int ch = 0; ch < 3; ch++) {
-                if (im.cmyk) { /* Pillow's cmyk2rgb */
+                if (im->cmyk) { /* Pillow's cmyk2rgb */
                     unsigned nk = 255 - px[3], tmp = px[ch] * nk + 128;
                     int v = (int)nk - (int)(((tmp >> 8) + tmp) >> 8);
                     rgb[ch] = (unsigned char)(v < 0 ? 0 : v);
                 } else
-                    rgb[ch] = px[im.c >= 3 ? ch : 0];
+                    rgb[ch] = px[im->c >= 3 ? ch : 0];
                 float v = (float)rgb[ch] / 255.0f;
                 out[((size_t)ch * R + y) * R + x] = (v - mean[ch]) / stdev[ch];
             }
         }
+}
+
+int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
+{
+    struct img im = {0};
+    int palette = 0, rc = -1;
+    if (decode(buf, len, o, &im, &palette, err) < 0)
+        goto done;
+    /* step 2: as the camera was held */
+    if (o->exif && orient(&im, exif_orientation(buf, len)) < 0) {
+        error(err, "out of memory turning a %d x %d image", im.w, im.h);
+        goto done;
+    }
+    if (resize_centre(&im, o->resolution, palette, err) < 0)
+        goto done;
+    normalise(&im, o->resolution, out);
     rc = 0;
-    goto done;
-oom:
-    error(err, "out of memory for a %d x %d image", im.w, im.h);
 done:
     free(im.px); /* stb_image allocates with malloc too */
     return rc;
