@@ -547,8 +547,9 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
         free(px);
         return error(err, "truncated JPEG: the file ends before its image does");
     }
-    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
+    /* the rest of the file is read here, and may fail: px is ours till then */
     jpeg_finish_decompress(&cinfo);
+    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
