@@ -6,11 +6,13 @@
 
 #include "util.h"
 
-/* the largest single allocation the decoder may make, set per call */
+/* the largest single allocation the decoder may make, set per call, and
+ * whether it asked for more */
 static _Thread_local size_t alloc_limit;
+static _Thread_local int over_limit;
 
-static void *limited_malloc(size_t n) { return n <= alloc_limit ? malloc(n) : NULL; }
-static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? realloc(p, n) : NULL; }
+static void *limited_malloc(size_t n) { return n <= alloc_limit ? malloc(n) : (over_limit = 1, NULL); }
+static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? realloc(p, n) : (over_limit = 1, NULL); }
 
 #define STBI_MALLOC(n) limited_malloc(n)
 #define STBI_REALLOC(p, n) limited_realloc(p, n)
@@ -46,8 +48,11 @@ unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_
         return NULL;
     }
     alloc_limit = max_alloc;
+    over_limit = 0;
     unsigned char *px = stbi_load_from_memory(buf, (int)len, w, h, c, 0);
-    if (!px)
+    if (!px && over_limit)
+        error(err, "cannot decode: the data would take over %zu bytes (more than its header says)", max_alloc);
+    else if (!px)
         error(err, "cannot decode: %s", stbi_failure_reason());
     return px;
 }

@@ -319,6 +319,35 @@ static void test_bmp(const char *dir)
     free(bmp);
 }
 
+/* A 1 x 1 PNG whose IDAT inflates to 64 MiB: stb_image grew its buffer to
+ * hold it all (then found too many bytes). Allocations are now capped by
+ * what the header claims, so it fails early and small. */
+static void test_bomb(void)
+{
+    size_t big = 64 << 20, len;
+    unsigned char *png = make_png(1, 1, 0, 0, &len), *zero = calloc(1, 1 << 16);
+    size_t idat = 33, cap = big / 512; /* IDAT's offset in make_png's grey PNG */
+    unsigned char *b = malloc(idat + 12 + cap + 12);
+    memcpy(b, png, idat);
+    z_stream z = {0};
+    deflateInit(&z, 9);
+    z.next_out = b + idat + 8, z.avail_out = (uInt)cap;
+    for (size_t k = 0; k < big; k += 1 << 16) {
+        z.next_in = zero, z.avail_in = 1 << 16;
+        deflate(&z, k + (1 << 16) >= big ? Z_FINISH : Z_NO_FLUSH);
+    }
+    unsigned char *p = png_chunk(b + idat, "IDAT", (uint32_t)z.total_out);
+    deflateEnd(&z);
+    p = png_chunk(p, "IEND", 0);
+    long base = in_child(png, len, 8).peak_kib;
+    struct outcome r = in_child(b, (size_t)(p - b), 8);
+    CHECK(r.rc == -1 && strstr(r.err, "more than its header says"), "PNG bomb: rc %d, %s", r.rc, r.err);
+    CHECK(r.peak_kib - base < 16 << 10, "PNG bomb: peak memory %ld KiB over a 1 x 1 PNG's", r.peak_kib - base);
+    free(png);
+    free(zero);
+    free(b);
+}
+
 static void test_reference(const char *dir)
 {
     char path[512];
@@ -431,5 +460,6 @@ int main(int argc, char **argv)
     test_thin();
     test_scans(dir);
     test_bmp(dir);
+    test_bomb();
     return check_done("test_image");
 }
