@@ -119,7 +119,10 @@ struct header {
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
 };
 
-static uint32_t load_be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t load_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 
 /* BMP: the 12-byte OS/2 header has 16-bit sizes, the Windows ones (40 to 124
  * bytes) 32-bit signed ones, a negative height meaning rows top down. */

@@ -127,7 +127,7 @@ static unsigned char *png_chunk(unsigned char *p, const char *type, uint32_t n)
 {
     put_be32(p, n);
     memcpy(p + 4, type, 4);
-    return put_be32(p + 8 + n, (uint32_t)crc32(0, p + 4, n + 4)) ;
+    return put_be32(p + 8 + n, (uint32_t)crc32(0, p + 4, n + 4));
 }
 
 /* A w x h 8-bit PNG of colour type ct (0 grey, 3 a palette of two colours,
@@ -203,7 +203,8 @@ static void thin(const char *what, unsigned char *buf, size_t len, const float *
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     CHECK(r.rc == 0, "%s: %s", what, r.rc == -2 ? "child died" : r.err);
-    CHECK(r.peak_kib - base_kib < 48 << 10, "%s: peak memory %ld KiB over a small image's", what, r.peak_kib - base_kib);
+    CHECK(r.peak_kib - base_kib < 48 << 10, "%s: peak memory %ld KiB over a small image's", what,
+          r.peak_kib - base_kib);
     CHECK(secs < 10, "%s: took %.1f s", what, secs);
     for (int ch = 0; ch < 3 && r.rc == 0; ch++)
         CHECK(fabsf(r.first[ch] - want[ch]) < 1e-6f, "%s: channel %d is %g, want %g", what, ch, r.first[ch], want[ch]);
@@ -348,6 +349,24 @@ static void test_bomb(void)
     free(b);
 }
 
+/* Each format's header is read for the pixel limit before any decoder
+ * runs (the message of that check names the side limit too). */
+static void test_limit(const char *dir)
+{
+    const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg"};
+    for (int k = 0; k < 5; k++) {
+        char path[512], err[ERR_LEN] = "";
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        unsigned char *buf = slurp(path, &len);
+        float px[3 * 8 * 8];
+        struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = 500};
+        CHECK(buf && image_preprocess(buf, len, &o, px, err) < 0, "%s accepted over 500 pixels", names[k]);
+        CHECK(strstr(err, "over the limit of 500 pixels (1048576 a side)"), "%s: %s", names[k], err);
+        free(buf);
+    }
+}
+
 static void test_reference(const char *dir)
 {
     char path[512];
@@ -461,5 +480,6 @@ int main(int argc, char **argv)
     test_scans(dir);
     test_bmp(dir);
     test_bomb();
+    test_limit(dir);
     return check_done("test_image");
 }
