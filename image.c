@@ -179,6 +179,20 @@ static int pnm_header(const unsigned char *b, size_t len, struct header *hd, cha
     return 0;
 }
 
+/* PNG: an empty IDAT chunk before any data has stb_image add 0 to a null
+ * pointer (undefined behaviour); no encoder writes one, so it is refused.
+ * Chunk headers only, as far as they lie within the file. */
+static int png_chunks(const unsigned char *b, size_t len, char *err)
+{
+    for (size_t p = 8; len - p >= 12; p += 12 + (size_t)load_be32(b + p)) {
+        if (!memcmp(b + p + 4, "IDAT", 4))
+            return load_be32(b + p) ? 0 : error(err, "PNG whose first IDAT chunk is empty");
+        if (load_be32(b + p) > len - p - 12)
+            break;
+    }
+    return 0;
+}
+
 /* The format, by the first bytes only (never the name), and the size the
  * header claims. Formats stb_image knows but we do not document (TGA, which
  * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
@@ -193,6 +207,7 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
         *hd = (struct header){PNG, load_be32(b + 16), load_be32(b + 20), b[25] == 3};
+        return png_chunks(b, len, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         if (len < 10)
             return error(err, "truncated GIF header");

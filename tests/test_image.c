@@ -344,6 +344,12 @@ static void test_bomb(void)
     struct outcome r = in_child(b, (size_t)(p - b), 8);
     CHECK(r.rc == -1 && strstr(r.err, "more than its header says"), "PNG bomb: rc %d, %s", r.rc, r.err);
     CHECK(r.peak_kib - base < 16 << 10, "PNG bomb: peak memory %ld KiB over a 1 x 1 PNG's", r.peak_kib - base);
+    /* an empty IDAT before the data: stb_image added 0 to a null pointer
+     * (UBSan; found by fuzz-image) */
+    memcpy(b, png, 33);
+    p = png_chunk(b + 33, "IDAT", 0);
+    memcpy(p, png + 33, len - 33);
+    refused(b, len + 12, "empty first IDAT", "first IDAT chunk is empty");
     free(png);
     free(zero);
     free(b);
