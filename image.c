@@ -1,14 +1,16 @@
 #include "image.h"
 
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
-#include <stb_image.h>
 #include <stdio.h> /* before jpeglib.h, which needs FILE */
 #include <stdlib.h>
 #include <string.h>
 
 #include <jerror.h>
 #include <jpeglib.h>
+
+#include "stbimage.h"
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
 
@@ -88,7 +90,8 @@ static int exif_segment(unsigned marker, const unsigned char *seg, size_t n, voi
     return tiff_orientation(seg + 6, n - 6);
 }
 
-int image_exif_orientation(const unsigned char *buf, size_t len)
+/* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
+static int exif_orientation(const unsigned char *buf, size_t len)
 {
     int o = jpeg_segments(buf, len, exif_segment, NULL);
     return o ? o : 1;
@@ -105,20 +108,119 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
     return 1;
 }
 
-/* The size a file's header claims, read without decoding; 0 when unknown. */
-static uint64_t claimed_pixels(const unsigned char *b, size_t len, uint64_t wh[2])
+/* ---- formats, by their magic bytes ---- */
+
+enum format { JPEG = 1, PNG, GIF, BMP, PNM };
+
+/* What a file's header says, read before any decoder runs. */
+struct header {
+    enum format format;
+    uint64_t w, h;  /* 0 x 0 for a JPEG whose frame header is not found: libjpeg checks it */
+    int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
+};
+
+static uint32_t load_be32(const unsigned char *p)
 {
-    wh[0] = wh[1] = 0;
-    if (len >= 24 && !memcmp(b, "\x89PNG", 4))
-        wh[0] = (uint64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19],
-        wh[1] = (uint64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
-    else if (len >= 10 && !memcmp(b, "GIF8", 4))
-        wh[0] = load_u16(b + 6), wh[1] = load_u16(b + 8);
-    else if (len >= 26 && b[0] == 'B' && b[1] == 'M')
-        wh[0] = (uint64_t)llabs((int32_t)load_u32(b + 18)), wh[1] = (uint64_t)llabs((int32_t)load_u32(b + 22));
-    else
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* BMP: the 12-byte OS/2 header has 16-bit sizes, the Windows ones (40 to 124
+ * bytes) 32-bit signed ones, a negative height meaning rows top down. */
+static int bmp_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    uint32_t hsz = len >= 18 ? load_u32(b + 14) : 0;
+    if (hsz == 12 && len >= 26) {
+        hd->w = load_u16(b + 18), hd->h = load_u16(b + 20);
+        hd->palette = load_u16(b + 24) <= 8;
+    } else if ((hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) && len >= 30) {
+        int64_t w = (int32_t)load_u32(b + 18), h = (int32_t)load_u32(b + 22);
+        if (w <= 0)
+            return error(err, "BMP of width %lld", (long long)w);
+        hd->w = (uint64_t)w, hd->h = (uint64_t)(h < 0 ? -h : h);
+        hd->palette = load_u16(b + 28) <= 8;
+    } else
+        return error(err, "not a supported BMP: header of %u bytes", (unsigned)hsz);
+    return 0;
+}
+
+/* PNM, as stb_image reads it: whitespace and #-comments, then a number. */
+static int pnm_number(const unsigned char *b, size_t len, size_t *p, uint64_t *v)
+{
+    for (;;) {
+        while (*p < len && strchr(" \t\n\v\f\r", b[*p]) && b[*p])
+            ++*p;
+        if (*p >= len || b[*p] != '#')
+            break;
+        while (*p < len && b[*p] != '\n' && b[*p] != '\r')
+            ++*p;
+    }
+    size_t start = *p;
+    for (*v = 0; *p < len && b[*p] >= '0' && b[*p] <= '9' && *p - start < 9; ++*p)
+        *v = *v * 10 + (b[*p] - '0');
+    /* a number must end before the file does, and fit in stb_image's int */
+    return *p > start && *p < len && !(b[*p] >= '0' && b[*p] <= '9') ? 0 : -1;
+}
+
+/* PNM: P5 (grey) or P6 (RGB), width, height, maximum value, one whitespace
+ * byte, then the pixels, which must all be there: stb_image would leave the
+ * missing ones uninitialised. */
+static int pnm_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    size_t p = 2;
+    uint64_t maxval;
+    if (pnm_number(b, len, &p, &hd->w) < 0 || pnm_number(b, len, &p, &hd->h) < 0 ||
+        pnm_number(b, len, &p, &maxval) < 0)
+        return error(err, "bad PNM header: a size or the maximum value is missing or has over 9 digits");
+    if (maxval > 65535)
+        return error(err, "PNM of maximum value %llu (more than 16 bits)", (unsigned long long)maxval);
+    uint64_t need = hd->w * hd->h * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
+    if (len - p - 1 < need)
+        return error(err, "truncated PNM: %zu bytes of pixels, %llu expected", len - p - 1, (unsigned long long)need);
+    return 0;
+}
+
+/* PNG: an empty IDAT chunk before any data has stb_image add 0 to a null
+ * pointer (undefined behaviour); no encoder writes one, so it is refused.
+ * Chunk headers only, as far as they lie within the file. */
+static int png_chunks(const unsigned char *b, size_t len, char *err)
+{
+    for (size_t p = 8; len - p >= 12; p += 12 + (size_t)load_be32(b + p)) {
+        if (!memcmp(b + p + 4, "IDAT", 4))
+            return load_be32(b + p) ? 0 : error(err, "PNG whose first IDAT chunk is empty");
+        if (load_be32(b + p) > len - p - 12)
+            break;
+    }
+    return 0;
+}
+
+/* The format, by the first bytes only (never the name), and the size the
+ * header claims. Formats stb_image knows but we do not document (TGA, which
+ * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
+static int read_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    *hd = (struct header){0};
+    if (len >= 3 && !memcmp(b, "\xff\xd8\xff", 3)) {
+        uint64_t wh[2] = {0, 0};
         jpeg_segments(b, len, sof_segment, wh);
-    return wh[0] * wh[1];
+        *hd = (struct header){JPEG, wh[0], wh[1], 0};
+    } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
+        if (len < 26 || memcmp(b + 12, "IHDR", 4))
+            return error(err, "truncated PNG: no IHDR header");
+        *hd = (struct header){PNG, load_be32(b + 16), load_be32(b + 20), b[25] == 3};
+        return png_chunks(b, len, err);
+    } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
+        if (len < 10)
+            return error(err, "truncated GIF header");
+        *hd = (struct header){GIF, load_u16(b + 6), load_u16(b + 8), 1};
+    } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
+        hd->format = BMP;
+        return bmp_header(b, len, hd, err);
+    } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
+        hd->format = PNM;
+        return pnm_header(b, len, hd, err);
+    } else
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP or PNM");
+    return 0;
 }
 
 /* Turns img as EXIF orientation o says the camera was held. */
@@ -165,33 +267,35 @@ static double bicubic(double x)
     return 0.0;
 }
 
-/* Pillow's precompute_coeffs + normalize_coeffs_8bpc: for each output
- * position, the first input index, the count, and fixed-point weights. */
-static int coeffs(int in, int out, int **bounds, int32_t **kk)
+/* Pillow's precompute_coeffs + normalize_coeffs_8bpc for the n output
+ * positions from first on of a resize from in to out pixels: for each, the
+ * first input index, the count, and fixed-point weights. Each position's
+ * depend on it alone, so a crop costs what it keeps, whatever out is. */
+static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
 {
     double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale, support = 2.0 * fscale;
     int ksize = (int)ceil(support) * 2 + 1;
     double *w = malloc((size_t)ksize * sizeof *w);
-    *bounds = malloc((size_t)out * 2 * sizeof **bounds);
-    *kk = malloc((size_t)out * ksize * sizeof **kk);
+    *bounds = malloc((size_t)n * 2 * sizeof **bounds);
+    *kk = malloc((size_t)n * ksize * sizeof **kk);
     if (!w || !*bounds || !*kk) {
         free(w);
         return -1;
     }
-    for (int xx = 0; xx < out; xx++) {
-        double center = (xx + 0.5) * scale, ww = 0.0;
+    for (int i = 0; i < n; i++) {
+        double center = (first + i + 0.5) * scale, ww = 0.0;
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
             ww += w[x] = bicubic((x + xmin - center + 0.5) / fscale);
-        int32_t *k = *kk + (size_t)xx * ksize;
+        int32_t *k = *kk + (size_t)i * ksize;
         for (int x = 0; x < ksize; x++) {
             double v = x < xmax && ww != 0.0 ? w[x] / ww : 0.0;
             k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
         }
-        (*bounds)[2 * xx] = xmin;
-        (*bounds)[2 * xx + 1] = xmax;
+        (*bounds)[2 * i] = xmin;
+        (*bounds)[2 * i + 1] = xmax;
     }
     free(w);
     return ksize;
@@ -208,19 +312,18 @@ static unsigned char clip8(int32_t v)
 #define HALF (1 << (PRECISION_BITS - 1))
 
 /* The horizontal pass for c channels (a constant where inlined): out's rows
- * are in's rows from y0 on, out's columns are output columns x0 onwards of
- * the full-width resize that bounds and kk describe. */
-static inline void resample_h(const struct img *in, int y0, int x0, struct img *out, const int *bounds,
-                              const int32_t *kk, int ksize, int c)
+ * are in's rows from y0 on, its columns those bounds and kk describe. */
+static inline void resample_h(const struct img *in, int y0, struct img *out, const int *bounds, const int32_t *kk,
+                              int ksize, int c)
 {
     for (int y = 0; y < out->h; y++) {
         const unsigned char *row = in->px + (size_t)(y0 + y) * in->w * c;
         unsigned char *o = out->px + (size_t)y * out->w * c;
         for (int x = 0; x < out->w; x++) {
-            const int32_t *k = kk + (size_t)(x0 + x) * ksize;
-            const unsigned char *p = row + (size_t)bounds[2 * (x0 + x)] * c;
+            const int32_t *k = kk + (size_t)x * ksize;
+            const unsigned char *p = row + (size_t)bounds[2 * x] * c;
             int32_t ss[4] = {HALF, HALF, HALF, HALF};
-            for (int i = 0; i < bounds[2 * (x0 + x) + 1]; i++)
+            for (int i = 0; i < bounds[2 * x + 1]; i++)
                 for (int ch = 0; ch < c; ch++)
                     ss[ch] += p[i * c + ch] * k[i];
             for (int ch = 0; ch < c; ch++)
@@ -230,18 +333,17 @@ static inline void resample_h(const struct img *in, int y0, int x0, struct img *
 }
 
 /* The vertical pass, whole rows at a time (which vectorises): out's rows
- * are output rows y0 onwards of the full-height resize; in holds the input
- * rows from ybase on. */
-static void resample_v(const struct img *in, int ybase, int y0, struct img *out, const int *bounds, const int32_t *kk,
+ * are those bounds and kk describe; in holds the input rows from ybase on. */
+static void resample_v(const struct img *in, int ybase, struct img *out, const int *bounds, const int32_t *kk,
                        int ksize, int32_t *acc)
 {
     size_t len = (size_t)in->w * in->c;
     for (int y = 0; y < out->h; y++) {
-        const int32_t *k = kk + (size_t)(y0 + y) * ksize;
+        const int32_t *k = kk + (size_t)y * ksize;
         for (size_t e = 0; e < len; e++)
             acc[e] = HALF;
-        for (int i = 0; i < bounds[2 * (y0 + y) + 1]; i++) {
-            const unsigned char *r = in->px + (size_t)(bounds[2 * (y0 + y)] - ybase + i) * len;
+        for (int i = 0; i < bounds[2 * y + 1]; i++) {
+            const unsigned char *r = in->px + (size_t)(bounds[2 * y] - ybase + i) * len;
             int32_t w = k[i];
             for (size_t e = 0; e < len; e++)
                 acc[e] += r[e] * w;
@@ -255,7 +357,8 @@ static void resample_v(const struct img *in, int ybase, int y0, struct img *out,
 /* Pillow's Image.resize(size, BICUBIC) to nw x nh (a pass only along an axis
  * whose size changes, horizontal first), then torchvision's R x R crop at
  * (left, top); only the kept pixels are computed, which gives the same
- * values: every output pixel of a pass has its own weights. */
+ * values: every output pixel of a pass has its own weights. Memory and time
+ * go with R and the input rows the crop reads, not with nw x nh. */
 static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
 {
     int c = im->c, rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL;
@@ -264,24 +367,24 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
     /* the input rows the kept output rows read */
     int y0 = top, y1 = top + R;
     if (im->h != nh) {
-        if ((vks = coeffs(im->h, nh, &vb, &vk)) < 0)
+        if ((vks = coeffs(im->h, nh, top, R, &vb, &vk)) < 0)
             goto done;
-        y0 = vb[2 * top];
+        y0 = vb[0];
         y1 = 0;
-        for (int y = top; y < top + R; y++)
+        for (int y = 0; y < R; y++)
             y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
     }
     h = (struct img){malloc((size_t)R * (y1 - y0) * c), R, y1 - y0, c, im->cmyk};
     if (!h.px)
         goto done;
     if (im->w != nw) {
-        if ((hks = coeffs(im->w, nw, &hb, &hk)) < 0)
+        if ((hks = coeffs(im->w, nw, left, R, &hb, &hk)) < 0)
             goto done;
         switch (c) {
-        case 1: resample_h(im, y0, left, &h, hb, hk, hks, 1); break;
-        case 2: resample_h(im, y0, left, &h, hb, hk, hks, 2); break;
-        case 3: resample_h(im, y0, left, &h, hb, hk, hks, 3); break;
-        default: resample_h(im, y0, left, &h, hb, hk, hks, 4); break;
+        case 1: resample_h(im, y0, &h, hb, hk, hks, 1); break;
+        case 2: resample_h(im, y0, &h, hb, hk, hks, 2); break;
+        case 3: resample_h(im, y0, &h, hb, hk, hks, 3); break;
+        default: resample_h(im, y0, &h, hb, hk, hks, 4); break;
         }
     } else
         for (int y = 0; y < h.h; y++)
@@ -290,7 +393,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         v = (struct img){malloc((size_t)R * R * c), R, R, c, im->cmyk};
         if (!v.px || !(acc = malloc((size_t)R * c * sizeof *acc)))
             goto done;
-        resample_v(&h, y0, top, &v, vb, vk, vks, acc);
+        resample_v(&h, y0, &v, vb, vk, vks, acc);
         free(h.px);
         h = v;
         v.px = NULL;
@@ -310,32 +413,40 @@ done:
     return rc;
 }
 
-/* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images:
- * source positions accumulated from the first pixel centre, as it does. */
-static int resize_nearest(struct img *im, int w, int h)
+/* Pillow's NEAREST resize (ImagingScaleAffine) of n positions from a
+ * resize of in to out pixels, from first on: source positions accumulated
+ * from the first pixel centre, as Pillow does (which a product would not
+ * always equal), so the time goes with first + n. */
+static void nearest_index(int in, int out, int first, int n, int *idx)
 {
-    if (im->w == w && im->h == h)
-        return 0;
-    unsigned char *out = malloc((size_t)w * h * im->c);
-    int *xin = malloc((size_t)w * sizeof *xin);
-    if (!out || !xin) {
+    double s = (double)in / out, pos = s * 0.5;
+    for (int x = 0; x < first + n; x++, pos += s)
+        if (x >= first)
+            idx[x - first] = (int)pos < in ? (int)pos : in - 1;
+}
+
+/* Pillow's NEAREST resize to nw x nh, used for palette images, and the
+ * R x R crop at (left, top), which is all it computes. */
+static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int R)
+{
+    unsigned char *out = malloc((size_t)R * R * im->c);
+    int *xin = malloc((size_t)R * sizeof *xin), *yin = malloc((size_t)R * sizeof *yin);
+    if (!out || !xin || !yin) {
         free(out);
         free(xin);
+        free(yin);
         return -1;
     }
-    double sx = (double)im->w / w, sy = (double)im->h / h, xo = sx * 0.5, yo = sy * 0.5;
-    for (int x = 0; x < w; x++, xo += sx)
-        xin[x] = (int)xo < im->w ? (int)xo : im->w - 1;
-    for (int y = 0; y < h; y++, yo += sy) {
-        int yi = (int)yo < im->h ? (int)yo : im->h - 1;
-        for (int x = 0; x < w; x++)
-            memcpy(out + ((size_t)y * w + x) * im->c, im->px + ((size_t)yi * im->w + xin[x]) * im->c, (size_t)im->c);
-    }
+    nearest_index(im->w, nw, left, R, xin);
+    nearest_index(im->h, nh, top, R, yin);
+    for (int y = 0; y < R; y++)
+        for (int x = 0; x < R; x++)
+            memcpy(out + ((size_t)y * R + x) * im->c, im->px + ((size_t)yin[y] * im->w + xin[x]) * im->c,
+                   (size_t)im->c);
     free(xin);
+    free(yin);
     free(im->px);
-    im->px = out;
-    im->w = w;
-    im->h = h;
+    *im = (struct img){out, R, R, im->c, im->cmyk};
     return 0;
 }
 
@@ -358,26 +469,16 @@ static void premultiply(struct img *im, int undo)
     }
 }
 
-/* Pillow opens these in its palette mode "P", which it resizes with nearest
- * neighbour: PNGs of colour type 3, GIFs, BMPs of 8 bits or fewer, TGAs with
- * a colour map. */
-static int is_palette(const unsigned char *b, size_t len)
-{
-    if (len > 25 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4))
-        return b[25] == 3;
-    if (len > 6 && !memcmp(b, "GIF8", 4))
-        return 1;
-    if (len > 30 && b[0] == 'B' && b[1] == 'M')
-        return load_u16(b + 28) <= 8;
-    if (len > 18 && (b[2] == 1 || b[2] == 9) && b[1] == 1) /* TGA: colour-mapped image types */
-        return 1;
-    return 0;
-}
-
 /* ---- JPEG, by libjpeg-turbo: the decoder Pillow uses, so the same pixels ---- */
+
+/* libjpeg's progressive scripts have about 10 scans; each scan costs a pass
+ * over the whole image, so a file of thousands (35 s for 4,000) is refused,
+ * as djpeg -maxscans does */
+#define JPEG_MAX_SCANS 100
 
 struct jpeg_err {
     struct jpeg_error_mgr mgr;
+    struct jpeg_progress_mgr progress;
     jmp_buf jump;
     int truncated;
     char msg[JMSG_LENGTH_MAX];
@@ -397,6 +498,17 @@ static void jpeg_warn(j_common_ptr c, int level)
         ((struct jpeg_err *)c->err)->truncated = 1;
 }
 
+/* libjpeg calls this between the steps of its input, scans included */
+static void jpeg_progress(j_common_ptr c)
+{
+    struct jpeg_err *e = (struct jpeg_err *)c->err;
+    int scan = ((j_decompress_ptr)c)->input_scan_number;
+    if (scan > JPEG_MAX_SCANS) {
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (scan %d)", JPEG_MAX_SCANS, scan);
+        longjmp(e->jump, 1);
+    }
+}
+
 static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct img *im,
                        char *err)
 {
@@ -412,6 +524,8 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
         return error(err, "cannot decode JPEG: %s", je.msg);
     }
     jpeg_create_decompress(&cinfo);
+    je.progress.progress_monitor = jpeg_progress;
+    cinfo.progress = &je.progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
     uint64_t pixels = (uint64_t)cinfo.image_width * cinfo.image_height;
@@ -451,9 +565,30 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
         free(px);
         return error(err, "truncated JPEG: the file ends before its image does");
     }
-    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
+    /* the rest of the file is read here, and may fail: px is ours till then */
     jpeg_finish_decompress(&cinfo);
+    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
     jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+/* ---- PNG, GIF, BMP, PNM, by stb_image ---- */
+
+/* No block stb_image allocates for a true file is larger than the IDAT
+ * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
+ * RGBA) and one a row; more means a stream that inflates past its header. */
+static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct img *im, char *err)
+{
+    size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
+    im->px = stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    if (!im->px)
+        return -1;
+    if ((uint64_t)im->w != hd->w || (uint64_t)im->h != hd->h) {
+        free(im->px);
+        im->px = NULL;
+        return error(err, "decoded %d x %d pixels where the header says %llu x %llu", im->w, im->h,
+                     (unsigned long long)hd->w, (unsigned long long)hd->h);
+    }
     return 0;
 }
 
@@ -464,77 +599,86 @@ static int round_half_even(double v)
     return (int)r;
 }
 
-int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
+/* Step 1: the header's checks, then the pixels. */
+static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct img *im, int *palette,
+                  char *err)
 {
-    uint64_t wh[2];
+    struct header hd;
     if (len == 0)
         return error(err, "empty file");
     if (len > INT32_MAX)
         return error(err, "file too large to be an image");
-    if (claimed_pixels(buf, len, wh) > o->max_pixels)
-        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels", (unsigned long long)wh[0],
-                     (unsigned long long)wh[1], (unsigned long long)o->max_pixels);
-    struct img im = {0};
-    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
-        if (decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, &im, err) < 0)
-            return -1;
-    } else {
-        int w, h, c;
-        if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c))
-            return error(err, "not an image, or an unsupported kind: %s", stbi_failure_reason());
-        if (w <= 0 || h <= 0 || (uint64_t)w * (uint64_t)h > o->max_pixels)
-            return error(err, "image of %d x %d pixels is over the limit of %llu pixels", w, h,
-                         (unsigned long long)o->max_pixels);
-        im.px = stbi_load_from_memory(buf, (int)len, &im.w, &im.h, &im.c, 0);
-        if (!im.px)
-            return error(err, "cannot decode: %s", stbi_failure_reason());
-    }
-    int R = o->resolution, rc = -1;
-    if (o->exif && orient(&im, image_exif_orientation(buf, len)) < 0)
-        goto oom;
-    /* the shorter side becomes R, the longer int(R * long / short) */
-    int nw, nh;
-    if (im.w <= im.h)
-        nw = R, nh = (int)((double)R * im.h / im.w);
-    else
-        nh = R, nw = (int)((double)R * im.w / im.h);
-    if (nw < R || nh < R) {
-        error(err, "image of %d x %d pixels is too thin to crop a square from", im.w, im.h);
-        goto done;
-    }
-    int alpha = (im.c == 2 || (im.c == 4 && !im.cmyk)) && (im.w != nw || im.h != nh);
+    if (read_header(buf, len, &hd, err) < 0)
+        return -1;
+    if (hd.format != JPEG && (hd.w == 0 || hd.h == 0))
+        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)hd.w,
+                     (unsigned long long)hd.h);
+    if (hd.w > STBIMAGE_MAX_SIDE || hd.h > STBIMAGE_MAX_SIDE || hd.w * hd.h > o->max_pixels)
+        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
+                     (unsigned long long)hd.w, (unsigned long long)hd.h, (unsigned long long)o->max_pixels,
+                     STBIMAGE_MAX_SIDE);
+    *palette = hd.palette;
+    return hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err)
+                             : decode_stb(buf, len, &hd, im, err);
+}
+
+/* Step 3: the shorter side resized to R, the longer to int(R * long /
+ * short), which must be an int as in Pillow (whose sizes are C ints), and
+ * the centre R x R kept; im becomes that crop. */
+static int resize_centre(struct img *im, int R, int palette, char *err)
+{
+    double longer = (double)R * (im->w <= im->h ? im->h : im->w) / (im->w <= im->h ? im->w : im->h);
+    if (longer > INT_MAX)
+        return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
+    int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
-    if (is_palette(buf, len)) {
-        if (resize_nearest(&im, nw, nh) < 0)
-            goto oom;
-    } else {
-        if (alpha)
-            premultiply(&im, 0);
-        if (resize_crop(&im, nw, nh, left, top, R) < 0)
-            goto oom;
-        if (alpha)
-            premultiply(&im, 1);
-        top = left = 0; /* im is the crop itself now */
-    }
+    if (palette)
+        return resize_nearest(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
+    int alpha = (im->c == 2 || (im->c == 4 && !im->cmyk)) && (im->w != nw || im->h != nh);
+    if (alpha)
+        premultiply(im, 0);
+    if (resize_crop(im, nw, nh, left, top, R) < 0)
+        return error(err, "out of memory resizing a %d x %d image", im->w, im->h);
+    if (alpha)
+        premultiply(im, 1);
+    return 0;
+}
+
+/* Step 4: the R x R crop to RGB planes of (v / 255 - mean) / std. */
+static void normalise(const struct img *im, int R, float *out)
+{
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
-            const unsigned char *px = im.px + ((size_t)(top + y) * im.w + left + x) * im.c;
+            const unsigned char *px = im->px + ((size_t)y * R + x) * im->c;
             unsigned char rgb[3];
             for (int ch = 0; ch < 3; ch++) {
-                if (im.cmyk) { /* Pillow's cmyk2rgb */
+                if (im->cmyk) { /* Pillow's cmyk2rgb */
                     unsigned nk = 255 - px[3], tmp = px[ch] * nk + 128;
                     int v = (int)nk - (int)(((tmp >> 8) + tmp) >> 8);
                     rgb[ch] = (unsigned char)(v < 0 ? 0 : v);
                 } else
-                    rgb[ch] = px[im.c >= 3 ? ch : 0];
+                    rgb[ch] = px[im->c >= 3 ? ch : 0];
                 float v = (float)rgb[ch] / 255.0f;
                 out[((size_t)ch * R + y) * R + x] = (v - mean[ch]) / stdev[ch];
             }
         }
+}
+
+int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
+{
+    struct img im = {0};
+    int palette = 0, rc = -1;
+    if (decode(buf, len, o, &im, &palette, err) < 0)
+        goto done;
+    /* step 2: as the camera was held */
+    if (o->exif && orient(&im, exif_orientation(buf, len)) < 0) {
+        error(err, "out of memory turning a %d x %d image", im.w, im.h);
+        goto done;
+    }
+    if (resize_centre(&im, o->resolution, palette, err) < 0)
+        goto done;
+    normalise(&im, o->resolution, out);
     rc = 0;
-    goto done;
-oom:
-    error(err, "out of memory for a %d x %d image", im.w, im.h);
 done:
     free(im.px); /* stb_image allocates with malloc too */
     return rc;

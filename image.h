@@ -2,17 +2,23 @@
  *
  *     struct image_opts o = {.resolution = 224, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
  *     float *px = malloc(3 * 224 * 224 * sizeof *px);
- *     if (image_preprocess(buf, len, &o, px, err) < 0) ...   // err: "not an image: ..."
+ *     if (image_preprocess(buf, len, &o, px, err) < 0) ...   // err: "not an image of a supported kind: ..."
  *
- * JPEGs (baseline, progressive, grey, CMYK) are decoded by libjpeg-turbo,
- * as Pillow does it; PNG, BMP, GIF's first frame, TGA and PNM by stb_image.
- * A truncated JPEG is an error, as in Pillow. Then, as Pillow + torchvision do: the shorter side
+ * The format is told by the first bytes, never the name. JPEGs (baseline,
+ * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
+ * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h).
+ * Anything else is "not an image", refused before any decoder runs.
+ * Before any pixel is decoded, the size the header claims is checked against
+ * max_pixels and 2^20 pixels a side; a JPEG of more than 100 scans and a
+ * truncated JPEG or PNM are errors. Then (step by step in image.c: decode,
+ * orient, resize + crop, normalise), as Pillow + torchvision do: the shorter side
  * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied and palette PNGs
  * with nearest neighbour; alpha is then dropped, not composited.
  * With exif set, a JPEG's EXIF orientation is applied first (the published
- * pipeline ignores it). Thread-safe: no state outside the call.
+ * pipeline ignores it). Memory: the decoded pixels and a few rows of the
+ * crop, whatever the resized size. Thread-safe: no state outside the call.
  */
 #ifndef IMAGE_H
 #define IMAGE_H
@@ -34,8 +40,5 @@ struct image_opts {
 
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
-
-/* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
-int image_exif_orientation(const unsigned char *buf, size_t len);
 
 #endif

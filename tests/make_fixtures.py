@@ -109,7 +109,6 @@ def images(out):
         "progressive.jpg": Image.fromarray(smooth(45, 60, 3)),
         "large.jpg": Image.fromarray(smooth(480, 640, 3)).resize((640, 480), Image.BICUBIC),
         "first.gif": Image.fromarray(smooth(36, 44, 3)).quantize(64),
-        "rgb.tga": Image.fromarray(smooth(30, 34, 3)),
         "rgb.ppm": Image.fromarray(smooth(26, 39, 3)),
     }
     lines = []

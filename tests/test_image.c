@@ -3,9 +3,15 @@
  * EXIF orientation included); they must match to float rounding. Plus bad
  * and hostile files. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "image.h"
@@ -23,6 +29,348 @@ static unsigned char *slurp(const char *path, size_t *len)
         *len = 0;
     fclose(f);
     return buf;
+}
+
+/* Preprocesses buf at resolution res in a child process, so that a hang or
+ * a runaway allocation fails the test rather than the test run: rc and err
+ * come back through a pipe, the child's peak memory (KiB) from wait4. */
+struct outcome {
+    int rc, hung;
+    long peak_kib;
+    float first[3]; /* the first output pixel */
+    char err[ERR_LEN];
+};
+
+static struct outcome in_child(const unsigned char *buf, size_t len, int res)
+{
+    struct outcome r = {.rc = -1};
+    int fd[2];
+    if (pipe(fd) < 0)
+        return r;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        alarm(30);
+        float *px = malloc(3 * (size_t)res * res * sizeof *px);
+        struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+        r.rc = image_preprocess(buf, len, &o, px, r.err);
+        for (int ch = 0; ch < 3; ch++)
+            r.first[ch] = r.rc == 0 ? px[(size_t)ch * res * res] : NAN;
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
+            _exit(2);
+        _exit(0);
+    }
+    close(fd[1]);
+    if (pid < 0 || read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
+        r.rc = -2;
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru = {0};
+    if (pid > 0)
+        wait4(pid, &status, 0, &ru);
+    r.hung = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
+    r.peak_kib = ru.ru_maxrss;
+    return r;
+}
+
+/* The file is refused, quickly, with a message containing want. */
+static void refused(const unsigned char *buf, size_t len, const char *what, const char *want)
+{
+    struct outcome r = in_child(buf, len, 8);
+    CHECK(!r.hung, "%s: still decoding after 30 s", what);
+    CHECK(r.rc == -1, "%s: accepted (rc %d)", what, r.rc);
+    CHECK(r.rc != -1 || strstr(r.err, want), "%s: message '%s' lacks '%s'", what, r.err, want);
+}
+
+/* Formats stb_image decodes but clippie does not document are refused by
+ * their magic bytes before any decoder runs: a Radiance HDR with a truncated
+ * RLE scanline used to hang stb_image forever, whatever its name; PSD and
+ * PIC were decoded although never documented; TGA has no magic at all. */
+static void test_magic(void)
+{
+    static const unsigned char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 64\n\x02\x02\x00\x40";
+    refused(hdr, sizeof hdr - 1, "truncated HDR", "not an image");
+    unsigned char psd[64] = "8BPS\0\1\0\0\0\0\0\0\0\3\0\0\0\x10\0\0\0\x10\0\x08\0\3";
+    refused(psd, sizeof psd, "PSD", "not an image");
+    unsigned char pic[128] = {0x53, 0x80, 0xf6, 0x34};
+    memcpy(pic + 88, "PICT", 4);
+    refused(pic, sizeof pic, "PIC", "not an image");
+    /* a truncated TGA: stb_image filled the missing pixels from
+     * uninitialised memory, so that vectors changed from run to run */
+    unsigned char tga[18 + 3 * 16 * 5] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 16, 0, 24, 0};
+    refused(tga, sizeof tga, "truncated TGA", "not an image");
+}
+
+/* The same for a truncated PNM (stb_image ignores the short read) and a PNM
+ * whose size overflows stb_image's int parser. */
+static void test_pnm(void)
+{
+    unsigned char pnm[15 + 3 * 16 * 5] = "P6\n16 16\n255\n";
+    refused(pnm, sizeof pnm, "truncated PNM", "truncated PNM");
+    const char *big = "P5 99999999999 1 255\n";
+    refused((const unsigned char *)big, strlen(big), "PNM of 11-digit width", "bad PNM header");
+    const char *comment = "P5\n# a comment\n2 1\n# another\n255\n\x10\x20";
+    struct outcome r = in_child((const unsigned char *)comment, strlen(comment), 1);
+    CHECK(r.rc == 0, "PNM with comments: %s", r.err);
+}
+
+static unsigned char *put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        *p++ = (unsigned char)(v >> (24 - 8 * i));
+    return p;
+}
+
+/* A PNG chunk at p: length, type, n bytes of data (already at p + 8), CRC. */
+static unsigned char *png_chunk(unsigned char *p, const char *type, uint32_t n)
+{
+    put_be32(p, n);
+    memcpy(p + 4, type, 4);
+    return put_be32(p + 8 + n, (uint32_t)crc32(0, p + 4, n + 4));
+}
+
+/* A w x h 8-bit PNG of colour type ct (0 grey, 3 a palette of two colours,
+ * the second {10, 200, 30}) whose every sample is v. */
+static unsigned char *make_png(uint32_t w, uint32_t h, int ct, unsigned char v, size_t *len)
+{
+    size_t row = 1 + (size_t)w, raw_len = row * h;
+    unsigned char *raw = malloc(raw_len);
+    memset(raw, v, raw_len);
+    for (size_t y = 0; y < h; y++)
+        raw[y * row] = 0; /* filter: none */
+    uLongf zlen = compressBound(raw_len);
+    unsigned char *png = malloc(zlen + 64), *p = png;
+    memcpy(p, "\x89PNG\r\n\x1a\n", 8);
+    p = put_be32(p + 16, w);
+    p = put_be32(p, h);
+    memcpy(p, (unsigned char[]){8, (unsigned char)ct, 0, 0, 0}, 5);
+    p = png_chunk(png + 8, "IHDR", 13);
+    if (ct == 3) {
+        memcpy(p + 8, "\0\0\0\x0a\xc8\x1e", 6);
+        p = png_chunk(p, "PLTE", 6);
+    }
+    compress2(p + 8, &zlen, raw, raw_len, 9);
+    p = png_chunk(p, "IDAT", (uint32_t)zlen);
+    p = png_chunk(p, "IEND", 0);
+    free(raw);
+    *len = (size_t)(p - png);
+    return png;
+}
+
+/* A w x h GIF of colour 1 ({10, 200, 30}) of a two-colour palette, its LZW
+ * codes of 3 bits: a clear code before every two pixels keeps the width. */
+static unsigned char *make_gif(unsigned w, unsigned h, size_t *len)
+{
+    size_t pixels = (size_t)w * h, codes = (pixels + 1) / 2 * 3 + 1, bytes = (codes * 3 + 7) / 8;
+    unsigned char *lzw = calloc(bytes, 1);
+    size_t bit = 0;
+    for (size_t k = 0; k < codes; k++) {
+        unsigned code = k == codes - 1 ? 5 : k % 3 == 0 ? 4 : 1; /* clear 4, end 5, pixel 1 */
+        for (int b = 0; b < 3; b++, bit++)
+            lzw[bit / 8] |= (unsigned char)(((code >> b) & 1) << (bit % 8));
+    }
+    unsigned char *gif = malloc(64 + bytes + bytes / 255 + 2), *p = gif;
+    memcpy(p, "GIF89a", 6);
+    p += 6;
+    unsigned char screen[] = {w & 255, w >> 8, h & 255, h >> 8, 0x80, 0, 0, 0, 0, 0, 10, 200, 30,
+                              0x2c, 0, 0, 0, 0, w & 255, w >> 8, h & 255, h >> 8, 0, 2};
+    memcpy(p, screen, sizeof screen);
+    p += sizeof screen;
+    for (size_t k = 0; k < bytes; k += 255) {
+        size_t n = bytes - k < 255 ? bytes - k : 255;
+        *p++ = (unsigned char)n;
+        memcpy(p, lzw + k, n);
+        p += n;
+    }
+    *p++ = 0;
+    *p++ = 0x3b;
+    free(lzw);
+    *len = (size_t)(p - gif);
+    return gif;
+}
+
+/* Thin images: the resize used to size its buffers for the whole resized
+ * image (R x R * N) rather than the crop it keeps: a 1 x 20,000 GIF took
+ * 3.9 GB and 13 s, a 1 x 10^6 PNG more. Now memory goes with the output:
+ * the child's peak must stay within 48 MiB of a 2 x 2 image's, and the
+ * pixels be the image's one colour. */
+static void thin(const char *what, unsigned char *buf, size_t len, const float *want, long base_kib)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct outcome r = in_child(buf, len, 224);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(r.rc == 0, "%s: %s", what, r.rc == -2 ? "child died" : r.err);
+    CHECK(r.peak_kib - base_kib < 48 << 10, "%s: peak memory %ld KiB over a small image's", what,
+          r.peak_kib - base_kib);
+    CHECK(secs < 10, "%s: took %.1f s", what, secs);
+    for (int ch = 0; ch < 3 && r.rc == 0; ch++)
+        CHECK(fabsf(r.first[ch] - want[ch]) < 1e-6f, "%s: channel %d is %g, want %g", what, ch, r.first[ch], want[ch]);
+    if (getenv("VERBOSE"))
+        fprintf(stderr, "%s: %zu bytes, peak %ld KiB over base, %.3f s\n", what, len, r.peak_kib - base_kib, secs);
+    free(buf);
+}
+
+static void test_thin(void)
+{
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    float grey[3], green[3];
+    for (int ch = 0; ch < 3; ch++) {
+        grey[ch] = (77 / 255.0f - mean[ch]) / stdev[ch];
+        green[ch] = ((float)(unsigned char[]){10, 200, 30}[ch] / 255.0f - mean[ch]) / stdev[ch];
+    }
+    size_t len;
+    unsigned char *small = make_png(2, 2, 0, 77, &len);
+    long base = in_child(small, len, 224).peak_kib;
+    free(small);
+    unsigned char *b = make_gif(1, 20000, &len);
+    thin("1 x 20000 GIF", b, len, green, base);
+    b = make_png(1, 1000000, 0, 77, &len);
+    thin("1 x 10^6 grey PNG", b, len, grey, base);
+    b = make_png(1000000, 1, 0, 77, &len);
+    thin("10^6 x 1 grey PNG", b, len, grey, base);
+    b = make_png(1, 1000000, 3, 1, &len);
+    thin("1 x 10^6 palette PNG", b, len, green, base);
+    /* the longer side resized must be an int, as in Pillow, and a side at
+     * most 2^20 pixels */
+    unsigned char *p = make_png(1, 1 << 20, 0, 77, &len);
+    struct outcome r = in_child(p, len, 4096);
+    CHECK(r.rc == -1 && strstr(r.err, "too thin"), "1 x 2^20 PNG at 4096: rc %d, %s", r.rc, r.err);
+    free(p);
+    p = make_png(1, 10000000, 0, 77, &len);
+    refused(p, len, "1 x 10^7 PNG", "over the limit");
+    free(p);
+}
+
+/* The end of the JPEG scan whose SOS marker is at p: the next marker that
+ * is neither a stuffed 0xff00 nor a restart. */
+static size_t scan_end(const unsigned char *b, size_t len, size_t p)
+{
+    for (p += 2; p + 1 < len; p++)
+        if (b[p] == 0xff && b[p + 1] != 0 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))
+            return p;
+    return len;
+}
+
+/* A progressive JPEG whose first scan comes again 150 times (libjpeg warns
+ * and goes on): refused for its scan count, as djpeg -maxscans does, where
+ * a file of 4,000 scans took 35 s. */
+static void test_scans(const char *dir)
+{
+    char path[512];
+    size_t len, sos = 0;
+    snprintf(path, sizeof path, "%s/img-progressive.jpg", dir);
+    unsigned char *jpg = slurp(path, &len);
+    for (size_t p = 2; jpg && p + 1 < len && !sos; p++)
+        if (jpg[p] == 0xff && jpg[p + 1] == 0xda)
+            sos = p;
+    CHECK(sos > 0, "no scan in %s", path);
+    if (!sos)
+        return;
+    size_t end = scan_end(jpg, len, sos), n = end - sos, copies = 150;
+    unsigned char *many = malloc(len + copies * n), *p = many;
+    memcpy(p, jpg, end);
+    p += end;
+    for (size_t k = 0; k < copies; k++, p += n)
+        memcpy(p, jpg + sos, n);
+    memcpy(p, jpg + end, len - end);
+    refused(many, len + copies * n, "JPEG of 160 scans", "more than 100 scans");
+    /* a few repeated scans are not refused */
+    memcpy(many + end + 5 * n, jpg + end, len - end);
+    struct outcome r = in_child(many, len + 5 * n, 8);
+    CHECK(r.rc == 0, "JPEG of 15 scans: %s", r.err);
+    free(many);
+    free(jpg);
+}
+
+/* BMPs Pillow opens and stb_image decodes but whose size used to be misread:
+ * top down (negative height) and OS/2 (a 12-byte header of 16-bit sizes).
+ * Made from img-small.bmp (24 bits, rows of 84 bytes), which Pillow reads
+ * to the same pixels, so their output must equal its. */
+static void test_bmp(const char *dir)
+{
+    char path[512], err[ERR_LEN] = "";
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-small.bmp", dir);
+    unsigned char *bmp = slurp(path, &len);
+    CHECK(bmp && len == 54 + 20 * 84, "%s: not the 28 x 20 fixture", path);
+    if (!bmp || len != 54 + 20 * 84)
+        return;
+    float want[3 * 16 * 16], got[3 * 16 * 16];
+    struct image_opts o = {.resolution = 16, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+    CHECK(image_preprocess(bmp, len, &o, want, err) == 0, "img-small.bmp: %s", err);
+    unsigned char down[54 + 20 * 84], os2[26 + 20 * 84];
+    memcpy(down, bmp, 54);
+    for (int y = 0; y < 20; y++)
+        memcpy(down + 54 + y * 84, bmp + 54 + (19 - y) * 84, 84);
+    memcpy(down + 22, "\xec\xff\xff\xff", 4); /* height -20 */
+    memcpy(os2, "BM\0\0\0\0\0\0\0\0\x1a\0\0\0\x0c\0\0\0\x1c\0\x14\0\x01\0\x18\0", 26);
+    memcpy(os2 + 26, bmp + 54, 20 * 84);
+    const unsigned char *made[] = {down, os2};
+    size_t lens[] = {sizeof down, sizeof os2};
+    for (int k = 0; k < 2; k++) {
+        const char *what = k ? "OS/2 BMP" : "top-down BMP";
+        int rc = image_preprocess(made[k], lens[k], &o, got, err);
+        CHECK(rc == 0, "%s: %s", what, err);
+        CHECK(rc != 0 || !memcmp(got, want, sizeof got), "%s: pixels differ from the bottom-up BMP's", what);
+    }
+    free(bmp);
+}
+
+/* A 1 x 1 PNG whose IDAT inflates to 64 MiB: stb_image grew its buffer to
+ * hold it all (then found too many bytes). Allocations are now capped by
+ * what the header claims, so it fails early and small. */
+static void test_bomb(void)
+{
+    size_t big = 64 << 20, len;
+    unsigned char *png = make_png(1, 1, 0, 0, &len), *zero = calloc(1, 1 << 16);
+    size_t idat = 33, cap = big / 512; /* IDAT's offset in make_png's grey PNG */
+    unsigned char *b = malloc(idat + 12 + cap + 12);
+    memcpy(b, png, idat);
+    z_stream z = {0};
+    deflateInit(&z, 9);
+    z.next_out = b + idat + 8, z.avail_out = (uInt)cap;
+    for (size_t k = 0; k < big; k += 1 << 16) {
+        z.next_in = zero, z.avail_in = 1 << 16;
+        deflate(&z, k + (1 << 16) >= big ? Z_FINISH : Z_NO_FLUSH);
+    }
+    unsigned char *p = png_chunk(b + idat, "IDAT", (uint32_t)z.total_out);
+    deflateEnd(&z);
+    p = png_chunk(p, "IEND", 0);
+    long base = in_child(png, len, 8).peak_kib;
+    struct outcome r = in_child(b, (size_t)(p - b), 8);
+    CHECK(r.rc == -1 && strstr(r.err, "more than its header says"), "PNG bomb: rc %d, %s", r.rc, r.err);
+    CHECK(r.peak_kib - base < 16 << 10, "PNG bomb: peak memory %ld KiB over a 1 x 1 PNG's", r.peak_kib - base);
+    /* an empty IDAT before the data: stb_image added 0 to a null pointer
+     * (UBSan; found by fuzz-image) */
+    memcpy(b, png, 33);
+    p = png_chunk(b + 33, "IDAT", 0);
+    memcpy(p, png + 33, len - 33);
+    refused(b, len + 12, "empty first IDAT", "first IDAT chunk is empty");
+    free(png);
+    free(zero);
+    free(b);
+}
+
+/* Each format's header is read for the pixel limit before any decoder
+ * runs (the message of that check names the side limit too). */
+static void test_limit(const char *dir)
+{
+    const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg"};
+    for (int k = 0; k < 5; k++) {
+        char path[512], err[ERR_LEN] = "";
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        unsigned char *buf = slurp(path, &len);
+        float px[3 * 8 * 8];
+        struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = 500};
+        CHECK(buf && image_preprocess(buf, len, &o, px, err) < 0, "%s accepted over 500 pixels", names[k]);
+        CHECK(strstr(err, "over the limit of 500 pixels (1048576 a side)"), "%s: %s", names[k], err);
+        free(buf);
+    }
 }
 
 static void test_reference(const char *dir)
@@ -44,7 +392,7 @@ static void test_reference(const char *dir)
         snprintf(path, sizeof path, "%s/%s", dir, name);
         unsigned char *buf = slurp(path, &len);
         char err[ERR_LEN] = "";
-        struct image_opts o = {res, 1, IMAGE_MAX_PIXELS};
+        struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
         int rc = buf ? image_preprocess(buf, len, &o, got, err) : -1;
         CHECK(rc == 0, "%s: %s", name, err);
         if (rc == 0) {
@@ -99,7 +447,7 @@ static void bad(const unsigned char *buf, size_t len, const char *want)
 {
     float px[3 * 8 * 8];
     char err[ERR_LEN] = "";
-    struct image_opts o = {8, 1, IMAGE_MAX_PIXELS};
+    struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
     CHECK(image_preprocess(buf, len, &o, px, err) < 0, "bad image (%s) accepted", want);
     CHECK_MSG(err, want);
 }
@@ -132,5 +480,12 @@ int main(int argc, char **argv)
     test_reference(dir);
     test_draft(dir);
     test_bad(dir);
+    test_magic();
+    test_pnm();
+    test_thin();
+    test_scans(dir);
+    test_bmp(dir);
+    test_bomb();
+    test_limit(dir);
     return check_done("test_image");
 }

@@ -1,0 +1,32 @@
+/* stbimage.h - PNG, GIF (first frame), BMP and PNM (P5, P6) pixels by
+ * stb_image, for image.c.
+ *
+ * stb_image is compiled into stbimage.c from Debian's header (libstb-dev)
+ * with only these four formats, so that it is built with our flags and the
+ * sanitizers and libFuzzer instrument it. The caller decides the format from
+ * the magic bytes and checks the header's size first (image.c does).
+ *
+ *     int w, h, c;
+ *     unsigned char *px = stbimage_decode(buf, len, 64 << 20, &w, &h, &c, err);
+ *     if (!px) ...   // err: "cannot decode: corrupt PNG"
+ *     free(px);
+ *
+ * Thread-safe: stb_image's failure reason and the allocation limit are
+ * per thread.
+ */
+#ifndef STBIMAGE_H
+#define STBIMAGE_H
+
+#include <stddef.h>
+
+/* The longest side decoded (stb_image's STBI_MAX_DIMENSIONS). */
+#define STBIMAGE_MAX_SIDE (1 << 20)
+
+/* Decodes len bytes into h rows of w pixels of c bytes (1 grey, 2 grey +
+ * alpha, 3 RGB, 4 RGBA), malloc'd: the caller frees them. No allocation of
+ * the decoder is larger than max_alloc bytes, so that a stream that inflates
+ * past what its header claims fails instead. NULL with err. */
+unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
+                               char *err);
+
+#endif
