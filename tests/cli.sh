@@ -250,7 +250,10 @@ same "$(wc -c < live.npy | tr -d ' ')" $((128 + 2 * 32 * 4))
 if command -v script >/dev/null 2>&1; then
     script -qec "$bin embed-image -m img.weights -f csv -j 2 photos > /dev/null" /dev/null > tty.txt 2>&1
     has tty.txt "2/7 images"; has tty.txt "embedded, 2 skipped, 1 not images"
-    script -qec "$bin embed-text -m model.weights -f csv < /dev/null" /dev/null > tty.txt 2>&1
+    timeout 10 script -qec "$bin embed-text -m model.weights -f csv" /dev/null < /dev/null > tty.txt 2>&1
+    has tty.txt "reading texts from standard input"
+    timeout 10 script -qec "$bin embed-text -m model.weights -f csv < /dev/null" /dev/null > tty.txt 2>&1
+    if grep -q "reading texts" tty.txt; then bad "the note on reading stdin when it is no terminal"; else ok; fi
 fi
 
 # ---- index: incremental, exact names, crash-safe, sharded ----
