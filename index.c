@@ -99,7 +99,8 @@ static long long meta_int(struct index *ix, const char *key, char *err)
 
 static int begin(struct index *ix, char *err) { return exec(ix, "BEGIN IMMEDIATE", err); }
 
-/* Commits a change, bumping the generation that the cache is checked by. */
+/* Commits a change of the entries, bumping the generation that the cache
+ * is checked by. */
 static int commit(struct index *ix, char *err)
 {
     if (exec(ix, "UPDATE clippie_meta SET value = value + 1 WHERE key = 'generation'", err) < 0 ||
@@ -321,7 +322,8 @@ int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    return rc < 0 ? rollback(ix) : commit(ix, err);
+    /* roots are not entries: the cache stays valid */
+    return rc < 0 ? rollback(ix) : exec(ix, "COMMIT", err) < 0 ? rollback(ix) : 0;
 }
 
 int index_in_shard(const char *path, unsigned k, unsigned n)

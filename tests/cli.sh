@@ -273,7 +273,9 @@ paste -d '\n' dump.csv direct.csv | awk -F, 'NR % 2 { for (i = 1; i <= NF; i++) 
     { for (i = 1; i <= NF; i++) { d = a[i] - $i; e += d * d; n += $i * $i } } END { exit !(NR == 10 && e <= 1e-10 * n) }' &&
     ok || bad "index vectors differ from embed-image's"
 # unchanged: not re-read (same size and mtime, new content); changed, removed, new
+cache=$(ls -i lib.db-vectors)
 expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 0 changed, 0 removed, 5 unchanged"
+same "$(ls -i lib.db-vectors)" "$cache"  # nothing changed: the search cache is not rewritten
 cp -p "$fix/img-rgba.png" lib/a.png.tmp 2>/dev/null; touch -r lib/a.png lib/c.bmp
 cp "$fix/img-photo.jpg" lib/c.bmp.new && touch -r lib/c.bmp lib/c.bmp.new && mv lib/c.bmp.new lib/c.bmp
 rm -f lib/a.png.tmp
