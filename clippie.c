@@ -830,37 +830,41 @@ static const struct option embed_image_opts[] = {
     {"draft", no_argument, 0, 'D'},            {0, 0, 0, 0},
 };
 
-static int parse_embed_image(int argc, char **argv, struct embed_opts *o)
+/* An option that embed-image and index share, into o: 1 when c was one
+ * of them, 0 when not, EXIT_USAGE for a bad value. */
+static int embed_image_option(const char *cmd, int c, struct embed_opts *o)
 {
     unsigned long long v = 0;
-    int c;
-    *o = (struct embed_opts){.fmt = VECFILE_RAW, .exif = 1, .jobs = cores(), .delim = '\n',
-                             .max_pixels = IMAGE_MAX_PIXELS};
-    options_reset();
-    while ((c = getopt_long(argc, argv, ":m:f:nj:0", embed_image_opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'f':
-            if (parse_format("embed-image", optarg, &o->fmt))
-                return EXIT_USAGE;
-            break;
-        case 'n': o->normalize = 1; break;
-        case 'N': o->names = optarg; break;
-        case 'j':
-            if (parse_number("embed-image", "-j", optarg, 1, 64, &v))
-                return EXIT_USAGE;
-            o->jobs = (int)v;
-            break;
-        case 'E': o->exif = 0; break;
-        case 'D': o->draft = 1; break;
-        case 'P':
-            if (parse_number("embed-image", "--max-pixels", optarg, 1, UINT64_MAX, &o->max_pixels))
-                return EXIT_USAGE;
-            break;
-        case '0': o->delim = 0; break;
-        default: return bad_option("embed-image", c, argv);
-        }
+    switch (c) {
+    case 'm': o->model = optarg; return 1;
+    case 'f': return parse_format(cmd, optarg, &o->fmt) ? EXIT_USAGE : 1;
+    case 'n': o->normalize = 1; return 1;
+    case 'N': o->names = optarg; return 1;
+    case 'j':
+        if (parse_number(cmd, "-j", optarg, 1, 64, &v))
+            return EXIT_USAGE;
+        o->jobs = (int)v;
+        return 1;
+    case 'E': o->exif = 0; return 1;
+    case 'D': o->draft = 1; return 1;
+    case 'P': return parse_number(cmd, "--max-pixels", optarg, 1, UINT64_MAX, &o->max_pixels) ? EXIT_USAGE : 1;
+    case '0': o->delim = 0; return 1;
+    default: return 0;
     }
+}
+
+static const struct embed_opts embed_image_defaults = {.fmt = VECFILE_RAW, .exif = 1, .delim = '\n',
+                                                       .max_pixels = IMAGE_MAX_PIXELS};
+
+static int parse_embed_image(int argc, char **argv, struct embed_opts *o)
+{
+    int c, r;
+    *o = embed_image_defaults;
+    o->jobs = cores();
+    options_reset();
+    while ((c = getopt_long(argc, argv, ":m:f:nj:0", embed_image_opts, NULL)) != -1)
+        if ((r = embed_image_option("embed-image", c, o)) != 1)
+            return r ? r : bad_option("embed-image", c, argv);
     return 0;
 }
 
@@ -970,35 +974,18 @@ static int parse_index(int argc, char **argv, struct index_opts *o)
         {"shard", required_argument, 0, 's'},      {"dump", no_argument, 0, 'd'},
         {"merge", no_argument, 0, 'M'},            {0, 0, 0, 0},
     };
-    unsigned long long v = 0;
-    int c;
-    *o = (struct index_opts){.e = {.fmt = VECFILE_RAW, .exif = 1, .jobs = cores(), .delim = '\n',
-                                   .max_pixels = IMAGE_MAX_PIXELS},
-                             .exclude = calloc((size_t)argc, sizeof(char *))};
+    int c, r;
+    *o = (struct index_opts){.e = embed_image_defaults, .exclude = calloc((size_t)argc, sizeof(char *))};
+    o->e.jobs = cores();
     if (!o->exclude)
         return fail(EXIT_FAILED, "out of memory");
     options_reset();
     while ((c = getopt_long(argc, argv, ":m:f:nj:0", opts, NULL)) != -1) {
+        if ((r = embed_image_option("index", c, &o->e)) == 1)
+            continue;
+        if (r)
+            return r;
         switch (c) {
-        case 'm': o->e.model = optarg; break;
-        case 'f':
-            if (parse_format("index", optarg, &o->e.fmt))
-                return EXIT_USAGE;
-            break;
-        case 'n': o->e.normalize = 1; break;
-        case 'N': o->e.names = optarg; break;
-        case 'j':
-            if (parse_number("index", "-j", optarg, 1, 64, &v))
-                return EXIT_USAGE;
-            o->e.jobs = (int)v;
-            break;
-        case 'E': o->e.exif = 0; break;
-        case 'D': o->e.draft = 1; break;
-        case 'P':
-            if (parse_number("index", "--max-pixels", optarg, 1, UINT64_MAX, &o->e.max_pixels))
-                return EXIT_USAGE;
-            break;
-        case '0': o->e.delim = 0; break;
         case 'x': o->exclude[o->nexclude++] = optarg; break;
         case 's':
             if (parse_shard(optarg, &o->shard_k, &o->shard_n))
