@@ -9,7 +9,6 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "convert.h"
 #include "image.h"
 #include "index.h"
+#include "input.h"
 #include "pipeline.h"
 #include "search.h"
 #include "textenc.h"
@@ -316,73 +316,13 @@ static int cmd_convert(int argc, char **argv)
     return EXIT_ALL_DONE;
 }
 
-/* ---- inputs: the arguments, else records of standard input ---- */
-
-#define MAX_RECORD (16u << 20)
-
-struct inputs {
-    char **argv;
-    int argc, next;   /* next: the number of the input last returned, from 1 */
-    char delim;       /* '\n' or NUL */
-    char *buf;        /* standard input not yet handed out: [pos, len) */
-    size_t pos, len, cap;
-    int eof;
-};
-
-/* next_input's answer when nothing is waiting on standard input. */
-static const char input_wait[] = "";
-
-/* The next input, NULL after the last (or a read error, in *err). With
- * pending set (the caller holds inputs it would rather process than wait),
- * returns input_wait instead of blocking when no whole record is buffered
- * and standard input has nothing ready: a coprocess then gets its answer
- * for each line it writes. */
-static const char *next_input(struct inputs *in, int pending, char *err)
+/* The next input, with the warning a NUL inside a line deserves. */
+static const char *next_input(struct input *in, int pending, char *err)
 {
-    if (in->argv)
-        return in->next < in->argc ? in->argv[in->next++] : NULL;
-    for (;;) {
-        char *start = in->buf + in->pos, *end = in->len > in->pos ? memchr(start, in->delim, in->len - in->pos) : NULL;
-        if (end || (in->eof && in->pos < in->len)) {
-            size_t n = end ? (size_t)(end - start) : in->len - in->pos;
-            start[n] = 0; /* there is room: the buffer keeps a spare byte */
-            in->pos += n + (end != NULL);
-            in->next++;
-            if (in->delim && strlen(start) < n)
-                warning("text %d holds a NUL byte: the rest of its line is ignored", in->next);
-            return start;
-        }
-        if (in->eof)
-            return NULL;
-        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-        if (pending && poll(&pfd, 1, 0) == 0)
-            return input_wait;
-        memmove(in->buf, start, in->len - in->pos);
-        in->len -= in->pos;
-        in->pos = 0;
-        if (in->len >= MAX_RECORD) {
-            error(err, "input %d is longer than %u bytes", in->next + 1, MAX_RECORD);
-            return NULL;
-        }
-        if (util_grow(&in->buf, &in->cap, in->len + 65536 + 1, 1, MAX_RECORD + 65536 + 1) < 0) {
-            error(err, "out of memory");
-            return NULL;
-        }
-        ssize_t got = read(STDIN_FILENO, in->buf + in->len, in->cap - in->len - 1);
-        if (got < 0 && errno == EINTR && !stop_signal)
-            continue;
-        if (got < 0 && !stop_signal)
-            error(err, "standard input: %s", strerror(errno));
-        if (got <= 0)
-            in->eof = 1;
-        else
-            in->len += (size_t)got;
-    }
-}
-
-static void inputs_init(struct inputs *in, int argc, char **argv, char delim)
-{
-    *in = (struct inputs){.argv = argc > 0 ? argv : NULL, .argc = argc, .delim = delim};
+    const char *s = input_next(in, pending, err);
+    if (s && s != INPUT_WAIT && in->had_nul)
+        warning("input %d holds a NUL byte: the rest of its line is ignored", in->number);
+    return s;
 }
 
 /* ---- tokenize ---- */
@@ -425,8 +365,8 @@ static int cmd_tokenize(int argc, char **argv)
             return bad_option("tokenize", c, argv);
         delim = 0;
     }
-    struct inputs in;
-    inputs_init(&in, argc - optind, argv + optind, delim);
+    struct input in;
+    input_init(&in, argc - optind, argv + optind, delim);
     transformer_blas_idle();
     struct tokenizer *t = tokenizer_open(err);
     if (!t)
@@ -436,19 +376,19 @@ static int cmd_tokenize(int argc, char **argv)
         size_t replaced;
         int n = tokenizer_encode(t, text, strlen(text), &ids, &replaced, err);
         if (n < 0) {
-            fail(0, "text %d: %s", in.next, err);
+            fail(0, "text %d: %s", in.number, err);
             putchar('\n');
             code = EXIT_SKIPPED;
             continue;
         }
         if (replaced)
-            warning("text %d: %zu invalid UTF-8 sequences read as U+FFFD", in.next, replaced);
+            warning("text %d: %zu invalid UTF-8 sequences read as U+FFFD", in.number, replaced);
         print_ids(ids, n);
         free(ids);
     }
     if (*err)
         code = fail(EXIT_FAILED, "%s", err);
-    free(in.buf);
+    input_free(&in);
     tokenizer_close(t);
     return code;
 }
@@ -591,21 +531,21 @@ static int write_rows(struct vecfile_writer *out, float *vec, size_t n, int dim,
     return 0;
 }
 
-static int embed_texts(struct texts *m, struct inputs *in, struct vecfile_writer *out, int normalize)
+static int embed_texts(struct texts *m, struct input *in, struct vecfile_writer *out, int normalize)
 {
     char err[ERR_LEN] = "";
     int code = 0, E = (int)m->w->cfg.embed_dim;
     while (!code && !stop_signal) {
         const char *text = next_input(in, m->n > 0, err);
-        if (m->n && (!text || text == input_wait || m->n == TEXT_BATCH)) {
+        if (m->n && (!text || text == INPUT_WAIT || m->n == TEXT_BATCH)) {
             code = texts_run(m);
             code = code ? code : write_rows(out, m->vec, (size_t)m->n, E, normalize);
             m->n = 0;
         }
         if (!text)
             break;
-        if (text != input_wait && !code)
-            code = texts_add(m, text, in->next);
+        if (text != INPUT_WAIT && !code)
+            code = texts_add(m, text, in->number);
     }
     return code ? code : *err ? fail(EXIT_FAILED, "%s", err) : 0;
 }
@@ -632,8 +572,8 @@ static int cmd_embed_text(int argc, char **argv)
         default: return bad_option("embed-text", c, argv);
         }
     }
-    struct inputs in;
-    inputs_init(&in, argc - optind, argv + optind, o.delim);
+    struct input in;
+    input_init(&in, argc - optind, argv + optind, o.delim);
     struct weights *w = open_model(o.model);
     struct vecfile_writer *out = NULL;
     struct texts m = {0};
@@ -650,7 +590,7 @@ static int cmd_embed_text(int argc, char **argv)
     }
     if (vecfile_writer_close(out, err) < 0 && !code)
         code = fail(EXIT_FAILED, "cannot write the vectors: %s", err);
-    free(in.buf);
+    input_free(&in);
     texts_close(&m);
     weights_close(w);
     return die_of_stop(code);
@@ -712,13 +652,13 @@ static int list_images(int argc, char **argv, char delim, struct walk *files)
                 return fail(EXIT_FAILED, "out of memory listing %s", argv[k]);
         return 0;
     }
-    struct inputs in;
+    struct input in;
     int code = 0;
-    inputs_init(&in, 0, NULL, delim);
+    input_init(&in, 0, NULL, delim);
     for (const char *p; !code && (p = next_input(&in, 0, err));)
         if (*p && walk_add(files, p) < 0)
             code = fail(EXIT_FAILED, "out of memory");
-    free(in.buf);
+    input_free(&in);
     return code ? code : *err ? fail(EXIT_FAILED, "%s", err) : 0;
 }
 
