@@ -14,6 +14,11 @@
 #define MAX_TENSORS 100000
 #define MAX_VISITS 1000000
 #define MAX_NAME 256
+/* Total memory the values, container items and strings of one pickle may
+ * take: a real checkpoint's data.pkl needs well under 1 MiB, while BUILD
+ * merging one shared dict into many objects would turn a few kilobytes of
+ * pickle into gigabytes if only each structure were bounded. */
+#define MAX_WORK (64u << 20)
 
 enum kind { K_NONE, K_BOOL, K_INT, K_FLOAT, K_STR, K_TUPLE, K_LIST, K_DICT, K_OBJECT, K_GLOBAL, K_STORAGE, K_TENSOR };
 enum global { G_REBUILD_TENSOR, G_REBUILD_PARAM, G_ORDERED_DICT, G_STORAGE_TYPE, G_MODULE };
@@ -46,12 +51,23 @@ struct parser {
     size_t nmarks;
     struct value **memo;
     size_t nmemo;
+    size_t work; /* bytes spent so far, at most MAX_WORK */
     char *err;
 };
+
+static int spend(struct parser *ps, size_t bytes)
+{
+    if (bytes > MAX_WORK - ps->work)
+        return error(ps->err, "pickle builds more than %u MiB of values, far more than any checkpoint", MAX_WORK >> 20);
+    ps->work += bytes;
+    return 0;
+}
 
 static struct value *new_value(struct parser *ps, enum kind kind)
 {
     struct pickle_arena *a = ps->a;
+    if (spend(ps, sizeof(struct value)) < 0)
+        return NULL;
     if (util_grow(&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, MAX_VALUES) < 0) {
         error(ps->err, "pickle has more than %u values", MAX_VALUES);
         return NULL;
@@ -68,6 +84,8 @@ static struct value *new_value(struct parser *ps, enum kind kind)
 
 static int add_item(struct parser *ps, struct value *c, struct value *item)
 {
+    if (spend(ps, sizeof item) < 0)
+        return -1;
     if (util_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, MAX_VALUES) < 0)
         return error(ps->err, "pickle container too large");
     c->items[c->n++] = item;
@@ -130,6 +148,8 @@ static struct value *new_string(struct parser *ps, const unsigned char *s, size_
         error(ps->err, "pickle string of %zu bytes is over the limit", n);
         return NULL;
     }
+    if (spend(ps, n + 1) < 0)
+        return NULL;
     struct value *v = new_value(ps, K_STR);
     if (!v)
         return NULL;
@@ -237,6 +257,8 @@ static int memo_put(struct parser *ps, uint64_t idx)
     if (idx >= MAX_MEMO)
         return error(ps->err, "pickle memo index %llu is over the limit", (unsigned long long)idx);
     if (idx >= ps->nmemo) {
+        if (spend(ps, (idx + 1 - ps->nmemo) * sizeof *ps->memo) < 0)
+            return -1;
         struct value **m = realloc(ps->memo, (idx + 1) * sizeof *m);
         if (!m)
             return error(ps->err, "out of memory");
@@ -293,7 +315,7 @@ static struct value *rebuild_tensor(struct parser *ps, const struct value *args)
     t.storage_key = storage->s;
     t.storage_numel = storage->numel;
     struct value *v = new_value(ps, K_TENSOR);
-    if (!v)
+    if (!v || spend(ps, sizeof t) < 0)
         return NULL;
     if (!(v->tensor = malloc(sizeof t))) {
         error(ps->err, "out of memory");
