@@ -71,6 +71,36 @@ static inline void op_global(struct bytes *b, const char *module, const char *na
     put(b, "\n", 1);
 }
 
+/* A float32 tensor view as torch.save pickles it:
+ * _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()). */
+static inline void op_tensor(struct bytes *b, const char *key, uint32_t numel, uint32_t offset, int ndim,
+                             const uint32_t *size, const uint32_t *stride)
+{
+    op_global(b, "torch._utils", "_rebuild_tensor_v2");
+    op(b, '(');
+    op(b, '(');
+    op_str(b, "storage");
+    op_global(b, "torch", "FloatStorage");
+    op_str(b, key);
+    op_str(b, "cpu");
+    op_int(b, numel);
+    op(b, 't');
+    op(b, 'Q');
+    op_int(b, offset);
+    for (int pass = 0; pass < 2; pass++) {
+        op(b, '(');
+        for (int d = 0; d < ndim; d++)
+            op_int(b, pass ? stride[d] : size[d]);
+        op(b, 't');
+    }
+    op(b, 0x89);
+    op_global(b, "collections", "OrderedDict");
+    op(b, ')');
+    op(b, 'R');
+    op(b, 't');
+    op(b, 'R');
+}
+
 /* Virtual memory this process has mapped, in bytes. */
 static inline size_t vm_size(void)
 {
