@@ -693,6 +693,32 @@ static int walk(struct walk *wk, const struct value *v, char *prefix, size_t ple
     return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* PyTorch keeps the last of two tensors of one name, pickle_find would find
+ * the first: a real checkpoint names each tensor once, so refuse the rest. */
+static int check_unique(const struct pickle *p, char *err)
+{
+    const char **names = malloc((p->ntensors ? p->ntensors : 1) * sizeof *names);
+    if (!names)
+        return error(err, "out of memory");
+    for (size_t k = 0; k < p->ntensors; k++)
+        names[k] = p->tensors[k].name;
+    qsort(names, p->ntensors, sizeof *names, by_name);
+    int rc = 0;
+    for (size_t k = 1; k < p->ntensors && rc == 0; k++)
+        if (!strcmp(names[k - 1], names[k])) {
+            char name[MAX_NAME];
+            printable(name, sizeof name, names[k]);
+            rc = error(err, "pickle names tensor %s twice", name);
+        }
+    free(names);
+    return rc;
+}
+
 struct pickle *pickle_open(const unsigned char *buf, size_t len, char *err)
 {
     struct pickle *p = calloc(1, sizeof *p);
@@ -711,7 +737,7 @@ struct pickle *pickle_open(const unsigned char *buf, size_t len, char *err)
     }
     char prefix[MAX_NAME];
     struct walk wk = {.p = p, .err = err};
-    if (walk(&wk, root, prefix, 0, 0) < 0)
+    if (walk(&wk, root, prefix, 0, 0) < 0 || check_unique(p, err) < 0)
         goto fail;
     free(ps.stack);
     free(ps.memo);

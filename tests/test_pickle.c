@@ -118,9 +118,32 @@ static void test_opcodes(void)
     free(b.p);
 }
 
+/* PyTorch keeps the last of two equal state_dict names; a checkpoint has none. */
+static void test_duplicate_names(void)
+{
+    struct bytes b = {0};
+    op1(&b, 0x80, 2);
+    op(&b, '}');
+    op(&b, '(');
+    const uint32_t size[1] = {4}, stride[1] = {1};
+    for (int k = 0; k < 3; k++) {
+        op_str(&b, k == 1 ? "ln.bias" : "ln.weight");
+        op_tensor(&b, k == 2 ? "2" : "1", 4, 0, 1, size, stride);
+    }
+    op(&b, 'u');
+    op(&b, '.');
+    char err[ERR_LEN] = "";
+    struct pickle *p = pickle_open(b.p, b.n, err);
+    CHECK(p == NULL, "a pickle naming ln.weight twice was accepted");
+    CHECK_MSG(err, "pickle names tensor ln.weight twice");
+    pickle_close(p);
+    free(b.p);
+}
+
 int main(void)
 {
     test_opcodes();
+    test_duplicate_names();
     test_shared_build();
     return check_done("test_pickle");
 }
