@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #include "pickle.h"
 
@@ -71,7 +72,8 @@ static const char *release_of(const char *path)
     return NULL;
 }
 
-/* Reads a whole archive entry, refusing sizes the archive cannot hold. */
+/* Reads a whole archive entry, refusing sizes the archive cannot hold, and
+ * checks its CRC-32 (libzip checks it only when a read goes past the end). */
 static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *name, uint64_t limit, size_t *len)
 {
     zip_stat_t st;
@@ -98,6 +100,11 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
         goto fail;
     }
     zip_fclose(f);
+    f = NULL;
+    if ((st.valid & ZIP_STAT_CRC) && crc32_z(0, buf, st.size) != st.crc) {
+        error(c->err, "%s: entry %s fails its CRC-32 check: the archive is corrupted", c->path, name);
+        goto fail;
+    }
     *len = st.size;
     return buf;
 fail:
