@@ -191,12 +191,32 @@ static void test_flipped_byte(void)
     convert_fails(scratch("flipped.pt"), scratch("flipped.weights"), "entry archive/data/0 fails its CRC-32 check");
 }
 
+static int convert_huge(void *arg, char *err)
+{
+    (void)arg;
+    return convert(scratch("huge.pt"), scratch("huge.weights"), err);
+}
+
+/* 38 tensors viewing the start of one 128 MiB deflated storage (130 KB in
+ * the file): inflating it for each would take seconds and 128 MiB */
+static void test_shared_huge(void)
+{
+    make_checkpoint(scratch("huge.pt"), SHARED_HUGE, 1);
+    char err[ERR_LEN];
+    double secs;
+    int rc = in_child(convert_huge, NULL, 64, 2, err, &secs);
+    CHECK(rc == -1, "huge shared storage: child %s (%s)", rc == 0 ? "converted it" : "died", err);
+    CHECK_MSG(err, "storage archive/data/0 holds 134217728 bytes, its tensors use 65536");
+    CHECK(secs < 1, "huge shared storage took %.1f s", secs);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
         return perror("mkdtemp"), 2;
     test_packed();
     test_flipped_byte();
+    test_shared_huge();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
