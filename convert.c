@@ -137,8 +137,15 @@ static int open_ckpt(struct ckpt *c)
         zip_error_fini(&e);
         return -1;
     }
-    /* data.pkl sits in the one top folder, whatever it is called */
+    /* PyTorch's reader takes the last of two entries of one name, libzip
+     * the first: a real checkpoint has no such pair */
     zip_int64_t n = zip_get_num_entries(c->zip, 0), found = -1;
+    for (zip_int64_t k = 0; k < n; k++) {
+        const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
+        if (name && zip_name_locate(c->zip, name, 0) != k)
+            return error(c->err, "%s: archive holds two entries named %s", c->path, name);
+    }
+    /* data.pkl sits in the one top folder, whatever it is called */
     for (zip_int64_t k = 0; k < n && found < 0; k++) {
         const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
         const char *slash = name ? strchr(name, '/') : NULL;

@@ -210,6 +210,12 @@ static void test_shared_huge(void)
     CHECK(secs < 1, "huge shared storage took %.1f s", secs);
 }
 
+static void test_duplicate_entry(void)
+{
+    make_checkpoint(scratch("dup.pt"), DUPLICATE, 0);
+    convert_fails(scratch("dup.pt"), scratch("dup.weights"), "holds two entries named archive/data/0");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -217,6 +223,7 @@ int main(void)
     test_packed();
     test_flipped_byte();
     test_shared_huge();
+    test_duplicate_entry();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
