@@ -41,27 +41,24 @@ static const struct { const char *name; uint32_t vw, vl, p, res, tw, tl, e; } sh
 
 struct ckpt {
     const char *path;
+    int fd;          /* the checkpoint, open */
+    struct stat st;  /* its fstat */
     zip_t *zip;
     char top[256];   /* the archive's top folder */
     struct pickle *pickle;
     char prefix[256];   /* before "visual.conv1.weight" in every name, e.g. "module." */
     int have_prefix;
-    uint64_t file_size;
     char *err;
 };
 
-static const char *release_of(const char *path)
+static const char *release_of(int fd)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
     struct sha256_ctx ctx;
     sha256_init(&ctx);
     static unsigned char buf[1 << 20];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
+    for (off_t at = 0; (n = pread(fd, buf, sizeof buf, at)) > 0; at += n)
         sha256_update(&ctx, (size_t)n, buf);
-    close(fd);
     if (n < 0)
         return NULL;
     unsigned char digest[SHA256_DIGEST_SIZE];
@@ -86,7 +83,7 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
         return NULL;
     }
     /* deflate expands at most 1032:1; a stored entry not at all */
-    if (st.comp_size > c->file_size || st.size > limit || st.size / 1032 > st.comp_size + 1) {
+    if (st.comp_size > (uint64_t)c->st.st_size || st.size > limit || st.size / 1032 > st.comp_size + 1) {
         error(c->err, "%s: entry %s claims %llu bytes, more than the archive can hold", c->path, name,
               (unsigned long long)st.size);
         return NULL;
@@ -117,18 +114,47 @@ fail:
     return NULL;
 }
 
-static int open_ckpt(struct ckpt *c)
+static const char *kind_of(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a fifo" : S_ISSOCK(mode) ? "a socket" : "a device";
+}
+
+/* Opens the checkpoint without blocking (a fifo would wait for a writer)
+ * and refuses anything but a non-empty regular file. */
+static int open_input(struct ckpt *c)
+{
+    if ((c->fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(c->fd, &c->st) < 0)
+        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (!S_ISREG(c->st.st_mode))
+        return error(c->err, "%s: %s, not a regular file", c->path, kind_of(c->st.st_mode));
+    if (c->st.st_size == 0)
+        return error(c->err, "%s: empty file, not a checkpoint", c->path);
+    return 0;
+}
+
+/* convert replaces its output: only a regular file, never the checkpoint. */
+static int check_output(const struct ckpt *c, const char *out)
 {
     struct stat st;
-    if (stat(c->path, &st) < 0)
-        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (stat(out, &st) < 0)
+        return 0; /* new, or creating it will say why not */
     if (!S_ISREG(st.st_mode))
-        return error(c->err, "%s: not a regular file", c->path);
-    if (st.st_size == 0)
-        return error(c->err, "%s: empty file, not a checkpoint", c->path);
-    c->file_size = (uint64_t)st.st_size;
-    int ze;
-    if (!(c->zip = zip_open(c->path, ZIP_RDONLY, &ze))) {
+        return error(c->err, "%s: exists and is %s, not a regular file: refusing to replace it", out,
+                     kind_of(st.st_mode));
+    if (st.st_dev == c->st.st_dev && st.st_ino == c->st.st_ino)
+        return error(c->err, "%s: is the checkpoint being converted: refusing to replace it", out);
+    return 0;
+}
+
+/* Opens the zip archive and finds <top>/data.pkl in its one top folder,
+ * whatever that is called; *pkl gets its index. */
+static int open_archive(struct ckpt *c, zip_int64_t *pkl)
+{
+    int ze, fd = dup(c->fd);
+    if (fd < 0)
+        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (!(c->zip = zip_fdopen(fd, ZIP_RDONLY, &ze))) {
+        close(fd);
         if (ze == ZIP_ER_NOZIP)
             return error(c->err, "%s: not a zip archive, so not a PyTorch checkpoint", c->path);
         zip_error_t e;
@@ -139,26 +165,31 @@ static int open_ckpt(struct ckpt *c)
     }
     /* PyTorch's reader takes the last of two entries of one name, libzip
      * the first: a real checkpoint has no such pair */
-    zip_int64_t n = zip_get_num_entries(c->zip, 0), found = -1;
+    zip_int64_t n = zip_get_num_entries(c->zip, 0);
     for (zip_int64_t k = 0; k < n; k++) {
         const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
         if (name && zip_name_locate(c->zip, name, 0) != k)
             return error(c->err, "%s: archive holds two entries named %s", c->path, name);
     }
-    /* data.pkl sits in the one top folder, whatever it is called */
-    for (zip_int64_t k = 0; k < n && found < 0; k++) {
+    for (zip_int64_t k = 0; k < n; k++) {
         const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
         const char *slash = name ? strchr(name, '/') : NULL;
         if (slash && !strcmp(slash, "/data.pkl") && (size_t)(slash - name) < sizeof c->top) {
             memcpy(c->top, name, (size_t)(slash - name));
             c->top[slash - name] = 0;
-            found = k;
+            *pkl = k;
+            return 0;
         }
     }
-    if (found < 0)
-        return error(c->err, "%s: zip archive without <folder>/data.pkl, so not a PyTorch checkpoint", c->path);
+    return error(c->err, "%s: zip archive without <folder>/data.pkl, so not a PyTorch checkpoint", c->path);
+}
+
+/* Reads data.pkl's tensor directory and the prefix training checkpoints
+ * put before the model's names ("state_dict.module.visual..."). */
+static int read_pickle(struct ckpt *c, zip_int64_t idx)
+{
     size_t len;
-    unsigned char *pkl = read_entry(c, found, "data.pkl", MAX_PICKLE, &len);
+    unsigned char *pkl = read_entry(c, idx, "data.pkl", MAX_PICKLE, &len);
     if (!pkl)
         return -1;
     char why[ERR_LEN];
@@ -166,7 +197,6 @@ static int open_ckpt(struct ckpt *c)
     free(pkl);
     if (!c->pickle)
         return error(c->err, "%s: data.pkl: %s", c->path, why);
-    /* training checkpoints nest the model ("state_dict.module.visual...") */
     const char *anchor = "visual.conv1.weight";
     for (size_t k = 0; k < c->pickle->ntensors && !c->have_prefix; k++) {
         const char *name = c->pickle->tensors[k].name;
@@ -540,11 +570,13 @@ done:
 int convert_checkpoint(const char *in, const char *out, enum weights_activation act, struct convert_info *info,
                        char *err)
 {
-    struct ckpt c = {.path = in, .err = err};
+    struct ckpt c = {.path = in, .fd = -1, .err = err};
+    zip_int64_t pkl = -1;
     memset(info, 0, sizeof *info);
     char *tmp = NULL;
     int fd = -1, rc = -1;
-    if (open_ckpt(&c) < 0 || infer_config(&c, act, &info->cfg) < 0)
+    if (open_input(&c) < 0 || check_output(&c, out) < 0 || open_archive(&c, &pkl) < 0 || read_pickle(&c, pkl) < 0 ||
+        infer_config(&c, act, &info->cfg) < 0)
         goto done;
     const struct weights_config *cfg = &info->cfg;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
@@ -578,7 +610,7 @@ int convert_checkpoint(const char *in, const char *out, enum weights_activation 
     }
     free(tmp);
     tmp = NULL;
-    info->release = release_of(in);
+    info->release = release_of(c.fd);
     rc = 0;
 done:
     if (fd >= 0)
@@ -589,6 +621,8 @@ done:
     }
     if (c.zip)
         zip_discard(c.zip);
+    if (c.fd >= 0)
+        close(c.fd);
     pickle_close(c.pickle);
     return rc;
 }

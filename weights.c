@@ -254,15 +254,20 @@ struct weights *weights_open(const char *path, char *err)
         error(err, "out of memory");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* without blocking: a fifo would wait for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         error(err, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size < WEIGHTS_HEADER_SIZE) {
-        error(err, "%s: not a clippie weights file (%s)", path,
-              S_ISREG(st.st_mode) ? "too short for its header" : "not a regular file");
+    if (!S_ISREG(st.st_mode)) {
+        error(err, "%s: %s, not a regular file", path,
+              S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a fifo" : "a device or socket");
+        goto fail;
+    }
+    if (st.st_size < WEIGHTS_HEADER_SIZE) {
+        error(err, "%s: not a clippie weights file (too short for its header)", path);
         goto fail;
     }
     w->size = (size_t)st.st_size;

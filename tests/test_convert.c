@@ -216,6 +216,64 @@ static void test_duplicate_entry(void)
     convert_fails(scratch("dup.pt"), scratch("dup.weights"), "holds two entries named archive/data/0");
 }
 
+static int same_bytes(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    int same = na == nb && !memcmp(x, y, na);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* convert replaces its output: only a new or regular file that is not the
+ * checkpoint it reads (as root, "convert X /dev/null" replaced the device) */
+static void test_outputs(void)
+{
+    const char *fifo = scratch("out.fifo"), *dir = scratch("out.dir"), *in = scratch("stored.pt");
+    if (mkfifo(fifo, 0600) < 0 || mkdir(dir, 0700) < 0)
+        abort();
+    convert_fails(in, fifo, "out.fifo: exists and is a fifo, not a regular file: refusing to replace it");
+    struct stat st;
+    CHECK(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the fifo was replaced");
+    convert_fails(in, dir, "out.dir: exists and is a directory, not a regular file: refusing to replace it");
+    convert_fails(in, in, "stored.pt: is the checkpoint being converted: refusing to replace it");
+    if (link(in, scratch("hardlink.pt")) < 0)
+        abort();
+    convert_fails(in, scratch("hardlink.pt"), "hardlink.pt: is the checkpoint being converted");
+    make_checkpoint(scratch("again.pt"), PACKED, 0);
+    CHECK(same_bytes(in, scratch("again.pt")), "the checkpoint was overwritten");
+}
+
+static int open_fifo_checkpoint(void *arg, char *err)
+{
+    (void)arg;
+    return convert(scratch("in.fifo"), scratch("fifo.weights"), err);
+}
+
+static int open_fifo_weights(void *arg, char *err)
+{
+    (void)arg;
+    struct weights *w = weights_open(scratch("in.fifo"), err);
+    weights_close(w);
+    return w ? 0 : -1;
+}
+
+/* a fifo given as an input is refused at once, not waited on for a writer */
+static void test_fifo_inputs(void)
+{
+    if (mkfifo(scratch("in.fifo"), 0600) < 0)
+        abort();
+    char err[ERR_LEN];
+    double secs;
+    int rc = in_child(open_fifo_checkpoint, NULL, 256, 2, err, &secs);
+    CHECK(rc == -1, "fifo checkpoint: child %s (%s)", rc == 0 ? "converted it" : "died or hung", err);
+    CHECK_MSG(err, "in.fifo: a fifo, not a regular file");
+    rc = in_child(open_fifo_weights, NULL, 256, 2, err, &secs);
+    CHECK(rc == -1, "fifo weights file: child %s (%s)", rc == 0 ? "opened it" : "died or hung", err);
+    CHECK_MSG(err, "in.fifo: a fifo, not a regular file");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -224,6 +282,8 @@ int main(void)
     test_flipped_byte();
     test_shared_huge();
     test_duplicate_entry();
+    test_outputs();
+    test_fifo_inputs();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
