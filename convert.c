@@ -368,13 +368,10 @@ static int plan_part(struct ckpt *c, const struct weights_spec *s, struct part *
     for (uint32_t d = 0; same && d < s->ndim; d++)
         same = t->size[d] == s->shape[d];
     if (!same) {
-        char got[128] = "", want[128] = "";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "",
-                     (unsigned long long)t->size[d]);
-        for (uint32_t d = 0; d < s->ndim; d++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%u", d ? ", " : "", s->shape[d]);
-        return error(c->err, "%s: tensor %s has shape [%s], expected [%s]", c->path, s->name, got, want);
+        char got[WEIGHTS_SHAPE_LEN], want[WEIGHTS_SHAPE_LEN];
+        uint64_t shape[4] = {s->shape[0], s->shape[1], s->shape[2], s->shape[3]};
+        return error(c->err, "%s: tensor %s has shape %s, expected %s", c->path, s->name,
+                     weights_shape_str(got, t->ndim, t->size), weights_shape_str(want, (int)s->ndim, shape));
     }
     if (dtype_of(t->storage_type, &p->dt, &p->es) < 0)
         return error(c->err, "%s: unsupported storage torch.%s (tensor %s)", c->path, t->storage_type, s->name);

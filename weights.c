@@ -122,6 +122,15 @@ size_t weights_spec_numel(const struct weights_spec *s)
     return n;
 }
 
+const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape)
+{
+    size_t n = (size_t)snprintf(buf, WEIGHTS_SHAPE_LEN, "[");
+    for (int d = 0; d < ndim && d < 8; d++)
+        n += (size_t)snprintf(buf + n, WEIGHTS_SHAPE_LEN - n, "%s%llu", d ? ", " : "", (unsigned long long)shape[d]);
+    snprintf(buf + n, WEIGHTS_SHAPE_LEN - n, "]");
+    return buf;
+}
+
 static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
 {
     memset(out, 0, WEIGHTS_HEADER_SIZE);
@@ -202,13 +211,22 @@ static int bind(struct weights *w, const char *path, char *err)
             error(err, "%s: missing tensor %s", path, s->name);
             goto done;
         }
-        int same = load_u32(e + 64) == s->ndim;
-        for (int d = 0; d < 4; d++)
-            same &= load_u32(e + 68 + 4 * d) == s->shape[d];
+        uint32_t ndim = load_u32(e + 64);
+        uint64_t got[4], want[4];
+        int same = ndim == s->ndim;
+        for (int d = 0; d < 4; d++) {
+            got[d] = load_u32(e + 68 + 4 * d);
+            want[d] = s->shape[d];
+            same &= got[d] == want[d];
+        }
         if (!same) {
-            error(err, "%s: tensor %s has shape [%u, %u, %u, %u] (ndim %u), expected [%u, %u, %u, %u] (ndim %u)",
-                  path, s->name, load_u32(e + 68), load_u32(e + 72), load_u32(e + 76), load_u32(e + 80),
-                  load_u32(e + 64), s->shape[0], s->shape[1], s->shape[2], s->shape[3], s->ndim);
+            char gs[WEIGHTS_SHAPE_LEN], ws[WEIGHTS_SHAPE_LEN];
+            if (ndim > 4)
+                error(err, "%s: tensor %s has %u dimensions, expected %s", path, s->name, ndim,
+                      weights_shape_str(ws, (int)s->ndim, want));
+            else
+                error(err, "%s: tensor %s has shape %s, expected %s", path, s->name,
+                      weights_shape_str(gs, (int)ndim, got), weights_shape_str(ws, (int)s->ndim, want));
             goto done;
         }
         uint64_t off = load_u64(e + 88);

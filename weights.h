@@ -115,6 +115,13 @@ struct weights_spec *weights_specs(const struct weights_config *c, struct weight
 /* Elements in a spec's tensor. */
 size_t weights_spec_numel(const struct weights_spec *s);
 
+/* Room for any shape weights_shape_str formats (up to 8 dimensions). */
+#define WEIGHTS_SHAPE_LEN 192
+
+/* Formats the ndim (at most 8) sizes of shape as "[768, 3, 32, 32]" ("[]"
+ * for a scalar) into buf, of WEIGHTS_SHAPE_LEN bytes; returns buf. */
+const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape);
+
 /* Maps and validates path; NULL with err naming the file and the problem. */
 struct weights *weights_open(const char *path, char *err);
 void weights_close(struct weights *w);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "convert.h"
@@ -223,6 +224,15 @@ static void test_bad_weights(void)
     memcpy(bad, good, len);
     bad[WEIGHTS_HEADER_SIZE + 3] ^= 1;
     open_fails(bad, len, "checksum");
+    /* a shape that differs from its config's, checksum intact: one shape
+     * format, as convert's */
+    memcpy(bad, good, len);
+    for (size_t at = WEIGHTS_HEADER_SIZE; at < dir_end; at += WEIGHTS_ENTRY_SIZE)
+        if (!strcmp((char *)bad + at, "ln_final.bias"))
+            store_u32(bad + at + 68, 65);
+    store_u32(bad + 56, 0);
+    store_u32(bad + 56, (uint32_t)crc32(0, bad, (uInt)dir_end));
+    open_fails(bad, len, "tensor ln_final.bias has shape [65], expected [64]");
     free(good);
     free(bad);
 }
