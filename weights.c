@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,25 +132,50 @@ const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape)
     return buf;
 }
 
+/* struct weights_config's fields in the order the header stores them */
+static const size_t config_fields[] = {
+    offsetof(struct weights_config, activation),     offsetof(struct weights_config, embed_dim),
+    offsetof(struct weights_config, vision_width),   offsetof(struct weights_config, vision_layers),
+    offsetof(struct weights_config, vision_patch),   offsetof(struct weights_config, vision_grid),
+    offsetof(struct weights_config, context_length), offsetof(struct weights_config, vocab_size),
+    offsetof(struct weights_config, text_width),     offsetof(struct weights_config, text_layers),
+};
+#define CONFIG_FIELDS (sizeof config_fields / sizeof config_fields[0])
+
+/* the layout weights.h documents: a field added to the config must be added
+ * to config_fields and to the header (with a new format version) */
+_Static_assert(sizeof(struct weights_config) == CONFIG_FIELDS * sizeof(uint32_t), "every config field is stored");
+_Static_assert(WEIGHTS_HDR_CONFIG + CONFIG_FIELDS * 4 == WEIGHTS_HDR_COUNT, "the config fills its header slot");
+_Static_assert(WEIGHTS_HDR_END <= WEIGHTS_HEADER_SIZE && sizeof WEIGHTS_MAGIC <= WEIGHTS_HDR_VERSION,
+               "the header holds its fields");
+_Static_assert(WEIGHTS_NAME_MAX <= WEIGHTS_ENT_NDIM && WEIGHTS_ENT_SHAPE + 4 * 4 <= WEIGHTS_ENT_OFFSET &&
+                   WEIGHTS_ENT_OFFSET + 8 == WEIGHTS_ENTRY_SIZE,
+               "an entry holds its fields");
+
+static uint32_t *config_field(struct weights_config *c, size_t k)
+{
+    return (uint32_t *)((char *)c + config_fields[k]);
+}
+
 static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
 {
     memset(out, 0, WEIGHTS_HEADER_SIZE);
-    memcpy(out, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
-    store_u32(out + 8, WEIGHTS_VERSION);
-    const uint32_t *f = &c->activation;
-    for (int k = 0; k < 10; k++)
-        store_u32(out + 12 + 4 * k, f[k]);
-    store_u32(out + 52, count);
+    memcpy(out + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
+    store_u32(out + WEIGHTS_HDR_VERSION, WEIGHTS_VERSION);
+    struct weights_config copy = *c;
+    for (size_t k = 0; k < CONFIG_FIELDS; k++)
+        store_u32(out + WEIGHTS_HDR_CONFIG + 4 * k, *config_field(&copy, k));
+    store_u32(out + WEIGHTS_HDR_COUNT, count);
 }
 
 static void entry(unsigned char *out, const struct weights_spec *s, uint64_t offset)
 {
     memset(out, 0, WEIGHTS_ENTRY_SIZE);
-    memcpy(out, s->name, strlen(s->name));
-    store_u32(out + 64, s->ndim);
+    memcpy(out + WEIGHTS_ENT_NAME, s->name, strlen(s->name));
+    store_u32(out + WEIGHTS_ENT_NDIM, s->ndim);
     for (int d = 0; d < 4; d++)
-        store_u32(out + 68 + 4 * d, s->shape[d]);
-    store_u64(out + 88, offset);
+        store_u32(out + WEIGHTS_ENT_SHAPE + 4 * d, s->shape[d]);
+    store_u64(out + WEIGHTS_ENT_OFFSET, offset);
 }
 
 int weights_layout(const struct weights_config *c, const struct weights_spec *specs, size_t n, unsigned char **head,
@@ -171,15 +197,14 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
         entry(*head + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], (*offsets)[k]);
     }
     header(*head, c, (uint32_t)n);
-    store_u32(*head + 56, (uint32_t)crc32(0, *head, (uInt)*head_len));
+    store_u32(*head + WEIGHTS_HDR_CRC, (uint32_t)crc32(0, *head, (uInt)*head_len));
     return 0;
 }
 
 static void read_config(const unsigned char *h, struct weights_config *c)
 {
-    uint32_t *f = &c->activation;
-    for (int k = 0; k < 10; k++)
-        f[k] = load_u32(h + 12 + 4 * k);
+    for (size_t k = 0; k < CONFIG_FIELDS; k++)
+        *config_field(c, k) = load_u32(h + WEIGHTS_HDR_CONFIG + 4 * k);
 }
 
 static const unsigned char *find_entry(const unsigned char *dir, uint32_t count, const char *name)
@@ -196,7 +221,7 @@ static const unsigned char *find_entry(const unsigned char *dir, uint32_t count,
 static int bind(struct weights *w, const char *path, char *err)
 {
     const unsigned char *base = w->map;
-    uint32_t count = load_u32(base + 52);
+    uint32_t count = load_u32(base + WEIGHTS_HDR_COUNT);
     const unsigned char *dir = base + WEIGHTS_HEADER_SIZE;
     size_t n;
     struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
@@ -211,11 +236,11 @@ static int bind(struct weights *w, const char *path, char *err)
             error(err, "%s: missing tensor %s", path, s->name);
             goto done;
         }
-        uint32_t ndim = load_u32(e + 64);
+        uint32_t ndim = load_u32(e + WEIGHTS_ENT_NDIM);
         uint64_t got[4], want[4];
         int same = ndim == s->ndim;
         for (int d = 0; d < 4; d++) {
-            got[d] = load_u32(e + 68 + 4 * d);
+            got[d] = load_u32(e + WEIGHTS_ENT_SHAPE + 4 * d);
             want[d] = s->shape[d];
             same &= got[d] == want[d];
         }
@@ -229,7 +254,7 @@ static int bind(struct weights *w, const char *path, char *err)
                       weights_shape_str(gs, (int)ndim, got), weights_shape_str(ws, (int)s->ndim, want));
             goto done;
         }
-        uint64_t off = load_u64(e + 88);
+        uint64_t off = load_u64(e + WEIGHTS_ENT_OFFSET);
         uint64_t bytes = (uint64_t)weights_spec_numel(s) * sizeof(float);
         if (off % WEIGHTS_ALIGN || off < dir_end || off > w->size || bytes > w->size - off) {
             error(err, "%s: tensor %s at offset %llu (%llu bytes) lies outside the file's %zu bytes or is misaligned",
@@ -296,16 +321,16 @@ struct weights *weights_open(const char *path, char *err)
     close(fd);
     fd = -1;
     const unsigned char *h = w->map;
-    if (memcmp(h, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC)) {
+    if (memcmp(h + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC)) {
         error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
         goto fail;
     }
-    if (load_u32(h + 8) != WEIGHTS_VERSION) {
-        error(err, "%s: weights format version %u, this clippie reads version %d", path, load_u32(h + 8),
+    if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION) {
+        error(err, "%s: weights format version %u, this clippie reads version %d", path, load_u32(h + WEIGHTS_HDR_VERSION),
               WEIGHTS_VERSION);
         goto fail;
     }
-    uint32_t count = load_u32(h + 52);
+    uint32_t count = load_u32(h + WEIGHTS_HDR_COUNT);
     uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
     if (dir_end > w->size) {
         error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path, count,
@@ -314,9 +339,9 @@ struct weights *weights_open(const char *path, char *err)
     }
     unsigned char hdr[WEIGHTS_HEADER_SIZE];
     memcpy(hdr, h, sizeof hdr);
-    store_u32(hdr + 56, 0);
+    store_u32(hdr + WEIGHTS_HDR_CRC, 0);
     uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
-    if (crc != load_u32(h + 56)) {
+    if (crc != load_u32(h + WEIGHTS_HDR_CRC)) {
         error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
         goto fail;
     }
