@@ -412,9 +412,12 @@ static void copy_part(const struct part *p, const unsigned char *buf, float *out
     }
 }
 
+/* by storage, then in the model's order (so that messages name the first) */
 static int by_storage(const void *a, const void *b)
 {
-    return strcmp(((const struct part *)a)->t->storage_key, ((const struct part *)b)->t->storage_key);
+    const struct part *p = a, *q = b;
+    int r = strcmp(p->t->storage_key, q->t->storage_key);
+    return r ? r : (p->spec > q->spec) - (p->spec < q->spec);
 }
 
 /* The parts that view one storage (parts sorted by storage): that storage's
@@ -488,7 +491,7 @@ static struct storage *group_storages(struct ckpt *c, struct part *parts, size_t
     uint64_t held = 0, used = 0;
     size_t m = 0, worst = 0;
     for (size_t k = 0; k < n; k++) {
-        if (k == 0 || by_storage(&parts[k - 1], &parts[k])) {
+        if (k == 0 || strcmp(parts[k - 1].t->storage_key, parts[k].t->storage_key)) {
             if (m && stat_storage(c, &s[m - 1]) < 0)
                 goto fail;
             s[m++].parts = &parts[k];

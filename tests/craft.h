@@ -71,16 +71,16 @@ static inline void op_global(struct bytes *b, const char *module, const char *na
     put(b, "\n", 1);
 }
 
-/* A float32 tensor view as torch.save pickles it:
+/* A tensor view as torch.save pickles it, type "FloatStorage" or another:
  * _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()). */
-static inline void op_tensor(struct bytes *b, const char *key, uint32_t numel, uint32_t offset, int ndim,
-                             const uint32_t *size, const uint32_t *stride)
+static inline void op_tensor(struct bytes *b, const char *type, const char *key, uint32_t numel, uint32_t offset,
+                             int ndim, const uint32_t *size, const uint32_t *stride)
 {
     op_global(b, "torch._utils", "_rebuild_tensor_v2");
     op(b, '(');
     op(b, '(');
     op_str(b, "storage");
-    op_global(b, "torch", "FloatStorage");
+    op_global(b, "torch", type);
     op_str(b, key);
     op_str(b, "cpu");
     op_int(b, numel);

@@ -35,6 +35,7 @@ enum layout {
     PACKED,       /* every tensor at its own place in one storage "0" */
     SHARED_HUGE,  /* every tensor at offset 0 of one 128 MiB storage of zeros */
     DUPLICATE,    /* PACKED, and a second entry named like the storage */
+    MIXED,        /* PACKED, but ln_final.bias reads the storage as float16 */
 };
 
 /* data.pkl: a state_dict of every tensor micro has, all viewing storage "0" */
@@ -57,7 +58,9 @@ static struct bytes state_dict(enum layout how, uint32_t *numel)
         for (int d = (int)specs[k].ndim - 1; d >= 0; d--)
             size[d] = specs[k].shape[d], stride[d] = s, s *= specs[k].shape[d];
         op_str(&b, specs[k].name);
-        op_tensor(&b, "0", *numel, how == SHARED_HUGE ? 0 : at, (int)specs[k].ndim, size, stride);
+        int half = how == MIXED && !strcmp(specs[k].name, "ln_final.bias");
+        op_tensor(&b, half ? "HalfStorage" : "FloatStorage", "0", *numel, how == SHARED_HUGE ? 0 : at,
+                  (int)specs[k].ndim, size, stride);
         at += (uint32_t)weights_spec_numel(&specs[k]);
     }
     op(&b, 'u');
@@ -274,6 +277,14 @@ static void test_fifo_inputs(void)
     CHECK_MSG(err, "in.fifo: a fifo, not a regular file");
 }
 
+/* PyTorch would take the storage's first declaration for both */
+static void test_mixed_dtypes(void)
+{
+    make_checkpoint(scratch("mixed.pt"), MIXED, 0);
+    convert_fails(scratch("mixed.pt"), scratch("mixed.weights"),
+                  "storage archive/data/0 is read as both torch.FloatStorage and torch.HalfStorage");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -282,6 +293,7 @@ int main(void)
     test_flipped_byte();
     test_shared_huge();
     test_duplicate_entry();
+    test_mixed_dtypes();
     test_outputs();
     test_fifo_inputs();
     char cmd[600];

@@ -68,7 +68,7 @@ static void test_opcodes(void)
     op(&b, '(');
     op_str(&b, "a.w");
     const uint32_t size[2] = {3, 4}, stride[2] = {1, 3};
-    op_tensor(&b, "7", 100, 5, 2, size, stride);
+    op_tensor(&b, "FloatStorage", "7", 100, 5, 2, size, stride);
     op1(&b, 'r', 9), put(&b, "\0\0\0", 3); /* LONG_BINPUT 9 */
     op_str(&b, "scalars"); /* a list of everything else, which the reader skips */
     op(&b, ']');
@@ -128,7 +128,7 @@ static void test_duplicate_names(void)
     const uint32_t size[1] = {4}, stride[1] = {1};
     for (int k = 0; k < 3; k++) {
         op_str(&b, k == 1 ? "ln.bias" : "ln.weight");
-        op_tensor(&b, k == 2 ? "2" : "1", 4, 0, 1, size, stride);
+        op_tensor(&b, "FloatStorage", k == 2 ? "2" : "1", 4, 0, 1, size, stride);
     }
     op(&b, 'u');
     op(&b, '.');
