@@ -481,6 +481,8 @@ static int convert_storage(struct ckpt *c, const struct storage *s, float *data,
 /* Splits the parts, sorted by storage, into storages, and refuses storages
  * that hold far more than the model's tensors use: inflating them would buy
  * an attacker time and memory (a few KB of deflated zeros inflate to MBs). */
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
 static struct storage *group_storages(struct ckpt *c, struct part *parts, size_t n, size_t *count)
 {
     struct storage *s = calloc(n ? n : 1, sizeof *s);
@@ -488,26 +490,24 @@ static struct storage *group_storages(struct ckpt *c, struct part *parts, size_t
         error(c->err, "out of memory");
         return NULL;
     }
-    uint64_t held = 0, used = 0;
     size_t m = 0, worst = 0;
     for (size_t k = 0; k < n; k++) {
-        if (k == 0 || strcmp(parts[k - 1].t->storage_key, parts[k].t->storage_key)) {
-            if (m && stat_storage(c, &s[m - 1]) < 0)
-                goto fail;
+        if (k == 0 || strcmp(parts[k - 1].t->storage_key, parts[k].t->storage_key))
             s[m++].parts = &parts[k];
-        }
         s[m - 1].n++;
     }
-    if (m && stat_storage(c, &s[m - 1]) < 0)
-        goto fail;
+    uint64_t held = 0, used = 0; /* sizes are the archive's claims: saturate */
     for (size_t k = 0; k < m; k++) {
-        held += s[k].size, used += s[k].need;
+        if (stat_storage(c, &s[k]) < 0)
+            goto fail;
+        held = add_sat(held, s[k].size);
+        used = add_sat(used, s[k].need);
         if (s[k].size - s[k].need > s[worst].size - s[worst].need)
             worst = k;
     }
-    if (held - used > used + MAX_UNUSED) {
-        error(c->err, "%s: storage %s holds %llu bytes, its tensors use %llu; refusing to inflate that much unused data",
-              c->path, s[worst].entry, (unsigned long long)s[worst].size, (unsigned long long)s[worst].need);
+    if (held - used > add_sat(used, MAX_UNUSED)) {
+        error(c->err, "%s: storage %s holds %llu bytes, its tensors use %llu; refusing to inflate that much unused"
+              " data", c->path, s[worst].entry, (unsigned long long)s[worst].size, (unsigned long long)s[worst].need);
         goto fail;
     }
     *count = m;
