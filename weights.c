@@ -326,8 +326,8 @@ struct weights *weights_open(const char *path, char *err)
         goto fail;
     }
     if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION) {
-        error(err, "%s: weights format version %u, this clippie reads version %d", path, load_u32(h + WEIGHTS_HDR_VERSION),
-              WEIGHTS_VERSION);
+        error(err, "%s: weights format version %u, this clippie reads version %d", path,
+              load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);
         goto fail;
     }
     uint32_t count = load_u32(h + WEIGHTS_HDR_COUNT);

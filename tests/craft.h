@@ -116,7 +116,8 @@ static inline size_t vm_size(void)
  * has at the start and runs at most secs seconds. Returns fn's result, or -2
  * when the child died (out of memory, over time). err gets fn's message;
  * *seconds the time it took. */
-static inline int in_child(int (*fn)(void *, char *), void *arg, size_t mem_mib, unsigned secs, char *err, double *seconds)
+static inline int in_child(int (*fn)(void *, char *), void *arg, size_t mem_mib, unsigned secs, char *err,
+                           double *seconds)
 {
     char *shared = mmap(NULL, ERR_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED)
