@@ -290,6 +290,59 @@ static void *map_aligned(int fd, size_t size)
     return at;
 }
 
+/* Opens path without blocking (a fifo would wait for a writer) and maps it
+ * whole into w, refusing anything but a regular file with room for a header. */
+static int map_file(struct weights *w, const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        error(err, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        error(err, "%s: %s, not a regular file", path,
+              S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a fifo" : "a device or socket");
+    else if (st.st_size < WEIGHTS_HEADER_SIZE)
+        error(err, "%s: not a clippie weights file (too short for its header)", path);
+    else if (!(w->map = map_aligned(fd, (size_t)st.st_size)))
+        error(err, "%s: cannot map: %s", path, strerror(errno));
+    else {
+        w->size = (size_t)st.st_size;
+        rc = 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Checks magic, version and checksum, and reads the config into w. */
+static int check_header(struct weights *w, const char *path, char *err)
+{
+    const unsigned char *h = w->map;
+    if (memcmp(h + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC))
+        return error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
+    if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION)
+        return error(err, "%s: weights format version %u, this clippie reads version %d", path,
+                     load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);
+    uint32_t count = load_u32(h + WEIGHTS_HDR_COUNT);
+    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
+    if (dir_end > w->size)
+        return error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path,
+                     count, (unsigned long long)dir_end, w->size);
+    unsigned char hdr[WEIGHTS_HEADER_SIZE];
+    memcpy(hdr, h, sizeof hdr);
+    store_u32(hdr + WEIGHTS_HDR_CRC, 0);
+    uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
+    if (crc != load_u32(h + WEIGHTS_HDR_CRC))
+        return error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
+    read_config(h, &w->cfg);
+    char why[ERR_LEN];
+    if (weights_config_check(&w->cfg, why) < 0)
+        return error(err, "%s: %s", path, why);
+    if (count != spec_count(&w->cfg))
+        return error(err, "%s: holds %u tensors, its config needs %zu", path, count, spec_count(&w->cfg));
+    return 0;
+}
+
 struct weights *weights_open(const char *path, char *err)
 {
     struct weights *w = calloc(1, sizeof *w);
@@ -297,64 +350,8 @@ struct weights *weights_open(const char *path, char *err)
         error(err, "out of memory");
         return NULL;
     }
-    /* without blocking: a fifo would wait for a writer */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        error(err, "%s: %s", path, strerror(errno));
+    if (map_file(w, path, err) < 0 || check_header(w, path, err) < 0)
         goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error(err, "%s: %s, not a regular file", path,
-              S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a fifo" : "a device or socket");
-        goto fail;
-    }
-    if (st.st_size < WEIGHTS_HEADER_SIZE) {
-        error(err, "%s: not a clippie weights file (too short for its header)", path);
-        goto fail;
-    }
-    w->size = (size_t)st.st_size;
-    if (!(w->map = map_aligned(fd, w->size))) {
-        error(err, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
-    const unsigned char *h = w->map;
-    if (memcmp(h + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC)) {
-        error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
-        goto fail;
-    }
-    if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION) {
-        error(err, "%s: weights format version %u, this clippie reads version %d", path,
-              load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);
-        goto fail;
-    }
-    uint32_t count = load_u32(h + WEIGHTS_HDR_COUNT);
-    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
-    if (dir_end > w->size) {
-        error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path, count,
-              (unsigned long long)dir_end, w->size);
-        goto fail;
-    }
-    unsigned char hdr[WEIGHTS_HEADER_SIZE];
-    memcpy(hdr, h, sizeof hdr);
-    store_u32(hdr + WEIGHTS_HDR_CRC, 0);
-    uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
-    if (crc != load_u32(h + WEIGHTS_HDR_CRC)) {
-        error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
-        goto fail;
-    }
-    read_config(h, &w->cfg);
-    char why[ERR_LEN];
-    if (weights_config_check(&w->cfg, why) < 0) {
-        error(err, "%s: %s", path, why);
-        goto fail;
-    }
-    if (count != spec_count(&w->cfg)) {
-        error(err, "%s: holds %u tensors, its config needs %zu", path, count, spec_count(&w->cfg));
-        goto fail;
-    }
     w->text_blocks = calloc(w->cfg.text_layers, sizeof *w->text_blocks);
     w->visual_blocks = calloc(w->cfg.vision_layers, sizeof *w->visual_blocks);
     if (!w->text_blocks || !w->visual_blocks) {
@@ -365,8 +362,6 @@ struct weights *weights_open(const char *path, char *err)
         goto fail;
     return w;
 fail:
-    if (fd >= 0)
-        close(fd);
     weights_close(w);
     return NULL;
 }
