@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #include "pickle.h"
 
@@ -18,6 +19,9 @@
 #endif
 
 #define MAX_PICKLE (256u << 20)
+/* Storages may hold bytes no tensor of the model views (a view of part of a
+ * larger tensor), but no more than the model's tensors use, plus this. */
+#define MAX_UNUSED (1u << 20)
 
 enum dtype { F32, F16, BF16 };
 
@@ -37,27 +41,24 @@ static const struct { const char *name; uint32_t vw, vl, p, res, tw, tl, e; } sh
 
 struct ckpt {
     const char *path;
+    int fd;          /* the checkpoint, open */
+    struct stat st;  /* its fstat */
     zip_t *zip;
     char top[256];   /* the archive's top folder */
     struct pickle *pickle;
     char prefix[256];   /* before "visual.conv1.weight" in every name, e.g. "module." */
     int have_prefix;
-    uint64_t file_size;
     char *err;
 };
 
-static const char *release_of(const char *path)
+static const char *release_of(int fd)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
     struct sha256_ctx ctx;
     sha256_init(&ctx);
     static unsigned char buf[1 << 20];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0)
+    for (off_t at = 0; (n = pread(fd, buf, sizeof buf, at)) > 0; at += n)
         sha256_update(&ctx, (size_t)n, buf);
-    close(fd);
     if (n < 0)
         return NULL;
     unsigned char digest[SHA256_DIGEST_SIZE];
@@ -71,7 +72,8 @@ static const char *release_of(const char *path)
     return NULL;
 }
 
-/* Reads a whole archive entry, refusing sizes the archive cannot hold. */
+/* Reads a whole archive entry, refusing sizes the archive cannot hold, and
+ * checks its CRC-32 (libzip checks it only when a read goes past the end). */
 static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *name, uint64_t limit, size_t *len)
 {
     zip_stat_t st;
@@ -81,7 +83,7 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
         return NULL;
     }
     /* deflate expands at most 1032:1; a stored entry not at all */
-    if (st.comp_size > c->file_size || st.size > limit || st.size / 1032 > st.comp_size + 1) {
+    if (st.comp_size > (uint64_t)c->st.st_size || st.size > limit || st.size / 1032 > st.comp_size + 1) {
         error(c->err, "%s: entry %s claims %llu bytes, more than the archive can hold", c->path, name,
               (unsigned long long)st.size);
         return NULL;
@@ -98,6 +100,11 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
         goto fail;
     }
     zip_fclose(f);
+    f = NULL;
+    if ((st.valid & ZIP_STAT_CRC) && crc32_z(0, buf, st.size) != st.crc) {
+        error(c->err, "%s: entry %s fails its CRC-32 check: the archive is corrupted", c->path, name);
+        goto fail;
+    }
     *len = st.size;
     return buf;
 fail:
@@ -107,18 +114,47 @@ fail:
     return NULL;
 }
 
-static int open_ckpt(struct ckpt *c)
+static const char *kind_of(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a fifo" : S_ISSOCK(mode) ? "a socket" : "a device";
+}
+
+/* Opens the checkpoint without blocking (a fifo would wait for a writer)
+ * and refuses anything but a non-empty regular file. */
+static int open_input(struct ckpt *c)
+{
+    if ((c->fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(c->fd, &c->st) < 0)
+        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (!S_ISREG(c->st.st_mode))
+        return error(c->err, "%s: %s, not a regular file", c->path, kind_of(c->st.st_mode));
+    if (c->st.st_size == 0)
+        return error(c->err, "%s: empty file, not a checkpoint", c->path);
+    return 0;
+}
+
+/* convert replaces its output: only a regular file, never the checkpoint. */
+static int check_output(const struct ckpt *c, const char *out)
 {
     struct stat st;
-    if (stat(c->path, &st) < 0)
-        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (stat(out, &st) < 0)
+        return 0; /* new, or creating it will say why not */
     if (!S_ISREG(st.st_mode))
-        return error(c->err, "%s: not a regular file", c->path);
-    if (st.st_size == 0)
-        return error(c->err, "%s: empty file, not a checkpoint", c->path);
-    c->file_size = (uint64_t)st.st_size;
-    int ze;
-    if (!(c->zip = zip_open(c->path, ZIP_RDONLY, &ze))) {
+        return error(c->err, "%s: exists and is %s, not a regular file: refusing to replace it", out,
+                     kind_of(st.st_mode));
+    if (st.st_dev == c->st.st_dev && st.st_ino == c->st.st_ino)
+        return error(c->err, "%s: is the checkpoint being converted: refusing to replace it", out);
+    return 0;
+}
+
+/* Opens the zip archive and finds <top>/data.pkl in its one top folder,
+ * whatever that is called; *pkl gets its index. */
+static int open_archive(struct ckpt *c, zip_int64_t *pkl)
+{
+    int ze, fd = dup(c->fd);
+    if (fd < 0)
+        return error(c->err, "%s: %s", c->path, strerror(errno));
+    if (!(c->zip = zip_fdopen(fd, ZIP_RDONLY, &ze))) {
+        close(fd);
         if (ze == ZIP_ER_NOZIP)
             return error(c->err, "%s: not a zip archive, so not a PyTorch checkpoint", c->path);
         zip_error_t e;
@@ -127,21 +163,33 @@ static int open_ckpt(struct ckpt *c)
         zip_error_fini(&e);
         return -1;
     }
-    /* data.pkl sits in the one top folder, whatever it is called */
-    zip_int64_t n = zip_get_num_entries(c->zip, 0), found = -1;
-    for (zip_int64_t k = 0; k < n && found < 0; k++) {
+    /* PyTorch's reader takes the last of two entries of one name, libzip
+     * the first: a real checkpoint has no such pair */
+    zip_int64_t n = zip_get_num_entries(c->zip, 0);
+    for (zip_int64_t k = 0; k < n; k++) {
+        const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
+        if (name && zip_name_locate(c->zip, name, 0) != k)
+            return error(c->err, "%s: archive holds two entries named %s", c->path, name);
+    }
+    for (zip_int64_t k = 0; k < n; k++) {
         const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
         const char *slash = name ? strchr(name, '/') : NULL;
         if (slash && !strcmp(slash, "/data.pkl") && (size_t)(slash - name) < sizeof c->top) {
             memcpy(c->top, name, (size_t)(slash - name));
             c->top[slash - name] = 0;
-            found = k;
+            *pkl = k;
+            return 0;
         }
     }
-    if (found < 0)
-        return error(c->err, "%s: zip archive without <folder>/data.pkl, so not a PyTorch checkpoint", c->path);
+    return error(c->err, "%s: zip archive without <folder>/data.pkl, so not a PyTorch checkpoint", c->path);
+}
+
+/* Reads data.pkl's tensor directory and the prefix training checkpoints
+ * put before the model's names ("state_dict.module.visual..."). */
+static int read_pickle(struct ckpt *c, zip_int64_t idx)
+{
     size_t len;
-    unsigned char *pkl = read_entry(c, found, "data.pkl", MAX_PICKLE, &len);
+    unsigned char *pkl = read_entry(c, idx, "data.pkl", MAX_PICKLE, &len);
     if (!pkl)
         return -1;
     char why[ERR_LEN];
@@ -149,7 +197,6 @@ static int open_ckpt(struct ckpt *c)
     free(pkl);
     if (!c->pickle)
         return error(c->err, "%s: data.pkl: %s", c->path, why);
-    /* training checkpoints nest the model ("state_dict.module.visual...") */
     const char *anchor = "visual.conv1.weight";
     for (size_t k = 0; k < c->pickle->ntensors && !c->have_prefix; k++) {
         const char *name = c->pickle->tensors[k].name;
@@ -287,9 +334,32 @@ static float to_float(const unsigned char *p, enum dtype d)
     return f;
 }
 
-/* Checks t against spec s and copies its elements, in row-major order of its
- * shape, into out as float32. */
-static int read_tensor(struct ckpt *c, const struct weights_spec *s, float *out, struct convert_info *info)
+static int write_at(int fd, const void *p, size_t n, uint64_t at, const char *path, char *err)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = pwrite(fd, (const char *)p + done, n - done, (off_t)(at + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return error(err, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no space written");
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* One tensor of the model as the checkpoint holds it. */
+struct part {
+    const struct weights_spec *spec;
+    const struct pickle_tensor *t;
+    enum dtype dt;
+    size_t es;     /* bytes per element of its storage */
+    uint64_t need; /* bytes of its storage up to its view's last element */
+    uint64_t out;  /* where its float32 data starts in the output */
+};
+
+/* Checks the checkpoint's tensor for spec s: shape, dtype, and a view that
+ * lies inside its storage. */
+static int plan_part(struct ckpt *c, const struct weights_spec *s, struct part *p)
 {
     const struct pickle_tensor *t = find(c, s->name);
     if (!t)
@@ -298,17 +368,12 @@ static int read_tensor(struct ckpt *c, const struct weights_spec *s, float *out,
     for (uint32_t d = 0; same && d < s->ndim; d++)
         same = t->size[d] == s->shape[d];
     if (!same) {
-        char got[128] = "", want[128] = "";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "",
-                     (unsigned long long)t->size[d]);
-        for (uint32_t d = 0; d < s->ndim; d++)
-            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%u", d ? ", " : "", s->shape[d]);
-        return error(c->err, "%s: tensor %s has shape [%s], expected [%s]", c->path, s->name, got, want);
+        char got[WEIGHTS_SHAPE_LEN], want[WEIGHTS_SHAPE_LEN];
+        uint64_t shape[4] = {s->shape[0], s->shape[1], s->shape[2], s->shape[3]};
+        return error(c->err, "%s: tensor %s has shape %s, expected %s", c->path, s->name,
+                     weights_shape_str(got, t->ndim, t->size), weights_shape_str(want, (int)s->ndim, shape));
     }
-    enum dtype dt;
-    size_t es;
-    if (dtype_of(t->storage_type, &dt, &es) < 0)
+    if (dtype_of(t->storage_type, &p->dt, &p->es) < 0)
         return error(c->err, "%s: unsupported storage torch.%s (tensor %s)", c->path, t->storage_type, s->name);
     /* the last element the view reaches must lie inside its storage */
     uint64_t last = t->offset;
@@ -320,25 +385,23 @@ static int read_tensor(struct ckpt *c, const struct weights_spec *s, float *out,
     if (last >= t->storage_numel)
         return error(c->err, "%s: tensor %s reaches element %llu of a storage of %llu", c->path, s->name,
                      (unsigned long long)last, (unsigned long long)t->storage_numel);
-    char entry[600];
-    snprintf(entry, sizeof entry, "%s/data/%s", c->top, t->storage_key);
-    zip_int64_t idx = zip_name_locate(c->zip, entry, 0);
-    if (idx < 0)
-        return error(c->err, "%s: storage %s of tensor %s is missing from the archive", c->path, entry, s->name);
-    size_t len;
-    unsigned char *buf = read_entry(c, idx, entry, UINT64_MAX / 2, &len);
-    if (!buf)
-        return -1;
-    if (len / es <= last) {
-        free(buf);
-        return error(c->err, "%s: storage %s holds %zu bytes, tensor %s needs %llu", c->path, entry, len, s->name,
-                     (unsigned long long)((last + 1) * es));
-    }
+    if (__builtin_mul_overflow(last + 1, p->es, &p->need))
+        return error(c->err, "%s: tensor %s: view overflows", c->path, s->name);
+    p->spec = s;
+    p->t = t;
+    return 0;
+}
+
+/* Copies p's elements, in row-major order of its shape, from its storage
+ * (buf, at least p->need bytes) into out as float32. */
+static void copy_part(const struct part *p, const unsigned char *buf, float *out)
+{
+    const struct pickle_tensor *t = p->t;
     /* walk the view's indices odometer-style */
     uint64_t idxs[PICKLE_MAX_DIMS] = {0}, pos = t->offset;
-    size_t n = weights_spec_numel(s);
+    size_t n = weights_spec_numel(p->spec);
     for (size_t k = 0; k < n; k++) {
-        out[k] = to_float(buf + pos * es, dt);
+        out[k] = to_float(buf + pos * p->es, p->dt);
         for (int d = t->ndim - 1; d >= 0; d--) {
             pos += t->stride[d];
             if (++idxs[d] < t->size[d])
@@ -347,65 +410,173 @@ static int read_tensor(struct ckpt *c, const struct weights_spec *s, float *out,
             idxs[d] = 0;
         }
     }
-    free(buf);
-    info->tensors[dt]++;
-    info->params += n;
-    return 0;
 }
 
-static int write_all(FILE *f, const void *p, size_t n, const char *path, char *err)
+/* by storage, then in the model's order (so that messages name the first) */
+static int by_storage(const void *a, const void *b)
 {
-    if (fwrite(p, 1, n, f) != n)
-        return error(err, "%s: write failed: %s", path, strerror(errno));
+    const struct part *p = a, *q = b;
+    int r = strcmp(p->t->storage_key, q->t->storage_key);
+    return r ? r : (p->spec > q->spec) - (p->spec < q->spec);
+}
+
+/* The parts that view one storage (parts sorted by storage): that storage's
+ * entry, its size, and the bytes they use of it. */
+struct storage {
+    struct part *parts;
+    size_t n;
+    char entry[600];
+    zip_int64_t idx;
+    uint64_t size, need;
+};
+
+static int stat_storage(struct ckpt *c, struct storage *s)
+{
+    const struct part *first = &s->parts[0];
+    snprintf(s->entry, sizeof s->entry, "%s/data/%s", c->top, first->t->storage_key);
+    if ((s->idx = zip_name_locate(c->zip, s->entry, 0)) < 0)
+        return error(c->err, "%s: storage %s of tensor %s is missing from the archive", c->path, s->entry,
+                     first->spec->name);
+    zip_stat_t st;
+    if (zip_stat_index(c->zip, (zip_uint64_t)s->idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE))
+        return error(c->err, "%s: cannot read entry %s: %s", c->path, s->entry, zip_strerror(c->zip));
+    s->size = st.size;
+    const struct part *widest = first;
+    for (size_t k = 0; k < s->n; k++) {
+        if (s->parts[k].dt != first->dt)
+            return error(c->err, "%s: storage %s is read as both torch.%s and torch.%s", c->path, s->entry,
+                         first->t->storage_type, s->parts[k].t->storage_type);
+        if (s->parts[k].need > widest->need)
+            widest = &s->parts[k];
+    }
+    s->need = widest->need;
+    if (s->size < s->need)
+        return error(c->err, "%s: storage %s holds %llu bytes, tensor %s needs %llu", c->path, s->entry,
+                     (unsigned long long)s->size, widest->spec->name, (unsigned long long)s->need);
     return 0;
 }
 
-static int write_weights(struct ckpt *c, const struct weights_config *cfg, FILE *f, const char *out,
+/* Inflates one storage, once, and writes the float32 data of every part
+ * that views it to its place in the output. */
+static int convert_storage(struct ckpt *c, const struct storage *s, float *data, int fd, const char *out,
+                           struct convert_info *info)
+{
+    size_t len;
+    unsigned char *buf = read_entry(c, s->idx, s->entry, s->size, &len);
+    if (!buf)
+        return -1;
+    int rc = 0;
+    for (size_t k = 0; k < s->n && rc == 0; k++) {
+        const struct part *p = &s->parts[k];
+        size_t n = weights_spec_numel(p->spec);
+        copy_part(p, buf, data);
+        rc = write_at(fd, data, n * sizeof *data, p->out, out, c->err);
+        info->tensors[p->dt]++;
+        info->params += n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Splits the parts, sorted by storage, into storages, and refuses storages
+ * that hold far more than the model's tensors use: inflating them would buy
+ * an attacker time and memory (a few KB of deflated zeros inflate to MBs). */
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+static struct storage *group_storages(struct ckpt *c, struct part *parts, size_t n, size_t *count)
+{
+    struct storage *s = calloc(n ? n : 1, sizeof *s);
+    if (!s) {
+        error(c->err, "out of memory");
+        return NULL;
+    }
+    size_t m = 0, worst = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k == 0 || strcmp(parts[k - 1].t->storage_key, parts[k].t->storage_key))
+            s[m++].parts = &parts[k];
+        s[m - 1].n++;
+    }
+    uint64_t held = 0, used = 0; /* sizes are the archive's claims: saturate */
+    for (size_t k = 0; k < m; k++) {
+        if (stat_storage(c, &s[k]) < 0)
+            goto fail;
+        held = add_sat(held, s[k].size);
+        used = add_sat(used, s[k].need);
+        if (s[k].size - s[k].need > s[worst].size - s[worst].need)
+            worst = k;
+    }
+    if (held - used > add_sat(used, MAX_UNUSED)) {
+        error(c->err, "%s: storage %s holds %llu bytes, its tensors use %llu; refusing to inflate that much unused"
+              " data", c->path, s[worst].entry, (unsigned long long)s[worst].size, (unsigned long long)s[worst].need);
+        goto fail;
+    }
+    *count = m;
+    return s;
+fail:
+    free(s);
+    return NULL;
+}
+
+/* Plans every tensor of the model, then converts storage by storage into fd:
+ * the header and directory at 0, each tensor at its offset, zeros between. */
+static int write_weights(struct ckpt *c, const struct weights_config *cfg, int fd, const char *out,
                          struct convert_info *info)
 {
-    size_t n, head_len, biggest = 0;
+    size_t n, head_len, biggest = 0, nstorages = 0;
     struct weights_spec *specs = weights_specs(cfg, NULL, &n);
-    uint64_t *offsets = NULL;
+    uint64_t *offsets = NULL, end = 0;
     unsigned char *head = NULL;
     float *data = NULL;
+    struct part *parts = NULL;
+    struct storage *storages = NULL;
     int rc = -1;
     for (size_t k = 0; specs && k < n; k++)
         if (weights_spec_numel(&specs[k]) > biggest)
             biggest = weights_spec_numel(&specs[k]);
     if (!specs || weights_layout(cfg, specs, n, &head, &head_len, &offsets) < 0 ||
-        !(data = malloc(biggest * sizeof *data))) {
+        !(data = malloc(biggest * sizeof *data)) || !(parts = calloc(n, sizeof *parts))) {
         error(c->err, "out of memory");
         goto done;
     }
-    if (write_all(f, head, head_len, out, c->err) < 0)
-        goto done;
-    static const unsigned char zeros[WEIGHTS_TOWER_ALIGN];
-    uint64_t at = head_len;
     for (size_t k = 0; k < n; k++) {
-        size_t numel = weights_spec_numel(&specs[k]);
-        if (read_tensor(c, &specs[k], data, info) < 0 || write_all(f, zeros, offsets[k] - at, out, c->err) < 0 ||
-            write_all(f, data, numel * sizeof(float), out, c->err) < 0)
+        if (plan_part(c, &specs[k], &parts[k]) < 0)
             goto done;
-        at = offsets[k] + numel * sizeof(float);
+        parts[k].out = offsets[k];
+        end = offsets[k] + weights_spec_numel(&specs[k]) * sizeof(float);
     }
+    qsort(parts, n, sizeof *parts, by_storage);
+    if (!(storages = group_storages(c, parts, n, &nstorages)))
+        goto done;
+    if (ftruncate(fd, (off_t)end) < 0) {
+        error(c->err, "%s: write failed: %s", out, strerror(errno));
+        goto done;
+    }
+    if (write_at(fd, head, head_len, 0, out, c->err) < 0)
+        goto done;
+    for (size_t k = 0; k < nstorages; k++)
+        if (convert_storage(c, &storages[k], data, fd, out, info) < 0)
+            goto done;
     rc = 0;
 done:
     free(specs);
     free(offsets);
     free(head);
     free(data);
+    free(parts);
+    free(storages);
     return rc;
 }
 
 int convert_checkpoint(const char *in, const char *out, enum weights_activation act, struct convert_info *info,
                        char *err)
 {
-    struct ckpt c = {.path = in, .err = err};
+    struct ckpt c = {.path = in, .fd = -1, .err = err};
+    zip_int64_t pkl = -1;
     memset(info, 0, sizeof *info);
     char *tmp = NULL;
-    FILE *f = NULL;
-    int rc = -1;
-    if (open_ckpt(&c) < 0 || infer_config(&c, act, &info->cfg) < 0)
+    int fd = -1, rc = -1;
+    if (open_input(&c) < 0 || check_output(&c, out) < 0 || open_archive(&c, &pkl) < 0 || read_pickle(&c, pkl) < 0 ||
+        infer_config(&c, act, &info->cfg) < 0)
         goto done;
     const struct weights_config *cfg = &info->cfg;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
@@ -418,45 +589,40 @@ int convert_checkpoint(const char *in, const char *out, enum weights_activation 
         goto done;
     }
     sprintf(tmp, "%s.tmp.XXXXXX", out);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
+    if ((fd = mkstemp(tmp)) < 0) {
         error(err, "%s: cannot create: %s", out, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto done;
     }
     fchmod(fd, 0644);
-    if (!(f = fdopen(fd, "wb"))) {
-        close(fd);
-        error(err, "%s: %s", tmp, strerror(errno));
+    if (write_weights(&c, cfg, fd, out, info) < 0)
         goto done;
-    }
-    if (write_weights(&c, cfg, f, out, info) < 0)
-        goto done;
-    FILE *g = f;
-    f = NULL;
-    if (fflush(g) != 0 || fsync(fileno(g)) != 0) {
+    if (fsync(fd) != 0) {
         error(err, "%s: write failed: %s", out, strerror(errno));
-        fclose(g);
         goto done;
     }
-    if (fclose(g) != 0 || rename(tmp, out) != 0) {
+    int closed = close(fd);
+    fd = -1;
+    if (closed != 0 || rename(tmp, out) != 0) {
         error(err, "%s: cannot write: %s", out, strerror(errno));
         goto done;
     }
     free(tmp);
     tmp = NULL;
-    info->release = release_of(in);
+    info->release = release_of(c.fd);
     rc = 0;
 done:
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     if (tmp) {
         unlink(tmp);
         free(tmp);
     }
     if (c.zip)
         zip_discard(c.zip);
+    if (c.fd >= 0)
+        close(c.fd);
     pickle_close(c.pickle);
     return rc;
 }

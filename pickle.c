@@ -14,6 +14,25 @@
 #define MAX_TENSORS 100000
 #define MAX_VISITS 1000000
 #define MAX_NAME 256
+/* Total memory the values, container items and strings of one pickle may
+ * take: a real checkpoint's data.pkl needs well under 1 MiB, while BUILD
+ * merging one shared dict into many objects would turn a few kilobytes of
+ * pickle into gigabytes if only each structure were bounded. */
+#define MAX_WORK (64u << 20)
+
+/* Pickle opcodes, named as CPython's pickle.py names them: those of
+ * protocols 2 to 4 that checkpoints use. */
+enum opcode {
+    MARK = '(', STOP = '.', POP = '0', BINFLOAT = 'G', BININT = 'J', BININT1 = 'K', BININT2 = 'M', NONE = 'N',
+    BINPERSID = 'Q', REDUCE = 'R', BINSTRING = 'T', SHORT_BINSTRING = 'U', BINUNICODE = 'X', APPEND = 'a',
+    BUILD = 'b', GLOBAL = 'c', DICT = 'd', APPENDS = 'e', BINGET = 'h', LONG_BINGET = 'j', LIST = 'l',
+    BINPUT = 'q', LONG_BINPUT = 'r', SETITEM = 's', TUPLE = 't', SETITEMS = 'u', EMPTY_TUPLE = ')',
+    EMPTY_LIST = ']', EMPTY_DICT = '}',
+    PROTO = 0x80, NEWOBJ = 0x81, TUPLE1 = 0x85, TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89,
+    LONG1 = 0x8a,                                 /* protocol 2 */
+    BINBYTES = 'B', SHORT_BINBYTES = 'C',         /* protocol 3 */
+    SHORT_BINUNICODE = 0x8c, BINUNICODE8 = 0x8d, STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95, /* 4 */
+};
 
 enum kind { K_NONE, K_BOOL, K_INT, K_FLOAT, K_STR, K_TUPLE, K_LIST, K_DICT, K_OBJECT, K_GLOBAL, K_STORAGE, K_TENSOR };
 enum global { G_REBUILD_TENSOR, G_REBUILD_PARAM, G_ORDERED_DICT, G_STORAGE_TYPE, G_MODULE };
@@ -46,12 +65,23 @@ struct parser {
     size_t nmarks;
     struct value **memo;
     size_t nmemo;
+    size_t work; /* bytes spent so far, at most MAX_WORK */
     char *err;
 };
+
+static int spend(struct parser *ps, size_t bytes)
+{
+    if (bytes > MAX_WORK - ps->work)
+        return error(ps->err, "pickle builds more than %u MiB of values, far more than any checkpoint", MAX_WORK >> 20);
+    ps->work += bytes;
+    return 0;
+}
 
 static struct value *new_value(struct parser *ps, enum kind kind)
 {
     struct pickle_arena *a = ps->a;
+    if (spend(ps, sizeof(struct value)) < 0)
+        return NULL;
     if (util_grow(&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, MAX_VALUES) < 0) {
         error(ps->err, "pickle has more than %u values", MAX_VALUES);
         return NULL;
@@ -68,6 +98,8 @@ static struct value *new_value(struct parser *ps, enum kind kind)
 
 static int add_item(struct parser *ps, struct value *c, struct value *item)
 {
+    if (spend(ps, sizeof item) < 0)
+        return -1;
     if (util_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, MAX_VALUES) < 0)
         return error(ps->err, "pickle container too large");
     c->items[c->n++] = item;
@@ -130,6 +162,8 @@ static struct value *new_string(struct parser *ps, const unsigned char *s, size_
         error(ps->err, "pickle string of %zu bytes is over the limit", n);
         return NULL;
     }
+    if (spend(ps, n + 1) < 0)
+        return NULL;
     struct value *v = new_value(ps, K_STR);
     if (!v)
         return NULL;
@@ -143,12 +177,24 @@ static struct value *new_string(struct parser *ps, const unsigned char *s, size_
     return v;
 }
 
-static int push_string(struct parser *ps, size_t lenbytes)
+/* The n-byte little-endian argument of an opcode. */
+static int arg(struct parser *ps, size_t n, uint64_t *out)
 {
-    const unsigned char *p = take(ps, lenbytes);
+    const unsigned char *p = take(ps, n);
     if (!p)
         return -1;
-    uint64_t n = lenbytes == 1 ? p[0] : lenbytes == 4 ? load_u32(p) : load_u64(p);
+    *out = 0;
+    while (n--)
+        *out = *out << 8 | p[n];
+    return 0;
+}
+
+/* A string, bytes included, after its lenbytes-byte length. */
+static int push_string(struct parser *ps, size_t lenbytes)
+{
+    uint64_t n;
+    if (arg(ps, lenbytes, &n) < 0)
+        return -1;
     if (n > ps->len - ps->pos)
         return error(ps->err, "pickle string runs past the end at byte %zu", ps->pos);
     return push(ps, new_string(ps, take(ps, (size_t)n), (size_t)n));
@@ -237,6 +283,8 @@ static int memo_put(struct parser *ps, uint64_t idx)
     if (idx >= MAX_MEMO)
         return error(ps->err, "pickle memo index %llu is over the limit", (unsigned long long)idx);
     if (idx >= ps->nmemo) {
+        if (spend(ps, (idx + 1 - ps->nmemo) * sizeof *ps->memo) < 0)
+            return -1;
         struct value **m = realloc(ps->memo, (idx + 1) * sizeof *m);
         if (!m)
             return error(ps->err, "out of memory");
@@ -293,7 +341,7 @@ static struct value *rebuild_tensor(struct parser *ps, const struct value *args)
     t.storage_key = storage->s;
     t.storage_numel = storage->numel;
     struct value *v = new_value(ps, K_TENSOR);
-    if (!v)
+    if (!v || spend(ps, sizeof t) < 0)
         return NULL;
     if (!(v->tensor = malloc(sizeof t))) {
         error(ps->err, "out of memory");
@@ -397,145 +445,213 @@ static int collect_into(struct parser *ps, enum kind kind, size_t first)
     return push(ps, v);
 }
 
+static int op_proto(struct parser *ps)
+{
+    uint64_t v;
+    if (arg(ps, 1, &v) < 0)
+        return -1;
+    if (v < 2 || v > 5)
+        return error(ps->err, "unsupported pickle protocol %d", (int)v);
+    return 0;
+}
+
+static int op_put(struct parser *ps, size_t argbytes)
+{
+    uint64_t idx;
+    return arg(ps, argbytes, &idx) < 0 ? -1 : memo_put(ps, idx);
+}
+
+static int op_get(struct parser *ps, size_t argbytes)
+{
+    uint64_t idx;
+    return arg(ps, argbytes, &idx) < 0 ? -1 : memo_get(ps, idx);
+}
+
+static int op_mark(struct parser *ps)
+{
+    if (ps->nmarks == MAX_MARKS)
+        return error(ps->err, "pickle nests marks deeper than %d", MAX_MARKS);
+    ps->marks[ps->nmarks++] = ps->sp;
+    return 0;
+}
+
+/* TUPLE, LIST: the items above the newest mark */
+static int op_collect(struct parser *ps, enum kind kind)
+{
+    size_t first = 0;
+    return pop_mark(ps, &first) < 0 ? -1 : collect_into(ps, kind, first);
+}
+
+/* TUPLE1, TUPLE2, TUPLE3: the top n items */
+static int op_tuple_n(struct parser *ps, size_t n, size_t at)
+{
+    if (ps->sp - (ps->nmarks ? ps->marks[ps->nmarks - 1] : 0) < n)
+        return error(ps->err, "pickle stack underflow at byte %zu", at);
+    return collect_into(ps, K_TUPLE, ps->sp - n);
+}
+
+static int op_dict(struct parser *ps)
+{
+    size_t first = 0;
+    if (pop_mark(ps, &first) < 0 || push(ps, new_value(ps, K_DICT)) < 0)
+        return -1;
+    /* the new dict sits above its items: move it below them */
+    struct value *d = ps->stack[--ps->sp];
+    return set_items(ps, d, first) < 0 ? -1 : push(ps, d);
+}
+
+/* BININT1, BININT2: unsigned */
+static int op_uint(struct parser *ps, size_t argbytes)
+{
+    uint64_t v;
+    return arg(ps, argbytes, &v) < 0 ? -1 : push_int(ps, (int64_t)v);
+}
+
+static int op_binint(struct parser *ps)
+{
+    uint64_t v;
+    return arg(ps, 4, &v) < 0 ? -1 : push_int(ps, (int32_t)(uint32_t)v);
+}
+
+/* LONG1: a length byte, then that many bytes of two's complement */
+static int op_long1(struct parser *ps)
+{
+    uint64_t n, u;
+    if (arg(ps, 1, &n) < 0)
+        return -1;
+    if (n > 8)
+        return error(ps->err, "pickle integer of %zu bytes is too large", (size_t)n);
+    const unsigned char *p = ps->buf + ps->pos;
+    if (arg(ps, (size_t)n, &u) < 0)
+        return -1;
+    if (n && n < 8 && (p[n - 1] & 0x80))
+        u |= ~0ull << 8 * n; /* sign-extend */
+    return push_int(ps, (int64_t)u);
+}
+
+/* BINFLOAT: big-endian */
+static int op_binfloat(struct parser *ps)
+{
+    const unsigned char *p = take(ps, 8);
+    struct value *v = p ? new_value(ps, K_FLOAT) : NULL;
+    if (!v)
+        return -1;
+    uint64_t u = 0;
+    for (int k = 0; k < 8; k++)
+        u = u << 8 | p[k];
+    memcpy(&v->f, &u, sizeof u);
+    return push(ps, v);
+}
+
+static int op_bool(struct parser *ps, int truth)
+{
+    struct value *v = new_value(ps, K_BOOL);
+    if (!v)
+        return -1;
+    v->i = truth;
+    return push(ps, v);
+}
+
+static int op_setitem(struct parser *ps)
+{
+    struct value *val, *key, *d;
+    if (!(val = pop(ps)) || !(key = pop(ps)) || !(d = top(ps)))
+        return -1;
+    if (push(ps, key) < 0 || push(ps, val) < 0)
+        return -1;
+    return set_items(ps, d, ps->sp - 2);
+}
+
+/* SETITEMS: the pairs above the newest mark, into the dict below it */
+static int op_setitems(struct parser *ps, size_t at)
+{
+    size_t first = 0;
+    if (pop_mark(ps, &first) < 0)
+        return -1;
+    if (first == 0 || (ps->nmarks && first <= ps->marks[ps->nmarks - 1]))
+        return error(ps->err, "pickle SETITEMS without a dict at byte %zu", at);
+    return set_items(ps, ps->stack[first - 1], first);
+}
+
+static int op_append(struct parser *ps)
+{
+    struct value *v, *list;
+    if (!(v = pop(ps)) || !(list = top(ps)))
+        return -1;
+    if (list->kind != K_LIST)
+        return error(ps->err, "pickle APPEND to something other than a list");
+    return add_item(ps, list, v);
+}
+
+/* APPENDS: the items above the newest mark, onto the list below it */
+static int op_appends(struct parser *ps, size_t at)
+{
+    size_t first = 0;
+    if (pop_mark(ps, &first) < 0)
+        return -1;
+    if (first == 0 || (ps->nmarks && first <= ps->marks[ps->nmarks - 1]) || ps->stack[first - 1]->kind != K_LIST)
+        return error(ps->err, "pickle APPENDS without a list at byte %zu", at);
+    for (size_t k = first; k < ps->sp; k++)
+        if (add_item(ps, ps->stack[first - 1], ps->stack[k]) < 0)
+            return -1;
+    ps->sp = first;
+    return 0;
+}
+
+/* Runs the opcode op, which started at byte at; STOP sets *result. */
+static int step(struct parser *ps, int op, size_t at, struct value **result)
+{
+    switch (op) {
+    case PROTO: return op_proto(ps);
+    case FRAME: return take(ps, 8) ? 0 : -1; /* a frame's length only helps buffered readers */
+    case GLOBAL: return op_global(ps);
+    case STACK_GLOBAL: return op_stack_global(ps);
+    case BINPUT: return op_put(ps, 1);
+    case LONG_BINPUT: return op_put(ps, 4);
+    case MEMOIZE: return memo_put(ps, ps->nmemo);
+    case BINGET: return op_get(ps, 1);
+    case LONG_BINGET: return op_get(ps, 4);
+    case MARK: return op_mark(ps);
+    case EMPTY_TUPLE: return push(ps, new_value(ps, K_TUPLE));
+    case EMPTY_LIST: return push(ps, new_value(ps, K_LIST));
+    case EMPTY_DICT: return push(ps, new_value(ps, K_DICT));
+    case TUPLE: return op_collect(ps, K_TUPLE);
+    case LIST: return op_collect(ps, K_LIST);
+    case DICT: return op_dict(ps);
+    case TUPLE1: case TUPLE2: case TUPLE3: return op_tuple_n(ps, (size_t)(op - TUPLE1 + 1), at);
+    case BINUNICODE: case BINSTRING: case BINBYTES: return push_string(ps, 4);
+    case SHORT_BINUNICODE: case SHORT_BINSTRING: case SHORT_BINBYTES: return push_string(ps, 1);
+    case BINUNICODE8: return push_string(ps, 8);
+    case BININT: return op_binint(ps);
+    case BININT1: return op_uint(ps, 1);
+    case BININT2: return op_uint(ps, 2);
+    case LONG1: return op_long1(ps);
+    case BINFLOAT: return op_binfloat(ps);
+    case NONE: return push(ps, new_value(ps, K_NONE));
+    case NEWTRUE: case NEWFALSE: return op_bool(ps, op == NEWTRUE);
+    case BINPERSID: return op_persid(ps);
+    case REDUCE: return op_reduce(ps);
+    case NEWOBJ: return op_newobj(ps);
+    case BUILD: return op_build(ps);
+    case SETITEM: return op_setitem(ps);
+    case SETITEMS: return op_setitems(ps, at);
+    case APPEND: return op_append(ps);
+    case APPENDS: return op_appends(ps, at);
+    case POP: return pop(ps) ? 0 : -1;
+    case STOP: return (*result = pop(ps)) ? 0 : -1;
+    default: return error(ps->err, "unsupported pickle opcode 0x%02x at byte %zu", op, at);
+    }
+}
+
 static int run(struct parser *ps, struct value **result)
 {
-    const unsigned char *p;
-    struct value *v, *w, *x;
-    size_t first = 0;
-    while (ps->pos < ps->len) {
+    *result = NULL;
+    while (ps->pos < ps->len && !*result) {
         size_t at = ps->pos;
-        int op = ps->buf[ps->pos++];
-        int rc = 0;
-        switch (op) {
-        case 0x80: /* PROTO */
-            if (!(p = take(ps, 1)))
-                return -1;
-            if (p[0] < 2 || p[0] > 5)
-                return error(ps->err, "unsupported pickle protocol %d", p[0]);
-            break;
-        case 0x95: /* FRAME */
-            rc = take(ps, 8) ? 0 : -1;
-            break;
-        case 'c': rc = op_global(ps); break;
-        case 0x93: rc = op_stack_global(ps); break;
-        case 'q': rc = (p = take(ps, 1)) ? memo_put(ps, p[0]) : -1; break;
-        case 'r': rc = (p = take(ps, 4)) ? memo_put(ps, load_u32(p)) : -1; break;
-        case 0x94: rc = memo_put(ps, ps->nmemo); break;
-        case 'h': rc = (p = take(ps, 1)) ? memo_get(ps, p[0]) : -1; break;
-        case 'j': rc = (p = take(ps, 4)) ? memo_get(ps, load_u32(p)) : -1; break;
-        case '(':
-            if (ps->nmarks == MAX_MARKS)
-                return error(ps->err, "pickle nests marks deeper than %d", MAX_MARKS);
-            ps->marks[ps->nmarks++] = ps->sp;
-            break;
-        case ')': rc = push(ps, new_value(ps, K_TUPLE)); break;
-        case ']': rc = push(ps, new_value(ps, K_LIST)); break;
-        case '}': rc = push(ps, new_value(ps, K_DICT)); break;
-        case 't': rc = pop_mark(ps, &first) < 0 ? -1 : collect_into(ps, K_TUPLE, first); break;
-        case 'l': rc = pop_mark(ps, &first) < 0 ? -1 : collect_into(ps, K_LIST, first); break;
-        case 'd':
-            if (pop_mark(ps, &first) < 0 || push(ps, new_value(ps, K_DICT)) < 0)
-                return -1;
-            /* the new dict sits above its items: move it below them */
-            v = ps->stack[--ps->sp];
-            rc = set_items(ps, v, first) < 0 ? -1 : push(ps, v);
-            break;
-        case 0x85: case 0x86: case 0x87: /* TUPLE1..3 */
-            if (ps->sp - (ps->nmarks ? ps->marks[ps->nmarks - 1] : 0) < (size_t)(op - 0x84))
-                return error(ps->err, "pickle stack underflow at byte %zu", at);
-            rc = collect_into(ps, K_TUPLE, ps->sp - (size_t)(op - 0x84));
-            break;
-        case 'X': rc = push_string(ps, 4); break;
-        case 0x8c: rc = push_string(ps, 1); break;
-        case 0x8d: rc = push_string(ps, 8); break;
-        case 'T': rc = push_string(ps, 4); break;
-        case 'U': rc = push_string(ps, 1); break;
-        case 'B': rc = push_string(ps, 4); break;
-        case 'C': rc = push_string(ps, 1); break;
-        case 'J': rc = (p = take(ps, 4)) ? push_int(ps, (int32_t)load_u32(p)) : -1; break;
-        case 'K': rc = (p = take(ps, 1)) ? push_int(ps, p[0]) : -1; break;
-        case 'M': rc = (p = take(ps, 2)) ? push_int(ps, load_u16(p)) : -1; break;
-        case 0x8a: { /* LONG1 */
-            if (!(p = take(ps, 1)))
-                return -1;
-            size_t n = p[0];
-            if (n > 8)
-                return error(ps->err, "pickle integer of %zu bytes is too large", n);
-            if (!(p = take(ps, n)))
-                return -1;
-            uint64_t u = 0;
-            for (size_t k = 0; k < n; k++)
-                u |= (uint64_t)p[k] << 8 * k;
-            if (n && n < 8 && (p[n - 1] & 0x80))
-                u |= ~0ull << 8 * n; /* sign-extend */
-            rc = push_int(ps, (int64_t)u);
-            break;
-        }
-        case 'G': { /* BINFLOAT, big-endian */
-            if (!(p = take(ps, 8)))
-                return -1;
-            uint64_t u = 0;
-            for (int k = 0; k < 8; k++)
-                u = u << 8 | p[k];
-            if (!(v = new_value(ps, K_FLOAT)))
-                return -1;
-            memcpy(&v->f, &u, sizeof u);
-            rc = push(ps, v);
-            break;
-        }
-        case 'N': rc = push(ps, new_value(ps, K_NONE)); break;
-        case 0x88: case 0x89:
-            if (!(v = new_value(ps, K_BOOL)))
-                return -1;
-            v->i = op == 0x88;
-            rc = push(ps, v);
-            break;
-        case 'Q': rc = op_persid(ps); break;
-        case 'R': rc = op_reduce(ps); break;
-        case 0x81: rc = op_newobj(ps); break;
-        case 'b': rc = op_build(ps); break;
-        case 's':
-            if (!(w = pop(ps)) || !(v = pop(ps)) || !(x = top(ps)))
-                return -1;
-            if (push(ps, v) < 0 || push(ps, w) < 0)
-                return -1;
-            rc = set_items(ps, x, ps->sp - 2);
-            break;
-        case 'u':
-            if (pop_mark(ps, &first) < 0)
-                return -1;
-            if (first == 0 || (ps->nmarks && first <= ps->marks[ps->nmarks - 1]))
-                return error(ps->err, "pickle SETITEMS without a dict at byte %zu", at);
-            rc = set_items(ps, ps->stack[first - 1], first);
-            break;
-        case 'a':
-            if (!(v = pop(ps)) || !(x = top(ps)))
-                return -1;
-            if (x->kind != K_LIST)
-                return error(ps->err, "pickle APPEND to something other than a list");
-            rc = add_item(ps, x, v);
-            break;
-        case 'e':
-            if (pop_mark(ps, &first) < 0)
-                return -1;
-            if (first == 0 || (ps->nmarks && first <= ps->marks[ps->nmarks - 1]) || ps->stack[first - 1]->kind != K_LIST)
-                return error(ps->err, "pickle APPENDS without a list at byte %zu", at);
-            for (size_t k = first; k < ps->sp && rc == 0; k++)
-                rc = add_item(ps, ps->stack[first - 1], ps->stack[k]);
-            ps->sp = first;
-            break;
-        case '0': rc = pop(ps) ? 0 : -1; break;
-        case '.':
-            if (!(*result = pop(ps)))
-                return -1;
-            return 0;
-        default:
-            return error(ps->err, "unsupported pickle opcode 0x%02x at byte %zu", op, at);
-        }
-        if (rc < 0)
+        if (step(ps, ps->buf[ps->pos++], at, result) < 0)
             return -1;
     }
-    return error(ps->err, "pickle ends without STOP");
+    return *result ? 0 : error(ps->err, "pickle ends without STOP");
 }
 
 struct walk {
@@ -577,6 +693,32 @@ static int walk(struct walk *wk, const struct value *v, char *prefix, size_t ple
     return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* PyTorch keeps the last of two tensors of one name, pickle_find would find
+ * the first: a real checkpoint names each tensor once, so refuse the rest. */
+static int check_unique(const struct pickle *p, char *err)
+{
+    const char **names = malloc((p->ntensors ? p->ntensors : 1) * sizeof *names);
+    if (!names)
+        return error(err, "out of memory");
+    for (size_t k = 0; k < p->ntensors; k++)
+        names[k] = p->tensors[k].name;
+    qsort(names, p->ntensors, sizeof *names, by_name);
+    int rc = 0;
+    for (size_t k = 1; k < p->ntensors && rc == 0; k++)
+        if (!strcmp(names[k - 1], names[k])) {
+            char name[MAX_NAME];
+            printable(name, sizeof name, names[k]);
+            rc = error(err, "pickle names tensor %s twice", name);
+        }
+    free(names);
+    return rc;
+}
+
 struct pickle *pickle_open(const unsigned char *buf, size_t len, char *err)
 {
     struct pickle *p = calloc(1, sizeof *p);
@@ -595,7 +737,7 @@ struct pickle *pickle_open(const unsigned char *buf, size_t len, char *err)
     }
     char prefix[MAX_NAME];
     struct walk wk = {.p = p, .err = err};
-    if (walk(&wk, root, prefix, 0, 0) < 0)
+    if (walk(&wk, root, prefix, 0, 0) < 0 || check_unique(p, err) < 0)
         goto fail;
     free(ps.stack);
     free(ps.memo);

@@ -44,7 +44,8 @@ struct pickle {
 };
 
 /* Parses data.pkl and collects every tensor reachable from its root, named by
- * dotted attribute path. NULL with err set on anything malformed or refused. */
+ * dotted attribute path. NULL with err set on anything malformed or refused,
+ * two tensors of one name included (PyTorch would keep the last). */
 struct pickle *pickle_open(const unsigned char *buf, size_t len, char *err);
 void pickle_close(struct pickle *p);
 

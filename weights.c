@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,25 +123,59 @@ size_t weights_spec_numel(const struct weights_spec *s)
     return n;
 }
 
+const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape)
+{
+    size_t n = (size_t)snprintf(buf, WEIGHTS_SHAPE_LEN, "[");
+    for (int d = 0; d < ndim && d < 8; d++)
+        n += (size_t)snprintf(buf + n, WEIGHTS_SHAPE_LEN - n, "%s%llu", d ? ", " : "", (unsigned long long)shape[d]);
+    snprintf(buf + n, WEIGHTS_SHAPE_LEN - n, "]");
+    return buf;
+}
+
+/* struct weights_config's fields in the order the header stores them */
+static const size_t config_fields[] = {
+    offsetof(struct weights_config, activation),     offsetof(struct weights_config, embed_dim),
+    offsetof(struct weights_config, vision_width),   offsetof(struct weights_config, vision_layers),
+    offsetof(struct weights_config, vision_patch),   offsetof(struct weights_config, vision_grid),
+    offsetof(struct weights_config, context_length), offsetof(struct weights_config, vocab_size),
+    offsetof(struct weights_config, text_width),     offsetof(struct weights_config, text_layers),
+};
+#define CONFIG_FIELDS (sizeof config_fields / sizeof config_fields[0])
+
+/* the layout weights.h documents: a field added to the config must be added
+ * to config_fields and to the header (with a new format version) */
+_Static_assert(sizeof(struct weights_config) == CONFIG_FIELDS * sizeof(uint32_t), "every config field is stored");
+_Static_assert(WEIGHTS_HDR_CONFIG + CONFIG_FIELDS * 4 == WEIGHTS_HDR_COUNT, "the config fills its header slot");
+_Static_assert(WEIGHTS_HDR_END <= WEIGHTS_HEADER_SIZE && sizeof WEIGHTS_MAGIC <= WEIGHTS_HDR_VERSION,
+               "the header holds its fields");
+_Static_assert(WEIGHTS_NAME_MAX <= WEIGHTS_ENT_NDIM && WEIGHTS_ENT_SHAPE + 4 * 4 <= WEIGHTS_ENT_OFFSET &&
+                   WEIGHTS_ENT_OFFSET + 8 == WEIGHTS_ENTRY_SIZE,
+               "an entry holds its fields");
+
+static uint32_t *config_field(struct weights_config *c, size_t k)
+{
+    return (uint32_t *)((char *)c + config_fields[k]);
+}
+
 static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
 {
     memset(out, 0, WEIGHTS_HEADER_SIZE);
-    memcpy(out, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
-    store_u32(out + 8, WEIGHTS_VERSION);
-    const uint32_t *f = &c->activation;
-    for (int k = 0; k < 10; k++)
-        store_u32(out + 12 + 4 * k, f[k]);
-    store_u32(out + 52, count);
+    memcpy(out + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
+    store_u32(out + WEIGHTS_HDR_VERSION, WEIGHTS_VERSION);
+    struct weights_config copy = *c;
+    for (size_t k = 0; k < CONFIG_FIELDS; k++)
+        store_u32(out + WEIGHTS_HDR_CONFIG + 4 * k, *config_field(&copy, k));
+    store_u32(out + WEIGHTS_HDR_COUNT, count);
 }
 
 static void entry(unsigned char *out, const struct weights_spec *s, uint64_t offset)
 {
     memset(out, 0, WEIGHTS_ENTRY_SIZE);
-    memcpy(out, s->name, strlen(s->name));
-    store_u32(out + 64, s->ndim);
+    memcpy(out + WEIGHTS_ENT_NAME, s->name, strlen(s->name));
+    store_u32(out + WEIGHTS_ENT_NDIM, s->ndim);
     for (int d = 0; d < 4; d++)
-        store_u32(out + 68 + 4 * d, s->shape[d]);
-    store_u64(out + 88, offset);
+        store_u32(out + WEIGHTS_ENT_SHAPE + 4 * d, s->shape[d]);
+    store_u64(out + WEIGHTS_ENT_OFFSET, offset);
 }
 
 int weights_layout(const struct weights_config *c, const struct weights_spec *specs, size_t n, unsigned char **head,
@@ -162,15 +197,14 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
         entry(*head + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], (*offsets)[k]);
     }
     header(*head, c, (uint32_t)n);
-    store_u32(*head + 56, (uint32_t)crc32(0, *head, (uInt)*head_len));
+    store_u32(*head + WEIGHTS_HDR_CRC, (uint32_t)crc32(0, *head, (uInt)*head_len));
     return 0;
 }
 
 static void read_config(const unsigned char *h, struct weights_config *c)
 {
-    uint32_t *f = &c->activation;
-    for (int k = 0; k < 10; k++)
-        f[k] = load_u32(h + 12 + 4 * k);
+    for (size_t k = 0; k < CONFIG_FIELDS; k++)
+        *config_field(c, k) = load_u32(h + WEIGHTS_HDR_CONFIG + 4 * k);
 }
 
 static const unsigned char *find_entry(const unsigned char *dir, uint32_t count, const char *name)
@@ -187,7 +221,7 @@ static const unsigned char *find_entry(const unsigned char *dir, uint32_t count,
 static int bind(struct weights *w, const char *path, char *err)
 {
     const unsigned char *base = w->map;
-    uint32_t count = load_u32(base + 52);
+    uint32_t count = load_u32(base + WEIGHTS_HDR_COUNT);
     const unsigned char *dir = base + WEIGHTS_HEADER_SIZE;
     size_t n;
     struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
@@ -202,16 +236,25 @@ static int bind(struct weights *w, const char *path, char *err)
             error(err, "%s: missing tensor %s", path, s->name);
             goto done;
         }
-        int same = load_u32(e + 64) == s->ndim;
-        for (int d = 0; d < 4; d++)
-            same &= load_u32(e + 68 + 4 * d) == s->shape[d];
+        uint32_t ndim = load_u32(e + WEIGHTS_ENT_NDIM);
+        uint64_t got[4], want[4];
+        int same = ndim == s->ndim;
+        for (int d = 0; d < 4; d++) {
+            got[d] = load_u32(e + WEIGHTS_ENT_SHAPE + 4 * d);
+            want[d] = s->shape[d];
+            same &= got[d] == want[d];
+        }
         if (!same) {
-            error(err, "%s: tensor %s has shape [%u, %u, %u, %u] (ndim %u), expected [%u, %u, %u, %u] (ndim %u)",
-                  path, s->name, load_u32(e + 68), load_u32(e + 72), load_u32(e + 76), load_u32(e + 80),
-                  load_u32(e + 64), s->shape[0], s->shape[1], s->shape[2], s->shape[3], s->ndim);
+            char gs[WEIGHTS_SHAPE_LEN], ws[WEIGHTS_SHAPE_LEN];
+            if (ndim > 4)
+                error(err, "%s: tensor %s has %u dimensions, expected %s", path, s->name, ndim,
+                      weights_shape_str(ws, (int)s->ndim, want));
+            else
+                error(err, "%s: tensor %s has shape %s, expected %s", path, s->name,
+                      weights_shape_str(gs, (int)ndim, got), weights_shape_str(ws, (int)s->ndim, want));
             goto done;
         }
-        uint64_t off = load_u64(e + 88);
+        uint64_t off = load_u64(e + WEIGHTS_ENT_OFFSET);
         uint64_t bytes = (uint64_t)weights_spec_numel(s) * sizeof(float);
         if (off % WEIGHTS_ALIGN || off < dir_end || off > w->size || bytes > w->size - off) {
             error(err, "%s: tensor %s at offset %llu (%llu bytes) lies outside the file's %zu bytes or is misaligned",
@@ -247,6 +290,59 @@ static void *map_aligned(int fd, size_t size)
     return at;
 }
 
+/* Opens path without blocking (a fifo would wait for a writer) and maps it
+ * whole into w, refusing anything but a regular file with room for a header. */
+static int map_file(struct weights *w, const char *path, char *err)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        error(err, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        error(err, "%s: %s, not a regular file", path,
+              S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a fifo" : "a device or socket");
+    else if (st.st_size < WEIGHTS_HEADER_SIZE)
+        error(err, "%s: not a clippie weights file (too short for its header)", path);
+    else if (!(w->map = map_aligned(fd, (size_t)st.st_size)))
+        error(err, "%s: cannot map: %s", path, strerror(errno));
+    else {
+        w->size = (size_t)st.st_size;
+        rc = 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Checks magic, version and checksum, and reads the config into w. */
+static int check_header(struct weights *w, const char *path, char *err)
+{
+    const unsigned char *h = w->map;
+    if (memcmp(h + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC))
+        return error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
+    if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION)
+        return error(err, "%s: weights format version %u, this clippie reads version %d", path,
+                     load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);
+    uint32_t count = load_u32(h + WEIGHTS_HDR_COUNT);
+    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
+    if (dir_end > w->size)
+        return error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path,
+                     count, (unsigned long long)dir_end, w->size);
+    unsigned char hdr[WEIGHTS_HEADER_SIZE];
+    memcpy(hdr, h, sizeof hdr);
+    store_u32(hdr + WEIGHTS_HDR_CRC, 0);
+    uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
+    if (crc != load_u32(h + WEIGHTS_HDR_CRC))
+        return error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
+    read_config(h, &w->cfg);
+    char why[ERR_LEN];
+    if (weights_config_check(&w->cfg, why) < 0)
+        return error(err, "%s: %s", path, why);
+    if (count != spec_count(&w->cfg))
+        return error(err, "%s: holds %u tensors, its config needs %zu", path, count, spec_count(&w->cfg));
+    return 0;
+}
+
 struct weights *weights_open(const char *path, char *err)
 {
     struct weights *w = calloc(1, sizeof *w);
@@ -254,59 +350,8 @@ struct weights *weights_open(const char *path, char *err)
         error(err, "out of memory");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        error(err, "%s: %s", path, strerror(errno));
+    if (map_file(w, path, err) < 0 || check_header(w, path, err) < 0)
         goto fail;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < WEIGHTS_HEADER_SIZE) {
-        error(err, "%s: not a clippie weights file (%s)", path,
-              S_ISREG(st.st_mode) ? "too short for its header" : "not a regular file");
-        goto fail;
-    }
-    w->size = (size_t)st.st_size;
-    if (!(w->map = map_aligned(fd, w->size))) {
-        error(err, "%s: cannot map: %s", path, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    fd = -1;
-    const unsigned char *h = w->map;
-    if (memcmp(h, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC)) {
-        error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
-        goto fail;
-    }
-    if (load_u32(h + 8) != WEIGHTS_VERSION) {
-        error(err, "%s: weights format version %u, this clippie reads version %d", path, load_u32(h + 8),
-              WEIGHTS_VERSION);
-        goto fail;
-    }
-    uint32_t count = load_u32(h + 52);
-    uint64_t dir_end = WEIGHTS_HEADER_SIZE + (uint64_t)count * WEIGHTS_ENTRY_SIZE;
-    if (dir_end > w->size) {
-        error(err, "%s: truncated: its directory of %u tensors needs %llu bytes, the file has %zu", path, count,
-              (unsigned long long)dir_end, w->size);
-        goto fail;
-    }
-    unsigned char hdr[WEIGHTS_HEADER_SIZE];
-    memcpy(hdr, h, sizeof hdr);
-    store_u32(hdr + 56, 0);
-    uLong crc = crc32(crc32(0, hdr, sizeof hdr), h + WEIGHTS_HEADER_SIZE, (uInt)(dir_end - WEIGHTS_HEADER_SIZE));
-    if (crc != load_u32(h + 56)) {
-        error(err, "%s: corrupted: header or tensor directory fails its checksum", path);
-        goto fail;
-    }
-    read_config(h, &w->cfg);
-    char why[ERR_LEN];
-    if (weights_config_check(&w->cfg, why) < 0) {
-        error(err, "%s: %s", path, why);
-        goto fail;
-    }
-    if (count != spec_count(&w->cfg)) {
-        error(err, "%s: holds %u tensors, its config needs %zu", path, count, spec_count(&w->cfg));
-        goto fail;
-    }
     w->text_blocks = calloc(w->cfg.text_layers, sizeof *w->text_blocks);
     w->visual_blocks = calloc(w->cfg.vision_layers, sizeof *w->visual_blocks);
     if (!w->text_blocks || !w->visual_blocks) {
@@ -317,8 +362,6 @@ struct weights *weights_open(const char *path, char *err)
         goto fail;
     return w;
 fail:
-    if (fd >= 0)
-        close(fd);
     weights_close(w);
     return NULL;
 }

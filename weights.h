@@ -12,6 +12,7 @@
  *             CRC-32 of the header and directory (taken with this field 0)
  *   directory one 96-byte entry per tensor: name[64] (NUL-padded), ndim,
  *             shape[4], 4 bytes zero, u64 offset of its data from file start
+ *             (the fields' offsets: enum weights_header_field, weights_entry_field)
  *   data      float32 tensors, each at a multiple of 64 bytes; the image
  *             tower's start at a multiple of 64 KiB, so that text-only use
  *             never maps them in (fault-around stays within 64 KiB windows)
@@ -34,6 +35,24 @@
 #define WEIGHTS_ALIGN 64
 #define WEIGHTS_PAGE 4096
 #define WEIGHTS_TOWER_ALIGN 65536 /* the kernel maps in page-cache pages up to 64 KiB around a fault */
+
+/* Byte offsets in the header; all fields are u32 unless said otherwise. */
+enum weights_header_field {
+    WEIGHTS_HDR_MAGIC = 0,    /* char[8]: WEIGHTS_MAGIC, NUL-padded */
+    WEIGHTS_HDR_VERSION = 8,  /* WEIGHTS_VERSION */
+    WEIGHTS_HDR_CONFIG = 12,  /* struct weights_config, field by field in its order */
+    WEIGHTS_HDR_COUNT = 52,   /* tensors in the directory */
+    WEIGHTS_HDR_CRC = 56,     /* CRC-32 of header and directory, taken with this field 0 */
+    WEIGHTS_HDR_END = 60,     /* zero up to WEIGHTS_HEADER_SIZE */
+};
+
+/* Byte offsets in a directory entry. */
+enum weights_entry_field {
+    WEIGHTS_ENT_NAME = 0,    /* char[WEIGHTS_NAME_MAX], NUL-padded */
+    WEIGHTS_ENT_NDIM = 64,   /* u32 */
+    WEIGHTS_ENT_SHAPE = 68,  /* u32[4], unused dimensions 0; then 4 bytes zero */
+    WEIGHTS_ENT_OFFSET = 88, /* u64: the tensor's data, from the start of the file */
+};
 
 enum weights_activation { WEIGHTS_QUICK_GELU = 0, WEIGHTS_GELU = 1 };
 
@@ -114,6 +133,13 @@ struct weights_spec *weights_specs(const struct weights_config *c, struct weight
 
 /* Elements in a spec's tensor. */
 size_t weights_spec_numel(const struct weights_spec *s);
+
+/* Room for any shape weights_shape_str formats (up to 8 dimensions). */
+#define WEIGHTS_SHAPE_LEN 192
+
+/* Formats the ndim (at most 8) sizes of shape as "[768, 3, 32, 32]" ("[]"
+ * for a scalar) into buf, of WEIGHTS_SHAPE_LEN bytes; returns buf. */
+const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape);
 
 /* Maps and validates path; NULL with err naming the file and the problem. */
 struct weights *weights_open(const char *path, char *err);

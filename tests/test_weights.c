@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "convert.h"
@@ -208,7 +209,7 @@ static void test_bad_weights(void)
     bad[8] = 9;
     open_fails(bad, len, "version 9");
     /* one flipped bit anywhere in the header or directory is caught */
-    size_t dir_end = WEIGHTS_HEADER_SIZE + (size_t)load_u32(good + 52) * WEIGHTS_ENTRY_SIZE;
+    size_t dir_end = WEIGHTS_HEADER_SIZE + (size_t)load_u32(good + WEIGHTS_HDR_COUNT) * WEIGHTS_ENTRY_SIZE;
     int caught = 0, tried = 0;
     for (size_t at = 12; at < dir_end; at += 37, tried++) {
         memcpy(bad, good, len);
@@ -223,8 +224,44 @@ static void test_bad_weights(void)
     memcpy(bad, good, len);
     bad[WEIGHTS_HEADER_SIZE + 3] ^= 1;
     open_fails(bad, len, "checksum");
+    /* a shape that differs from its config's, checksum intact: one shape
+     * format, as convert's */
+    memcpy(bad, good, len);
+    for (size_t at = WEIGHTS_HEADER_SIZE; at < dir_end; at += WEIGHTS_ENTRY_SIZE)
+        if (!strcmp((char *)bad + at, "ln_final.bias"))
+            store_u32(bad + at + WEIGHTS_ENT_SHAPE, 65);
+    store_u32(bad + WEIGHTS_HDR_CRC, 0);
+    store_u32(bad + WEIGHTS_HDR_CRC, (uint32_t)crc32(0, bad, (uInt)dir_end));
+    open_fails(bad, len, "tensor ln_final.bias has shape [65], expected [64]");
     free(good);
     free(bad);
+}
+
+/* The header and directory at the byte offsets the format has always had. */
+static void test_layout(void)
+{
+    struct weights_config c = {WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3};
+    size_t n, len;
+    struct weights_spec *specs = weights_specs(&c, NULL, &n);
+    unsigned char *h;
+    uint64_t *offsets;
+    if (!specs || weights_layout(&c, specs, n, &h, &len, &offsets) < 0)
+        abort();
+    const uint32_t want[] = {1, WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3, (uint32_t)n};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        CHECK(load_u32(h + 8 + 4 * k) == want[k], "header word at %zu is %u, expected %u", 8 + 4 * k,
+              load_u32(h + 8 + 4 * k), want[k]);
+    CHECK(!memcmp(h, "CLIPPIE", 8) && load_u32(h + 60) == 0, "header magic or padding");
+    uint32_t crc = load_u32(h + 56);
+    store_u32(h + 56, 0);
+    CHECK(crc == (uint32_t)crc32(0, h, (uInt)len), "header checksum");
+    const unsigned char *e = h + 64 + 96 * 2; /* the third tensor, positional_embedding [16, 128] */
+    CHECK(!strcmp((const char *)e, "positional_embedding") && load_u32(e + 64) == 2 && load_u32(e + 68) == 16 &&
+              load_u32(e + 72) == 128 && load_u32(e + 76) == 0 && load_u64(e + 88) == offsets[2],
+          "directory entry of positional_embedding");
+    free(specs);
+    free(h);
+    free(offsets);
 }
 
 int main(int argc, char **argv)
@@ -232,6 +269,7 @@ int main(int argc, char **argv)
     dir = argc > 1 ? argv[1] : "tests/fixtures";
     if (!mkdtemp(tmpdir))
         return perror("mkdtemp"), 2;
+    test_layout();
     test_tiny();
     test_odd();
     test_bad_checkpoints();

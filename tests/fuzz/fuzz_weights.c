@@ -19,10 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *copy = malloc(size ? size : 1);
     memcpy(copy, data, size);
     if (size >= WEIGHTS_HEADER_SIZE && (data[size - 1] & 1)) {
-        uint64_t end = WEIGHTS_HEADER_SIZE + (uint64_t)load_u32(copy + 52) * WEIGHTS_ENTRY_SIZE;
+        uint64_t end = WEIGHTS_HEADER_SIZE + (uint64_t)load_u32(copy + WEIGHTS_HDR_COUNT) * WEIGHTS_ENTRY_SIZE;
         if (end <= size) {
-            store_u32(copy + 56, 0);
-            store_u32(copy + 56, (uint32_t)crc32(0, copy, (uInt)end));
+            store_u32(copy + WEIGHTS_HDR_CRC, 0);
+            store_u32(copy + WEIGHTS_HDR_CRC, (uint32_t)crc32(0, copy, (uInt)end));
         }
     }
     ssize_t n = write(fd, copy, size);

@@ -1,0 +1,149 @@
+/* craft.h - what the pickle and convert tests need to build hostile inputs
+ * themselves: a growing byte buffer with pickle opcode emitters, and a way to
+ * run a parse in a child process under a memory and time limit. */
+#ifndef CRAFT_H
+#define CRAFT_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct bytes {
+    unsigned char *p;
+    size_t n, cap;
+};
+
+static inline void put(struct bytes *b, const void *s, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        if (!(b->p = realloc(b->p, b->cap)))
+            abort();
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static inline void op(struct bytes *b, int code)
+{
+    unsigned char c = (unsigned char)code;
+    put(b, &c, 1);
+}
+
+/* an opcode and its one-byte argument (BINGET, BINPUT, BININT1, PROTO) */
+static inline void op1(struct bytes *b, int code, unsigned arg)
+{
+    op(b, code);
+    op(b, (int)arg);
+}
+
+/* BININT: any int a test needs */
+static inline void op_int(struct bytes *b, uint32_t v)
+{
+    unsigned char le[4];
+    store_u32(le, v);
+    op(b, 'J');
+    put(b, le, 4);
+}
+
+/* SHORT_BINUNICODE */
+static inline void op_str(struct bytes *b, const char *s)
+{
+    op1(b, 0x8c, (unsigned)strlen(s));
+    put(b, s, strlen(s));
+}
+
+/* GLOBAL "module\nname\n" */
+static inline void op_global(struct bytes *b, const char *module, const char *name)
+{
+    op(b, 'c');
+    put(b, module, strlen(module));
+    put(b, "\n", 1);
+    put(b, name, strlen(name));
+    put(b, "\n", 1);
+}
+
+/* A tensor view as torch.save pickles it, type "FloatStorage" or another:
+ * _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()). */
+static inline void op_tensor(struct bytes *b, const char *type, const char *key, uint32_t numel, uint32_t offset,
+                             int ndim, const uint32_t *size, const uint32_t *stride)
+{
+    op_global(b, "torch._utils", "_rebuild_tensor_v2");
+    op(b, '(');
+    op(b, '(');
+    op_str(b, "storage");
+    op_global(b, "torch", type);
+    op_str(b, key);
+    op_str(b, "cpu");
+    op_int(b, numel);
+    op(b, 't');
+    op(b, 'Q');
+    op_int(b, offset);
+    for (int pass = 0; pass < 2; pass++) {
+        op(b, '(');
+        for (int d = 0; d < ndim; d++)
+            op_int(b, pass ? stride[d] : size[d]);
+        op(b, 't');
+    }
+    op(b, 0x89);
+    op_global(b, "collections", "OrderedDict");
+    op(b, ')');
+    op(b, 'R');
+    op(b, 't');
+    op(b, 'R');
+}
+
+/* Virtual memory this process has mapped, in bytes. */
+static inline size_t vm_size(void)
+{
+    unsigned long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%lu", &pages) != 1)
+        abort();
+    fclose(f);
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Runs fn(arg, err) in a child that may map at most mem_mib MiB more than it
+ * has at the start and runs at most secs seconds. Returns fn's result, or -2
+ * when the child died (out of memory, over time). err gets fn's message;
+ * *seconds the time it took. */
+static inline int in_child(int (*fn)(void *, char *), void *arg, size_t mem_mib, unsigned secs, char *err,
+                           double *seconds)
+{
+    char *shared = mmap(NULL, ERR_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        abort();
+    shared[0] = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit r = {.rlim_cur = vm_size() + (mem_mib << 20), .rlim_max = RLIM_INFINITY};
+        if (setrlimit(RLIMIT_AS, &r) < 0)
+            _exit(3);
+        alarm(secs);
+        _exit(fn(arg, shared) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        abort();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    snprintf(err, ERR_LEN, "%s", shared);
+    munmap(shared, ERR_LEN);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+        return -2;
+    return WEXITSTATUS(status) ? -1 : 0;
+}
+
+#endif
