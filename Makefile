@@ -21,7 +21,7 @@ all: clippie
 clippie: clippie.o $(MODULES)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests/%: tests/%.c tests/check.h $(MODULES)
+tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< $(MODULES) $(LDLIBS)
 
 # an object depends on its own source and the headers it includes (-MMD)

@@ -298,32 +298,13 @@ static int dtype_of(const char *storage, enum dtype *d, size_t *size)
     return 0;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f)
-        bits = sign | 0x7f800000 | man << 13;
-    else if (exp)
-        bits = sign | (exp + 112) << 23 | man << 13;
-    else if (man) { /* subnormal: normalise */
-        exp = 113;
-        while (!(man & 0x400))
-            man <<= 1, exp--;
-        bits = sign | exp << 23 | (man & 0x3ff) << 13;
-    } else
-        bits = sign;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static float to_float(const unsigned char *p, enum dtype d)
 {
     uint32_t bits;
     float f;
     switch (d) {
     case F16:
-        return half_to_float(load_u16(p));
+        return util_half_to_float(load_u16(p));
     case BF16:
         bits = (uint32_t)load_u16(p) << 16;
         break;
