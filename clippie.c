@@ -259,7 +259,7 @@ static struct weights *open_model(const char *path)
 /* ---- convert ---- */
 
 static const char convert_help[] =
-    "usage: clippie convert [--activation quick_gelu|gelu] CHECKPOINT.pt OUTPUT.weights\n"
+    "usage: clippie convert [--activation quick_gelu|gelu] [--dtype f32|f16|bf16] CHECKPOINT.pt OUTPUT.weights\n"
     "\n"
     "Converts a PyTorch CLIP ViT checkpoint into clippie's memory-mapped weights\n"
     "file. CHECKPOINT is OpenAI's released TorchScript file (ViT-B-32.pt, ...) or\n"
@@ -268,6 +268,9 @@ static const char convert_help[] =
     "\n"
     "  --activation A   quick_gelu (OpenAI weights, the default) or gelu (LAION\n"
     "                   OpenCLIP weights trained with exact GELU)\n"
+    "  --dtype T        store the large matrices as f32, f16 or bf16 (default: as\n"
+    "                   the checkpoint has them, which loses nothing; OpenAI's are\n"
+    "                   f16, half the size of f32 for the same vectors)\n"
     "\n"
     "OUTPUT appears only when the conversion succeeded.\n" EXIT_CODES;
 
@@ -283,19 +286,32 @@ static void print_converted(const char *in, const char *out, const struct conver
                  k->vision_layers, k->vision_patch, k->text_width, k->text_layers);
     fprintf(stderr,
             "%s: %s%s%s, embedding %u, context %u, vocabulary %u, %.1fM parameters "
-            "(tensors: %zu float32, %zu float16, %zu bfloat16), %s -> %s\n",
+            "(tensors: %zu float32, %zu float16, %zu bfloat16; stored: %zu float32, %zu float16, %zu bfloat16), "
+            "%s -> %s\n",
             in, shape, info->release ? ", OpenAI's released " : "", info->release ? info->release : "", k->embed_dim,
             k->context_length, k->vocab_size, (double)info->params / 1e6, info->tensors[0], info->tensors[1],
-            info->tensors[2], k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu", out);
+            info->tensors[2], info->stored[0], info->stored[1], info->stored[2],
+            k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu", out);
+    if (info->max_rounding > 0)
+        warning("%s: storing in lower precision rounded weights by up to %.3g (relative)", out, info->max_rounding);
 }
 
 static int cmd_convert(int argc, char **argv)
 {
-    static const struct option opts[] = {{"activation", required_argument, 0, 'a'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"activation", required_argument, 0, 'a'},
+                                         {"dtype", required_argument, 0, 't'}, {0, 0, 0, 0}};
+    static const char *const dtypes[] = {"f32", "f16", "bf16"}; /* enum weights_dtype's order */
     enum weights_activation act = WEIGHTS_QUICK_GELU;
-    int c;
+    int c, dtype = -1;
     options_reset();
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == 't') {
+            for (dtype = 2; dtype >= 0 && strcmp(optarg, dtypes[dtype]); dtype--)
+                ;
+            if (dtype < 0)
+                return usage_error("convert", "--dtype takes f32, f16 or bf16, not '%s'", optarg);
+            continue;
+        }
         if (c != 'a')
             return bad_option("convert", c, argv);
         if (!strcmp(optarg, "gelu"))
@@ -310,7 +326,7 @@ static int cmd_convert(int argc, char **argv)
     transformer_blas_idle();
     char err[ERR_LEN];
     struct convert_info info;
-    if (convert_checkpoint(argv[optind], argv[optind + 1], act, &info, err) < 0)
+    if (convert_checkpoint(argv[optind], argv[optind + 1], act, dtype, &info, err) < 0)
         return fail(EXIT_FAILED, "convert: %s", err);
     print_converted(argv[optind], argv[optind + 1], &info);
     return EXIT_ALL_DONE;

@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <nettle/sha2.h>
@@ -23,7 +24,8 @@
  * larger tensor), but no more than the model's tensors use, plus this. */
 #define MAX_UNUSED (1u << 20)
 
-enum dtype { F32, F16, BF16 };
+/* a storage's dtype is the weights file's numbering: enum weights_dtype */
+enum dtype { F32 = WEIGHTS_F32, F16 = WEIGHTS_F16, BF16 = WEIGHTS_BF16 };
 
 static const struct { const char *name, *sha256; } releases[] = {
     {"ViT-B-32.pt", "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"},
@@ -48,6 +50,7 @@ struct ckpt {
     struct pickle *pickle;
     char prefix[256];   /* before "visual.conv1.weight" in every name, e.g. "module." */
     int have_prefix;
+    int dtype;       /* what the large matrices are stored as: enum weights_dtype, or -1 as they are */
     char *err;
 };
 
@@ -279,6 +282,7 @@ static int infer_config(struct ckpt *c, enum weights_activation act, struct weig
         .text_width = dim(lnf, 0),
         .text_layers = count_layers(c, "transformer."),
     };
+    weights_config_openai(cfg);
     char why[ERR_LEN];
     if (weights_config_check(cfg, why) < 0)
         return error(c->err, "%s: unsupported model: %s", c->path, why);
@@ -373,16 +377,34 @@ static int plan_part(struct ckpt *c, const struct weights_spec *s, struct part *
     return 0;
 }
 
+/* v stored as dtype into out[k]; returns the relative error of that */
+static double store(void *out, size_t k, float v, uint32_t dtype)
+{
+    float back = v;
+    if (dtype == WEIGHTS_F32)
+        ((float *)out)[k] = v;
+    else if (dtype == WEIGHTS_F16)
+        back = util_half_to_float(((uint16_t *)out)[k] = util_float_to_half(v));
+    else {
+        uint32_t bits = (uint32_t)(((uint16_t *)out)[k] = util_float_to_bf16(v)) << 16;
+        memcpy(&back, &bits, sizeof back);
+    }
+    return v != 0 && isfinite(v) ? fabs(((double)back - v) / v) : 0;
+}
+
 /* Copies p's elements, in row-major order of its shape, from its storage
- * (buf, at least p->need bytes) into out as float32. */
-static void copy_part(const struct part *p, const unsigned char *buf, float *out)
+ * (buf, at least p->need bytes) into out as its spec's dtype; returns the
+ * largest relative rounding error that made. */
+static double copy_part(const struct part *p, const unsigned char *buf, void *out)
 {
     const struct pickle_tensor *t = p->t;
     /* walk the view's indices odometer-style */
     uint64_t idxs[PICKLE_MAX_DIMS] = {0}, pos = t->offset;
     size_t n = weights_spec_numel(p->spec);
+    double worst = 0;
     for (size_t k = 0; k < n; k++) {
-        out[k] = to_float(buf + pos * p->es, p->dt);
+        double e = store(out, k, to_float(buf + pos * p->es, p->dt), p->spec->dtype);
+        worst = e > worst ? e : worst;
         for (int d = t->ndim - 1; d >= 0; d--) {
             pos += t->stride[d];
             if (++idxs[d] < t->size[d])
@@ -391,6 +413,7 @@ static void copy_part(const struct part *p, const unsigned char *buf, float *out
             idxs[d] = 0;
         }
     }
+    return worst;
 }
 
 /* by storage, then in the model's order (so that messages name the first) */
@@ -439,7 +462,7 @@ static int stat_storage(struct ckpt *c, struct storage *s)
 
 /* Inflates one storage, once, and writes the float32 data of every part
  * that views it to its place in the output. */
-static int convert_storage(struct ckpt *c, const struct storage *s, float *data, int fd, const char *out,
+static int convert_storage(struct ckpt *c, const struct storage *s, void *data, int fd, const char *out,
                            struct convert_info *info)
 {
     size_t len;
@@ -450,9 +473,11 @@ static int convert_storage(struct ckpt *c, const struct storage *s, float *data,
     for (size_t k = 0; k < s->n && rc == 0; k++) {
         const struct part *p = &s->parts[k];
         size_t n = weights_spec_numel(p->spec);
-        copy_part(p, buf, data);
-        rc = write_at(fd, data, n * sizeof *data, p->out, out, c->err);
+        double e = copy_part(p, buf, data);
+        rc = write_at(fd, data, n * weights_dtype_size(p->spec->dtype), p->out, out, c->err);
         info->tensors[p->dt]++;
+        info->stored[p->spec->dtype]++;
+        info->max_rounding = e > info->max_rounding ? e : info->max_rounding;
         info->params += n;
     }
     free(buf);
@@ -514,16 +539,25 @@ static int write_weights(struct ckpt *c, const struct weights_config *cfg, int f
     for (size_t k = 0; specs && k < n; k++)
         if (weights_spec_numel(&specs[k]) > biggest)
             biggest = weights_spec_numel(&specs[k]);
-    if (!specs || weights_layout(cfg, specs, n, &head, &head_len, &offsets) < 0 ||
-        !(data = malloc(biggest * sizeof *data)) || !(parts = calloc(n, sizeof *parts))) {
+    if (!specs || !(data = malloc(biggest * sizeof *data)) || !(parts = calloc(n, sizeof *parts))) {
+        error(c->err, "out of memory");
+        goto done;
+    }
+    /* the large matrices keep the checkpoint's precision unless told
+     * otherwise; the rest (biases, LayerNorms, embeddings) is float32 */
+    for (size_t k = 0; k < n; k++) {
+        if (plan_part(c, &specs[k], &parts[k]) < 0)
+            goto done;
+        if (specs[k].halves)
+            specs[k].dtype = c->dtype >= 0 ? (uint32_t)c->dtype : (uint32_t)parts[k].dt;
+    }
+    if (weights_layout(cfg, specs, n, &head, &head_len, &offsets) < 0) {
         error(c->err, "out of memory");
         goto done;
     }
     for (size_t k = 0; k < n; k++) {
-        if (plan_part(c, &specs[k], &parts[k]) < 0)
-            goto done;
         parts[k].out = offsets[k];
-        end = offsets[k] + weights_spec_numel(&specs[k]) * sizeof(float);
+        end = offsets[k] + weights_spec_numel(&specs[k]) * weights_dtype_size(specs[k].dtype);
     }
     qsort(parts, n, sizeof *parts, by_storage);
     if (!(storages = group_storages(c, parts, n, &nstorages)))
@@ -548,10 +582,10 @@ done:
     return rc;
 }
 
-int convert_checkpoint(const char *in, const char *out, enum weights_activation act, struct convert_info *info,
-                       char *err)
+int convert_checkpoint(const char *in, const char *out, enum weights_activation act, int dtype,
+                       struct convert_info *info, char *err)
 {
-    struct ckpt c = {.path = in, .fd = -1, .err = err};
+    struct ckpt c = {.path = in, .fd = -1, .dtype = dtype, .err = err};
     zip_int64_t pkl = -1;
     memset(info, 0, sizeof *info);
     char *tmp = NULL;

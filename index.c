@@ -1,5 +1,7 @@
 #include "index.h"
 
+#include "transformer.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <nettle/sha2.h>
@@ -235,8 +237,18 @@ void index_model_of(const struct weights *w, const char *path, int exif, int dra
     uint8_t d[SHA256_DIGEST_SIZE];
     sha256_init(&h);
     sha256_update(&h, sizeof *c, (const uint8_t *)c);
-    sha256_update(&h, (size_t)c->text_width * c->embed_dim * sizeof(float), (const uint8_t *)w->text_projection);
-    sha256_update(&h, (size_t)c->vision_width * c->embed_dim * sizeof(float), (const uint8_t *)w->visual_proj);
+    /* the projections as float32: a model's float16 file and its float32
+     * expansion give the same vectors, and so the same identity */
+    const struct weights_tensor *proj[2] = {&w->text_projection, &w->visual_proj};
+    size_t n[2] = {(size_t)c->text_width * c->embed_dim, (size_t)c->vision_width * c->embed_dim};
+    for (int k = 0; k < 2; k++) {
+        float *f = malloc(n[k] * sizeof *f);
+        if (f) { /* out of memory: an identity that matches nothing */
+            transformer_to_float(f, proj[k], 0, n[k]);
+            sha256_update(&h, n[k] * sizeof *f, (const uint8_t *)f);
+        }
+        free(f);
+    }
     sha256_update(&h, sizeof(float), (const uint8_t *)w->logit_scale);
     sha256_digest(&h, sizeof d, d);
     for (int i = 0; i < 16; i++)

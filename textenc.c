@@ -22,6 +22,17 @@ struct textenc {
     struct textenc_lane *lanes; /* [nlanes] */
 };
 
+/* The floats of the largest half-precision matrix of the text tower (the
+ * token embedding is read a row at a time, never expanded whole). */
+static size_t text_matrix_floats(const struct weights *w)
+{
+    const struct weights_config *c = &w->cfg;
+    size_t most = transformer_expand_need(&w->text_projection, (size_t)c->text_width * c->embed_dim, 0);
+    for (uint32_t l = 0; l < c->text_layers; l++)
+        most = transformer_block_need(&w->text_blocks[l], (int)c->text_width, (int)c->text_mlp, most);
+    return most;
+}
+
 static int lane_open(struct textenc_lane *l, const struct weights *w, int max_rows, char *err)
 {
     const struct weights_config *c = &w->cfg;
@@ -33,9 +44,10 @@ static int lane_open(struct textenc_lane *l, const struct weights *w, int max_ro
     if (!l->x || !l->pooled || !l->eot)
         return error(err, "out of memory for the text encoder");
     /* OpenAI's shape: heads of width 64, an MLP 4 times as wide */
-    struct transformer_opts o = {.width = (int)W, .heads = (int)W / 64, .mlp = 4 * (int)W, .max_rows = max_rows,
-                                 .max_seq = (int)c->context_length,
-                                 .activation = (enum weights_activation)c->activation, .threads = 1};
+    struct transformer_opts o = {.width = (int)W, .heads = (int)c->text_heads, .mlp = (int)c->text_mlp,
+                                 .max_rows = max_rows, .max_seq = (int)c->context_length,
+                                 .activation = (enum weights_activation)c->activation, .eps = c->ln_eps,
+                                 .threads = 1, .expand_floats = text_matrix_floats(w)};
     l->t = transformer_open(&o, err);
     return l->t ? 0 : -1;
 }
@@ -90,10 +102,10 @@ static void *lane_encode(void *arg)
     for (int i = 0; i < n; i++)
         for (int p = 0; p < l->lens[i]; p++, row++) {
             float *x = l->x + row * W;
-            const float *tok = w->token_embedding + (size_t)l->ids[i][p] * W,
-                        *pos = w->positional_embedding + (size_t)p * W;
+            const float *pos = w->positional_embedding + (size_t)p * W;
+            transformer_to_float(x, &w->token_embedding, (size_t)l->ids[i][p] * W, (size_t)W);
             for (int k = 0; k < W; k++)
-                x[k] = tok[k] + pos[k];
+                x[k] += pos[k];
         }
     /* each text's vector is read at its end-of-text token, its last */
     row = 0;
@@ -105,7 +117,7 @@ static void *lane_encode(void *arg)
     for (uint32_t b = 0; b < last; b++)
         transformer_block(l->t, &w->text_blocks[b], l->x, n, l->lens, 1);
     transformer_block_pick(l->t, &w->text_blocks[last], l->x, n, l->lens, 1, l->eot, l->pooled);
-    transformer_project(l->out, l->pooled, n, w->ln_final_weight, w->ln_final_bias, w->text_projection, W, E);
+    transformer_project(l->t, l->out, l->pooled, n, w->ln_final_weight, w->ln_final_bias, &w->text_projection, W, E);
     return NULL;
 }
 

@@ -23,6 +23,77 @@ static float sum8(const v8sf *v)
     return s;
 }
 
+typedef uint16_t v8hu __attribute__((vector_size(16)));
+
+/* Eight weights from element i of a matrix, as float32, exactly: float16
+ * by placing its bits in a float's and scaling by 2^112 (which makes its
+ * subnormals right too), infinities and NaNs given their exponent back;
+ * bfloat16 is a float's upper half. Plain vector code: no F16C needed. */
+static inline __attribute__((always_inline)) void load8(v8sf *out, const void *m, size_t i, uint32_t dtype)
+{
+    v8sf f;
+    if (dtype == WEIGHTS_F32) {
+        memcpy(out, (const float *)m + i, sizeof f);
+        return;
+    }
+    v8hu h;
+    memcpy(&h, (const uint16_t *)m + i, sizeof h);
+    v8si u = __builtin_convertvector(h, v8si), bits;
+    if (dtype == WEIGHTS_BF16) {
+        u <<= 16;
+        memcpy(out, &u, sizeof f);
+        return;
+    }
+    v8si mag = (u & 0x7fff) << 13;
+    memcpy(&f, &mag, sizeof f);
+    f *= 0x1p112f;
+    memcpy(&bits, &f, sizeof bits);
+    bits |= (((u & 0x7c00) == 0x7c00) & 0x7f800000) | (u & 0x8000) << 16;
+    memcpy(out, &bits, sizeof f);
+}
+
+UTIL_X86_64_V3 void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n)
+{
+    size_t i = 0;
+    if (m->dtype == WEIGHTS_F32) {
+        memcpy(out, (const float *)m->data + first, n * sizeof *out);
+        return;
+    }
+    for (; i + 8 <= n; i += 8) {
+        v8sf v;
+        if (m->dtype == WEIGHTS_F16)
+            load8(&v, m->data, first + i, WEIGHTS_F16);
+        else
+            load8(&v, m->data, first + i, WEIGHTS_BF16);
+        memcpy(out + i, &v, sizeof v);
+    }
+    for (const uint16_t *h = (const uint16_t *)m->data + first; i < n; i++) {
+        uint32_t b = (uint32_t)h[i] << 16;
+        if (m->dtype == WEIGHTS_F16)
+            out[i] = util_half_to_float(h[i]);
+        else
+            memcpy(&out[i], &b, sizeof b);
+    }
+}
+
+size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most)
+{
+    size_t W = (size_t)width, M = (size_t)mlp;
+    most = transformer_expand_need(&b->in_proj_weight, 3 * W * W, most);
+    most = transformer_expand_need(&b->out_proj_weight, W * W, most);
+    most = transformer_expand_need(&b->c_fc_weight, M * W, most);
+    return transformer_expand_need(&b->c_proj_weight, W * M, most);
+}
+
+const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
+{
+    if (m->dtype == WEIGHTS_F32)
+        return m->data;
+    /* sized by the caller's expand_floats, which counts every matrix it has */
+    transformer_to_float(t->wbuf, m, 0, n < t->wbuf_floats ? n : t->wbuf_floats);
+    return t->wbuf;
+}
+
 /* The same sum in a tree, three vector steps instead of eight serial adds. */
 static inline float sum8_tree(const v8sf *v)
 {
@@ -43,7 +114,7 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     if (!t)
         goto oom;
     *t = (struct transformer){.width = o->width, .heads = o->heads, .head_dim = o->width / o->heads, .mlp = o->mlp,
-                              .max_rows = o->max_rows, .max_seq = o->max_seq, .activation = o->activation,
+                              .max_rows = o->max_rows, .max_seq = o->max_seq, .activation = o->activation, .eps = o->eps,
                               .threads = util_threads(o->threads)};
     size_t rows = (size_t)o->max_rows, w = (size_t)o->width, s = (size_t)o->max_seq;
     void *(*alloc)(size_t) = o->huge_pages ? util_scratch : malloc;
@@ -51,6 +122,9 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     t->qkv = alloc(rows * 3 * w * sizeof(float));
     t->hidden = alloc(rows * (size_t)o->mlp * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
+    if (o->expand_floats && !(t->wbuf = alloc(o->expand_floats * sizeof(float))))
+        goto oom;
+    t->wbuf_floats = o->expand_floats;
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)
         goto oom;
     return t;
@@ -68,13 +142,15 @@ void transformer_close(struct transformer *t)
     free(t->qkv);
     free(t->hidden);
     free(t->scores);
+    free(t->wbuf);
     free(t);
 }
 
 /* Sums in eight float lanes, as PyTorch's vectorised LayerNorm does in
  * float. Built for AVX2 + FMA and for any x86-64, chosen at load time. */
 UTIL_X86_64_V3 void
-transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width)
+transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
+                      float eps)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * width;
@@ -100,7 +176,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
         sq = sum8(&acc);
         for (; i < width; i++)
             sq += (xr[i] - mean) * (xr[i] - mean);
-        float inv = 1.0f / sqrtf(sq / width + 1e-5f);
+        float inv = 1.0f / sqrtf(sq / width + eps);
         for (i = 0; i < width; i++)
             o[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
     }
@@ -110,17 +186,18 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
  * y's rows ldy apart: MR x 2 dot products in eight lanes, each weight vector
  * loaded once for all MR rows. With pf set, the 2 * in floats from pf on are
  * prefetched on the way, one cache line per step. */
-static inline __attribute__((always_inline)) void few_rows_block(float *y, int ldy, const float *x, const float *w,
-                                                                 int in, int MR, const float *pf)
+static inline __attribute__((always_inline)) void few_rows_block(float *y, int ldy, const float *x, const void *w,
+                                                                 size_t at, int in, int MR, const char *pf,
+                                                                 uint32_t dtype)
 {
     v8sf acc[4][2] = {{{0}}};
-    const float *w0 = w, *w1 = w + in;
+    size_t es = weights_dtype_size(dtype);
     for (int k = 0; k < in; k += 8) {
         if (pf)
-            __builtin_prefetch(pf + 2 * k);
+            __builtin_prefetch(pf + 2 * (size_t)k * es);
         v8sf b0, b1;
-        memcpy(&b0, w0 + k, sizeof b0);
-        memcpy(&b1, w1 + k, sizeof b1);
+        load8(&b0, w, at + (size_t)k, dtype);
+        load8(&b1, w, at + (size_t)in + (size_t)k, dtype);
         for (int r = 0; r < MR; r++) {
             v8sf a;
             memcpy(&a, x + (size_t)r * in + k, sizeof a);
@@ -141,42 +218,60 @@ static inline __attribute__((always_inline)) void few_rows_block(float *y, int l
  * sits in L1. The hardware prefetcher stops at every 4 KiB page, so the
  * next pair is prefetched by hand while the first rows work on this
  * one. in and n are even, in a multiple of 8 (widths are multiples of 64). */
-UTIL_X86_64_V3 static void
-few_rows(float *y, int ldy, const float *x, const float *w, int rows, int in, int n)
+static inline __attribute__((always_inline)) void few_rows_typed(float *y, int ldy, const float *x, const void *w,
+                                                                 size_t first, int rows, int in, int n, uint32_t dtype)
 {
+    size_t es = weights_dtype_size(dtype);
     for (int j = 0; j < n; j += 2) {
-        const float *wj = w + (size_t)j * in, *pf = j + 2 < n ? wj + (size_t)2 * in : NULL;
+        size_t at = (first + (size_t)j) * (size_t)in;
+        const char *pf = j + 2 < n ? (const char *)w + (at + (size_t)2 * in) * es : NULL;
         int m = 0;
         for (; m + 4 <= rows; m += 4, pf = NULL)
-            few_rows_block(y + (size_t)m * ldy + j, ldy, x + (size_t)m * in, wj, in, 4, pf);
+            few_rows_block(y + (size_t)m * ldy + j, ldy, x + (size_t)m * in, w, at, in, 4, pf, dtype);
         float *ym = y + (size_t)m * ldy + j;
         const float *xm = x + (size_t)m * in;
         switch (rows - m) {
-        case 3: few_rows_block(ym, ldy, xm, wj, in, 3, pf); break;
-        case 2: few_rows_block(ym, ldy, xm, wj, in, 2, pf); break;
-        case 1: few_rows_block(ym, ldy, xm, wj, in, 1, pf); break;
+        case 3: few_rows_block(ym, ldy, xm, w, at, in, 3, pf, dtype); break;
+        case 2: few_rows_block(ym, ldy, xm, w, at, in, 2, pf, dtype); break;
+        case 1: few_rows_block(ym, ldy, xm, w, at, in, 1, pf, dtype); break;
         }
     }
+}
+
+/* Columns [first, first + n) of the product; one copy of the kernel per
+ * dtype, with the same order of operations: float16 weights give exactly
+ * what their float32 expansion gives. */
+UTIL_X86_64_V3 static void few_rows(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first,
+                                    int rows, int in, int n)
+{
+    if (w->dtype == WEIGHTS_F16)
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F16);
+    else if (w->dtype == WEIGHTS_BF16)
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_BF16);
+    else
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F32);
 }
 
 /* A share of a few-rows product: columns [first, first + n) */
 struct few_rows_share {
     float *y;
-    const float *x, *w;
+    const float *x;
+    const struct weights_tensor *w;
     int rows, in, out, first, n;
 };
 
 static void *few_rows_run(void *arg)
 {
     struct few_rows_share *s = arg;
-    few_rows(s->y + s->first, s->out, s->x, s->w + (size_t)s->first * s->in, s->rows, s->in, s->n);
+    few_rows(s->y + s->first, s->out, s->x, s->w, (size_t)s->first, s->rows, s->in, s->n);
     return NULL;
 }
 
 /* Starting a thread costs tens of microseconds, a B/32 text layer's product
  * hundreds; products smaller than FEW_ROWS_SPLIT multiply-adds stay on the
  * calling thread. */
-void transformer_few_rows(int threads, float *y, const float *x, const float *w, int rows, int in, int out)
+void transformer_few_rows(int threads, float *y, const float *x, const struct weights_tensor *w, int rows, int in,
+                          int out)
 {
     if ((size_t)rows * in * out < FEW_ROWS_SPLIT)
         threads = 1;
@@ -214,8 +309,8 @@ void transformer_blas_threads(int n)
 
 /* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
  * with residual set, the result is added to y instead. */
-static void linear(struct transformer *t, float *y, const float *x, const float *weight, const float *bias, int rows,
-                   int in, int out, int residual)
+static void linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+                   const float *bias, int rows, int in, int out, int residual)
 {
     for (int r = 0; r < rows; r++) {
         float *yr = y + (size_t)r * out;
@@ -225,10 +320,15 @@ static void linear(struct transformer *t, float *y, const float *x, const float 
         else
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
-    if (rows <= FEW_ROWS)
+    if (rows <= FEW_ROWS) {
         transformer_few_rows(t->threads, y, x, weight, rows, in, out);
-    else /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, weight, in, 1.0f, y, out);
+        return;
+    }
+    /* the BLAS takes float32: half-precision weights are expanded first,
+     * once for all rows (a batch's worth of work beside it) */
+    const float *wf = transformer_expand(t, weight, (size_t)out * (size_t)in);
+    /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, wf, in, 1.0f, y, out);
 }
 
 /* Attention of one sequence, qkv [seq, 3W], for its nq query rows from row
@@ -313,8 +413,8 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     int W = t->width, rows = 0;
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
-    transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W);
-    linear(t, t->qkv, t->ln, b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
+    transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W, t->eps);
+    linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
         int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
         attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
@@ -325,11 +425,11 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
         x = out;
         rows = nseq;
     }
-    linear(t, x, t->ln, b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
-    transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W);
-    linear(t, t->hidden, t->ln, b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
+    linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
+    transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W, t->eps);
+    linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
     activate(t->hidden, (size_t)rows * (size_t)t->mlp, t->activation);
-    linear(t, x, t->hidden, b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
+    linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
@@ -344,11 +444,12 @@ void transformer_block_pick(struct transformer *t, const struct weights_block *b
     block(t, b, x, nseq, lens, causal, pick, out);
 }
 
-void transformer_project(float *out, float *x, int n, const float *ln_weight, const float *ln_bias, const float *proj,
-                         int width, int embed)
+void transformer_project(struct transformer *t, float *out, float *x, int n, const float *ln_weight,
+                         const float *ln_bias, const struct weights_tensor *proj, int width, int embed)
 {
-    transformer_layernorm(x, x, ln_weight, ln_bias, n, width);
+    transformer_layernorm(x, x, ln_weight, ln_bias, n, width, t->eps);
+    const float *pf = transformer_expand(t, proj, (size_t)width * (size_t)embed);
     /* out[n, E] = x[n, W] @ proj[W, E] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, x, width, proj, embed, 0.0f, out,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, x, width, pf, embed, 0.0f, out,
                 embed);
 }

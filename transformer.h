@@ -1,13 +1,14 @@
 /* transformer.h - what both towers share: LayerNorm and the residual block.
  *
  *     struct transformer_opts o = {.width = W, .heads = W / 64, .mlp = 4 * W, .max_rows = rows,
- *                                  .max_seq = seq, .activation = WEIGHTS_QUICK_GELU, .threads = 2};
+ *                                  .max_seq = seq, .activation = WEIGHTS_QUICK_GELU, .eps = 1e-5f,
+ *                                  .threads = 2};
  *     struct transformer *t = transformer_open(&o, err);
  *     // x: [rows, W], nseq sequences one after another, lens[i] rows each
  *     for (int l = 0; l < layers - 1; l++)
  *         transformer_block(t, &blocks[l], x, nseq, lens, causal);
  *     transformer_block_pick(t, &blocks[layers - 1], x, nseq, lens, causal, rows, pooled);
- *     transformer_project(out, pooled, nseq, ln_weight, ln_bias, proj, W, E);
+ *     transformer_project(t, out, pooled, nseq, ln_weight, ln_bias, &proj, W, E);
  *     transformer_close(t);
  *
  * A transformer owns scratch buffers sized once for max_rows rows of width W
@@ -24,10 +25,13 @@ struct transformer {
     int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS); the
                   * caller may change it between calls */
     enum weights_activation activation;
+    float eps;     /* LayerNorm's */
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
     float *qkv;    /* [max_rows, 3W] */
     float *hidden; /* [max_rows, mlp] */
     float *scores; /* [heads, max_seq, max_seq] */
+    float *wbuf;   /* [wbuf_floats]: a half-precision matrix expanded to float32 */
+    size_t wbuf_floats;
 };
 
 struct transformer_opts {
@@ -37,7 +41,10 @@ struct transformer_opts {
     int max_rows; /* rows of all the sequences of one call together */
     int max_seq;  /* rows of one sequence */
     enum weights_activation activation;
+    float eps;    /* LayerNorm's epsilon */
     int threads;  /* for products of a few rows (1 to UTIL_MAX_THREADS) */
+    size_t expand_floats; /* the largest float16 or bfloat16 matrix the caller
+                             will have expanded for the BLAS (0: none) */
     int huge_pages; /* scratch on huge pages (util_scratch), for callers
                        that fill all max_rows rows every time (the image
                        tower); a one-off text touches a few rows, where each
@@ -50,8 +57,24 @@ struct transformer_opts {
 struct transformer *transformer_open(const struct transformer_opts *o, char *err);
 void transformer_close(struct transformer *t);
 
-/* out[r] = LayerNorm(x[r]) * weight + bias for rows r, eps 1e-5; out may be x. */
-void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width);
+/* out[r] = LayerNorm(x[r]) * weight + bias for rows r; out may be x. */
+void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
+                           float eps);
+
+/* Elements [first, first + n) of m as float32 into out, exactly. */
+void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n);
+
+/* For sizing expand_floats: most, or n when m of n floats is half
+ * precision and larger; and the same over a block's matrices. */
+static inline size_t transformer_expand_need(const struct weights_tensor *m, size_t n, size_t most)
+{
+    return m->dtype != WEIGHTS_F32 && n > most ? n : most;
+}
+size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most);
+
+/* m's first n elements as float32: m's own data when it is float32, else
+ * expanded into t's scratch (valid until the next call on t). */
+const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n);
 
 /* x += attention(ln_1(x)); x += mlp(ln_2(x)), for nseq independent sequences
  * stored one after another, lens[i] rows each (together at most max_rows,
@@ -78,7 +101,8 @@ void transformer_blas_idle(void);
  * each weight is read once, and the columns are shared between threads
  * threads (the calling one among them) when the product is large enough
  * to pay for starting them. in a multiple of 8, out even. */
-void transformer_few_rows(int threads, float *y, const float *x, const float *w, int rows, int in, int out);
+void transformer_few_rows(int threads, float *y, const float *x, const struct weights_tensor *w, int rows, int in,
+                          int out);
 
 /* A tower's last block, where only one row of each sequence counts (the
  * class token, the end-of-text token): it reads x like transformer_block
@@ -89,7 +113,7 @@ void transformer_block_pick(struct transformer *t, const struct weights_block *b
 
 /* Each tower's head: out[n, E] = LayerNorm(x[n, W]) @ proj[W, E], x
  * overwritten. */
-void transformer_project(float *out, float *x, int n, const float *ln_weight, const float *ln_bias, const float *proj,
-                         int width, int embed);
+void transformer_project(struct transformer *t, float *out, float *x, int n, const float *ln_weight,
+                         const float *ln_bias, const struct weights_tensor *proj, int width, int embed);
 
 #endif

@@ -109,3 +109,37 @@ int util_open_regular(const char *path, struct stat *st, char *err)
                             : S_ISSOCK(st->st_mode) ? "is a socket, not a regular file"
                                                     : "is a device, not a regular file");
 }
+
+uint16_t util_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
+    if (e == 0xff) /* infinity, or a NaN kept a NaN */
+        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 | m >> 13 : 0));
+    int exp = (int)e - 127 + 15;
+    if (exp >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) { /* a subnormal half, or zero */
+        if (exp < -10)
+            return (uint16_t)sign;
+        m |= 0x800000;
+        int shift = 14 - exp;
+        uint32_t h = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        h += rest > half || (rest == half && (h & 1));
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = (uint32_t)exp << 10 | m >> 13, rest = m & 0x1fff;
+    h += rest > 0x1000 || (rest == 0x1000 && (h & 1)); /* a carry into the exponent is right, up to infinity */
+    return (uint16_t)(sign | h);
+}
+
+uint16_t util_float_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffff) > 0x7f800000) /* NaN */
+        return (uint16_t)(x >> 16 | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}

@@ -56,8 +56,12 @@ int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 static inline int size_mul(size_t a, size_t b, size_t *out) { return __builtin_mul_overflow(a, b, out) ? -1 : 0; }
 static inline int size_add(size_t a, size_t b, size_t *out) { return __builtin_add_overflow(a, b, out) ? -1 : 0; }
 
-/* IEEE half precision to float, exactly (every half is a float). */
+/* IEEE half precision to float, exactly (every half is a float), and
+ * float to half and to bfloat16, rounding to nearest, ties to even, as
+ * PyTorch's .half() and .bfloat16() do. */
 float util_half_to_float(uint16_t h);
+uint16_t util_float_to_half(float f);
+uint16_t util_float_to_bf16(float f);
 
 /* Opens path read-only for a file that must be a regular file, without
  * blocking (a FIFO would block open() forever) and refusing directories,

@@ -28,6 +28,18 @@ struct vit {
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
 #define VIT_MAX_BATCH 128  /* images at a time, whatever the lanes: bounds the callers' pixel buffers */
 
+/* The floats of the largest half-precision matrix of the image tower. */
+static size_t vit_matrix_floats(const struct weights *w)
+{
+    const struct weights_config *c = &w->cfg;
+    size_t W = c->vision_width, K = 3 * (size_t)c->vision_patch * c->vision_patch;
+    size_t most = transformer_expand_need(&w->conv1_weight, W * K, 0);
+    most = transformer_expand_need(&w->visual_proj, W * c->embed_dim, most);
+    for (uint32_t l = 0; l < c->vision_layers; l++)
+        most = transformer_block_need(&w->visual_blocks[l], (int)W, (int)c->vision_mlp, most);
+    return most;
+}
+
 static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch, char *err)
 {
     const struct weights_config *c = &w->cfg;
@@ -46,9 +58,10 @@ static int lane_open(struct vit_lane *l, const struct weights *w, int max_batch,
         l->cls[i] = (size_t)i * (G2 + 1);
     }
     /* OpenAI's shape: heads of width 64, an MLP 4 times as wide */
-    struct transformer_opts o = {.width = (int)W, .heads = (int)W / 64, .mlp = 4 * (int)W,
+    struct transformer_opts o = {.width = (int)W, .heads = (int)c->vision_heads, .mlp = (int)c->vision_mlp,
                                  .max_rows = max_batch * (int)(G2 + 1), .max_seq = (int)(G2 + 1),
-                                 .activation = (enum weights_activation)c->activation, .threads = 1, .huge_pages = 1};
+                                 .activation = (enum weights_activation)c->activation, .eps = c->ln_eps,
+                                 .threads = 1, .huge_pages = 1, .expand_floats = vit_matrix_floats(w)};
     l->t = transformer_open(&o, err);
     return l->t ? 0 : -1;
 }
@@ -122,7 +135,8 @@ static void *lane_encode(void *arg)
             }
     /* emb[n*G*G, W] = patches[n*G*G, 3PP] @ conv1[W, 3PP]^T: one product for
      * all images, so conv1 is packed once */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K, w->conv1_weight, K,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K,
+                transformer_expand(l->t, &w->conv1_weight, (size_t)W * K), K,
                 0.0f, l->emb, W);
     /* token 0 of each image is the class embedding; patches follow */
     for (int i = 0; i < n; i++) {
@@ -133,12 +147,12 @@ static void *lane_encode(void *arg)
         for (size_t k = W; k < (size_t)seq * W; k++)
             x[k] = emb[k - W] + pos[k];
     }
-    transformer_layernorm(l->x, l->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W);
+    transformer_layernorm(l->x, l->x, w->ln_pre_weight, w->ln_pre_bias, n * seq, W, w->cfg.ln_eps);
     uint32_t last = w->cfg.vision_layers - 1;
     for (uint32_t b = 0; b < last; b++)
         transformer_block(l->t, &w->visual_blocks[b], l->x, n, l->lens, 0);
     transformer_block_pick(l->t, &w->visual_blocks[last], l->x, n, l->lens, 0, l->cls, l->pooled);
-    transformer_project(l->out, l->pooled, n, w->ln_post_weight, w->ln_post_bias, w->visual_proj, W, E);
+    transformer_project(l->t, l->out, l->pooled, n, w->ln_post_weight, w->ln_post_bias, &w->visual_proj, W, E);
     return NULL;
 }
 

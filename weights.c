@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,18 @@
 #include <zlib.h>
 
 #define BLOCK_TENSORS 12
+
+void weights_config_openai(struct weights_config *c)
+{
+    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, sd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    c->vision_heads = c->vision_width / 64;
+    c->text_heads = c->text_width / 64;
+    c->vision_mlp = 4 * c->vision_width;
+    c->text_mlp = 4 * c->text_width;
+    c->ln_eps = 1e-5f;
+    memcpy(c->image_mean, mean, sizeof mean);
+    memcpy(c->image_std, sd, sizeof sd);
+}
 
 int weights_config_check(const struct weights_config *c, char *err)
 {
@@ -26,12 +39,27 @@ int weights_config_check(const struct weights_config *c, char *err)
         {"vocabulary size", c->vocab_size, 1, 1u << 20},
         {"text width", c->text_width, 64, 8192},
         {"text layers", c->text_layers, 1, 256},
+        {"image heads", c->vision_heads, 1, 256},
+        {"text heads", c->text_heads, 1, 256},
+        {"image MLP width", c->vision_mlp, 8, 65536},
+        {"text MLP width", c->text_mlp, 8, 65536},
     };
     for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
         if (f[k].v < f[k].lo || f[k].v > f[k].hi)
             return error(err, "%s %u is out of range [%u, %u]", f[k].name, f[k].v, f[k].lo, f[k].hi);
     if (c->vision_width % 64 || c->text_width % 64)
-        return error(err, "widths %u and %u must be multiples of 64 (heads of 64)", c->vision_width, c->text_width);
+        return error(err, "widths %u and %u must be multiples of 64", c->vision_width, c->text_width);
+    if (c->vision_width % c->vision_heads || c->text_width % c->text_heads)
+        return error(err, "widths %u and %u are not divided by %u and %u heads", c->vision_width, c->text_width,
+                     c->vision_heads, c->text_heads);
+    if (c->vision_mlp % 8 || c->text_mlp % 8)
+        return error(err, "MLP widths %u and %u must be multiples of 8", c->vision_mlp, c->text_mlp);
+    if (!(c->ln_eps > 0 && c->ln_eps < 1))
+        return error(err, "LayerNorm epsilon %g is out of range (0, 1)", (double)c->ln_eps);
+    for (int k = 0; k < 3; k++)
+        if (!isfinite(c->image_mean[k]) || !(c->image_std[k] > 0 && c->image_std[k] < 1e6f))
+            return error(err, "pixel mean %g or deviation %g is out of range", (double)c->image_mean[k],
+                         (double)c->image_std[k]);
     if (c->vision_patch * c->vision_grid > 8192)
         return error(err, "image resolution %u is too large", c->vision_patch * c->vision_grid);
     return 0;
@@ -42,8 +70,8 @@ struct specs {
     size_t n;
 };
 
-static void add(struct specs *sp, int visual, const float **slot, const char *name, uint32_t ndim,
-                uint32_t d0, uint32_t d1, uint32_t d2, uint32_t d3)
+static struct weights_spec *add(struct specs *sp, int visual, const float **slot, const char *name, uint32_t ndim,
+                                uint32_t d0, uint32_t d1, uint32_t d2, uint32_t d3)
 {
     struct weights_spec *s = &sp->s[sp->n++];
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -51,33 +79,51 @@ static void add(struct specs *sp, int visual, const float **slot, const char *na
     s->shape[0] = d0, s->shape[1] = d1, s->shape[2] = d2, s->shape[3] = d3;
     s->visual = visual;
     s->slot = slot;
+    return s;
+}
+
+/* A matrix that may be half precision. */
+static void add_matrix(struct specs *sp, int visual, struct weights_tensor *matrix, const char *name, uint32_t ndim,
+                       uint32_t d0, uint32_t d1, uint32_t d2, uint32_t d3)
+{
+    struct weights_spec *s = add(sp, visual, NULL, name, ndim, d0, d1, d2, d3);
+    s->halves = 1;
+    s->matrix = matrix;
 }
 
 #define SLOT(w, field) ((w) ? &(w)->field : NULL)
 
-static void add_blocks(struct specs *sp, int visual, const char *prefix, uint32_t layers, uint32_t W,
+static void add_blocks(struct specs *sp, int visual, const char *prefix, uint32_t layers, uint32_t W, uint32_t M,
                        struct weights_block *blocks)
 {
     for (uint32_t l = 0; l < layers; l++) {
         struct weights_block *b = blocks ? &blocks[l] : NULL;
-        const struct { const char *suffix; const float **slot; uint32_t ndim, d0, d1; } t[BLOCK_TENSORS] = {
-            {"ln_1.weight", SLOT(b, ln_1_weight), 1, W, 0},
-            {"ln_1.bias", SLOT(b, ln_1_bias), 1, W, 0},
-            {"attn.in_proj_weight", SLOT(b, in_proj_weight), 2, 3 * W, W},
-            {"attn.in_proj_bias", SLOT(b, in_proj_bias), 1, 3 * W, 0},
-            {"attn.out_proj.weight", SLOT(b, out_proj_weight), 2, W, W},
-            {"attn.out_proj.bias", SLOT(b, out_proj_bias), 1, W, 0},
-            {"ln_2.weight", SLOT(b, ln_2_weight), 1, W, 0},
-            {"ln_2.bias", SLOT(b, ln_2_bias), 1, W, 0},
-            {"mlp.c_fc.weight", SLOT(b, c_fc_weight), 2, 4 * W, W},
-            {"mlp.c_fc.bias", SLOT(b, c_fc_bias), 1, 4 * W, 0},
-            {"mlp.c_proj.weight", SLOT(b, c_proj_weight), 2, W, 4 * W},
-            {"mlp.c_proj.bias", SLOT(b, c_proj_bias), 1, W, 0},
+        const struct {
+            const char *suffix;
+            const float **slot;
+            struct weights_tensor *matrix;
+            uint32_t ndim, d0, d1;
+        } t[BLOCK_TENSORS] = {
+            {"ln_1.weight", SLOT(b, ln_1_weight), NULL, 1, W, 0},
+            {"ln_1.bias", SLOT(b, ln_1_bias), NULL, 1, W, 0},
+            {"attn.in_proj_weight", NULL, SLOT(b, in_proj_weight), 2, 3 * W, W},
+            {"attn.in_proj_bias", SLOT(b, in_proj_bias), NULL, 1, 3 * W, 0},
+            {"attn.out_proj.weight", NULL, SLOT(b, out_proj_weight), 2, W, W},
+            {"attn.out_proj.bias", SLOT(b, out_proj_bias), NULL, 1, W, 0},
+            {"ln_2.weight", SLOT(b, ln_2_weight), NULL, 1, W, 0},
+            {"ln_2.bias", SLOT(b, ln_2_bias), NULL, 1, W, 0},
+            {"mlp.c_fc.weight", NULL, SLOT(b, c_fc_weight), 2, M, W},
+            {"mlp.c_fc.bias", SLOT(b, c_fc_bias), NULL, 1, M, 0},
+            {"mlp.c_proj.weight", NULL, SLOT(b, c_proj_weight), 2, W, M},
+            {"mlp.c_proj.bias", SLOT(b, c_proj_bias), NULL, 1, W, 0},
         };
         for (int k = 0; k < BLOCK_TENSORS; k++) {
             char name[WEIGHTS_NAME_MAX];
             snprintf(name, sizeof name, "%sresblocks.%u.%s", prefix, l, t[k].suffix);
-            add(sp, visual, t[k].slot, name, t[k].ndim, t[k].d0, t[k].d1, 0, 0);
+            if (t[k].ndim == 2)
+                add_matrix(sp, visual, t[k].matrix, name, 2, t[k].d0, t[k].d1, 0, 0);
+            else
+                add(sp, visual, t[k].slot, name, t[k].ndim, t[k].d0, t[k].d1, 0, 0);
         }
     }
 }
@@ -94,22 +140,22 @@ struct weights_spec *weights_specs(const struct weights_config *c, struct weight
         return NULL;
     uint32_t Wt = c->text_width, Wv = c->vision_width, E = c->embed_dim, P = c->vision_patch;
     add(&sp, 0, SLOT(w, logit_scale), "logit_scale", 0, 0, 0, 0, 0);
-    add(&sp, 0, SLOT(w, token_embedding), "token_embedding.weight", 2, c->vocab_size, Wt, 0, 0);
+    add_matrix(&sp, 0, SLOT(w, token_embedding), "token_embedding.weight", 2, c->vocab_size, Wt, 0, 0);
     add(&sp, 0, SLOT(w, positional_embedding), "positional_embedding", 2, c->context_length, Wt, 0, 0);
-    add_blocks(&sp, 0, "transformer.", c->text_layers, Wt, w ? w->text_blocks : NULL);
+    add_blocks(&sp, 0, "transformer.", c->text_layers, Wt, c->text_mlp, w ? w->text_blocks : NULL);
     add(&sp, 0, SLOT(w, ln_final_weight), "ln_final.weight", 1, Wt, 0, 0, 0);
     add(&sp, 0, SLOT(w, ln_final_bias), "ln_final.bias", 1, Wt, 0, 0, 0);
-    add(&sp, 0, SLOT(w, text_projection), "text_projection", 2, Wt, E, 0, 0);
-    add(&sp, 1, SLOT(w, conv1_weight), "visual.conv1.weight", 4, Wv, 3, P, P);
+    add_matrix(&sp, 0, SLOT(w, text_projection), "text_projection", 2, Wt, E, 0, 0);
+    add_matrix(&sp, 1, SLOT(w, conv1_weight), "visual.conv1.weight", 4, Wv, 3, P, P);
     add(&sp, 1, SLOT(w, class_embedding), "visual.class_embedding", 1, Wv, 0, 0, 0);
     add(&sp, 1, SLOT(w, visual_positional_embedding), "visual.positional_embedding", 2,
         c->vision_grid * c->vision_grid + 1, Wv, 0, 0);
     add(&sp, 1, SLOT(w, ln_pre_weight), "visual.ln_pre.weight", 1, Wv, 0, 0, 0);
     add(&sp, 1, SLOT(w, ln_pre_bias), "visual.ln_pre.bias", 1, Wv, 0, 0, 0);
-    add_blocks(&sp, 1, "visual.transformer.", c->vision_layers, Wv, w ? w->visual_blocks : NULL);
+    add_blocks(&sp, 1, "visual.transformer.", c->vision_layers, Wv, c->vision_mlp, w ? w->visual_blocks : NULL);
     add(&sp, 1, SLOT(w, ln_post_weight), "visual.ln_post.weight", 1, Wv, 0, 0, 0);
     add(&sp, 1, SLOT(w, ln_post_bias), "visual.ln_post.bias", 1, Wv, 0, 0, 0);
-    add(&sp, 1, SLOT(w, visual_proj), "visual.proj", 2, Wv, E, 0, 0);
+    add_matrix(&sp, 1, SLOT(w, visual_proj), "visual.proj", 2, Wv, E, 0, 0);
     *n = sp.n;
     return sp.s;
 }
@@ -121,6 +167,20 @@ size_t weights_spec_numel(const struct weights_spec *s)
     for (uint32_t d = 0; d < s->ndim; d++)
         n *= s->shape[d];
     return n;
+}
+
+float weights_spec_value(const struct weights_spec *s, size_t i)
+{
+    if (!s->halves)
+        return (*s->slot)[i];
+    const struct weights_tensor *m = s->matrix;
+    if (m->dtype == WEIGHTS_F32)
+        return ((const float *)m->data)[i];
+    uint16_t h = ((const uint16_t *)m->data)[i];
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return m->dtype == WEIGHTS_F16 ? util_half_to_float(h) : f;
 }
 
 const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape)
@@ -139,22 +199,37 @@ static const size_t config_fields[] = {
     offsetof(struct weights_config, vision_patch),   offsetof(struct weights_config, vision_grid),
     offsetof(struct weights_config, context_length), offsetof(struct weights_config, vocab_size),
     offsetof(struct weights_config, text_width),     offsetof(struct weights_config, text_layers),
+    offsetof(struct weights_config, vision_heads),   offsetof(struct weights_config, text_heads),
+    offsetof(struct weights_config, vision_mlp),     offsetof(struct weights_config, text_mlp),
+    offsetof(struct weights_config, ln_eps),         offsetof(struct weights_config, image_mean[0]),
+    offsetof(struct weights_config, image_mean[1]),  offsetof(struct weights_config, image_mean[2]),
+    offsetof(struct weights_config, image_std[0]),   offsetof(struct weights_config, image_std[1]),
+    offsetof(struct weights_config, image_std[2]),
 };
 #define CONFIG_FIELDS (sizeof config_fields / sizeof config_fields[0])
 
 /* the layout weights.h documents: a field added to the config must be added
  * to config_fields and to the header (with a new format version) */
-_Static_assert(sizeof(struct weights_config) == CONFIG_FIELDS * sizeof(uint32_t), "every config field is stored");
+_Static_assert(sizeof(struct weights_config) == CONFIG_FIELDS * sizeof(uint32_t) && sizeof(float) == sizeof(uint32_t),
+               "every config field is stored, each in 4 bytes");
 _Static_assert(WEIGHTS_HDR_CONFIG + CONFIG_FIELDS * 4 == WEIGHTS_HDR_COUNT, "the config fills its header slot");
 _Static_assert(WEIGHTS_HDR_END <= WEIGHTS_HEADER_SIZE && sizeof WEIGHTS_MAGIC <= WEIGHTS_HDR_VERSION,
                "the header holds its fields");
-_Static_assert(WEIGHTS_NAME_MAX <= WEIGHTS_ENT_NDIM && WEIGHTS_ENT_SHAPE + 4 * 4 <= WEIGHTS_ENT_OFFSET &&
-                   WEIGHTS_ENT_OFFSET + 8 == WEIGHTS_ENTRY_SIZE,
+_Static_assert(WEIGHTS_NAME_MAX <= WEIGHTS_ENT_NDIM && WEIGHTS_ENT_SHAPE + 4 * 4 <= WEIGHTS_ENT_DTYPE &&
+                   WEIGHTS_ENT_DTYPE + 4 <= WEIGHTS_ENT_OFFSET && WEIGHTS_ENT_OFFSET + 8 == WEIGHTS_ENTRY_SIZE,
                "an entry holds its fields");
 
-static uint32_t *config_field(struct weights_config *c, size_t k)
+/* Field k's 4 bytes (a float's are its bits), read and written by memcpy. */
+static uint32_t get_field(const struct weights_config *c, size_t k)
 {
-    return (uint32_t *)((char *)c + config_fields[k]);
+    uint32_t v;
+    memcpy(&v, (const char *)c + config_fields[k], sizeof v);
+    return v;
+}
+
+static void set_field(struct weights_config *c, size_t k, uint32_t v)
+{
+    memcpy((char *)c + config_fields[k], &v, sizeof v);
 }
 
 static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_config *c, uint32_t count)
@@ -162,9 +237,8 @@ static void header(unsigned char out[WEIGHTS_HEADER_SIZE], const struct weights_
     memset(out, 0, WEIGHTS_HEADER_SIZE);
     memcpy(out + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC);
     store_u32(out + WEIGHTS_HDR_VERSION, WEIGHTS_VERSION);
-    struct weights_config copy = *c;
     for (size_t k = 0; k < CONFIG_FIELDS; k++)
-        store_u32(out + WEIGHTS_HDR_CONFIG + 4 * k, *config_field(&copy, k));
+        store_u32(out + WEIGHTS_HDR_CONFIG + 4 * k, get_field(c, k));
     store_u32(out + WEIGHTS_HDR_COUNT, count);
 }
 
@@ -175,6 +249,7 @@ static void entry(unsigned char *out, const struct weights_spec *s, uint64_t off
     store_u32(out + WEIGHTS_ENT_NDIM, s->ndim);
     for (int d = 0; d < 4; d++)
         store_u32(out + WEIGHTS_ENT_SHAPE + 4 * d, s->shape[d]);
+    store_u32(out + WEIGHTS_ENT_DTYPE, s->dtype);
     store_u64(out + WEIGHTS_ENT_OFFSET, offset);
 }
 
@@ -193,7 +268,7 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
     for (size_t k = 0; k < n; k++) {
         uint64_t align = (k > 0 && specs[k].visual && !specs[k - 1].visual) ? WEIGHTS_TOWER_ALIGN : WEIGHTS_ALIGN;
         (*offsets)[k] = (end + align - 1) / align * align;
-        end = (*offsets)[k] + weights_spec_numel(&specs[k]) * sizeof(float);
+        end = (*offsets)[k] + weights_spec_numel(&specs[k]) * weights_dtype_size(specs[k].dtype);
         entry(*head + WEIGHTS_HEADER_SIZE + k * WEIGHTS_ENTRY_SIZE, &specs[k], (*offsets)[k]);
     }
     header(*head, c, (uint32_t)n);
@@ -204,7 +279,7 @@ int weights_layout(const struct weights_config *c, const struct weights_spec *sp
 static void read_config(const unsigned char *h, struct weights_config *c)
 {
     for (size_t k = 0; k < CONFIG_FIELDS; k++)
-        *config_field(c, k) = load_u32(h + WEIGHTS_HDR_CONFIG + 4 * k);
+        set_field(c, k, load_u32(h + WEIGHTS_HDR_CONFIG + 4 * k));
 }
 
 static const unsigned char *find_entry(const unsigned char *dir, uint32_t count, const char *name)
@@ -254,14 +329,23 @@ static int bind(struct weights *w, const char *path, char *err)
                       weights_shape_str(gs, (int)ndim, got), weights_shape_str(ws, (int)s->ndim, want));
             goto done;
         }
+        uint32_t dtype = load_u32(e + WEIGHTS_ENT_DTYPE);
+        if (dtype > WEIGHTS_BF16 || (dtype != WEIGHTS_F32 && !s->halves)) {
+            error(err, "%s: tensor %s has dtype %u, expected %s", path, s->name, dtype,
+                  s->halves ? "0 (float32), 1 (float16) or 2 (bfloat16)" : "0 (float32)");
+            goto done;
+        }
         uint64_t off = load_u64(e + WEIGHTS_ENT_OFFSET);
-        uint64_t bytes = (uint64_t)weights_spec_numel(s) * sizeof(float);
+        uint64_t bytes = (uint64_t)weights_spec_numel(s) * weights_dtype_size(dtype);
         if (off % WEIGHTS_ALIGN || off < dir_end || off > w->size || bytes > w->size - off) {
             error(err, "%s: tensor %s at offset %llu (%llu bytes) lies outside the file's %zu bytes or is misaligned",
                   path, s->name, (unsigned long long)off, (unsigned long long)bytes, w->size);
             goto done;
         }
-        *s->slot = (const float *)(base + off);
+        if (s->halves)
+            *s->matrix = (struct weights_tensor){base + off, dtype};
+        else
+            *s->slot = (const float *)(base + off);
     }
     rc = 0;
 done:
@@ -320,6 +404,9 @@ static int check_header(struct weights *w, const char *path, char *err)
     const unsigned char *h = w->map;
     if (memcmp(h + WEIGHTS_HDR_MAGIC, WEIGHTS_MAGIC, sizeof WEIGHTS_MAGIC))
         return error(err, "%s: not a clippie weights file (bad magic); make one with clippie convert", path);
+    if (load_u32(h + WEIGHTS_HDR_VERSION) < WEIGHTS_VERSION)
+        return error(err, "%s: made by an older clippie (weights format %u, this one reads %d): convert again", path,
+                     load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);
     if (load_u32(h + WEIGHTS_HDR_VERSION) != WEIGHTS_VERSION)
         return error(err, "%s: weights format version %u, this clippie reads version %d", path,
                      load_u32(h + WEIGHTS_HDR_VERSION), WEIGHTS_VERSION);

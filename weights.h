@@ -7,15 +7,17 @@
  *     weights_close(w);                          // unmaps: every pointer dies
  *
  * File layout (all little-endian):
- *   header    64 bytes: magic "CLIPPIE\0", format version, the config below
+ *   header    128 bytes: magic "CLIPPIE\0", format version, the config below
  *             in the order of struct weights_config, the tensor count, and a
  *             CRC-32 of the header and directory (taken with this field 0)
  *   directory one 96-byte entry per tensor: name[64] (NUL-padded), ndim,
- *             shape[4], 4 bytes zero, u64 offset of its data from file start
+ *             shape[4], dtype, u64 offset of its data from file start
  *             (the fields' offsets: enum weights_header_field, weights_entry_field)
- *   data      float32 tensors, each at a multiple of 64 bytes; the image
- *             tower's start at a multiple of 64 KiB, so that text-only use
- *             never maps them in (fault-around stays within 64 KiB windows)
+ *   data      tensors, each at a multiple of 64 bytes; the image tower's
+ *             start at a multiple of 64 KiB, so that text-only use never
+ *             maps them in (fault-around stays within 64 KiB windows). The
+ *             large matrices (struct weights_tensor) are float32, float16
+ *             or bfloat16, as the checkpoint had them; the rest is float32.
  * Opening reads only the header and directory: tensor pages are faulted in
  * when a forward pass first reads them.
  */
@@ -28,8 +30,8 @@
 #include "util.h"
 
 #define WEIGHTS_MAGIC "CLIPPIE"
-#define WEIGHTS_VERSION 1
-#define WEIGHTS_HEADER_SIZE 64
+#define WEIGHTS_VERSION 2
+#define WEIGHTS_HEADER_SIZE 128
 #define WEIGHTS_ENTRY_SIZE 96
 #define WEIGHTS_NAME_MAX 64
 #define WEIGHTS_ALIGN 64
@@ -40,24 +42,31 @@
 enum weights_header_field {
     WEIGHTS_HDR_MAGIC = 0,    /* char[8]: WEIGHTS_MAGIC, NUL-padded */
     WEIGHTS_HDR_VERSION = 8,  /* WEIGHTS_VERSION */
-    WEIGHTS_HDR_CONFIG = 12,  /* struct weights_config, field by field in its order */
-    WEIGHTS_HDR_COUNT = 52,   /* tensors in the directory */
-    WEIGHTS_HDR_CRC = 56,     /* CRC-32 of header and directory, taken with this field 0 */
-    WEIGHTS_HDR_END = 60,     /* zero up to WEIGHTS_HEADER_SIZE */
+    WEIGHTS_HDR_CONFIG = 12,  /* struct weights_config, field by field in its order (floats as their bits) */
+    WEIGHTS_HDR_COUNT = 96,   /* tensors in the directory */
+    WEIGHTS_HDR_CRC = 100,    /* CRC-32 of header and directory, taken with this field 0 */
+    WEIGHTS_HDR_END = 104,    /* zero up to WEIGHTS_HEADER_SIZE */
 };
 
 /* Byte offsets in a directory entry. */
 enum weights_entry_field {
     WEIGHTS_ENT_NAME = 0,    /* char[WEIGHTS_NAME_MAX], NUL-padded */
     WEIGHTS_ENT_NDIM = 64,   /* u32 */
-    WEIGHTS_ENT_SHAPE = 68,  /* u32[4], unused dimensions 0; then 4 bytes zero */
+    WEIGHTS_ENT_SHAPE = 68,  /* u32[4], unused dimensions 0 */
+    WEIGHTS_ENT_DTYPE = 84,  /* u32: enum weights_dtype */
     WEIGHTS_ENT_OFFSET = 88, /* u64: the tensor's data, from the start of the file */
 };
 
 enum weights_activation { WEIGHTS_QUICK_GELU = 0, WEIGHTS_GELU = 1 };
 
-/* Hyperparameters, all inferred from tensor shapes (CLIP.md). Heads are
- * width / 64 in both towers; the image resolution is patch * grid. */
+enum weights_dtype { WEIGHTS_F32 = 0, WEIGHTS_F16 = 1, WEIGHTS_BF16 = 2 };
+
+/* Bytes per element of a dtype. */
+static inline size_t weights_dtype_size(uint32_t dtype) { return dtype == WEIGHTS_F32 ? 4 : 2; }
+
+/* Hyperparameters: OpenAI's are all inferred from tensor shapes (heads of
+ * width 64, MLPs 4 times as wide, LayerNorm's epsilon 1e-5, OpenAI's
+ * pixel mean and deviation); the image resolution is patch * grid. */
 struct weights_config {
     uint32_t activation;     /* enum weights_activation */
     uint32_t embed_dim;      /* E: text_projection [Wt, E] */
@@ -69,6 +78,19 @@ struct weights_config {
     uint32_t vocab_size;     /* V: token_embedding.weight [V, Wt] */
     uint32_t text_width;     /* Wt: ln_final.weight [Wt] */
     uint32_t text_layers;    /* transformer.resblocks.N */
+    uint32_t vision_heads;   /* attention heads of the image tower */
+    uint32_t text_heads;
+    uint32_t vision_mlp;     /* the MLP's hidden width: visual...mlp.c_fc.weight [mlp, Wv] */
+    uint32_t text_mlp;
+    float ln_eps;            /* LayerNorm's epsilon */
+    float image_mean[3];     /* the preprocessing's per-channel mean and deviation */
+    float image_std[3];
+};
+
+/* A large matrix, in the precision the checkpoint had: computed in float32. */
+struct weights_tensor {
+    const void *data;
+    uint32_t dtype;          /* enum weights_dtype */
 };
 
 /* One residual block (prefix "transformer.resblocks.N." or
@@ -76,15 +98,15 @@ struct weights_config {
 struct weights_block {
     const float *ln_1_weight;     /* ln_1.weight [W] */
     const float *ln_1_bias;       /* ln_1.bias [W] */
-    const float *in_proj_weight;  /* attn.in_proj_weight [3W, W]: q, k, v rows */
+    struct weights_tensor in_proj_weight;  /* attn.in_proj_weight [3W, W]: q, k, v rows */
     const float *in_proj_bias;    /* attn.in_proj_bias [3W] */
-    const float *out_proj_weight; /* attn.out_proj.weight [W, W] */
+    struct weights_tensor out_proj_weight; /* attn.out_proj.weight [W, W] */
     const float *out_proj_bias;   /* attn.out_proj.bias [W] */
     const float *ln_2_weight;     /* ln_2.weight [W] */
     const float *ln_2_bias;       /* ln_2.bias [W] */
-    const float *c_fc_weight;     /* mlp.c_fc.weight [4W, W] */
-    const float *c_fc_bias;       /* mlp.c_fc.bias [4W] */
-    const float *c_proj_weight;   /* mlp.c_proj.weight [W, 4W] */
+    struct weights_tensor c_fc_weight;     /* mlp.c_fc.weight [mlp, W] */
+    const float *c_fc_bias;       /* mlp.c_fc.bias [mlp] */
+    struct weights_tensor c_proj_weight;   /* mlp.c_proj.weight [W, mlp] */
     const float *c_proj_bias;     /* mlp.c_proj.bias [W] */
 };
 
@@ -92,14 +114,14 @@ struct weights {
     struct weights_config cfg;
     const float *logit_scale;          /* logit_scale [] */
     /* text tower */
-    const float *token_embedding;      /* token_embedding.weight [V, Wt] */
+    struct weights_tensor token_embedding; /* token_embedding.weight [V, Wt] */
     const float *positional_embedding; /* positional_embedding [C, Wt] */
     struct weights_block *text_blocks; /* [text_layers] */
     const float *ln_final_weight;      /* ln_final.weight [Wt] */
     const float *ln_final_bias;        /* ln_final.bias [Wt] */
-    const float *text_projection;      /* text_projection [Wt, E] */
+    struct weights_tensor text_projection; /* text_projection [Wt, E] */
     /* image tower */
-    const float *conv1_weight;         /* visual.conv1.weight [Wv, 3, P, P] */
+    struct weights_tensor conv1_weight; /* visual.conv1.weight [Wv, 3, P, P] */
     const float *class_embedding;      /* visual.class_embedding [Wv] */
     const float *visual_positional_embedding; /* visual.positional_embedding [G*G+1, Wv] */
     const float *ln_pre_weight;        /* visual.ln_pre.weight [Wv] */
@@ -107,21 +129,29 @@ struct weights {
     struct weights_block *visual_blocks; /* [vision_layers] */
     const float *ln_post_weight;       /* visual.ln_post.weight [Wv] */
     const float *ln_post_bias;         /* visual.ln_post.bias [Wv] */
-    const float *visual_proj;          /* visual.proj [Wv, E] */
+    struct weights_tensor visual_proj;  /* visual.proj [Wv, E] */
 
     void *map; /* the whole file, read-only */
     size_t size;
 };
 
-/* What one tensor of a model must be: its state_dict name, shape, and (when
- * the spec was made for a struct weights) where its pointer goes. */
+/* What one tensor of a model must be: its state_dict name, shape, dtype,
+ * and (when the spec was made for a struct weights) where its pointer goes:
+ * slot for float32 tensors, matrix for those that may be half precision. */
 struct weights_spec {
     char name[WEIGHTS_NAME_MAX];
     uint32_t ndim;
     uint32_t shape[4];
     int visual;        /* belongs to the image tower */
+    int halves;        /* may be float16 or bfloat16 (a struct weights_tensor) */
+    uint32_t dtype;    /* enum weights_dtype: F32 as made; weights_layout writes it */
     const float **slot;
+    struct weights_tensor *matrix;
 };
+
+/* Sets the fields that OpenAI's models fix from the widths: heads of 64,
+ * MLPs 4 times as wide, epsilon 1e-5, OpenAI's pixel mean and deviation. */
+void weights_config_openai(struct weights_config *c);
 
 /* Checks a config's values are in range; -1 with err set otherwise. */
 int weights_config_check(const struct weights_config *c, char *err);
@@ -133,6 +163,9 @@ struct weights_spec *weights_specs(const struct weights_config *c, struct weight
 
 /* Elements in a spec's tensor. */
 size_t weights_spec_numel(const struct weights_spec *s);
+
+/* Element i of a bound spec's tensor, as float32, whatever its dtype. */
+float weights_spec_value(const struct weights_spec *s, size_t i);
 
 /* Room for any shape weights_shape_str formats (up to 8 dimensions). */
 #define WEIGHTS_SHAPE_LEN 192
@@ -147,7 +180,7 @@ void weights_close(struct weights *w);
 
 /* Lays out a weights file for the n specs of config c: *head gets the header
  * and directory (checksum included) that open the file, *offsets where each
- * tensor's float32 data starts. Both malloc'd for the caller to free; -1 when
+ * tensor's data (of its spec's dtype) starts. Both malloc'd for the caller to free; -1 when
  * out of memory. */
 int weights_layout(const struct weights_config *c, const struct weights_spec *specs, size_t n, unsigned char **head,
                    size_t *head_len, uint64_t **offsets);

@@ -46,6 +46,18 @@ same "$(ls | grep -c 'out.weights')" 0
 expect 3 env -u CLIPPIE_MODEL HOME="$tmp/nohome" "$bin" embed-text x; has err "clippie convert"
 expect 3 "$bin" embed-text -m "$fix/img-rgb.png" -f csv x; has err "not a clippie weights file"
 
+# a weights file of the first format is refused with what to do
+cp tiny.weights old.weights && printf '\001' | dd of=old.weights bs=1 seek=8 conv=notrunc 2>/dev/null
+expect 3 "$bin" embed-text -m old.weights -f csv x; has err "made by an older clippie"
+# --dtype: f16 and bf16 halve the file; bf16 of float16 weights says it rounded
+expect 0 "$bin" convert --dtype f32 "$fix/tiny.jit.pt" f32.weights
+expect 0 "$bin" convert --dtype bf16 "$fix/tiny.jit.pt" bf16.weights; has err "rounded weights by up to"
+expect 0 "$bin" convert "$fix/tiny.jit.pt" keep.weights; has err "stored: 43 float32, 19 float16"
+if grep -q "rounded" err; then bad "a lossless conversion warned of rounding"; else ok; fi
+"$bin" embed-image -m f32.weights "$fix/img-rgb.png" > a.vec; "$bin" embed-image -m keep.weights "$fix/img-rgb.png" > b.vec
+if [ -s a.vec ] && cmp -s a.vec b.vec; then ok; else bad "float16 weights give other vectors than their float32 expansion"; fi
+expect 2 "$bin" convert --dtype f8 "$fix/tiny.jit.pt" x.weights; has err "f32, f16 or bf16"
+
 # tokenize
 expect 0 "$bin" tokenize "a dog" "Hello World!"
 same "$(sed -n 1p out)" "49406 320 1929 49407"

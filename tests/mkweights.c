@@ -14,13 +14,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: mkweights OUT [Wv Lv P G Wt Lt C V E]\n");
         return 2;
     }
-    struct weights_config c = {WEIGHTS_QUICK_GELU, 32, 64, 1, 8, 4, 77, 49408, 64, 1};
+    struct weights_config c = {.activation = WEIGHTS_QUICK_GELU, .embed_dim = 32, .vision_width = 64,
+                               .vision_layers = 1, .vision_patch = 8, .vision_grid = 4, .context_length = 77,
+                               .vocab_size = 49408, .text_width = 64, .text_layers = 1};
     if (argc == 11) {
         uint32_t *f[] = {&c.vision_width, &c.vision_layers, &c.vision_patch, &c.vision_grid, &c.text_width,
                          &c.text_layers, &c.context_length, &c.vocab_size, &c.embed_dim};
         for (int k = 0; k < 9; k++)
             *f[k] = (uint32_t)atoi(argv[k + 2]);
     }
+    weights_config_openai(&c);
     char err[ERR_LEN];
     if (weights_config_check(&c, err) < 0) {
         fprintf(stderr, "mkweights: %s\n", err);

@@ -27,7 +27,11 @@ static const char *scratch(const char *name)
 }
 
 /* the smallest model the config check allows, nearly */
-static const struct weights_config micro = {WEIGHTS_QUICK_GELU, 8, 64, 1, 4, 2, 4, 16, 64, 1};
+static const struct weights_config micro = {
+    .activation = WEIGHTS_QUICK_GELU, .embed_dim = 8, .vision_width = 64, .vision_layers = 1, .vision_patch = 4,
+    .vision_grid = 2, .context_length = 4, .vocab_size = 16, .text_width = 64, .text_layers = 1,
+    .vision_heads = 1, .text_heads = 1, .vision_mlp = 256, .text_mlp = 256, .ln_eps = 1e-5f,
+    .image_mean = {0.48145466f, 0.4578275f, 0.40821073f}, .image_std = {0.26862954f, 0.26130258f, 0.27577711f}};
 
 static float value(size_t i) { return (float)((i * 7919) % 2001) / 1000.0f - 1.0f; }
 
@@ -144,7 +148,7 @@ static void make_checkpoint(const char *path, enum layout how, int deflate)
 static int convert(const char *in, const char *out, char *err)
 {
     struct convert_info info;
-    return convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, &info, err);
+    return convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, -1, &info, err);
 }
 
 /* The output holds every tensor's values, read from its place in the one storage. */
@@ -159,7 +163,7 @@ static void check_values(const char *path)
     struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
     for (size_t k = 0; k < n; k++)
         for (size_t i = 0; i < weights_spec_numel(&specs[k]); i++, at++)
-            wrong += (*specs[k].slot)[i] != value(at);
+            wrong += weights_spec_value(&specs[k], i) != value(at);
     CHECK(wrong == 0 && at > 0, "%zu of %zu values wrong", wrong, at);
     free(specs);
     weights_close(w);

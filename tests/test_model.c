@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -155,7 +156,7 @@ static void test_weights(const char *ckpt, const char *path, const char *refpath
     free(many_vec);
     /* text alone maps in none of the image tower: the mapping's resident
      * pages all lie before the first visual tensor */
-    long text_bytes = (long)((const char *)w->conv1_weight - (const char *)w->map), rss = resident(w->map);
+    long text_bytes = (long)((const char *)w->conv1_weight.data - (const char *)w->map), rss = resident(w->map);
     CHECK(rss >= 0 && rss <= text_bytes, "after text only, %ld bytes of the weights are resident, the text tower has %ld",
           rss, text_bytes);
     int32_t bad[2] = {0, (int32_t)w->cfg.vocab_size};
@@ -211,9 +212,71 @@ static void test_model(const char *dir, const char *ckpt, const char *refname, e
     int fd = mkstemp(out);
     close(fd);
     struct convert_info info;
-    CHECK(convert_checkpoint(in, out, act, &info, err) == 0, "convert %s: %s", ckpt, err);
+    CHECK(convert_checkpoint(in, out, act, -1, &info, err) == 0, "convert %s: %s", ckpt, err);
     test_weights(ckpt, out, refpath);
     unlink(out);
+}
+
+/* Text and image vectors of a weights file: 1 text (the few-rows kernel),
+ * 24 texts (the BLAS), 2 images, into out (room for 27 vectors). */
+static void vectors(const char *path, float *out)
+{
+    char err[ERR_LEN] = "";
+    struct weights *w = weights_open(path, err);
+    CHECK(w != NULL, "open %s: %s", path, err);
+    if (!w)
+        return;
+    int E = (int)w->cfg.embed_dim, R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), lens[24];
+    int V = (int)w->cfg.vocab_size; /* the fixtures' last two ids are their start and end */
+    int32_t ids[24][8];
+    const int32_t *pids[24];
+    for (int i = 0; i < 24; i++) {
+        lens[i] = 2 + i % 6;
+        for (int k = 0; k < lens[i]; k++)
+            ids[i][k] = k == 0 ? V - 2 : k == lens[i] - 1 ? V - 1 : (7 * i + k) % (V - 2);
+        pids[i] = ids[i];
+    }
+    struct textenc *te = textenc_open(w, 24, 2, err);
+    CHECK(te && textenc_encode(te, pids, lens, 1, out, err) == 0 && textenc_encode(te, pids, lens, 24, out + E, err) == 0,
+          "encode texts with %s: %s", path, err);
+    textenc_close(te);
+    float *px = malloc(2 * 3 * (size_t)R * R * sizeof *px);
+    for (size_t i = 0; i < 2 * 3 * (size_t)R * R; i++)
+        px[i] = (float)((i * 2654435761u) % 1000) / 500 - 1;
+    struct vit *v = vit_open(w, 2, 2, err);
+    CHECK(v != NULL, "vit_open: %s", err);
+    if (v)
+        vit_encode(v, px, 2, out + 25 * (size_t)E);
+    vit_close(v);
+    free(px);
+    weights_close(w);
+}
+
+/* A checkpoint converted twice, keeping its precision (dtype -1) and as
+ * float32 (or as another checkpoint of the same values): the same vectors,
+ * bit for bit, and the half-precision file the smaller. */
+static void test_same_vectors(const char *dir, const char *a, int da, const char *b, int db, enum weights_activation act)
+{
+    char in[2][512], out[2][32] = {"/tmp/clippie-same-XXXXXX", "/tmp/clippie-same-XXXXXX"}, err[ERR_LEN] = "";
+    const char *ck[2] = {a, b};
+    int dt[2] = {da, db};
+    float *vec[2] = {calloc(27 * 1024, sizeof(float)), calloc(27 * 1024, sizeof(float))};
+    struct stat st[2];
+    struct convert_info info;
+    for (int k = 0; k < 2; k++) {
+        snprintf(in[k], sizeof in[k], "%s/%s", dir, ck[k]);
+        close(mkstemp(out[k]));
+        CHECK(convert_checkpoint(in[k], out[k], act, dt[k], &info, err) == 0, "convert %s: %s", ck[k], err);
+        vectors(out[k], vec[k]);
+        stat(out[k], &st[k]);
+        unlink(out[k]);
+    }
+    CHECK(!memcmp(vec[0], vec[1], 27 * 1024 * sizeof(float)), "%s (dtype %d) and %s (dtype %d) give other vectors", a,
+          da, b, db);
+    CHECK(st[0].st_size < st[1].st_size * 3 / 4, "%s in half precision is %lld bytes, %s in float32 %lld", a,
+          (long long)st[0].st_size, b, (long long)st[1].st_size);
+    free(vec[0]);
+    free(vec[1]);
 }
 
 int main(int argc, char **argv)
@@ -226,5 +289,8 @@ int main(int argc, char **argv)
     test_model(dir, "tiny.jit.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
     test_model(dir, "tiny.sd.pt", "tiny.ref", WEIGHTS_QUICK_GELU);
     test_model(dir, "odd.bf16.pt", "odd.ref", WEIGHTS_GELU);
+    test_same_vectors(dir, "tiny.jit.pt", -1, "tiny.jit.pt", WEIGHTS_F32, WEIGHTS_QUICK_GELU);
+    test_same_vectors(dir, "tiny.jit.pt", -1, "tiny.sd.pt", WEIGHTS_F32, WEIGHTS_QUICK_GELU);
+    test_same_vectors(dir, "odd.bf16.pt", -1, "odd.bf16.pt", WEIGHTS_F32, WEIGHTS_GELU);
     return check_done("test_model");
 }

@@ -31,7 +31,8 @@ static void test_product(int rows, int in, int out, int threads)
                 s += (double)x[(size_t)r * in + k] * w[(size_t)j * in + k];
             want[(size_t)r * out + j] = s;
         }
-    transformer_few_rows(threads, y, x, w, rows, in, out);
+    struct weights_tensor wt = {w, WEIGHTS_F32};
+    transformer_few_rows(threads, y, x, &wt, rows, in, out);
     /* per row, relative to the row's size, as the model tests measure vectors */
     double worst = 0;
     for (int r = 0; r < rows; r++) {
@@ -90,7 +91,7 @@ static void ref_block(const struct weights_block *b, double *x, int n, int W, in
     double *att = calloc((size_t)n * W, sizeof *att), *h = malloc((size_t)mlp * sizeof *h), *p = malloc(n * sizeof *p);
     for (int r = 0; r < n; r++) {
         layernorm(ln + (size_t)r * W, x + (size_t)r * W, b->ln_1_weight, b->ln_1_bias, W);
-        linear(qkv + (size_t)r * 3 * W, ln + (size_t)r * W, b->in_proj_weight, b->in_proj_bias, W, 3 * W);
+        linear(qkv + (size_t)r * 3 * W, ln + (size_t)r * W, b->in_proj_weight.data, b->in_proj_bias, W, 3 * W);
     }
     for (int hd = 0; hd < heads; hd++)
         for (int i = 0; i < n; i++) {
@@ -111,14 +112,14 @@ static void ref_block(const struct weights_block *b, double *x, int n, int W, in
         }
     for (int r = 0; r < n; r++) {
         double *xr = x + (size_t)r * W, o[512];
-        linear(o, att + (size_t)r * W, b->out_proj_weight, b->out_proj_bias, W, W);
+        linear(o, att + (size_t)r * W, b->out_proj_weight.data, b->out_proj_bias, W, W);
         for (int k = 0; k < W; k++)
             xr[k] += o[k];
         layernorm(ln, xr, b->ln_2_weight, b->ln_2_bias, W);
-        linear(h, ln, b->c_fc_weight, b->c_fc_bias, W, mlp);
+        linear(h, ln, b->c_fc_weight.data, b->c_fc_bias, W, mlp);
         for (int k = 0; k < mlp; k++)
             h[k] = act(h[k], a);
-        linear(o, h, b->c_proj_weight, b->c_proj_bias, mlp, W);
+        linear(o, h, b->c_proj_weight.data, b->c_proj_bias, mlp, W);
         for (int k = 0; k < W; k++)
             xr[k] += o[k];
     }
@@ -129,57 +130,103 @@ static void ref_block(const struct weights_block *b, double *x, int n, int W, in
     free(p);
 }
 
-static struct weights_block random_block(int W, int mlp)
+/* Random values that dtype holds exactly: *f gets them as float32, the
+ * returned tensor as dtype (the same memory when float32). */
+static struct weights_tensor random_matrix(size_t n, uint32_t dtype, const float **f)
 {
-    struct weights_block b = {
-        .ln_1_weight = randoms((size_t)W), .ln_1_bias = randoms((size_t)W),
-        .in_proj_weight = randoms((size_t)3 * W * W), .in_proj_bias = randoms((size_t)3 * W),
-        .out_proj_weight = randoms((size_t)W * W), .out_proj_bias = randoms((size_t)W),
-        .ln_2_weight = randoms((size_t)W), .ln_2_bias = randoms((size_t)W),
-        .c_fc_weight = randoms((size_t)mlp * W), .c_fc_bias = randoms((size_t)mlp),
-        .c_proj_weight = randoms((size_t)W * mlp), .c_proj_bias = randoms((size_t)W),
-    };
-    return b;
+    float *v = randoms(n);
+    if (dtype == WEIGHTS_F32) {
+        *f = v;
+        return (struct weights_tensor){v, dtype};
+    }
+    uint16_t *h = malloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = dtype == WEIGHTS_F16 ? util_float_to_half(v[i]) : util_float_to_bf16(v[i]);
+        uint32_t bits = (uint32_t)h[i] << 16;
+        if (dtype == WEIGHTS_F16)
+            v[i] = util_half_to_float(h[i]);
+        else
+            memcpy(&v[i], &bits, sizeof bits);
+    }
+    *f = v;
+    return (struct weights_tensor){h, dtype};
 }
 
-static void free_block(struct weights_block *b)
+/* A block of dtype matrices (*typed) and the same as float32 (*exact). */
+static void random_block(int W, int mlp, uint32_t dtype, struct weights_block *typed, struct weights_block *exact)
 {
-    const float *p[] = {b->ln_1_weight, b->ln_1_bias, b->in_proj_weight, b->in_proj_bias, b->out_proj_weight,
-                        b->out_proj_bias, b->ln_2_weight, b->ln_2_bias, b->c_fc_weight, b->c_fc_bias,
-                        b->c_proj_weight, b->c_proj_bias};
+    const float *f[4];
+    struct weights_block b = {
+        .ln_1_weight = randoms((size_t)W), .ln_1_bias = randoms((size_t)W),
+        .in_proj_weight = random_matrix((size_t)3 * W * W, dtype, &f[0]), .in_proj_bias = randoms((size_t)3 * W),
+        .out_proj_weight = random_matrix((size_t)W * W, dtype, &f[1]), .out_proj_bias = randoms((size_t)W),
+        .ln_2_weight = randoms((size_t)W), .ln_2_bias = randoms((size_t)W),
+        .c_fc_weight = random_matrix((size_t)mlp * W, dtype, &f[2]), .c_fc_bias = randoms((size_t)mlp),
+        .c_proj_weight = random_matrix((size_t)W * mlp, dtype, &f[3]), .c_proj_bias = randoms((size_t)W),
+    };
+    *typed = *exact = b;
+    exact->in_proj_weight = (struct weights_tensor){f[0], WEIGHTS_F32};
+    exact->out_proj_weight = (struct weights_tensor){f[1], WEIGHTS_F32};
+    exact->c_fc_weight = (struct weights_tensor){f[2], WEIGHTS_F32};
+    exact->c_proj_weight = (struct weights_tensor){f[3], WEIGHTS_F32};
+}
+
+static void free_block(struct weights_block *typed, struct weights_block *exact)
+{
+    const void *p[] = {typed->ln_1_weight, typed->ln_1_bias, typed->in_proj_weight.data, typed->in_proj_bias,
+                       typed->out_proj_weight.data, typed->out_proj_bias, typed->ln_2_weight, typed->ln_2_bias,
+                       typed->c_fc_weight.data, typed->c_fc_bias, typed->c_proj_weight.data, typed->c_proj_bias};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++)
         free((void *)p[i]);
+    if (typed->c_fc_weight.dtype != WEIGHTS_F32) {
+        free((void *)exact->in_proj_weight.data);
+        free((void *)exact->out_proj_weight.data);
+        free((void *)exact->c_fc_weight.data);
+        free((void *)exact->c_proj_weight.data);
+    }
 }
 
 /* Sequences of lens[] rows packed as the towers pack them, through
- * transformer_block (or _pick, with the last row of each picked). */
-static void test_block(int W, int heads, int mlp, int causal, enum weights_activation a, int pick)
+ * transformer_block (or _pick, with the last row of each picked), with
+ * matrices of dtype: against the block in double, and bit for bit against
+ * the same block with the matrices' float32 expansion. A few rows (one
+ * text) take the few-rows kernel, more the BLAS. */
+static void test_block(int W, int heads, int mlp, int causal, enum weights_activation a, int pick, uint32_t dtype,
+                       int few)
 {
-    static const int lens[] = {5, 1, 12, 7};
-    int nseq = 4, rows = 0, worst_at = -1;
+    static const int many[] = {5, 1, 12, 7}, one[] = {3};
+    const int *lens = few ? one : many;
+    int nseq = few ? 1 : 4, rows = 0, worst_at = -1;
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
     struct transformer_opts o = {.width = W, .heads = heads, .mlp = mlp, .max_rows = rows, .max_seq = 12,
-                                 .activation = a, .threads = 2};
+                                 .activation = a, .eps = 1e-5f, .threads = 2,
+                                 .expand_floats = (size_t)(3 * W > mlp ? 3 * W : mlp) * (size_t)W};
     char err[ERR_LEN];
     struct transformer *t = transformer_open(&o, err);
-    struct weights_block b = random_block(W, mlp);
+    struct weights_block b, exact;
+    random_block(W, mlp, dtype, &b, &exact);
     float *x = randoms((size_t)rows * W), *out = malloc((size_t)nseq * W * sizeof *out);
+    float *x2 = malloc((size_t)rows * W * sizeof *x2), *out2 = malloc((size_t)nseq * W * sizeof *out2);
     double *want = malloc((size_t)rows * W * sizeof *want), worst = 0;
     size_t picks[4];
+    memcpy(x2, x, (size_t)rows * W * sizeof *x2);
     for (int i = 0; i < rows * W; i++)
         want[i] = x[i];
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
-        ref_block(&b, want + (size_t)at * W, lens[s], W, heads, mlp, causal, a);
+        ref_block(&exact, want + (size_t)at * W, lens[s], W, heads, mlp, causal, a);
         picks[s] = (size_t)(at + lens[s] - 1);
     }
     CHECK(t != NULL, "transformer_open: %s", err);
     if (!t)
         return;
-    if (pick)
+    if (pick) {
         transformer_block_pick(t, &b, x, nseq, lens, causal, picks, out);
-    else
+        transformer_block_pick(t, &exact, x2, nseq, lens, causal, picks, out2);
+    } else {
         transformer_block(t, &b, x, nseq, lens, causal);
+        transformer_block(t, &exact, x2, nseq, lens, causal);
+    }
     for (int r = 0; r < (pick ? nseq : rows); r++) {
         const float *got = pick ? out + (size_t)r * W : x + (size_t)r * W;
         const double *w = want + (pick ? picks[r] : (size_t)r) * W;
@@ -189,14 +236,46 @@ static void test_block(int W, int heads, int mlp, int causal, enum weights_activ
         if (sqrt(d / n) > worst)
             worst = sqrt(d / n), worst_at = r;
     }
-    CHECK(worst <= 1e-5, "block W %d, %d heads, MLP %d, %s, %s%s: relative error %.3g (row %d)", W, heads, mlp,
-          causal ? "causal" : "not causal", a == WEIGHTS_GELU ? "gelu" : "quick_gelu", pick ? ", picked rows" : "",
-          worst, worst_at);
+    static const char *const names[] = {"f32", "f16", "bf16"};
+    CHECK(worst <= 1e-5, "block W %d, %d heads, MLP %d, %s, %s%s, %s, %d rows: relative error %.3g (row %d)", W,
+          heads, mlp, causal ? "causal" : "not causal", a == WEIGHTS_GELU ? "gelu" : "quick_gelu",
+          pick ? ", picked rows" : "", names[dtype], rows, worst, worst_at);
+    CHECK(pick ? !memcmp(out, out2, (size_t)nseq * W * sizeof *out) : !memcmp(x, x2, (size_t)rows * W * sizeof *x),
+          "block W %d with %s matrices differs from their float32 expansion (%d rows)", W, names[dtype], rows);
     transformer_close(t);
-    free_block(&b);
+    free_block(&b, &exact);
     free(x);
+    free(x2);
     free(out);
+    free(out2);
     free(want);
+}
+
+/* Half-precision conversion: every float16 and bfloat16 value, through the
+ * kernels' vector path, equals the scalar conversion. */
+static void test_to_float(void)
+{
+    uint16_t *h = malloc(65536 * sizeof *h);
+    float *f = malloc(65536 * sizeof *f);
+    for (int i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    int bad = 0;
+    for (uint32_t dtype = WEIGHTS_F16; dtype <= WEIGHTS_BF16; dtype++) {
+        struct weights_tensor m = {h, dtype};
+        transformer_to_float(f, &m, 0, 65536);
+        for (int i = 0; i < 65536; i++) {
+            uint32_t bits = (uint32_t)i << 16, got, want;
+            float w = dtype == WEIGHTS_F16 ? util_half_to_float((uint16_t)i) : 0;
+            if (dtype == WEIGHTS_BF16)
+                memcpy(&w, &bits, sizeof w);
+            memcpy(&got, &f[i], 4);
+            memcpy(&want, &w, 4);
+            bad += got != want;
+        }
+    }
+    CHECK(bad == 0, "%d of 131072 half-precision values convert otherwise than the scalar way", bad);
+    free(h);
+    free(f);
 }
 
 int main(void)
@@ -212,7 +291,10 @@ int main(void)
     for (size_t s = 0; s < sizeof blocks / sizeof *blocks; s++)
         for (int causal = 0; causal <= 1; causal++)
             for (int pick = 0; pick <= 1; pick++)
-                test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal, (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU,
-                           pick);
+                for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
+                    for (int few = 0; few <= 1; few++)
+                        test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal,
+                                   (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU, pick, dtype, few);
+    test_to_float();
     return check_done("test_transformer");
 }

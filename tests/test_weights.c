@@ -47,7 +47,7 @@ static void convert_ok(const char *in, const char *out, enum weights_activation 
 {
     char err[ERR_LEN] = "";
     struct convert_info info;
-    int rc = convert_checkpoint(fixture(in), scratch(out), act, &info, err);
+    int rc = convert_checkpoint(fixture(in), scratch(out), act, -1, &info, err);
     CHECK(rc == 0, "convert %s: %s", in, err);
     *cfg = info.cfg;
 }
@@ -91,7 +91,7 @@ static void convert_fails(const char *in, const char *want)
     char err[ERR_LEN] = "";
     struct convert_info info;
     const char *out = scratch("bad.weights");
-    int rc = convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, &info, err);
+    int rc = convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, -1, &info, err);
     CHECK(rc < 0, "convert %s succeeded", in);
     CHECK_MSG(err, want);
     CHECK(strstr(err, in) != NULL, "message '%s' does not name %s", err, in);
@@ -133,7 +133,7 @@ static void test_bad_checkpoints(void)
     /* a checkpoint whose output folder does not exist */
     char err[ERR_LEN] = "";
     struct convert_info info;
-    CHECK(convert_checkpoint(fixture("micro.pt"), scratch("no/such/dir.weights"), 0, &info, err) < 0 &&
+    CHECK(convert_checkpoint(fixture("micro.pt"), scratch("no/such/dir.weights"), 0, -1, &info, err) < 0 &&
               strstr(err, "no/such/dir.weights"),
           "unwritable output: %s", err);
 }
@@ -237,27 +237,33 @@ static void test_bad_weights(void)
     free(bad);
 }
 
-/* The header and directory at the byte offsets the format has always had. */
+/* The header and directory at the byte offsets of format version 2. */
 static void test_layout(void)
 {
-    struct weights_config c = {WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3};
+    struct weights_config c = {.activation = WEIGHTS_GELU, .embed_dim = 32, .vision_width = 64, .vision_layers = 2,
+                               .vision_patch = 8, .vision_grid = 4, .context_length = 16, .vocab_size = 512,
+                               .text_width = 128, .text_layers = 3};
+    weights_config_openai(&c);
     size_t n, len;
     struct weights_spec *specs = weights_specs(&c, NULL, &n);
     unsigned char *h;
     uint64_t *offsets;
     if (!specs || weights_layout(&c, specs, n, &h, &len, &offsets) < 0)
         abort();
-    const uint32_t want[] = {1, WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3, (uint32_t)n};
+    /* version, the config (heads, MLP widths, then floats as their bits: 1e-5f
+     * is 0x3727c5ac, OpenAI's red mean 0x3ef6813a), the tensor count */
+    const uint32_t want[] = {2, WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3, 1, 2, 256, 512, 0x3727c5ac, 0x3ef6813a};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
-        CHECK(load_u32(h + 8 + 4 * k) == want[k], "header word at %zu is %u, expected %u", 8 + 4 * k,
+        CHECK(load_u32(h + 8 + 4 * k) == want[k], "header word at %zu is %#x, expected %#x", 8 + 4 * k,
               load_u32(h + 8 + 4 * k), want[k]);
-    CHECK(!memcmp(h, "CLIPPIE", 8) && load_u32(h + 60) == 0, "header magic or padding");
-    uint32_t crc = load_u32(h + 56);
-    store_u32(h + 56, 0);
+    CHECK(load_u32(h + 96) == n, "tensor count at 96");
+    CHECK(!memcmp(h, "CLIPPIE", 8) && load_u32(h + 104) == 0 && load_u32(h + 124) == 0, "header magic or padding");
+    uint32_t crc = load_u32(h + 100);
+    store_u32(h + 100, 0);
     CHECK(crc == (uint32_t)crc32(0, h, (uInt)len), "header checksum");
-    const unsigned char *e = h + 64 + 96 * 2; /* the third tensor, positional_embedding [16, 128] */
+    const unsigned char *e = h + 128 + 96 * 2; /* the third tensor, positional_embedding [16, 128] */
     CHECK(!strcmp((const char *)e, "positional_embedding") && load_u32(e + 64) == 2 && load_u32(e + 68) == 16 &&
-              load_u32(e + 72) == 128 && load_u32(e + 76) == 0 && load_u64(e + 88) == offsets[2],
+              load_u32(e + 72) == 128 && load_u32(e + 76) == 0 && load_u32(e + 84) == 0 && load_u64(e + 88) == offsets[2],
           "directory entry of positional_embedding");
     free(specs);
     free(h);

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(out, sizeof out, "%s.weights", in);
     char err[ERR_LEN];
     struct convert_info info;
-    if (convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, &info, err) == 0)
+    if (convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, -1, &info, err) == 0)
         unlink(out);
     unlink(in);
     return 0;

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct weights_spec *specs = weights_specs(&w->cfg, w, &count);
         volatile float sink = 0;
         for (size_t k = 0; specs && k < count; k++)
-            sink += (*specs[k].slot)[0] + (*specs[k].slot)[weights_spec_numel(&specs[k]) - 1];
+            sink += weights_spec_value(&specs[k], 0) + weights_spec_value(&specs[k], weights_spec_numel(&specs[k]) - 1);
         free(specs);
     }
     weights_close(w);
