@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "mojibake.h"
 #include "tokenizer.h"
 
 /* tokens.txt: the text's bytes in hex; its length, or -1 */
@@ -112,6 +113,40 @@ static void test_invalid(struct tokenizer *t)
     free(ids);
 }
 
+/* Tokenizes a and b; are the ids the same? */
+static int same_ids(struct tokenizer *t, const char *a, size_t na, const char *b, size_t nb)
+{
+    int32_t *x = NULL, *y = NULL;
+    size_t replaced;
+    char err[ERR_LEN];
+    int n = tokenizer_encode(t, a, na, &x, &replaced, err), m = tokenizer_encode(t, b, nb, &y, &replaced, err);
+    int same = n > 2 && n == m && !memcmp(x, y, (size_t)n * sizeof *x);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* The repair alone (ftfy's docstring example), and the longest text the
+ * tokenizer takes, doubly garbled, repaired whole within the work bound as
+ * ftfy repairs it: U+00C3 U+0083 U+00C2 U+00A9 is "é" written as UTF-8 and
+ * read as latin-1, twice. */
+static void test_mojibake(struct tokenizer *t)
+{
+    char err[ERR_LEN];
+    struct mojibake *m = mojibake_open(err);
+    CHECK(m != NULL, "mojibake_open: %s", err);
+    uint32_t cafe[] = {'c', 'a', 'f', 0xc3, 0xa9};
+    size_t n = 5;
+    CHECK(m && mojibake_fix(m, cafe, &n, err) == 0 && n == 4 && cafe[3] == 0xe9, "caf\\xc3\\xa9 not repaired");
+    mojibake_close(m);
+    static char garbled[TOKENIZER_MAX_BYTES], clean[TOKENIZER_MAX_BYTES / 4];
+    for (size_t i = 0; i < sizeof clean / 2; i++) {
+        memcpy(garbled + 8 * i, "\xc3\x83\xc2\x83\xc3\x82\xc2\xa9", 8);
+        memcpy(clean + 2 * i, "\xc3\xa9", 2);
+    }
+    CHECK(same_ids(t, garbled, sizeof garbled, clean, sizeof clean), "64 KiB of doubly garbled text not repaired");
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -123,6 +158,7 @@ int main(int argc, char **argv)
     test_reference(t, dir, "tokens.txt", unhex, 5000);
     test_reference(t, dir, "mojibake.txt", unescape, 4500);
     test_invalid(t);
+    test_mojibake(t);
     tokenizer_close(t);
     return check_done("test_tokenizer");
 }
