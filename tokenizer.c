@@ -5,6 +5,7 @@
 #include <utf8proc.h>
 
 #include "entities.h"
+#include "mojibake.h"
 #include "vocab.bpe.h"
 
 #define RANK_SLOTS (1u << 17) /* > 2 x VOCAB_MERGES, a power of two */
@@ -25,6 +26,7 @@ struct tokenizer {
     uint32_t width[0xfff0 - 0xff01][2]; /* ftfy's width fix: NFKC of U+FF01.., 0 where unchanged */
     struct cache_entry *cache;      /* word -> ids, emptied when half full */
     size_t cached;
+    struct mojibake *mojibake;
 };
 
 /* A growing array of code points; push records allocation failure in oom. */
@@ -62,6 +64,10 @@ struct tokenizer *tokenizer_open(char *err)
     if (!t || !(t->cache = calloc(CACHE_SLOTS, sizeof *t->cache))) {
         free(t);
         error(err, "out of memory for the tokenizer");
+        return NULL;
+    }
+    if (!(t->mojibake = mojibake_open(err))) {
+        tokenizer_close(t);
         return NULL;
     }
     /* bytes that print stand for themselves and come first; the rest follow */
@@ -114,6 +120,7 @@ void tokenizer_close(struct tokenizer *t)
     if (t->cache)
         cache_clear(t);
     free(t->cache);
+    mojibake_close(t->mojibake);
     free(t);
 }
 
@@ -396,8 +403,9 @@ static int same(const struct cps *a, const struct cps *b)
     return a->n == b->n && (!a->n || !memcmp(a->c, b->c, a->n * sizeof *a->c));
 }
 
-/* ftfy.fix_text: per line, the fixes repeated until nothing changes. HTML
- * entities are left alone from the first line holding '<' on, as ftfy does. */
+/* ftfy.fix_text: per line, the fixes repeated until nothing changes: HTML
+ * entities, mojibake, then the per-character fixes and NFC. Entities are
+ * left alone from the first line holding '<' on, as ftfy does. */
 static void ftfy(const struct tokenizer *t, const struct cps *in, struct cps *out)
 {
     int unescape = 1;
@@ -413,11 +421,14 @@ static void ftfy(const struct tokenizer *t, const struct cps *in, struct cps *ou
         for (int round = 0; round < MAX_FTFY_ROUNDS && !seg.oom; round++) {
             struct cps tmp = {0};
             next.n = 0;
-            if (unescape) {
+            if (unescape)
                 ftfy_unescape(&seg, &tmp);
-                ftfy_chars(t, &tmp, &next);
-            } else
-                ftfy_chars(t, &seg, &next);
+            else
+                for (size_t k = 0; k < seg.n; k++)
+                    push(&tmp, seg.c[k]);
+            if (!tmp.oom && mojibake_fix(t->mojibake, tmp.c, &tmp.n, NULL) < 0)
+                tmp.oom = 1;
+            ftfy_chars(t, &tmp, &next);
             free(tmp.c);
             nfc(&next);
             next.oom |= tmp.oom;

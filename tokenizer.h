@@ -6,13 +6,13 @@
  *     // ids: 49406 320 1929 49407; n = 4; caller frees ids
  *     tokenizer_close(t);
  *
- * The same ids as openai/CLIP's simple_tokenizer with ftfy: ftfy's fixes
- * for ordinary text (HTML entities, C1 controls as Windows-1252, Latin
- * ligatures, full/half-width forms, curly quotes, line breaks, terminal
- * escapes, control characters, NFC), HTML unescaped twice, whitespace
- * collapsed, Python's str.lower(), then the pre-tokenizing regex and BPE.
- * Not done: ftfy's mojibake repair (text decoded in the wrong encoding,
- * such as "Ã©"), which only changes text that is already garbled.
+ * The same ids as openai/CLIP's simple_tokenizer with ftfy 6.3: ftfy's
+ * fix_text (HTML entities, mojibake repaired as mojibake.h does, C1
+ * controls as Windows-1252, Latin ligatures, full/half-width forms, curly
+ * quotes, line breaks, terminal escapes, control characters, NFC), HTML
+ * unescaped twice, whitespace collapsed, Python's str.lower(), then the
+ * pre-tokenizing regex and BPE. Printable ASCII without '&' skips the
+ * cleaning, which cannot change it.
  *
  * Invalid UTF-8: each bad sequence becomes U+FFFD, and *replaced counts them
  * so that the caller can warn. Texts over TOKENIZER_MAX_BYTES are refused.
