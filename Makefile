@@ -33,9 +33,10 @@ tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
 # the compiler to form; the rest (pixels, tokens) keeps exact C semantics
 transformer.o: override CFLAGS += -ffp-contract=fast
 
-# vocab.bpe.h and entities.h are committed; `make regen` rewrites them from
-# the tokenizer's merge list (../shared/clip, else openai/CLIP's repository,
-# its sha256 checked) and Python's html.entities.
+# vocab.bpe.h, entities.h and codepages.h are committed; `make regen`
+# rewrites them from the tokenizer's merge list (../shared/clip, else
+# openai/CLIP's repository, its sha256 checked), Python's html.entities and
+# Python's codecs.
 VOCAB_GZ = bpe_simple_vocab_16e6.txt.gz
 VOCAB_SHA256 = 924691ac288e54409236115652ad4aa250f48203de50a9e4722a6ecd48d6804a
 VOCAB_URL = https://github.com/openai/CLIP/raw/main/clip/$(VOCAB_GZ)
@@ -48,7 +49,8 @@ regen:
 	echo "$(VOCAB_SHA256)  $$tmp/$(VOCAB_GZ)" | sha256sum -c --quiet; \
 	$(PYTHON) tools/gen_vocab.py "$$tmp/$(VOCAB_GZ)" > "$$tmp/vocab.bpe.h"; \
 	$(PYTHON) tools/gen_entities.py > "$$tmp/entities.h"; \
-	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" $(REGEN_DIR)/
+	$(PYTHON) tools/gen_codepages.py > "$$tmp/codepages.h"; \
+	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" "$$tmp/codepages.h" $(REGEN_DIR)/
 
 test: clippie $(TESTS) tests/mkweights fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done

@@ -39,7 +39,8 @@ static const char *take(struct input *in)
 /* Reads more of standard input behind what is buffered. */
 static int fill(struct input *in, char *err)
 {
-    memmove(in->buf, in->buf + in->pos, in->len - in->pos);
+    if (in->pos < in->len) /* (memmove of nothing from a NULL buffer is undefined) */
+        memmove(in->buf, in->buf + in->pos, in->len - in->pos);
     in->len -= in->pos;
     in->pos = 0;
     if (in->len >= INPUT_MAX_RECORD)
