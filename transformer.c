@@ -25,31 +25,38 @@ static float sum8(const v8sf *v)
 
 typedef uint16_t v8hu __attribute__((vector_size(16)));
 
-/* Eight weights from element i of a matrix, as float32, exactly: float16
- * by placing its bits in a float's and scaling by 2^112 (which makes its
- * subnormals right too), infinities and NaNs given their exponent back;
- * bfloat16 is a float's upper half. Plain vector code: no F16C needed. */
-static inline __attribute__((always_inline)) void load8(v8sf *out, const void *m, size_t i, uint32_t dtype)
+/* Eight weights from element i of a matrix, as float32, exactly. float16:
+ * with f16c, one vcvtph2ps (the caller is built for x86-64-v3); without,
+ * its bits placed in a float's and scaled by 2^112 (which makes subnormals
+ * right too), infinities and NaNs given their exponent back. bfloat16 is a
+ * float's upper half. */
+static inline __attribute__((always_inline)) void load8(v8sf *out, const void *m, size_t i, uint32_t dtype, int f16c)
 {
-    v8sf f;
     if (dtype == WEIGHTS_F32) {
-        memcpy(out, (const float *)m + i, sizeof f);
+        memcpy(out, (const float *)m + i, sizeof *out);
         return;
     }
     v8hu h;
     memcpy(&h, (const uint16_t *)m + i, sizeof h);
+    if (dtype == WEIGHTS_F16 && f16c) {
+        /* asm: the intrinsic would not compile into the build for any x86-64,
+         * where this branch is never taken */
+        __asm__("vcvtph2ps %1, %0" : "=x"(*out) : "x"(h));
+        return;
+    }
     v8si u = __builtin_convertvector(h, v8si), bits;
     if (dtype == WEIGHTS_BF16) {
         u <<= 16;
-        memcpy(out, &u, sizeof f);
+        memcpy(out, &u, sizeof *out);
         return;
     }
     v8si mag = (u & 0x7fff) << 13;
+    v8sf f;
     memcpy(&f, &mag, sizeof f);
     f *= 0x1p112f;
     memcpy(&bits, &f, sizeof bits);
     bits |= (((u & 0x7c00) == 0x7c00) & 0x7f800000) | (u & 0x8000) << 16;
-    memcpy(out, &bits, sizeof f);
+    memcpy(out, &bits, sizeof *out);
 }
 
 UTIL_X86_64_V3 void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n)
@@ -62,9 +69,9 @@ UTIL_X86_64_V3 void transformer_to_float(float *out, const struct weights_tensor
     for (; i + 8 <= n; i += 8) {
         v8sf v;
         if (m->dtype == WEIGHTS_F16)
-            load8(&v, m->data, first + i, WEIGHTS_F16);
+            load8(&v, m->data, first + i, WEIGHTS_F16, 0);
         else
-            load8(&v, m->data, first + i, WEIGHTS_BF16);
+            load8(&v, m->data, first + i, WEIGHTS_BF16, 0);
         memcpy(out + i, &v, sizeof v);
     }
     for (const uint16_t *h = (const uint16_t *)m->data + first; i < n; i++) {
@@ -188,7 +195,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
  * prefetched on the way, one cache line per step. */
 static inline __attribute__((always_inline)) void few_rows_block(float *y, int ldy, const float *x, const void *w,
                                                                  size_t at, int in, int MR, const char *pf,
-                                                                 uint32_t dtype)
+                                                                 uint32_t dtype, int f16c)
 {
     v8sf acc[4][2] = {{{0}}};
     size_t es = weights_dtype_size(dtype);
@@ -196,8 +203,8 @@ static inline __attribute__((always_inline)) void few_rows_block(float *y, int l
         if (pf)
             __builtin_prefetch(pf + 2 * (size_t)k * es);
         v8sf b0, b1;
-        load8(&b0, w, at + (size_t)k, dtype);
-        load8(&b1, w, at + (size_t)in + (size_t)k, dtype);
+        load8(&b0, w, at + (size_t)k, dtype, f16c);
+        load8(&b1, w, at + (size_t)in + (size_t)k, dtype, f16c);
         for (int r = 0; r < MR; r++) {
             v8sf a;
             memcpy(&a, x + (size_t)r * in + k, sizeof a);
@@ -219,7 +226,8 @@ static inline __attribute__((always_inline)) void few_rows_block(float *y, int l
  * next pair is prefetched by hand while the first rows work on this
  * one. in and n are even, in a multiple of 8 (widths are multiples of 64). */
 static inline __attribute__((always_inline)) void few_rows_typed(float *y, int ldy, const float *x, const void *w,
-                                                                 size_t first, int rows, int in, int n, uint32_t dtype)
+                                                                 size_t first, int rows, int in, int n, uint32_t dtype,
+                                                                 int f16c)
 {
     size_t es = weights_dtype_size(dtype);
     for (int j = 0; j < n; j += 2) {
@@ -227,29 +235,58 @@ static inline __attribute__((always_inline)) void few_rows_typed(float *y, int l
         const char *pf = j + 2 < n ? (const char *)w + (at + (size_t)2 * in) * es : NULL;
         int m = 0;
         for (; m + 4 <= rows; m += 4, pf = NULL)
-            few_rows_block(y + (size_t)m * ldy + j, ldy, x + (size_t)m * in, w, at, in, 4, pf, dtype);
+            few_rows_block(y + (size_t)m * ldy + j, ldy, x + (size_t)m * in, w, at, in, 4, pf, dtype, f16c);
         float *ym = y + (size_t)m * ldy + j;
         const float *xm = x + (size_t)m * in;
         switch (rows - m) {
-        case 3: few_rows_block(ym, ldy, xm, w, at, in, 3, pf, dtype); break;
-        case 2: few_rows_block(ym, ldy, xm, w, at, in, 2, pf, dtype); break;
-        case 1: few_rows_block(ym, ldy, xm, w, at, in, 1, pf, dtype); break;
+        case 3: few_rows_block(ym, ldy, xm, w, at, in, 3, pf, dtype, f16c); break;
+        case 2: few_rows_block(ym, ldy, xm, w, at, in, 2, pf, dtype, f16c); break;
+        case 1: few_rows_block(ym, ldy, xm, w, at, in, 1, pf, dtype, f16c); break;
         }
     }
 }
 
 /* Columns [first, first + n) of the product; one copy of the kernel per
  * dtype, with the same order of operations: float16 weights give exactly
- * what their float32 expansion gives. */
-UTIL_X86_64_V3 static void few_rows(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first,
-                                    int rows, int in, int n)
+ * what their float32 expansion gives. Built for x86-64-v3 (AVX2, FMA and
+ * F16C) and for any x86-64; few_rows picks one when first called. */
+#define FEW_ROWS_DTYPES(F16C)                                                                                        \
+    if (w->dtype == WEIGHTS_F16)                                                                                     \
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F16, F16C);                                  \
+    else if (w->dtype == WEIGHTS_BF16)                                                                               \
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_BF16, F16C);                                 \
+    else                                                                                                             \
+        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F32, F16C)
+
+typedef void few_rows_fn(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows,
+                         int in, int n);
+
+__attribute__((target("arch=x86-64-v3"))) static void few_rows_v3(float *y, int ldy, const float *x,
+                                                                  const struct weights_tensor *w, size_t first,
+                                                                  int rows, int in, int n)
 {
-    if (w->dtype == WEIGHTS_F16)
-        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F16);
-    else if (w->dtype == WEIGHTS_BF16)
-        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_BF16);
-    else
-        few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F32);
+    FEW_ROWS_DTYPES(1);
+}
+
+static void few_rows_any(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows,
+                         int in, int n)
+{
+    FEW_ROWS_DTYPES(0);
+}
+
+static int portable; /* transformer_portable: the build for any x86-64 only */
+
+void transformer_portable(int on) { portable = on; }
+
+static void few_rows(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows, int in,
+                     int n)
+{
+    static few_rows_fn *fn;
+    if (!fn)
+        fn = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+                 ? few_rows_v3
+                 : few_rows_any;
+    (portable ? few_rows_any : fn)(y, ldy, x, w, first, rows, in, n);
 }
 
 /* A share of a few-rows product: columns [first, first + n) */

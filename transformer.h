@@ -61,6 +61,11 @@ void transformer_close(struct transformer *t);
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
                            float eps);
 
+/* With on set, the few-rows products take the kernel built for any x86-64
+ * even where the CPU has AVX2, FMA and F16C: what a CPU without them gets
+ * (tests). Call it from one thread, before any product. */
+void transformer_portable(int on);
+
 /* Elements [first, first + n) of m as float32 into out, exactly. */
 void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n);
 

@@ -296,5 +296,11 @@ int main(void)
                         test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal,
                                    (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU, pick, dtype, few);
     test_to_float();
+    /* the kernel a CPU without AVX2, FMA and F16C runs */
+    transformer_portable(1);
+    for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
+        for (int pick = 0; pick <= 1; pick++)
+            test_block(160, 2, 640, 1, WEIGHTS_GELU, pick, dtype, 1);
+    transformer_portable(0);
     return check_done("test_transformer");
 }
