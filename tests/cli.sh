@@ -258,6 +258,11 @@ has live.npy "'shape': (2, 32)"
 pkill -TERM -f "embed-text -m model.weights -f npy" ; wait
 has live.npy "'shape': (2, 32)"
 same "$(wc -c < live.npy | tr -d ' ')" $((128 + 2 * 32 * 4))
+# a weights file cut short while in use: a message and exit 3, not a bare SIGBUS
+cp model.weights cut.weights
+(echo "a dog"; sleep 1; truncate -s 4096 cut.weights; echo "a cat"; sleep 1) |
+    "$bin" embed-text -m cut.weights -f csv > out 2> err; code=$?
+same "$code" 3; has err "truncated or changed while being read"
 # progress within the first batch (one image a thread), and a closing count
 if command -v script >/dev/null 2>&1; then
     script -qec "$bin embed-image -m img.weights -f csv -j 2 photos > /dev/null" /dev/null > tty.txt 2>&1
