@@ -23,7 +23,10 @@ cd "$work"
 runs=${RUNS:-7}
 
 [ -f b32.pt ] || $py "$top/tests/make_fixtures.py" --b32 b32.pt
+# b32.weights keeps the checkpoint's float16 matrices; b32f32.weights is
+# their float32 expansion (the same vectors, bit for bit)
 [ -f b32.weights ] || "$bin" convert b32.pt b32.weights 2>/dev/null
+[ -f b32f32.weights ] || "$bin" convert --dtype f32 b32.pt b32f32.weights 2>/dev/null
 # inputs: 224x224 images, captions, 12-megapixel photos, a 100k x 512 database
 $py - <<'PY'
 import os, numpy as np
@@ -75,6 +78,9 @@ timeit() { hyperfine -w 1 -r "${2:-$runs}" --export-json t.json "$1" >/dev/null 
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 row() { echo "| $1 | $2 | $3 | $4 |"; }
 
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
+    "$(grep -m1 -ow 'avx512f' /proc/cpuinfo || echo 'no AVX-512'), $(grep -m1 -ow 'avx2' /proc/cpuinfo || echo 'no AVX2')"
+echo
 echo "| benchmark | clippie | PyTorch | clippie's speed-up |"
 echo "|---|---|---|---|"
 
@@ -106,3 +112,26 @@ c=$(timeit "$bin similarity --db db.npy -q query.vec --dim 512 -k 10 > /dev/null
 p=$(timeit "$py $here/torch_bench.py search db.npy query.vec > /dev/null")
 row "top-10 of 100,000 x 512 (.npy), whole process, median ms (other: NumPy)" "$(calc %.1f "$c*1000")" \
     "$(calc %.1f "$p*1000")" "$(calc %.1fx "$p/$c")"
+
+# half precision: the float16 file against its float32 expansion
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+echo
+echo "| half precision (ViT-B/32) | float16 file | float32 file | ratio |"
+echo "|---|---|---|---|"
+a=$(stat -c %s b32.weights); b=$(stat -c %s b32f32.weights)
+row "weights file, MB" "$(calc %.0f "$a/1e6")" "$(calc %.0f "$b/1e6")" "$(calc %.2f "$a/$b")"
+a=$(timeit "$bin embed-text -m b32.weights 'a photo of a dog on the beach' > /dev/null" 21)
+b=$(timeit "$bin embed-text -m b32f32.weights 'a photo of a dog on the beach' > /dev/null" 21)
+row "one-off text query, whole process, median ms" "$(calc %.1f "$a*1000")" "$(calc %.1f "$b*1000")" "$(calc %.2f "$a/$b")"
+a=$(rss "$bin" embed-text -m b32.weights 'a photo of a dog on the beach'); b=$(rss "$bin" embed-text -m b32f32.weights 'a photo of a dog on the beach')
+row "one-off text query, peak RSS MB" "$(calc %.0f "$a/1024")" "$(calc %.0f "$b/1024")" "$(calc %.2f "$a/$b")"
+a=$(timeit "$bin embed-image -m b32.weights img8/00.png > /dev/null" 21)
+b=$(timeit "$bin embed-image -m b32f32.weights img8/00.png > /dev/null" 21)
+row "one-off image query (224 px), whole process, median ms" "$(calc %.1f "$a*1000")" "$(calc %.1f "$b*1000")" "$(calc %.2f "$a/$b")"
+a=$(timeit "$bin embed-text -m b32.weights < captions.txt > /dev/null")
+b=$(timeit "$bin embed-text -m b32f32.weights < captions.txt > /dev/null")
+row "1000 captions, captions/s" "$(calc %.0f "1000/$a")" "$(calc %.0f "1000/$b")" "$(calc %.3f "$b/$a")"
+a40=$(timeit "$bin embed-image -m b32.weights img40 > /dev/null"); a8=$(timeit "$bin embed-image -m b32.weights img8 > /dev/null")
+b40=$(timeit "$bin embed-image -m b32f32.weights img40 > /dev/null"); b8=$(timeit "$bin embed-image -m b32f32.weights img8 > /dev/null")
+a=$(calc %.2f "($a40 - $a8) / 32 * 1000"); b=$(calc %.2f "($b40 - $b8) / 32 * 1000")
+row "image model, ms/image ((T40 - T8) / 32)" "$a" "$b" "$(calc %.3f "$a/$b")"
