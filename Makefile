@@ -6,7 +6,7 @@ MANDIR ?= $(PREFIX)/share/man
 PKGS = libzip blas nettle zlib libutf8proc libjpeg sqlite3
 CFLAGS ?= -O3 -g
 # always added, also when CFLAGS comes from the command line (test-sanitize)
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 

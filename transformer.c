@@ -172,7 +172,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
         float sum = sum8(&acc);
         for (; i < width; i++)
             sum += xr[i];
-        float mean = sum / width, sq = 0;
+        float mean = sum / (float)width, sq = 0;
         acc = (v8sf){0};
         for (i = 0; i + 8 <= width; i += 8) {
             v8sf v;
@@ -183,7 +183,7 @@ transformer_layernorm(float *out, const float *x, const float *weight, const flo
         sq = sum8(&acc);
         for (; i < width; i++)
             sq += (xr[i] - mean) * (xr[i] - mean);
-        float inv = 1.0f / sqrtf(sq / width + eps);
+        float inv = 1.0f / sqrtf(sq / (float)width + eps);
         for (i = 0; i < width; i++)
             o[i] = (xr[i] - mean) * inv * weight[i] + bias[i];
     }

@@ -16,7 +16,7 @@ static float *randoms(size_t n)
 {
     float *v = malloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++)
-        v[i] = (float)rand() / RAND_MAX * 2 - 1;
+        v[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
     return v;
 }
 
