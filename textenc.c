@@ -151,7 +151,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
         }
         /* a text alone keeps both the BLAS's threads and the few-rows ones */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
-        e->lanes[0].t->threads = lanes > 1 ? 1 : e->nlanes;
+        transformer_set_threads(e->lanes[0].t, lanes > 1 ? 1 : e->nlanes);
         util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }
     return 0;

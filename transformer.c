@@ -141,6 +141,8 @@ oom:
     return NULL;
 }
 
+void transformer_set_threads(struct transformer *t, int n) { t->threads = util_threads(n); }
+
 void transformer_close(struct transformer *t)
 {
     if (!t)

@@ -22,8 +22,7 @@
 
 struct transformer {
     int width, heads, head_dim, mlp, max_rows, max_seq;
-    int threads; /* for products of a few rows, which skip the BLAS (at most UTIL_MAX_THREADS); the
-                  * caller may change it between calls */
+    int threads; /* for products of a few rows, which skip the BLAS: transformer_set_threads */
     enum weights_activation activation;
     float eps;     /* LayerNorm's */
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
@@ -56,6 +55,11 @@ struct transformer_opts {
  * dividing W). */
 struct transformer *transformer_open(const struct transformer_opts *o, char *err);
 void transformer_close(struct transformer *t);
+
+/* Threads for the products of a few rows from the next call on (1 to
+ * UTIL_MAX_THREADS): a text alone takes all the cores, a lane of a batch
+ * one. */
+void transformer_set_threads(struct transformer *t, int n);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r; out may be x. */
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
