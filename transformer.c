@@ -38,12 +38,16 @@ static inline __attribute__((always_inline)) void load8(v8sf *out, const void *m
     }
     v8hu h;
     memcpy(&h, (const uint16_t *)m + i, sizeof h);
+#if UTIL_V3_KERNELS
     if (dtype == WEIGHTS_F16 && f16c) {
         /* asm: the intrinsic would not compile into the build for any x86-64,
          * where this branch is never taken */
         __asm__("vcvtph2ps %1, %0" : "=x"(*out) : "x"(h));
         return;
     }
+#else
+    (void)f16c;
+#endif
     v8si u = __builtin_convertvector(h, v8si), bits;
     if (dtype == WEIGHTS_BF16) {
         u <<= 16;
@@ -263,12 +267,14 @@ static inline __attribute__((always_inline)) void few_rows_typed(float *y, int l
 typedef void few_rows_fn(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows,
                          int in, int n);
 
+#if UTIL_V3_KERNELS
 __attribute__((target("arch=x86-64-v3"))) static void few_rows_v3(float *y, int ldy, const float *x,
                                                                   const struct weights_tensor *w, size_t first,
                                                                   int rows, int in, int n)
 {
     FEW_ROWS_DTYPES(1);
 }
+#endif
 
 static void few_rows_any(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows,
                          int in, int n)
@@ -284,10 +290,14 @@ static void few_rows(float *y, int ldy, const float *x, const struct weights_ten
                      int n)
 {
     static few_rows_fn *fn;
+#if UTIL_V3_KERNELS
     if (!fn)
         fn = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
                  ? few_rows_v3
                  : few_rows_any;
+#else
+    fn = few_rows_any;
+#endif
     (portable ? few_rows_any : fn)(y, ldy, x, w, first, rows, in, n);
 }
 

@@ -24,8 +24,10 @@
  * is built once, for any x86-64. */
 #if defined(__clang__) && __clang_major__ < 16
 #define UTIL_X86_64_V3
+#define UTIL_V3_KERNELS 0 /* nor does it know F16C to __builtin_cpu_supports: one kernel, for any x86-64 */
 #else
 #define UTIL_X86_64_V3 __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define UTIL_V3_KERNELS 1
 #endif
 
 /* Makes the array *pp (of *cap elements of elem bytes, malloc'd or NULL)
