@@ -1085,9 +1085,13 @@ struct dump {
 static int dump_row(void *ctx, const char *path, const float *vec)
 {
     struct dump *d = ctx;
+    char err[ERR_LEN];
     memcpy(d->vec, vec, (size_t)d->dim * sizeof *d->vec);
-    if (write_rows(d->out, d->vec, 1, d->dim, d->normalize))
-        return -1;
+    if (d->normalize && search_unit(d->vec, d->dim) < 0)
+        memset(d->vec, 0, (size_t)d->dim * sizeof *d->vec);
+    /* one write a row, one flush at the end: a dump is not a coprocess */
+    if (vecfile_write(d->out, d->vec, 1, err) < 0)
+        return fail(-1, "cannot write the vectors: %s", err);
     if (d->names && fprintf(d->names, "%s%c", path, d->delim) < 0)
         return fail(-1, "cannot write the names: %s", strerror(errno));
     return 0;
