@@ -5,6 +5,7 @@
 # medians (hyperfine, RUNS runs each, default 7) and ratios.
 #
 #   sh bench/run.sh [WORKDIR]        # default /tmp/clippie-bench
+#   ONLY=half sh bench/run.sh        # the half-precision table alone
 #
 # The checkpoint is a random ViT-B/32-shaped one (tests/make_fixtures.py
 # --b32): speed depends on shapes, not on the values.
@@ -81,6 +82,8 @@ row() { echo "| $1 | $2 | $3 | $4 |"; }
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
     "$(grep -m1 -ow 'avx512f' /proc/cpuinfo || echo 'no AVX-512'), $(grep -m1 -ow 'avx2' /proc/cpuinfo || echo 'no AVX2')"
 echo
+# ONLY=half: the half-precision table alone (no PyTorch runs)
+if [ "${ONLY:-}" != half ]; then
 echo "| benchmark | clippie | PyTorch | clippie's speed-up |"
 echo "|---|---|---|---|"
 
@@ -112,6 +115,7 @@ c=$(timeit "$bin similarity --db db.npy -q query.vec --dim 512 -k 10 > /dev/null
 p=$(timeit "$py $here/torch_bench.py search db.npy query.vec > /dev/null")
 row "top-10 of 100,000 x 512 (.npy), whole process, median ms (other: NumPy)" "$(calc %.1f "$c*1000")" \
     "$(calc %.1f "$p*1000")" "$(calc %.1fx "$p/$c")"
+fi
 
 # half precision: the float16 file against its float32 expansion
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
