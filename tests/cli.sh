@@ -313,6 +313,10 @@ same "$(tr -cd '\0' < out | wc -c | tr -d ' ')" 8
 echo "not an image" > lib/broken.png
 expect 1 "$bin" index -m img.weights lib.db; has err "broken.png: not"; has err "1 skipped"
 rm lib/broken.png
+# --exclude leaves out paths or names that match
+expect 0 "$bin" index -m img.weights --exclude '*.png' --exclude '*/sub/*' excl.db lib; has err "1 new"
+"$bin" index --dump -f csv --names excl.names excl.db > /dev/null
+same "$(cat excl.names)" "$tmp/lib/c.bmp"
 # the model is recorded: another is refused, naming both
 expect 3 "$bin" index -m other.weights lib.db; has err "made with another model"
 # (the same shape, one weight of its image projection changed)
