@@ -158,7 +158,7 @@ static int check_format(struct index *ix, char *err)
         return -1;
     if (strcmp(v, FORMAT))
         return error(err, "%s: index format '%s', this clippie reads '%s'", ix->path, v, FORMAT);
-    if (exec(ix, "SELECT count(*) FROM clippie_files", err) < 0) /* reads the schema through */
+    if (exec(ix, "SELECT 1 FROM clippie_files LIMIT 1; SELECT 1 FROM clippie_vectors LIMIT 1", err) < 0) /* the tables are there */
         return -1;
     return (ix->dim = (int)meta_int(ix, "dim", err)) < 0 ? -1 : 0;
 }
