@@ -63,19 +63,16 @@ static inline __attribute__((always_inline)) void load8(v8sf *out, const void *m
     memcpy(out, &bits, sizeof *out);
 }
 
-UTIL_X86_64_V3 void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n)
+static inline __attribute__((always_inline)) void to_float(float *out, const struct weights_tensor *m, size_t first,
+                                                           size_t n, int f16c)
 {
     size_t i = 0;
-    if (m->dtype == WEIGHTS_F32) {
-        memcpy(out, (const float *)m->data + first, n * sizeof *out);
-        return;
-    }
     for (; i + 8 <= n; i += 8) {
         v8sf v;
         if (m->dtype == WEIGHTS_F16)
-            load8(&v, m->data, first + i, WEIGHTS_F16, 0);
+            load8(&v, m->data, first + i, WEIGHTS_F16, f16c);
         else
-            load8(&v, m->data, first + i, WEIGHTS_BF16, 0);
+            load8(&v, m->data, first + i, WEIGHTS_BF16, f16c);
         memcpy(out + i, &v, sizeof v);
     }
     for (const uint16_t *h = (const uint16_t *)m->data + first; i < n; i++) {
@@ -85,6 +82,45 @@ UTIL_X86_64_V3 void transformer_to_float(float *out, const struct weights_tensor
         else
             memcpy(&out[i], &b, sizeof b);
     }
+}
+
+/* The kernels below are built for x86-64-v3 (AVX2, FMA, F16C) and for any
+ * x86-64; use_v3 picks once, by the CPU (transformer_portable: never). */
+static int portable;
+
+void transformer_portable(int on) { portable = on; }
+
+#if UTIL_V3_KERNELS
+static int use_v3(void)
+{
+    static int v3 = -1;
+    if (v3 < 0)
+        v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return v3 && !portable;
+}
+
+__attribute__((target("arch=x86-64-v3"))) static void to_float_v3(float *out, const struct weights_tensor *m,
+                                                                  size_t first, size_t n)
+{
+    to_float(out, m, first, n, 1);
+}
+#endif
+
+static void to_float_any(float *out, const struct weights_tensor *m, size_t first, size_t n)
+{
+    to_float(out, m, first, n, 0);
+}
+
+void transformer_to_float(float *out, const struct weights_tensor *m, size_t first, size_t n)
+{
+    if (m->dtype == WEIGHTS_F32)
+        memcpy(out, (const float *)m->data + first, n * sizeof *out);
+#if UTIL_V3_KERNELS
+    else if (use_v3())
+        to_float_v3(out, m, first, n);
+#endif
+    else
+        to_float_any(out, m, first, n);
 }
 
 size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most)
@@ -254,8 +290,7 @@ static inline __attribute__((always_inline)) void few_rows_typed(float *y, int l
 
 /* Columns [first, first + n) of the product; one copy of the kernel per
  * dtype, with the same order of operations: float16 weights give exactly
- * what their float32 expansion gives. Built for x86-64-v3 (AVX2, FMA and
- * F16C) and for any x86-64; few_rows picks one when first called. */
+ * what their float32 expansion gives. */
 #define FEW_ROWS_DTYPES(F16C)                                                                                        \
     if (w->dtype == WEIGHTS_F16)                                                                                     \
         few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F16, F16C);                                  \
@@ -263,9 +298,6 @@ static inline __attribute__((always_inline)) void few_rows_typed(float *y, int l
         few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_BF16, F16C);                                 \
     else                                                                                                             \
         few_rows_typed(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F32, F16C)
-
-typedef void few_rows_fn(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows,
-                         int in, int n);
 
 #if UTIL_V3_KERNELS
 __attribute__((target("arch=x86-64-v3"))) static void few_rows_v3(float *y, int ldy, const float *x,
@@ -282,23 +314,16 @@ static void few_rows_any(float *y, int ldy, const float *x, const struct weights
     FEW_ROWS_DTYPES(0);
 }
 
-static int portable; /* transformer_portable: the build for any x86-64 only */
-
-void transformer_portable(int on) { portable = on; }
-
 static void few_rows(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows, int in,
                      int n)
 {
-    static few_rows_fn *fn;
 #if UTIL_V3_KERNELS
-    if (!fn)
-        fn = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
-                 ? few_rows_v3
-                 : few_rows_any;
-#else
-    fn = few_rows_any;
+    if (use_v3()) {
+        few_rows_v3(y, ldy, x, w, first, rows, in, n);
+        return;
+    }
 #endif
-    (portable ? few_rows_any : fn)(y, ldy, x, w, first, rows, in, n);
+    few_rows_any(y, ldy, x, w, first, rows, in, n);
 }
 
 /* A share of a few-rows product: columns [first, first + n) */

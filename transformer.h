@@ -65,9 +65,10 @@ void transformer_set_threads(struct transformer *t, int n);
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
                            float eps);
 
-/* With on set, the few-rows products take the kernel built for any x86-64
- * even where the CPU has AVX2, FMA and F16C: what a CPU without them gets
- * (tests). Call it from one thread, before any product. */
+/* With on set, the few-rows products and half-precision expansions take
+ * the kernels built for any x86-64 even where the CPU has AVX2, FMA and
+ * F16C: what a CPU without them gets (tests). Call it from one thread,
+ * between products. */
 void transformer_portable(int on);
 
 /* Elements [first, first + n) of m as float32 into out, exactly. */

@@ -252,7 +252,8 @@ static void test_block(int W, int heads, int mlp, int causal, enum weights_activ
 }
 
 /* Half-precision conversion: every float16 and bfloat16 value, through the
- * kernels' vector path, equals the scalar conversion. */
+ * kernels' vector path (F16C where the CPU has it; also the portable one),
+ * equals the scalar conversion. */
 static void test_to_float(void)
 {
     uint16_t *h = malloc(65536 * sizeof *h);
@@ -270,7 +271,7 @@ static void test_to_float(void)
                 memcpy(&w, &bits, sizeof w);
             memcpy(&got, &f[i], 4);
             memcpy(&want, &w, 4);
-            bad += got != want;
+            bad += isnan(w) ? !isnan(f[i]) : got != want; /* F16C quiets signalling NaNs: a NaN all the same */
         }
     }
     CHECK(bad == 0, "%d of 131072 half-precision values convert otherwise than the scalar way", bad);
@@ -296,8 +297,9 @@ int main(void)
                         test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal,
                                    (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU, pick, dtype, few);
     test_to_float();
-    /* the kernel a CPU without AVX2, FMA and F16C runs */
+    /* the kernels a CPU without AVX2, FMA and F16C runs */
     transformer_portable(1);
+    test_to_float();
     for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
         for (int pick = 0; pick <= 1; pick++)
             test_block(160, 2, 640, 1, WEIGHTS_GELU, pick, dtype, 1);
