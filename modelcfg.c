@@ -161,9 +161,26 @@ static const char *shown(const cJSON *v, char *buf, size_t len)
     return buf;
 }
 
+/* No key of object o twice: Python's json reads the last, cJSON the first.
+ * Objects of more than MAX_KEYS keys are refused (the check is quadratic). */
+#define MAX_KEYS 1024
+static int unique_keys(const cJSON *o, const char *where, char *err)
+{
+    int n = cJSON_GetArraySize(o), k = 0;
+    if (n > MAX_KEYS)
+        return error(err, "%s has %d keys, more than a config's %d", where, n, MAX_KEYS);
+    for (const cJSON *v = o ? o->child : NULL; v; v = v->next, k++)
+        for (const cJSON *w = o->child; w != v; w = w->next)
+            if (v->string && w->string && !strcmp(v->string, w->string))
+                return error(err, "%s.%s appears twice: JSON readers disagree on which counts", where, v->string);
+    return 0;
+}
+
 /* Every key of object o (named where) must be in rules, with a value its rule allows. */
 static int check_keys(const cJSON *o, const char *where, const struct rule *rules, size_t n, char *err)
 {
+    if (unique_keys(o, where, err) < 0)
+        return -1;
     const cJSON *v;
     cJSON_ArrayForEach(v, o)
     {
@@ -383,7 +400,7 @@ static int hf_activation(const cJSON *o, const char *where, int *act, char *err)
 static int hf_tower(const cJSON *o, const char *where, int vision, struct modelcfg *m, int *act, double *eps, char *err)
 {
     uint32_t channels = 3;
-    if (hf_activation(o, where, act, err) < 0 || get_num(o, where, "layer_norm_eps", 1e-5, eps, err) < 0)
+    if (unique_keys(o, where, err) < 0 || hf_activation(o, where, act, err) < 0 || get_num(o, where, "layer_norm_eps", 1e-5, eps, err) < 0)
         return -1;
     if (!vision)
         return get_uint(o, where, "hidden_size", 512, &m->text_width, err) < 0 ||
@@ -425,7 +442,7 @@ static int hf_model(const cJSON *root, const cJSON *empty, struct modelcfg *m, c
         v = section(root, "config.json", "vision_config", empty, err);
     int ta, va;
     double te, ve;
-    if (!t || !v || hf_tower(t, "config.json: text_config", 0, m, &ta, &te, err) < 0 ||
+    if (!t || !v || unique_keys(root, "config.json", err) < 0 || hf_tower(t, "config.json: text_config", 0, m, &ta, &te, err) < 0 ||
         hf_tower(v, "config.json: vision_config", 1, m, &va, &ve, err) < 0 ||
         get_uint(root, "config.json", "projection_dim", 512, &m->embed_dim, err) < 0)
         return -1;
@@ -478,7 +495,7 @@ static int hf_preprocess(const cJSON *p, struct modelcfg *m, char *err)
                      cJSON_IsNumber(r) ? (r->valuedouble == 2 ? "bilinear (2)" : r->valuedouble == 0 ? "nearest (0)" : "not 3") : "not 3");
     if (scale && !cJSON_IsNull(scale) && !(cJSON_IsNumber(scale) && fabs(scale->valuedouble * 255 - 1) < 1e-6))
         return error(err, "preprocessor_config.json: rescale_factor is not 1/255: not supported");
-    if (hf_flag(p, "do_resize", 1, "images must be resized", err) < 0 ||
+    if (unique_keys(p, "preprocessor_config.json", err) < 0 || hf_flag(p, "do_resize", 1, "images must be resized", err) < 0 ||
         hf_flag(p, "do_center_crop", 1, "images must be centre-cropped", err) < 0 ||
         hf_flag(p, "do_normalize", 1, "images must be normalised", err) < 0 ||
         hf_flag(p, "do_rescale", 1, "pixels must be scaled to [0, 1]", err) < 0 ||
