@@ -10,9 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <math.h>
+
 #include "check.h"
 #include "convert.h"
 #include "safetensors.h"
+#include "textenc.h"
+#include "vit.h"
 #include "weights.h"
 
 static char tmpdir[] = "/tmp/clippie-zoo-XXXXXX";
@@ -458,10 +462,146 @@ static void test_safetensors_headers(void)
     refuses(scratch("lie.safetensors"), WEIGHTS_GELU, 1, "lie.safetensors: safetensors header claims 64 bytes");
 }
 
-int main(void)
+/* ---- parity with OpenCLIP's own code (tests/make_zoo_fixtures.py) ---- */
+
+#define MAX_ITEMS 16
+
+/* A reference file: texts (token ids) and images (pixels), each followed by
+ * the vector OpenCLIP's encode_text / encode_image gave. */
+struct ref {
+    int ntexts, nimages, lens[MAX_ITEMS];
+    int32_t *ids[MAX_ITEMS];
+    float *pixels[MAX_ITEMS], *text_out[MAX_ITEMS], *image_out[MAX_ITEMS];
+    int npixels[MAX_ITEMS], dims;
+};
+
+static float *read_floats(FILE *f, int *n)
 {
+    if (fscanf(f, "%d", n) != 1 || *n <= 0 || *n > 1 << 22)
+        return NULL;
+    float *v = malloc((size_t)*n * sizeof *v);
+    for (int k = 0; k < *n; k++)
+        if (fscanf(f, "%f", &v[k]) != 1)
+            return free(v), NULL;
+    return v;
+}
+
+static int read_ref(const char *path, struct ref *r)
+{
+    FILE *f = fopen(path, "r");
+    char kind[16];
+    float **last = NULL;
+    int n, ok = f != NULL;
+    memset(r, 0, sizeof *r);
+    while (ok && fscanf(f, "%15s", kind) == 1) {
+        if (!strcmp(kind, "text") && r->ntexts < MAX_ITEMS && fscanf(f, "%d", &r->lens[r->ntexts]) == 1 &&
+            r->lens[r->ntexts] > 0 && r->lens[r->ntexts] <= 4096) {
+            r->ids[r->ntexts] = malloc((size_t)r->lens[r->ntexts] * sizeof(int32_t));
+            for (int k = 0; k < r->lens[r->ntexts]; k++)
+                ok &= fscanf(f, "%d", &r->ids[r->ntexts][k]) == 1;
+            last = &r->text_out[r->ntexts++];
+        } else if (!strcmp(kind, "image") && r->nimages < MAX_ITEMS &&
+                   (r->pixels[r->nimages] = read_floats(f, &r->npixels[r->nimages])))
+            last = &r->image_out[r->nimages++];
+        else if (!strcmp(kind, "out") && last && !*last && (*last = read_floats(f, &n)) && (!r->dims || n == r->dims))
+            r->dims = n;
+        else
+            ok = 0;
+    }
+    if (f)
+        fclose(f);
+    return ok && r->dims ? 0 : -1;
+}
+
+static void free_ref(struct ref *r)
+{
+    for (int k = 0; k < MAX_ITEMS; k++)
+        free(r->ids[k]), free(r->pixels[k]), free(r->text_out[k]), free(r->image_out[k]);
+}
+
+/* max |a - b| / |b|, the relative error of a whole vector */
+static double rel_err(const float *a, const float *b, int n)
+{
+    double diff = 0, norm = 0;
+    for (int k = 0; k < n; k++) {
+        diff = fmax(diff, fabs((double)a[k] - b[k]));
+        norm += (double)b[k] * b[k];
+    }
+    return diff / sqrt(norm);
+}
+
+/* The text and image vectors of weights file path against OpenCLIP's. */
+static void check_ref(const char *name, const char *path, const char *refpath)
+{
+    char err[ERR_LEN] = "";
+    struct ref r;
+    CHECK(read_ref(refpath, &r) == 0, "cannot read %s", refpath);
+    struct weights *w = weights_open(path, err);
+    CHECK(w != NULL, "open %s: %s", path, err);
+    int E = w ? (int)w->cfg.embed_dim : 0;
+    CHECK(!w || E == r.dims, "%s: embedding %d, the reference's %d", name, E, r.dims);
+    if (!w || E != r.dims) {
+        weights_close(w);
+        return free_ref(&r);
+    }
+    float *vec = malloc((size_t)MAX_ITEMS * (size_t)E * sizeof *vec);
+    struct textenc *te = textenc_open(w, MAX_ITEMS, 2, err);
+    CHECK(te && textenc_encode(te, (const int32_t *const *)r.ids, r.lens, r.ntexts, vec, err) == 0,
+          "%s: encode texts: %s", name, err);
+    double worst = 0;
+    for (int i = 0; te && i < r.ntexts; i++)
+        worst = fmax(worst, rel_err(vec + (size_t)i * E, r.text_out[i], E));
+    CHECK(worst <= 1e-5, "%s: %d texts, worst relative error %.3g", name, r.ntexts, worst);
+    printf("%s: %d texts, worst relative error %.3g\n", name, r.ntexts, worst);
+    textenc_close(te);
+    size_t R = w->cfg.vision_grid * w->cfg.vision_patch, img = 3 * R * R;
+    struct vit *v = vit_open(w, 1, 2, err);
+    CHECK(v != NULL, "%s: vit_open: %s", name, err);
+    worst = 0;
+    for (int i = 0; v && i < r.nimages; i++) {
+        CHECK((size_t)r.npixels[i] == img, "%s: image %d has %d values, the model takes %zu", name, i, r.npixels[i], img);
+        if ((size_t)r.npixels[i] != img)
+            continue;
+        vit_encode(v, r.pixels[i], 1, vec);
+        worst = fmax(worst, rel_err(vec, r.image_out[i], E));
+    }
+    CHECK(worst <= 1e-5, "%s: %d images, worst relative error %.3g", name, r.nimages, worst);
+    printf("%s: %d images, worst relative error %.3g\n", name, r.nimages, worst);
+    vit_close(v);
+    free(vec);
+    weights_close(w);
+    free_ref(&r);
+}
+
+/* A committed fixture folder, converted with nothing but its configs. */
+static void test_parity(const char *dir, const char *name, const char *family)
+{
+    char in[600], refpath[600], err[ERR_LEN] = "";
+    struct convert_info info;
+    snprintf(in, sizeof in, "%s/%s", dir, name);
+    snprintf(refpath, sizeof refpath, "%s/%s.ref", dir, name);
+    int rc = run(in, -1, 0, &info, err);
+    CHECK(rc == 0, "convert %s: %s", in, err);
+    if (rc < 0)
+        return;
+    CHECK(!strcmp(info.family, family), "%s: family %s, expected %s", name, info.family, family);
+    check_ref(name, scratch("out.weights"), refpath);
+    unlink(scratch("out.weights"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a weights file made elsewhere, e.g. full-size in CI */
+        check_ref(argv[2], argv[2], argv[3]);
+        return check_done("test_zoo");
+    }
+    const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     if (!mkdtemp(tmpdir))
         return perror("mkdtemp"), 2;
+    test_parity(dir, "zoo-oc-bin", "OpenCLIP");
+    test_parity(dir, "zoo-oc-st", "OpenCLIP");
+    test_parity(dir, "zoo-hf-st", "Hugging Face CLIPModel");
+    test_parity(dir, "zoo-hf-bin", "Hugging Face CLIPModel");
     test_openclip();
     test_openclip_refused();
     test_hf();
