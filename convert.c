@@ -353,7 +353,7 @@ static const struct { const char *part, *what; } telltales[] = {
 /* The family by the names of the tensors. */
 static int detect_family(struct ckpt *c, struct convert_info *info)
 {
-    for (size_t k = 0; k < c->ntensors && !c->jit; k++)
+    for (size_t k = 0; k < c->ntensors; k++)
         for (size_t t = 0; t < sizeof telltales / sizeof telltales[0]; t++)
             if (strstr(c->tensors[k].name, telltales[t].part))
                 return error(c->err, "%s: tensor %s is part of %s: not supported, only CLIP ViT models", c->path,
@@ -573,7 +573,8 @@ static char *read_config(struct ckpt *c, const char *name, size_t *len, int *abs
     close(fd);
     if (buf) {
         *len = (size_t)st.st_size;
-        memcpy(info->config, path, sizeof path);
+        if (!info->config[0]) /* the model's config, not the preprocessor's */
+            memcpy(info->config, path, sizeof path);
     }
     return buf;
 }

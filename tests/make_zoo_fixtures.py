@@ -1,6 +1,7 @@
 """Makes OpenCLIP and Hugging Face checkpoints with OpenCLIP's own code
-(mlfoundations/open_clip v2.24.0, the last release that runs on Debian 12's
-python3-torch 1.13; no timm needed for plain ViT models) and the reference
+(mlfoundations/open_clip v2.24.0, which runs on Debian 12's python3-torch
+1.13 where its current code needs torch.compiler; no timm needed for plain
+ViT models) and the reference
 outputs of OpenCLIP's encode_text / encode_image on them:
 
     python3 tests/make_zoo_fixtures.py OPEN_CLIP_SRC tests/fixtures

@@ -591,13 +591,25 @@ static void test_parity(const char *dir, const char *name, const char *family)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a weights file made elsewhere, e.g. full-size in CI */
-        check_ref(argv[2], argv[2], argv[3]);
+    if (!mkdtemp(tmpdir))
+        return perror("mkdtemp"), 2;
+    if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a checkpoint made elsewhere, e.g. full-width in CI */
+        char err[ERR_LEN] = "";
+        struct convert_info info;
+        int rc = run(argv[2], -1, 0, &info, err);
+        CHECK(rc == 0, "convert %s: %s", argv[2], err);
+        if (rc == 0) {
+            const struct weights_config *k = &info.cfg;
+            printf("%s: %s %s, width %u/%u, heads %u/%u, MLP %u/%u, %s (%s)\n", info.file, info.family, info.format,
+                   k->vision_width, k->text_width, k->vision_heads, k->text_heads, k->vision_mlp, k->text_mlp,
+                   k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu", info.activation_from);
+            check_ref(argv[2], scratch("out.weights"), argv[3]);
+        }
+        unlink(scratch("out.weights"));
+        rmdir(tmpdir);
         return check_done("test_zoo");
     }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
     test_parity(dir, "zoo-oc-bin", "OpenCLIP");
     test_parity(dir, "zoo-oc-st", "OpenCLIP");
     test_parity(dir, "zoo-hf-st", "Hugging Face CLIPModel");
