@@ -379,6 +379,32 @@ static void test_hf(void)
     refuses(st, -1, 0, "model_type is \"siglip\": only CLIP models");
 }
 
+/* a training checkpoint's names under "state_dict.module.": nothing says
+ * the activation or the heads, whatever lies beside it */
+static void test_training_checkpoint(void)
+{
+    struct tensor t[130];
+    size_t n = model_tensors(0, t);
+    for (size_t k = 0; k < n; k++) { /* the names are short: room for the prefix */
+        memmove(t[k].name + 18, t[k].name, strlen(t[k].name) + 1);
+        memcpy(t[k].name, "state_dict.module.", 18);
+    }
+    float step = 3;
+    t[n] = (struct tensor){.name = "optimizer.state.0.step", .ndim = 0, .data = &step};
+    mkdir(scratch("train"), 0700);
+    write_safetensors(in_folder("train", "epoch_3.safetensors"), t, n + 1, 0);
+    char ck[600];
+    snprintf(ck, sizeof ck, "%s", in_folder("train", "epoch_3.safetensors"));
+    refuses(ck, -1, 0, "pass --activation gelu or --activation quick_gelu");
+    refuses(ck, WEIGHTS_QUICK_GELU, 0, "pass --heads IMAGE,TEXT");
+    struct convert_info info;
+    converts(ck, WEIGHTS_QUICK_GELU, 1, 0, &info);
+    CHECK(!strcmp(info.family, "OpenCLIP training checkpoint"), "family %s", info.family);
+    refuses(ck, WEIGHTS_QUICK_GELU, 3, "widths 64 and 64 are not divided by 3 and 3 heads");
+    for (size_t k = 0; k < n; k++)
+        free(t[k].data);
+}
+
 /* tensors that make another model: refused, naming them */
 static void test_other_tensors(void)
 {
@@ -617,6 +643,7 @@ int main(int argc, char **argv)
     test_openclip();
     test_openclip_refused();
     test_hf();
+    test_training_checkpoint();
     test_other_tensors();
     test_safetensors_headers();
     char cmd[600];
