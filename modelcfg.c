@@ -490,9 +490,13 @@ static int hf_preprocess(const cJSON *p, struct modelcfg *m, char *err)
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(p, "resample"),
                 *scale = cJSON_GetObjectItemCaseSensitive(p, "rescale_factor");
     uint32_t size, crop;
-    if (r && !cJSON_IsNull(r) && !(cJSON_IsNumber(r) && r->valuedouble == 3))
+    static const char *const filters[] = {"nearest (0)", "lanczos (1)", "bilinear (2)", "bicubic (3)", "box (4)",
+                                          "hamming (5)"}; /* PIL's numbering */
+    if (r && !cJSON_IsNull(r) && !(cJSON_IsNumber(r) && r->valuedouble == 3)) {
+        int known = cJSON_IsNumber(r) && r->valuedouble >= 0 && r->valuedouble <= 5 && r->valuedouble == floor(r->valuedouble);
         return error(err, "preprocessor_config.json: resample is %s: only bicubic (3) is implemented",
-                     cJSON_IsNumber(r) ? (r->valuedouble == 2 ? "bilinear (2)" : r->valuedouble == 0 ? "nearest (0)" : "not 3") : "not 3");
+                     known ? filters[(int)r->valuedouble] : "not a PIL filter number");
+    }
     if (scale && !cJSON_IsNull(scale) && !(cJSON_IsNumber(scale) && fabs(scale->valuedouble * 255 - 1) < 1e-6))
         return error(err, "preprocessor_config.json: rescale_factor is not 1/255: not supported");
     if (unique_keys(p, "preprocessor_config.json", err) < 0 || hf_flag(p, "do_resize", 1, "images must be resized", err) < 0 ||
