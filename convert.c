@@ -150,9 +150,14 @@ static int choose_input(struct ckpt *c, const char *in, struct convert_info *inf
             if (stat(info->file, &st) == 0)
                 break;
         }
-        if (k == sizeof folder_files / sizeof folder_files[0])
+        if (k == sizeof folder_files / sizeof folder_files[0]) {
+            char index[PATH_MAX];
+            snprintf(index, sizeof index, "%s/model.safetensors.index.json", in);
+            int sharded = stat(index, &st) == 0;
             return error(c->err, "%s: a folder without open_clip_model.safetensors, open_clip_pytorch_model.bin, "
-                         "model.safetensors or pytorch_model.bin", in);
+                         "model.safetensors or pytorch_model.bin%s", in,
+                         sharded ? " (its model is split in shards, which convert does not join)" : "");
+        }
     }
     c->path = info->file;
     const char *slash = strrchr(c->path, '/');
@@ -302,6 +307,11 @@ static int read_directory(struct ckpt *c, struct convert_info *info)
         return read_safetensors(c);
     }
     zip_int64_t pkl = -1;
+    /* torch.save before PyTorch 1.6: a bare pickle opening with its magic number */
+    static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9};
+    if (!short_file && !memcmp(first, legacy, sizeof legacy))
+        return error(c->err, "%s: a torch.save file of PyTorch before 1.6, not supported: save it again with a "
+                     "newer PyTorch, or convert the model's .safetensors file", c->path);
     if (open_archive(c, &pkl) < 0) {
         if (strstr(c->err, "not a zip archive"))
             error(c->err, "%s: not a zip archive nor a safetensors file, so not a checkpoint", c->path);

@@ -483,6 +483,13 @@ static void test_safetensors_headers(void)
     strcpy(bomb + n, "0]}");
     st_refuses(bomb, 0, 0, "more than 524288 JSON values");
     free(bomb);
+    mkdir(scratch("sharded"), 0700);
+    spit_str(in_folder("sharded", "model.safetensors.index.json"), "{}");
+    refuses(scratch("sharded"), -1, 0, "sharded: a folder without open_clip_model.safetensors, "
+            "open_clip_pytorch_model.bin, model.safetensors or pytorch_model.bin (its model is split in shards");
+    /* torch.save's format before PyTorch 1.6: a pickle opening with its magic number */
+    spit(scratch("legacy.bin"), "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", 15);
+    refuses(scratch("legacy.bin"), WEIGHTS_GELU, 1, "legacy.bin: a torch.save file of PyTorch before 1.6");
     /* through convert: the file is named */
     spit(scratch("lie.safetensors"), "\x40\0\0\0\0\0\0\0{}", 10);
     refuses(scratch("lie.safetensors"), WEIGHTS_GELU, 1, "lie.safetensors: safetensors header claims 64 bytes");
