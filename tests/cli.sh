@@ -36,7 +36,10 @@ expect 2 "$bin" similarity; has err "nothing to compare"
 
 # convert: success, and failures that leave nothing behind
 expect 0 "$bin" convert "$fix/tiny.jit.pt" tiny.weights; has err "parameters"
-expect 3 "$bin" convert "$fix/bad-missing.pt" out.weights; has err "missing tensor visual.ln_post.weight"
+expect 3 "$bin" convert "$fix/bad-missing.pt" out.weights; has err "pass --activation gelu or --activation quick_gelu"
+expect 3 "$bin" convert --activation quick_gelu --heads 1,1 "$fix/bad-missing.pt" out.weights
+has err "missing tensor visual.ln_post.weight"
+expect 2 "$bin" convert --heads 12 "$fix/bad-missing.pt" out.weights; has err "IMAGE,TEXT"
 expect 3 "$bin" convert "$fix/bad-system.pt" out.weights; has err "refused pickle global posix.system"
 expect 3 "$bin" convert "$fix/img-rgb.png" out.weights; has err "not a zip archive"
 same "$(ls | grep -c 'out.weights')" 0
