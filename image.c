@@ -11,17 +11,12 @@
 #include <jpeglib.h>
 
 #include "stbimage.h"
+#include "webpimg.h"
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
 
 static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-
-struct img {
-    unsigned char *px; /* h rows of w pixels of c bytes, malloc'd */
-    int w, h, c;
-    int cmyk;          /* c == 4 holds C, M, Y, K rather than RGBA */
-};
 
 /* ---- EXIF ---- */
 
@@ -32,8 +27,7 @@ static uint32_t tiff_u32(const unsigned char *p, int le)
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Orientation tag of the TIFF structure in an APP1 "Exif" segment. */
-static int tiff_orientation(const unsigned char *t, size_t n)
+int image_tiff_orientation(const unsigned char *t, size_t n)
 {
     if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
         return 1;
@@ -87,7 +81,7 @@ static int exif_segment(unsigned marker, const unsigned char *seg, size_t n, voi
     (void)ctx;
     if (marker != 0xe1 || n < 6 || memcmp(seg, "Exif\0\0", 6))
         return 0;
-    return tiff_orientation(seg + 6, n - 6);
+    return image_tiff_orientation(seg + 6, n - 6);
 }
 
 /* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
@@ -110,7 +104,7 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
@@ -218,13 +212,15 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
         hd->format = PNM;
         return pnm_header(b, len, hd, err);
+    } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
+        hd->format = WEBP; /* webpimg.c reads its header */
     } else
-        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP or PNM");
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM or WebP");
     return 0;
 }
 
 /* Turns img as EXIF orientation o says the camera was held. */
-static int orient(struct img *im, int o)
+static int orient(struct image_pixels *im, int o)
 {
     if (o <= 1 || o > 8)
         return 0;
@@ -313,7 +309,7 @@ static unsigned char clip8(int32_t v)
 
 /* The horizontal pass for c channels (a constant where inlined): out's rows
  * are in's rows from y0 on, its columns those bounds and kk describe. */
-static inline void resample_h(const struct img *in, int y0, struct img *out, const int *bounds, const int32_t *kk,
+static inline void resample_h(const struct image_pixels *in, int y0, struct image_pixels *out, const int *bounds, const int32_t *kk,
                               int ksize, int c)
 {
     for (int y = 0; y < out->h; y++) {
@@ -334,7 +330,7 @@ static inline void resample_h(const struct img *in, int y0, struct img *out, con
 
 /* The vertical pass, whole rows at a time (which vectorises): out's rows
  * are those bounds and kk describe; in holds the input rows from ybase on. */
-static void resample_v(const struct img *in, int ybase, struct img *out, const int *bounds, const int32_t *kk,
+static void resample_v(const struct image_pixels *in, int ybase, struct image_pixels *out, const int *bounds, const int32_t *kk,
                        int ksize, int32_t *acc)
 {
     size_t len = (size_t)in->w * in->c;
@@ -359,11 +355,11 @@ static void resample_v(const struct img *in, int ybase, struct img *out, const i
  * (left, top); only the kept pixels are computed, which gives the same
  * values: every output pixel of a pass has its own weights. Memory and time
  * go with R and the input rows the crop reads, not with nw x nh. */
-static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
+static int resize_crop(struct image_pixels *im, int nw, int nh, int left, int top, int R)
 {
     int c = im->c, rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL;
     int32_t *hk = NULL, *vk = NULL, *acc = NULL;
-    struct img h = {0}, v = {0};
+    struct image_pixels h = {0}, v = {0};
     /* the input rows the kept output rows read */
     int y0 = top, y1 = top + R;
     if (im->h != nh) {
@@ -374,7 +370,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         for (int y = 0; y < R; y++)
             y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
     }
-    h = (struct img){malloc((size_t)R * (y1 - y0) * c), R, y1 - y0, c, im->cmyk};
+    h = (struct image_pixels){.px = malloc((size_t)R * (y1 - y0) * c), .w = R, .h = y1 - y0, .c = c, .cmyk = im->cmyk};
     if (!h.px)
         goto done;
     if (im->w != nw) {
@@ -390,7 +386,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         for (int y = 0; y < h.h; y++)
             memcpy(h.px + (size_t)y * R * c, im->px + ((size_t)(y0 + y) * im->w + left) * c, (size_t)R * c);
     if (im->h != nh) {
-        v = (struct img){malloc((size_t)R * R * c), R, R, c, im->cmyk};
+        v = (struct image_pixels){.px = malloc((size_t)R * R * c), .w = R, .h = R, .c = c, .cmyk = im->cmyk};
         if (!v.px || !(acc = malloc((size_t)R * c * sizeof *acc)))
             goto done;
         resample_v(&h, y0, &v, vb, vk, vks, acc);
@@ -427,7 +423,7 @@ static void nearest_index(int in, int out, int first, int n, int *idx)
 
 /* Pillow's NEAREST resize to nw x nh, used for palette images, and the
  * R x R crop at (left, top), which is all it computes. */
-static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int R)
+static int resize_nearest(struct image_pixels *im, int nw, int nh, int left, int top, int R)
 {
     unsigned char *out = malloc((size_t)R * R * im->c);
     int *xin = malloc((size_t)R * sizeof *xin), *yin = malloc((size_t)R * sizeof *yin);
@@ -446,12 +442,12 @@ static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int
     free(xin);
     free(yin);
     free(im->px);
-    *im = (struct img){out, R, R, im->c, im->cmyk};
+    *im = (struct image_pixels){.px = out, .w = R, .h = R, .c = im->c, .cmyk = im->cmyk};
     return 0;
 }
 
 /* Pillow's RGBA <-> RGBa (premultiplied) conversions, alpha last. */
-static void premultiply(struct img *im, int undo)
+static void premultiply(struct image_pixels *im, int undo)
 {
     int a = im->c - 1;
     for (size_t p = 0; p < (size_t)im->w * im->h; p++) {
@@ -509,7 +505,7 @@ static void jpeg_progress(j_common_ptr c)
     }
 }
 
-static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct img *im,
+static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct image_pixels *im,
                        char *err)
 {
     struct jpeg_decompress_struct cinfo;
@@ -567,7 +563,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     }
     /* the rest of the file is read here, and may fail: px is ours till then */
     jpeg_finish_decompress(&cinfo);
-    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
+    *im = (struct image_pixels){.px = px, .w = (int)cinfo.output_width, .h = (int)cinfo.output_height, .c = c, .cmyk = cmyk};
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
@@ -577,7 +573,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
  * RGBA) and one a row; more means a stream that inflates past its header. */
-static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct img *im, char *err)
+static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct image_pixels *im, char *err)
 {
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
     im->px = stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
@@ -599,8 +595,19 @@ static int round_half_even(double v)
     return (int)r;
 }
 
+int image_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *err)
+{
+    if (w == 0 || h == 0)
+        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)w, (unsigned long long)h);
+    if (w > STBIMAGE_MAX_SIDE || h > STBIMAGE_MAX_SIDE || w * h > max_pixels)
+        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
+                     (unsigned long long)w, (unsigned long long)h, (unsigned long long)max_pixels,
+                     STBIMAGE_MAX_SIDE);
+    return 0;
+}
+
 /* Step 1: the header's checks, then the pixels. */
-static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct img *im, int *palette,
+static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct image_pixels *im,
                   char *err)
 {
     struct header hd;
@@ -610,29 +617,32 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
         return error(err, "file too large to be an image");
     if (read_header(buf, len, &hd, err) < 0)
         return -1;
-    if (hd.format != JPEG && (hd.w == 0 || hd.h == 0))
-        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)hd.w,
-                     (unsigned long long)hd.h);
-    if (hd.w > STBIMAGE_MAX_SIDE || hd.h > STBIMAGE_MAX_SIDE || hd.w * hd.h > o->max_pixels)
-        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
-                     (unsigned long long)hd.w, (unsigned long long)hd.h, (unsigned long long)o->max_pixels,
-                     STBIMAGE_MAX_SIDE);
-    *palette = hd.palette;
-    return hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err)
-                             : decode_stb(buf, len, &hd, im, err);
+    switch (hd.format) {
+    case JPEG:
+        /* a frame header not found (0 x 0) is left to libjpeg */
+        if (hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+            return -1;
+        return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
+    case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
+    default:
+        if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+            return -1;
+        im->palette = hd.palette;
+        return decode_stb(buf, len, &hd, im, err);
+    }
 }
 
 /* Step 3: the shorter side resized to R, the longer to int(R * long /
  * short), which must be an int as in Pillow (whose sizes are C ints), and
  * the centre R x R kept; im becomes that crop. */
-static int resize_centre(struct img *im, int R, int palette, char *err)
+static int resize_centre(struct image_pixels *im, int R, char *err)
 {
     double longer = (double)R * (im->w <= im->h ? im->h : im->w) / (im->w <= im->h ? im->w : im->h);
     if (longer > INT_MAX)
         return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
     int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
-    if (palette)
+    if (im->palette)
         return resize_nearest(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
     int alpha = (im->c == 2 || (im->c == 4 && !im->cmyk)) && (im->w != nw || im->h != nh);
     if (alpha)
@@ -645,7 +655,7 @@ static int resize_centre(struct img *im, int R, int palette, char *err)
 }
 
 /* Step 4: the R x R crop to RGB planes of (v / 255 - mean) / std. */
-static void normalise(const struct img *im, int R, float *out)
+static void normalise(const struct image_pixels *im, int R, float *out)
 {
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
@@ -666,16 +676,16 @@ static void normalise(const struct img *im, int R, float *out)
 
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
 {
-    struct img im = {0};
-    int palette = 0, rc = -1;
-    if (decode(buf, len, o, &im, &palette, err) < 0)
+    struct image_pixels im = {0};
+    int rc = -1;
+    if (decode(buf, len, o, &im, err) < 0)
         goto done;
     /* step 2: as the camera was held */
-    if (o->exif && orient(&im, exif_orientation(buf, len)) < 0) {
+    if (o->exif && orient(&im, im.orientation ? im.orientation : exif_orientation(buf, len)) < 0) {
         error(err, "out of memory turning a %d x %d image", im.w, im.h);
         goto done;
     }
-    if (resize_centre(&im, o->resolution, palette, err) < 0)
+    if (resize_centre(&im, o->resolution, err) < 0)
         goto done;
     normalise(&im, o->resolution, out);
     rc = 0;

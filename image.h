@@ -36,9 +36,32 @@ struct image_opts {
     uint64_t max_pixels; /* refuse larger images before decoding them */
     int draft;           /* decode large JPEGs downscaled (DCT domain): much
                             faster, no longer the reference's exact pixels */
+    int raw_full;        /* camera RAW: full-size demosaic rather than the
+                            preview or a half-size one */
 };
 
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
+
+/* ---- for the decoder modules (webpimg.c, tiffimg.c, heifimg.c, rawimg.c) ---- */
+
+/* Decoded pixels: h rows of w pixels of c samples (1 grey, 2 grey + alpha,
+ * 3 RGB, 4 RGBA or CMYK), one byte each but for grey16. */
+struct image_pixels {
+    unsigned char *px; /* malloc'd: whoever holds the struct frees it */
+    int w, h, c;
+    int cmyk;          /* c == 4 holds C, M, Y, K rather than RGBA */
+    int grey16;        /* c == 1 of native uint16 samples, resized as Pillow's mode "I" */
+    int palette;       /* resized with nearest neighbour, as Pillow does modes "P" and "1" */
+    int orientation;   /* EXIF orientation (1..8) applied when exif is set; 0: the JPEG's own */
+};
+
+/* 0 when a w x h image is within max_pixels and 2^20 pixels a side and not
+ * empty, else -1 with err: "image of W x H pixels is over the limit...". */
+int image_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *err);
+
+/* The Orientation tag (1..8) in the first IFD of the TIFF structure t of n
+ * bytes (EXIF data); 1 when there is none. */
+int image_tiff_orientation(const unsigned char *t, size_t n);
 
 #endif

@@ -4,6 +4,7 @@
     python3 tests/make_fixtures.py --b32 OUT.pt [REF [PHOTO...]]   # random ViT-B/32-shaped TorchScript
                                                                    # checkpoint, its reference outputs
     python3 tests/make_fixtures.py --shape l14-336 OUT.pt          # likewise b16, l14, l14-336
+    python3 tests/make_fixtures.py --images tests/fixtures         # only the img-* files and images.ref
 
 Reference outputs come from PyTorch's float32 forward pass (tests/clipref.py)
 on exactly the values the checkpoint stores. `make test` reads only what this
@@ -110,7 +111,10 @@ def images(out):
         "large.jpg": Image.fromarray(smooth(480, 640, 3)).resize((640, 480), Image.BICUBIC),
         "first.gif": Image.fromarray(smooth(36, 44, 3)).quantize(64),
         "rgb.ppm": Image.fromarray(smooth(26, 39, 3)),
+        "rgb.webp": Image.fromarray(smooth(38, 46, 3)),
+        "rgba.webp": Image.fromarray(smooth(29, 35, 4)),
     }
+    options = {"rgb.webp": dict(quality=80), "rgba.webp": dict(lossless=True)}
     lines = []
 
     def record(name, res, px):
@@ -120,7 +124,7 @@ def images(out):
         if name.endswith(".jpg"):
             im.save(f"{out}/img-{name}", quality=92, progressive=name.startswith("progressive"))
         else:
-            im.save(f"{out}/img-{name}")
+            im.save(f"{out}/img-{name}", **options.get(name, {}))
         for res in (32, 21):
             record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
     # JPEGs stored turned: every EXIF orientation, checked against
@@ -131,6 +135,16 @@ def images(out):
         name = f"orient{o}.jpg"
         made["photo.jpg"].save(f"{out}/img-{name}", quality=92, exif=exif.tobytes())
         record(name, 32, clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-{name}")))
+    # WebP (libwebp, as in Pillow): EXIF orientations, and an animation's first frame
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        name = f"orient{o}.webp"
+        made["rgb.webp"].save(f"{out}/img-{name}", quality=80, exif=exif.tobytes())
+        record(name, 32, clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-{name}")))
+    frames = [Image.fromarray(smooth(30, 40, 3)) for _ in range(3)]
+    frames[0].save(f"{out}/img-anim.webp", save_all=True, append_images=frames[1:], duration=100, quality=80)
+    record("anim.webp", 32, clipref.preprocess(32)(Image.open(f"{out}/img-anim.webp")))
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
 
@@ -214,7 +228,9 @@ def fixtures(out):
 
 
 def main():
-    if sys.argv[1] in ("--b32", "--shape"):
+    if sys.argv[1] == "--images":
+        images(sys.argv[2])
+    elif sys.argv[1] in ("--b32", "--shape"):
         name = "b32" if sys.argv[1] == "--b32" else sys.argv.pop(2)
         cfg = RELEASED[name]
         m = make_model(cfg, 0)

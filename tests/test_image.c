@@ -359,8 +359,9 @@ static void test_bomb(void)
  * runs (the message of that check names the side limit too). */
 static void test_limit(const char *dir)
 {
-    const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg"};
-    for (int k = 0; k < 5; k++) {
+    const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg",
+                           "img-rgb.webp", "img-anim.webp"};
+    for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
         char path[512], err[ERR_LEN] = "";
         size_t len;
         snprintf(path, sizeof path, "%s/%s", dir, names[k]);
@@ -474,6 +475,28 @@ static void test_bad(const char *dir)
     free(jpg);
 }
 
+/* WebP: a truncated file, and a canvas over the limit, refused from the
+ * VP8X header before libwebp allocates it (16383 x 16383 x 4 bytes) */
+static void test_webp(const char *dir)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-rgb.webp", dir);
+    unsigned char *webp = slurp(path, &len);
+    CHECK(webp && len > 100, "cannot read %s", path);
+    if (webp && len > 100) {
+        refused(webp, len - 40, "truncated WebP", "cannot decode WebP");
+        refused(webp, 20, "WebP of 20 bytes", "cannot decode WebP: truncated header");
+    }
+    free(webp);
+    /* VP8X: animation flag, canvas 16383 x 16383 (stored minus one) */
+    static const unsigned char big[] = "RIFF\x16\0\0\0WEBPVP8X\x0a\0\0\0\x02\0\0\0\xfe\x3f\0\xfe\x3f\0";
+    struct outcome r = in_child(big, sizeof big - 1, 8);
+    CHECK(r.rc == -1 && strstr(r.err, "16383 x 16383 pixels is over the limit"), "huge WebP canvas: rc %d, %s", r.rc,
+          r.err);
+    CHECK(r.peak_kib < 64 << 10, "huge WebP canvas: peak memory %ld KiB", r.peak_kib);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -487,5 +510,6 @@ int main(int argc, char **argv)
     test_bmp(dir);
     test_bomb();
     test_limit(dir);
+    test_webp(dir);
     return check_done("test_image");
 }
