@@ -11,6 +11,7 @@
 #include <jpeglib.h>
 
 #include "stbimage.h"
+#include "tiffimg.h"
 #include "webpimg.h"
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
@@ -104,7 +105,7 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
@@ -213,9 +214,12 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         hd->format = PNM;
         return pnm_header(b, len, hd, err);
     } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
-        hd->format = WEBP; /* webpimg.c reads its header */
+        hd->format = WEBP; /* webpimg.c reads its header, and so on */
+    } else if (len >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
+                            !memcmp(b, "MM\0+", 4))) {
+        hd->format = TIFF; /* classic or BigTIFF */
     } else
-        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM or WebP");
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP or TIFF");
     return 0;
 }
 
@@ -624,6 +628,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
             return -1;
         return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
     case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
+    case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;
@@ -681,7 +686,8 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
     if (decode(buf, len, o, &im, err) < 0)
         goto done;
     /* step 2: as the camera was held */
-    if (o->exif && orient(&im, im.orientation ? im.orientation : exif_orientation(buf, len)) < 0) {
+    int turn = im.transform ? im.transform : !o->exif ? 1 : im.orientation ? im.orientation : exif_orientation(buf, len);
+    if (orient(&im, turn) < 0) {
         error(err, "out of memory turning a %d x %d image", im.w, im.h);
         goto done;
     }

@@ -54,6 +54,8 @@ struct image_pixels {
     int grey16;        /* c == 1 of native uint16 samples, resized as Pillow's mode "I" */
     int palette;       /* resized with nearest neighbour, as Pillow does modes "P" and "1" */
     int orientation;   /* EXIF orientation (1..8) applied when exif is set; 0: the JPEG's own */
+    int transform;     /* orientation (1..8) applied whatever exif says, in its place: part of
+                          decoding, as Pillow's TIFF loader and LibRaw do it */
 };
 
 /* 0 when a w x h image is within max_pixels and 2^20 pixels a side and not

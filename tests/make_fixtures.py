@@ -145,8 +145,52 @@ def images(out):
     frames = [Image.fromarray(smooth(30, 40, 3)) for _ in range(3)]
     frames[0].save(f"{out}/img-anim.webp", save_all=True, append_images=frames[1:], duration=100, quality=80)
     record("anim.webp", 32, clipref.preprocess(32)(Image.open(f"{out}/img-anim.webp")))
+    tiffs(out, smooth, record)
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
+
+
+def tiffs(out, smooth, record):
+    """TIFFs as Pillow (libtiff) writes them, tiled, planar and 16-bit ones
+    by libtiff-tools' tiffcp and raw2tiff, and every Orientation tag."""
+    import subprocess
+    import tempfile
+    from PIL import Image, ImageOps
+
+    made = {
+        "rgb.tif": (Image.fromarray(smooth(30, 40, 3)), "tiff_lzw"),
+        "grey.tif": (Image.fromarray(smooth(34, 27, 1)[:, :, 0]), None),
+        "palette.tif": (Image.fromarray(smooth(28, 36, 3)).quantize(16), "packbits"),
+        "cmyk.tif": (Image.fromarray(smooth(26, 33, 3)).convert("CMYK"), "tiff_adobe_deflate"),
+        "rgba.tif": (Image.fromarray(smooth(25, 31, 4)), "tiff_lzw"),
+        "bilevel.tif": (Image.fromarray(smooth(40, 50, 1)[:, :, 0]).convert("1"), "group4"),
+        "jpeg.tif": (Image.fromarray(smooth(32, 40, 3)), "jpeg"),
+    }
+    for name, (im, compression) in made.items():
+        im.save(f"{out}/img-{name}", compression=compression)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["tiffcp", "-t", "-w", "16", "-l", "16", f"{out}/img-rgb.tif", f"{out}/img-tiled.tif"], check=True)
+        subprocess.run(["tiffcp", "-p", "separate", f"{out}/img-rgb.tif", f"{out}/img-planar.tif"], check=True)
+        rgb16 = smooth(22, 29, 3).astype("<u2") * 257 + smooth(22, 29, 3)
+        rgb16.tofile(f"{tmp}/rgb16.raw")
+        subprocess.run(["raw2tiff", "-w", "29", "-l", "22", "-d", "short", "-b", "3", "-p", "rgb",
+                        f"{tmp}/rgb16.raw", f"{tmp}/rgb16.tif"], check=True)
+        subprocess.run(["tiffcp", "-f", "msb2lsb", "-c", "zip", f"{tmp}/rgb16.tif", f"{out}/img-rgb16.tif"], check=True)
+    names = list(made) + ["tiled.tif", "planar.tif", "rgb16.tif"]
+    for name in names:
+        for res in (32, 21):
+            record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
+    small = Image.fromarray(smooth(18, 24, 3))
+    for o in range(1, 9):
+        name = f"orient{o}.tif"
+        small.save(f"{out}/img-{name}")
+        subprocess.run(["tiffset", "-s", "274", str(o), f"{out}/img-{name}"], check=True)
+        # Pillow 9.4's TIFF loader turns the image itself, garbling orientations
+        # 5 to 8, and exif_transpose then turns it again: the reference is the
+        # stored pixels turned once, by exif_transpose
+        upright = Image.open(f"{out}/img-orient1.tif")
+        upright.getexif()[0x0112] = o
+        record(name, 32, clipref.preprocess(32)(ImageOps.exif_transpose(upright)))
 
 
 def make_model(cfg, seed):

@@ -360,7 +360,7 @@ static void test_bomb(void)
 static void test_limit(const char *dir)
 {
     const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg",
-                           "img-rgb.webp", "img-anim.webp"};
+                           "img-rgb.webp", "img-anim.webp", "img-rgb.tif", "img-tiled.tif"};
     for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
         char path[512], err[ERR_LEN] = "";
         size_t len;
@@ -497,6 +497,59 @@ static void test_webp(const char *dir)
     CHECK(r.peak_kib < 64 << 10, "huge WebP canvas: peak memory %ld KiB", r.peak_kib);
 }
 
+/* A little-endian TIFF of one 8-bit grey strip (or tile, when tile > 0)
+ * of n bytes of value 77 at offset 200, photometric interpretation photo. */
+static size_t make_tiff(unsigned char *t, uint32_t w, uint32_t h, unsigned photo, uint32_t tile, uint32_t n)
+{
+    const uint32_t strip[][3] = {{256, 4, w}, {257, 4, h}, {258, 3, 8}, {259, 3, 1}, {262, 3, photo},
+                                 {273, 4, 200}, {277, 3, 1}, {278, 4, h}, {279, 4, n}};
+    const uint32_t tiled[][3] = {{256, 4, w}, {257, 4, h}, {258, 3, 8}, {259, 3, 1}, {262, 3, photo},
+                                 {277, 3, 1}, {322, 4, tile}, {323, 4, tile}, {324, 4, 200}, {325, 4, n}};
+    const uint32_t(*e)[3] = tile ? tiled : strip;
+    unsigned count = tile ? 10 : 9;
+    memcpy(t, "II*\0\x08\0\0\0", 8);
+    t[8] = (unsigned char)count, t[9] = 0;
+    for (unsigned k = 0; k < count; k++) {
+        unsigned char *p = t + 10 + 12 * k;
+        uint32_t v[3] = {e[k][0], e[k][1], 1};
+        for (int b = 0; b < 2; b++)
+            p[b] = (unsigned char)(v[0] >> 8 * b), p[2 + b] = (unsigned char)(v[1] >> 8 * b);
+        for (int b = 0; b < 4; b++)
+            p[4 + b] = (unsigned char)(v[2] >> 8 * b), p[8 + b] = (unsigned char)(e[k][2] >> 8 * b);
+    }
+    memset(t + 10 + 12 * count, 0, 4);
+    memset(t + 200, 77, n);
+    return 200 + (size_t)n;
+}
+
+/* TIFF: hostile tags refused before any allocation they would size */
+static void test_tiff(const char *dir)
+{
+    unsigned char t[200 + 256];
+    float px[3 * 8 * 8];
+    char err[ERR_LEN] = "";
+    struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+    size_t len = make_tiff(t, 16, 16, 1, 0, 256);
+    CHECK(image_preprocess(t, len, &o, px, err) == 0, "16 x 16 grey TIFF: %s", err);
+    float want = (77 / 255.0f - 0.48145466f) / 0.26862954f;
+    CHECK(fabsf(px[0] - want) < 1e-6f, "16 x 16 grey TIFF: %g, want %g", px[0], want);
+    len = make_tiff(t, 60000, 60000, 1, 0, 256);
+    refused(t, len, "60000 x 60000 TIFF", "60000 x 60000 pixels is over the limit");
+    len = make_tiff(t, 16, 16, 1, 1u << 16, 256);
+    refused(t, len, "TIFF of 2^16 x 2^16 tiles", "tiles of 65536 x 65536 pixels for an image of 16 x 16");
+    len = make_tiff(t, 16, 16, 8, 0, 256);
+    refused(t, len, "CIELab TIFF", "photometric interpretation 8 with 1 samples of 8 bits is not supported");
+    len = make_tiff(t, 16, 16, 1, 0, 256);
+    refused(t, 100, "TIFF cut in its IFD", "cannot decode TIFF");
+    char path[512];
+    snprintf(path, sizeof path, "%s/img-rgb.tif", dir);
+    unsigned char *tif = slurp(path, &len);
+    CHECK(tif && len > 1000, "cannot read %s", path);
+    if (tif && len > 1000)
+        refused(tif, len / 2, "truncated TIFF", "cannot decode TIFF");
+    free(tif);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -511,5 +564,6 @@ int main(int argc, char **argv)
     test_bomb();
     test_limit(dir);
     test_webp(dir);
+    test_tiff(dir);
     return check_done("test_image");
 }
