@@ -10,6 +10,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "heifimg.h"
 #include "stbimage.h"
 #include "tiffimg.h"
 #include "webpimg.h"
@@ -105,7 +106,7 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
@@ -188,6 +189,20 @@ static int png_chunks(const unsigned char *b, size_t len, char *err)
     return 0;
 }
 
+/* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
+ * their major brands (mif1 and msf1 are the generic HEIF ones). */
+static int heif_brand(const unsigned char *b, size_t len)
+{
+    static const char brands[][5] = {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs",
+                                     "mif1", "msf1", "avif", "avis"};
+    if (len < 12 || memcmp(b + 4, "ftyp", 4))
+        return 0;
+    for (size_t k = 0; k < sizeof brands / sizeof brands[0]; k++)
+        if (!memcmp(b + 8, brands[k], 4))
+            return 1;
+    return 0;
+}
+
 /* The format, by the first bytes only (never the name), and the size the
  * header claims. Formats stb_image knows but we do not document (TGA, which
  * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
@@ -218,8 +233,11 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
                             !memcmp(b, "MM\0+", 4))) {
         hd->format = TIFF; /* classic or BigTIFF */
+    } else if (heif_brand(b, len)) {
+        hd->format = HEIF;
     } else
-        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP or TIFF");
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, "
+                          "HEIF or AVIF");
     return 0;
 }
 
@@ -629,6 +647,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
         return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
     case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
+    case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;

@@ -146,8 +146,31 @@ def images(out):
     frames[0].save(f"{out}/img-anim.webp", save_all=True, append_images=frames[1:], duration=100, quality=80)
     record("anim.webp", 32, clipref.preprocess(32)(Image.open(f"{out}/img-anim.webp")))
     tiffs(out, smooth, record)
+    heifs(out, smooth, record)
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
+
+
+def heifs(out, smooth, record):
+    """HEIC and AVIF by libheif-examples' heif-enc (x265, aom); Pillow 9.4
+    reads neither, so the reference is Pillow's pipeline on heif-convert's
+    PNG of the same decode (EXIF orientation not applied: the container's
+    transformations are)."""
+    import subprocess
+    import tempfile
+    from PIL import Image
+
+    made = {"rgb.heic": smooth(30, 40, 3), "odd.heic": smooth(37, 45, 3), "rgba.heic": smooth(26, 34, 4),
+            "rgb.avif": smooth(31, 41, 3), "rgba.avif": smooth(28, 30, 4)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, px in made.items():
+            Image.fromarray(px).save(f"{tmp}/in.png")
+            subprocess.run(["heif-enc", "-q", "70", "-o", f"{out}/img-{name}", f"{tmp}/in.png"], check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run(["heif-convert", f"{out}/img-{name}", f"{tmp}/out.png"], check=True,
+                           stdout=subprocess.DEVNULL)
+            for res in (32, 21):
+                record(name, res, clipref.preprocess(res)(Image.open(f"{tmp}/out.png")))
 
 
 def tiffs(out, smooth, record):

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <libheif/heif.h>
+
 #include "check.h"
 #include "image.h"
 
@@ -360,7 +362,8 @@ static void test_bomb(void)
 static void test_limit(const char *dir)
 {
     const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg",
-                           "img-rgb.webp", "img-anim.webp", "img-rgb.tif", "img-tiled.tif"};
+                           "img-rgb.webp", "img-anim.webp", "img-rgb.tif", "img-tiled.tif",
+                           "img-rgb.heic", "img-rgb.avif"};
     for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
         char path[512], err[ERR_LEN] = "";
         size_t len;
@@ -550,6 +553,132 @@ static void test_tiff(const char *dir)
     free(tif);
 }
 
+/* HEIF's container transformations: the same pixels encoded with each
+ * orientation (libheif writes irot/imir; the coded image is the same) must
+ * preprocess as a PNM of libheif's plain decode turned as EXIF orientation
+ * o says. */
+struct growing {
+    unsigned char *buf;
+    size_t len;
+};
+
+static struct heif_error grow(struct heif_context *ctx, const void *data, size_t size, void *user)
+{
+    struct growing *g = user;
+    (void)ctx;
+    g->buf = realloc(g->buf, g->len + size);
+    memcpy(g->buf + g->len, data, size);
+    g->len += size;
+    return (struct heif_error){heif_error_Ok, heif_suberror_Unspecified, "ok"};
+}
+
+static struct growing encode_heic(const unsigned char *rgb, int w, int h, int o)
+{
+    struct growing g = {0};
+    struct heif_context *ctx = heif_context_alloc();
+    struct heif_encoder *enc = NULL;
+    struct heif_image *img = NULL;
+    heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &enc);
+    heif_image_create(w, h, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &img);
+    heif_image_add_plane(img, heif_channel_interleaved, w, h, 8);
+    int stride;
+    uint8_t *p = heif_image_get_plane(img, heif_channel_interleaved, &stride);
+    for (int y = 0; y < h && p; y++)
+        memcpy(p + (size_t)y * stride, rgb + (size_t)y * w * 3, (size_t)w * 3);
+    struct heif_encoding_options *opt = heif_encoding_options_alloc();
+    opt->image_orientation = (enum heif_orientation)o;
+    struct heif_writer writer = {.writer_api_version = 1, .write = grow};
+    if (enc && heif_context_encode_image(ctx, img, enc, opt, NULL).code == heif_error_Ok)
+        heif_context_write(ctx, &writer, &g);
+    heif_encoding_options_free(opt);
+    heif_image_release(img);
+    if (enc)
+        heif_encoder_release(enc);
+    heif_context_free(ctx);
+    return g;
+}
+
+/* A P6 PNM of w x h RGB pixels turned as EXIF orientation o says. */
+static unsigned char *turned_pnm(const unsigned char *rgb, int w, int h, int o, size_t *len)
+{
+    int ow = o >= 5 ? h : w, oh = o >= 5 ? w : h;
+    unsigned char *pnm = malloc(32 + (size_t)w * h * 3);
+    int n = sprintf((char *)pnm, "P6\n%d %d\n255\n", ow, oh);
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            int sx = x, sy = y; /* the stored pixel shown at (x, y) */
+            switch (o) {
+            case 2: sx = w - 1 - x; break;
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 4: sy = h - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+            case 8: sx = w - 1 - y, sy = x; break;
+            }
+            memcpy(pnm + n + ((size_t)y * ow + x) * 3, rgb + ((size_t)sy * w + sx) * 3, 3);
+        }
+    *len = (size_t)n + (size_t)w * h * 3;
+    return pnm;
+}
+
+static void test_heif_orientation(const char *dir)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-rgb.heic", dir);
+    unsigned char *heic = slurp(path, &len);
+    CHECK(heic && len > 1000, "cannot read %s", path);
+    if (heic && len > 1000) {
+        refused(heic, len - 300, "truncated HEIC", "cannot decode HEIF");
+        refused(heic, 300, "HEIC of 300 bytes", "cannot decode HEIF");
+    }
+    free(heic);
+    enum { W = 40, H = 24 };
+    unsigned char rgb[W * H * 3], plain[W * H * 3];
+    heif_init(NULL); /* its encoders are registered while it is held */
+    for (int k = 0; k < W * H * 3; k++)
+        rgb[k] = (unsigned char)((k % 3) * 80 + (k / 3 % W) * 4 + (k / 3 / W) * 7);
+    struct growing up = encode_heic(rgb, W, H, 1);
+    CHECK(up.len > 0, "libheif cannot encode HEVC here (no x265?)");
+    if (!up.len) {
+        heif_deinit();
+        return;
+    }
+    /* libheif's own decode of the upright file: the pixels every orientation turns */
+    struct heif_context *ctx = heif_context_alloc();
+    struct heif_image_handle *hd = NULL;
+    struct heif_image *img = NULL;
+    heif_context_read_from_memory_without_copy(ctx, up.buf, up.len, NULL);
+    heif_context_get_primary_image_handle(ctx, &hd);
+    heif_decode_image(hd, &img, heif_colorspace_RGB, heif_chroma_interleaved_RGB, NULL);
+    int stride;
+    const uint8_t *p = img ? heif_image_get_plane_readonly(img, heif_channel_interleaved, &stride) : NULL;
+    for (int y = 0; y < H && p; y++)
+        memcpy(plain + y * W * 3, p + (size_t)y * stride, W * 3);
+    CHECK(p != NULL, "libheif cannot decode its own HEIC");
+    heif_image_release(img);
+    heif_image_handle_release(hd);
+    heif_context_free(ctx);
+    for (int o = 1; o <= 8 && p; o++) {
+        struct growing g = o == 1 ? up : encode_heic(rgb, W, H, o);
+        size_t plen;
+        unsigned char *pnm = turned_pnm(plain, W, H, o, &plen);
+        float got[3 * 16 * 16], want[3 * 16 * 16];
+        char err[ERR_LEN] = "", err2[ERR_LEN] = "";
+        /* exif off: the container's transformations are applied all the same */
+        struct image_opts opt = {.resolution = 16, .exif = 0, .max_pixels = IMAGE_MAX_PIXELS};
+        int rc = image_preprocess(g.buf, g.len, &opt, got, err), rc2 = image_preprocess(pnm, plen, &opt, want, err2);
+        CHECK(rc == 0 && rc2 == 0, "HEIC of orientation %d: %s %s", o, err, err2);
+        CHECK(rc != 0 || rc2 != 0 || !memcmp(got, want, sizeof got), "HEIC of orientation %d: not turned as EXIF's", o);
+        free(pnm);
+        if (o > 1)
+            free(g.buf);
+    }
+    free(up.buf);
+    heif_deinit();
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -565,5 +694,6 @@ int main(int argc, char **argv)
     test_limit(dir);
     test_webp(dir);
     test_tiff(dir);
+    test_heif_orientation(dir);
     return check_done("test_image");
 }
