@@ -11,6 +11,7 @@
 #include <jpeglib.h>
 
 #include "heifimg.h"
+#include "rawimg.h"
 #include "stbimage.h"
 #include "tiffimg.h"
 #include "webpimg.h"
@@ -29,25 +30,35 @@ static uint32_t tiff_u32(const unsigned char *p, int le)
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-int image_tiff_orientation(const unsigned char *t, size_t n)
+/* The offset of tag's entry in the first IFD of the (classic) TIFF
+ * structure t of n bytes, 0 when it has none. */
+static size_t tiff_tag(const unsigned char *t, size_t n, unsigned tag)
 {
     if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
-        return 1;
+        return 0;
     int le = t[0] == 'I';
     uint32_t ifd = tiff_u32(t + 4, le);
     if (ifd > n - 2)
-        return 1;
+        return 0;
     unsigned count = tiff_u16(t + ifd, le);
     for (unsigned k = 0; k < count; k++) {
         size_t e = ifd + 2 + (size_t)k * 12;
         if (e + 12 > n)
-            return 1;
-        if (tiff_u16(t + e, le) == 0x0112 && tiff_u16(t + e + 2, le) == 3) {
-            unsigned v = tiff_u16(t + e + 8, le);
-            return v >= 1 && v <= 8 ? (int)v : 1;
-        }
+            return 0;
+        if (tiff_u16(t + e, le) == tag)
+            return e;
     }
-    return 1;
+    return 0;
+}
+
+int image_tiff_orientation(const unsigned char *t, size_t n)
+{
+    size_t e = tiff_tag(t, n, 0x0112);
+    int le = n > 0 && t[0] == 'I';
+    if (!e || tiff_u16(t + e + 2, le) != 3)
+        return 1;
+    unsigned v = tiff_u16(t + e + 8, le);
+    return v >= 1 && v <= 8 ? (int)v : 1;
 }
 
 /* Calls fn on each JPEG marker segment before the image data (seg points
@@ -106,13 +117,14 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
     enum format format;
     uint64_t w, h;  /* 0 x 0 for a JPEG whose frame header is not found: libjpeg checks it */
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
+    int tiff;       /* a RAW that is a TIFF: read as one when LibRaw does not know it */
 };
 
 static uint32_t load_be32(const unsigned char *p)
@@ -203,6 +215,21 @@ static int heif_brand(const unsigned char *b, size_t len)
     return 0;
 }
 
+/* Camera RAW: Fujifilm's RAF, Olympus's ORF, Panasonic's RW2, Canon's CR3
+ * (ISO-BMFF), CR2 (a TIFF marked "CR" after its header), and TIFFs with a
+ * DNGVersion tag or SubIFDs, where cameras keep the raw image (NEF, ARW,
+ * PEF...): *tiff tells that LibRaw may turn out not to know it. */
+static int raw_magic(const unsigned char *b, size_t len, int *tiff)
+{
+    *tiff = len >= 8 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4));
+    if (*tiff)
+        return (len >= 10 && b[8] == 'C' && b[9] == 'R') || tiff_tag(b, len, 0xc612) || tiff_tag(b, len, 0x014a);
+    return (len >= 16 && !memcmp(b, "FUJIFILMCCD-RAW", 15)) ||
+           (len >= 4 && (!memcmp(b, "IIRO", 4) || !memcmp(b, "IIRS", 4) || !memcmp(b, "MMOR", 4) ||
+                         !memcmp(b, "IIU\0", 4))) ||
+           (len >= 12 && !memcmp(b + 4, "ftypcrx ", 8));
+}
+
 /* The format, by the first bytes only (never the name), and the size the
  * header claims. Formats stb_image knows but we do not document (TGA, which
  * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
@@ -212,22 +239,24 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     if (len >= 3 && !memcmp(b, "\xff\xd8\xff", 3)) {
         uint64_t wh[2] = {0, 0};
         jpeg_segments(b, len, sof_segment, wh);
-        *hd = (struct header){JPEG, wh[0], wh[1], 0};
+        *hd = (struct header){.format = JPEG, .w = wh[0], .h = wh[1]};
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        *hd = (struct header){PNG, load_be32(b + 16), load_be32(b + 20), b[25] == 3};
+        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3};
         return png_chunks(b, len, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         if (len < 10)
             return error(err, "truncated GIF header");
-        *hd = (struct header){GIF, load_u16(b + 6), load_u16(b + 8), 1};
+        *hd = (struct header){.format = GIF, .w = load_u16(b + 6), .h = load_u16(b + 8), .palette = 1};
     } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
         hd->format = BMP;
         return bmp_header(b, len, hd, err);
     } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
         hd->format = PNM;
         return pnm_header(b, len, hd, err);
+    } else if (raw_magic(b, len, &hd->tiff)) {
+        hd->format = RAW;
     } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
         hd->format = WEBP; /* webpimg.c reads its header, and so on */
     } else if (len >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
@@ -237,7 +266,7 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         hd->format = HEIF;
     } else
         return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, "
-                          "HEIF or AVIF");
+                          "HEIF, AVIF or camera RAW");
     return 0;
 }
 
@@ -610,6 +639,26 @@ static int decode_stb(const unsigned char *buf, size_t len, const struct header 
     return 0;
 }
 
+/* ---- camera RAW, by LibRaw: its preview JPEG by libjpeg ---- */
+
+static int decode_raw(const unsigned char *buf, size_t len, const struct image_opts *o, int tiff,
+                      struct image_pixels *im, char *err)
+{
+    struct rawimg_opts ro = {.max_pixels = o->max_pixels, .min_side = o->resolution, .full = o->raw_full};
+    unsigned char *jpeg;
+    size_t jpeg_len;
+    int rc = rawimg_decode(buf, len, &ro, im, &jpeg, &jpeg_len, err);
+    if (rc == RAWIMG_UNKNOWN && tiff)
+        return tiffimg_decode(buf, len, o->max_pixels, im, err);
+    if (rc < 0 || !jpeg)
+        return rc < 0 ? -1 : 0;
+    int transform = im->transform;
+    rc = decode_jpeg(jpeg, jpeg_len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
+    im->transform = transform; /* the preview is stored as the sensor was, turned as LibRaw says */
+    free(jpeg);
+    return rc;
+}
+
 /* Python's round(): halves to even. */
 static int round_half_even(double v)
 {
@@ -648,6 +697,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
+    case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;

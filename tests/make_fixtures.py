@@ -147,8 +147,47 @@ def images(out):
     record("anim.webp", 32, clipref.preprocess(32)(Image.open(f"{out}/img-anim.webp")))
     tiffs(out, smooth, record)
     heifs(out, smooth, record)
+    dng(f"{out}/img-cfa.dng", smooth(48, 64, 1)[:, :, 0])
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
+
+
+def dng(path, grey):
+    """A minimal DNG LibRaw reads: one uncompressed 16-bit strip of an RGGB
+    Bayer mosaic, identity colour matrix, Orientation 6; no preview. Not a
+    reference: LibRaw's demosaic is not Pillow's pipeline."""
+    import struct
+
+    h, w = grey.shape
+    data = (grey.astype("<u2") * 16 + 500).tobytes()
+    types = {1: "B", 2: "s", 3: "H", 4: "I", 10: "ii"}
+
+    def entry(tag, typ, vals):
+        if typ == 2:
+            vals = vals.encode() + b"\0"
+            return tag, typ, len(vals), vals
+        b = b"".join(struct.pack("<" + types[typ], *(v if typ == 10 else (v,))) for v in vals)
+        return tag, typ, len(vals), b
+
+    identity = [(1, 1), (0, 1), (0, 1), (0, 1), (1, 1), (0, 1), (0, 1), (0, 1), (1, 1)]
+    entries = [entry(254, 4, [0]), entry(256, 4, [w]), entry(257, 4, [h]), entry(258, 3, [16]), entry(259, 3, [1]),
+               entry(262, 3, [32803]), entry(271, 2, "Clippie"), entry(272, 2, "Test"), entry(273, 4, [0]),
+               entry(274, 3, [6]), entry(277, 3, [1]), entry(278, 4, [h]), entry(279, 4, [len(data)]),
+               entry(33421, 3, [2, 2]), entry(33422, 1, [0, 1, 1, 2]), entry(50706, 1, [1, 4, 0, 0]),
+               entry(50708, 2, "Clippie Test"), entry(50721, 10, identity), entry(50778, 3, [21])]
+    values_at = 8 + 2 + 12 * len(entries) + 4
+    values, offsets = b"", {}
+    for tag, typ, count, b in entries:
+        if len(b) > 4:
+            offsets[tag] = values_at + len(values)
+            values += b + b"\0" * (len(b) % 2)
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, b in entries:
+        if tag == 273:
+            b = struct.pack("<I", values_at + len(values))
+        ifd += struct.pack("<HHI", tag, typ, count) + (struct.pack("<I", offsets[tag]) if len(b) > 4 else b.ljust(4, b"\0"))
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + values + data)
 
 
 def heifs(out, smooth, record):

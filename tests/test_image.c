@@ -363,7 +363,7 @@ static void test_limit(const char *dir)
 {
     const char *names[] = {"img-rgb.png", "img-first.gif", "img-small.bmp", "img-rgb.ppm", "img-photo.jpg",
                            "img-rgb.webp", "img-anim.webp", "img-rgb.tif", "img-tiled.tif",
-                           "img-rgb.heic", "img-rgb.avif"};
+                           "img-rgb.heic", "img-rgb.avif", "img-cfa.dng"};
     for (int k = 0; k < (int)(sizeof names / sizeof names[0]); k++) {
         char path[512], err[ERR_LEN] = "";
         size_t len;
@@ -679,6 +679,64 @@ static void test_heif_orientation(const char *dir)
     heif_deinit();
 }
 
+/* A 64 x 48 DNG (make_fixtures.py) of Orientation 6 is demosaiced by
+ * LibRaw (half and full size) and turned: its output is close to the same
+ * DNG's of Orientation 1 turned a quarter clockwise (the resize's passes
+ * then run in the other order, so a few levels of rounding apart: 0.09
+ * measured), and far from it unturned (2.0). */
+static void test_dng(const char *dir)
+{
+    char path[512], err[ERR_LEN] = "";
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-cfa.dng", dir);
+    unsigned char *dng = slurp(path, &len);
+    CHECK(dng && len > 6000, "cannot read %s", path);
+    if (!dng || len <= 6000)
+        return;
+    enum { R = 16 };
+    float turned[3 * R * R], upright[3 * R * R], full[3 * R * R];
+    struct image_opts o = {.resolution = R, .exif = 0, .max_pixels = IMAGE_MAX_PIXELS};
+    CHECK(image_preprocess(dng, len, &o, turned, err) == 0, "DNG: %s", err);
+    o.raw_full = 1;
+    CHECK(image_preprocess(dng, len, &o, full, err) == 0, "DNG at full size: %s", err);
+    CHECK(memcmp(full, turned, sizeof full), "DNG: the full-size demosaic equals the half-size one");
+    o.raw_full = 0;
+    unsigned char *e = memmem(dng, 200, "\x12\x01\x03\0\x01\0\0\0\x06\0", 10); /* Orientation 6 */
+    CHECK(e != NULL, "%s: no Orientation 6 entry", path);
+    if (e) {
+        e[8] = 1;
+        CHECK(image_preprocess(dng, len, &o, upright, err) == 0, "DNG of Orientation 1: %s", err);
+        double near = 0, far = 0; /* turned(x, y) is upright(y, R - 1 - x) */
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < R; y++)
+                for (int x = 0; x < R; x++) {
+                    float t = turned[(ch * R + y) * R + x];
+                    near = fmax(near, fabs(t - upright[(ch * R + (R - 1 - x)) * R + y]));
+                    far = fmax(far, fabs(t - upright[(ch * R + y) * R + x]));
+                }
+        CHECK(near < 0.15 && far > 1.0, "DNG of Orientation 6: %g from turned, %g from unturned", near, far);
+    }
+    free(dng);
+}
+
+/* Camera RAW by magic: a TIFF with a SubIFDs tag looks like a camera's
+ * (NEF, ARW) but LibRaw does not know it, so it is read as a TIFF; RAF
+ * and ORF headers that end early are refused by LibRaw with its reason. */
+static void test_raw(const char *dir)
+{
+    unsigned char t[200 + 256];
+    float px[3 * 8 * 8];
+    char err[ERR_LEN] = "";
+    struct image_opts o = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+    size_t len = make_tiff(t, 16, 16, 1, 0, 256);
+    t[10 + 12 * 7] = 0x4a, t[10 + 12 * 7 + 1] = 0x01; /* RowsPerStrip becomes SubIFDs */
+    CHECK(image_preprocess(t, len, &o, px, err) == 0, "TIFF with SubIFDs: %s", err);
+    refused((const unsigned char *)"FUJIFILMCCD-RAW 0201FF383501", 28, "RAF header", "camera RAW");
+    unsigned char orf[64] = "IIRO\x08\0\0\0";
+    refused(orf, sizeof orf, "ORF header", "camera RAW");
+    test_dng(dir);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -695,5 +753,6 @@ int main(int argc, char **argv)
     test_webp(dir);
     test_tiff(dir);
     test_heif_orientation(dir);
+    test_raw(dir);
     return check_done("test_image");
 }
