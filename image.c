@@ -125,6 +125,7 @@ struct header {
     uint64_t w, h;  /* 0 x 0 for a JPEG whose frame header is not found: libjpeg checks it */
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
     int tiff;       /* a RAW that is a TIFF: read as one when LibRaw does not know it */
+    int grey16;     /* a 16-bit grey PNG: Pillow's mode "I" */
 };
 
 static uint32_t load_be32(const unsigned char *p)
@@ -243,7 +244,8 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3};
+        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3,
+                              .grey16 = b[24] == 16 && b[25] == 0};
         return png_chunks(b, len, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         if (len < 10)
@@ -275,7 +277,7 @@ static int orient(struct image_pixels *im, int o)
 {
     if (o <= 1 || o > 8)
         return 0;
-    int W = im->w, H = im->h, c = im->c, swap = o >= 5;
+    int W = im->w, H = im->h, c = im->c * (im->grey16 ? 2 : 1), swap = o >= 5; /* c: bytes a pixel */
     int ow = swap ? H : W, oh = swap ? W : H;
     unsigned char *out = malloc((size_t)ow * oh * c);
     if (!out)
@@ -314,38 +316,44 @@ static double bicubic(double x)
     return 0.0;
 }
 
-/* Pillow's precompute_coeffs + normalize_coeffs_8bpc for the n output
- * positions from first on of a resize from in to out pixels: for each, the
- * first input index, the count, and fixed-point weights. Each position's
- * depend on it alone, so a crop costs what it keeps, whatever out is. */
-static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
+/* Pillow's precompute_coeffs for the n output positions from first on of
+ * a resize from in to out pixels: for each, the first input index, the
+ * count, and weights that sum to 1. Each position's depend on it alone, so
+ * a crop costs what it keeps, whatever out is. On failure the caller frees
+ * whatever *bounds and *kk hold. */
+static int coeffs_d(int in, int out, int first, int n, int **bounds, double **kk)
 {
     double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale, support = 2.0 * fscale;
     int ksize = (int)ceil(support) * 2 + 1;
-    double *w = malloc((size_t)ksize * sizeof *w);
     *bounds = malloc((size_t)n * 2 * sizeof **bounds);
     *kk = malloc((size_t)n * ksize * sizeof **kk);
-    if (!w || !*bounds || !*kk) {
-        free(w);
+    if (!*bounds || !*kk)
         return -1;
-    }
     for (int i = 0; i < n; i++) {
-        double center = (first + i + 0.5) * scale, ww = 0.0;
+        double center = (first + i + 0.5) * scale, ww = 0.0, *k = *kk + (size_t)i * ksize;
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
-            ww += w[x] = bicubic((x + xmin - center + 0.5) / fscale);
-        int32_t *k = *kk + (size_t)i * ksize;
-        for (int x = 0; x < ksize; x++) {
-            double v = x < xmax && ww != 0.0 ? w[x] / ww : 0.0;
-            k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
-        }
+            ww += k[x] = bicubic((x + xmin - center + 0.5) / fscale);
+        for (int x = 0; x < ksize; x++)
+            k[x] = x < xmax && ww != 0.0 ? k[x] / ww : 0.0;
         (*bounds)[2 * i] = xmin;
         (*bounds)[2 * i + 1] = xmax;
     }
-    free(w);
     return ksize;
+}
+
+/* The same weights in Pillow's 8-bit fixed point (normalize_coeffs_8bpc). */
+static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
+{
+    double *d = NULL;
+    int ksize = coeffs_d(in, out, first, n, bounds, &d);
+    *kk = ksize < 0 ? NULL : malloc((size_t)n * ksize * sizeof **kk);
+    for (size_t x = 0; *kk && x < (size_t)n * ksize; x++)
+        (*kk)[x] = (int32_t)(d[x] < 0 ? -0.5 + d[x] * (1 << PRECISION_BITS) : 0.5 + d[x] * (1 << PRECISION_BITS));
+    free(d);
+    return *kk ? ksize : -1;
 }
 
 static unsigned char clip8(int32_t v)
@@ -453,6 +461,61 @@ done:
     free(h.px);
     free(v.px);
     free(acc);
+    free(hb);
+    free(hk);
+    free(vb);
+    free(vk);
+    return rc;
+}
+
+/* Pillow's rounding of its 32-bit resampling passes (ROUND_UP) */
+static int32_t round_up(double v) { return (int32_t)(v >= 0.0 ? v + 0.5f : v - 0.5f); }
+
+/* The resize and crop of resize_crop for 16-bit grey held as Pillow's mode
+ * "I" (32-bit ints): double weights, each pass rounded, nothing clipped
+ * till the crop becomes 8-bit grey, clamped to 0..255 as Pillow's "I" to
+ * "RGB" conversion does (so that most of a 16-bit image is white, as in
+ * the reference). */
+static int resize_crop_i32(struct image_pixels *im, int nw, int nh, int left, int top, int R)
+{
+    const uint16_t *in = (const uint16_t *)im->px;
+    int rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL, y0 = top, y1 = top + R;
+    double *hk = NULL, *vk = NULL;
+    int32_t *h = NULL;
+    unsigned char *out = malloc((size_t)R * R);
+    if (!out || (im->h != nh && (vks = coeffs_d(im->h, nh, top, R, &vb, &vk)) < 0) ||
+        (im->w != nw && (hks = coeffs_d(im->w, nw, left, R, &hb, &hk)) < 0))
+        goto done;
+    if (im->h != nh) { /* the input rows the kept output rows read */
+        y0 = vb[0], y1 = 0;
+        for (int y = 0; y < R; y++)
+            y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
+    }
+    if (!(h = malloc((size_t)R * (y1 - y0) * sizeof *h)))
+        goto done;
+    for (int y = y0; y < y1; y++) /* horizontal pass, or the crop's columns */
+        for (int x = 0; x < R; x++) {
+            const uint16_t *row = in + (size_t)y * im->w;
+            double ss = 0.0;
+            for (int i = 0; im->w != nw && i < hb[2 * x + 1]; i++)
+                ss += row[hb[2 * x] + i] * hk[(size_t)x * hks + i];
+            h[(size_t)(y - y0) * R + x] = im->w != nw ? round_up(ss) : row[left + x];
+        }
+    for (int y = 0; y < R; y++) /* vertical pass, or the crop's rows */
+        for (int x = 0; x < R; x++) {
+            double ss = 0.0;
+            for (int i = 0; im->h != nh && i < vb[2 * y + 1]; i++)
+                ss += h[(size_t)(vb[2 * y] - y0 + i) * R + x] * vk[(size_t)y * vks + i];
+            int32_t v = im->h != nh ? round_up(ss) : h[(size_t)y * R + x];
+            out[(size_t)y * R + x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    free(im->px);
+    *im = (struct image_pixels){.px = out, .w = R, .h = R, .c = 1};
+    out = NULL;
+    rc = 0;
+done:
+    free(out);
+    free(h);
     free(hb);
     free(hk);
     free(vb);
@@ -627,7 +690,10 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
 static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct image_pixels *im, char *err)
 {
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
-    im->px = stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    im->grey16 = hd->grey16;
+    im->px = hd->grey16 ? stbimage_decode16(buf, len, max_alloc, &im->w, &im->h, err)
+                        : stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    im->c = hd->grey16 ? 1 : im->c;
     if (!im->px)
         return -1;
     if ((uint64_t)im->w != hd->w || (uint64_t)im->h != hd->h) {
@@ -716,6 +782,8 @@ static int resize_centre(struct image_pixels *im, int R, char *err)
         return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
     int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
+    if (im->grey16)
+        return resize_crop_i32(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
     if (im->palette)
         return resize_nearest(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
     int alpha = (im->c == 2 || (im->c == 4 && !im->cmyk)) && (im->w != nw || im->h != nh);

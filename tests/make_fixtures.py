@@ -148,8 +148,36 @@ def images(out):
     tiffs(out, smooth, record)
     heifs(out, smooth, record)
     dng(f"{out}/img-cfa.dng", smooth(48, 64, 1)[:, :, 0])
+    pngs16(out, smooth, record)
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
+
+
+def pngs16(out, smooth, record):
+    """16-bit PNGs: grey, which Pillow 9.4 opens as mode "I" and resizes in
+    32-bit ints, then clamps to 0..255 going to RGB (so values of 0..600
+    keep both sides of the clamp), and RGB, of which it keeps the high bytes
+    (written by hand: Pillow writes no 16-bit RGB PNG)."""
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    grey = smooth(33, 43, 1)[:, :, 0].astype(np.uint16) * 2 + smooth(33, 43, 1)[:, :, 0] % 90
+    Image.fromarray(grey).save(f"{out}/img-grey16.png")
+    rgb = (smooth(27, 35, 3).astype(">u2") << 8) | smooth(27, 35, 3)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\0" + row.tobytes() for row in rgb)
+    with open(f"{out}/img-rgb16.png", "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 35, 27, 16, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    for name in ("grey16.png", "rgb16.png"):
+        for res in (32, 21):
+            record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
 
 
 def dng(path, grey):
