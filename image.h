@@ -6,7 +6,9 @@
  *
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
- * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h).
+ * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h);
+ * WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF and
+ * AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h).
  * Anything else is "not an image", refused before any decoder runs.
  * Before any pixel is decoded, the size the header claims is checked against
  * max_pixels and 2^20 pixels a side; a JPEG of more than 100 scans and a
@@ -16,8 +18,10 @@
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied and palette PNGs
  * with nearest neighbour; alpha is then dropped, not composited.
- * With exif set, a JPEG's EXIF orientation is applied first (the published
- * pipeline ignores it). Memory: the decoded pixels and a few rows of the
+ * With exif set, a JPEG's or WebP's EXIF orientation is applied first (the
+ * published pipeline ignores it); TIFF's Orientation tag, HEIF's container
+ * transformations and a RAW's flip are applied whatever exif says. 16-bit
+ * grey PNGs are resized in 32-bit ints, as Pillow's mode "I". Memory: the decoded pixels and a few rows of the
  * crop, whatever the resized size. Thread-safe: no state outside the call.
  */
 #ifndef IMAGE_H
