@@ -41,32 +41,44 @@ static int take(libraw_processed_image_t *p, struct image_pixels *im, unsigned c
     return 0;
 }
 
-/* The preview when it is large enough and a JPEG or 8-bit bitmap, else
- * LibRaw's demosaic. */
-static int develop(libraw_data_t *lr, const struct rawimg_opts *o, struct image_pixels *im, unsigned char **jpeg,
-                   size_t *jpeg_len, char *err)
+/* The embedded preview, when its shorter side is at least min_side and it
+ * turns out a JPEG or an 8-bit bitmap (LibRaw tells its format only once
+ * unpacked): 1 when taken, 0 when not, -1 with err. */
+static int take_preview(libraw_data_t *lr, const struct rawimg_opts *o, struct image_pixels *im, unsigned char **jpeg,
+                        size_t *jpeg_len, char *err)
 {
     const libraw_thumbnail_t *t = &lr->thumbnail;
     int side = t->twidth < t->theight ? t->twidth : t->theight, rc;
-    int preview = !o->full && side >= o->min_side &&
-                  (t->tformat == LIBRAW_THUMBNAIL_JPEG || t->tformat == LIBRAW_THUMBNAIL_BITMAP);
-    if (preview && (uint64_t)t->twidth * t->theight > o->max_pixels)
+    if (o->full || side < o->min_side || t->tlength == 0)
+        return 0;
+    if ((uint64_t)t->twidth * t->theight > o->max_pixels)
         return error(err, "preview of %u x %u pixels is over the limit of %llu pixels", t->twidth, t->theight,
                      (unsigned long long)o->max_pixels);
-    if (preview) {
-        rc = libraw_unpack_thumb(lr);
-    } else {
-        lr->params.half_size = !o->full;
-        lr->params.use_camera_wb = 1;
-        lr->params.user_flip = 0; /* turned by image.c, as the preview is */
-        lr->params.output_bps = 8;
-        rc = libraw_unpack(lr);
-        if (rc == LIBRAW_SUCCESS)
-            rc = libraw_dcraw_process(lr);
-    }
-    if (rc != LIBRAW_SUCCESS)
+    if (libraw_unpack_thumb(lr) != LIBRAW_SUCCESS ||
+        (t->tformat != LIBRAW_THUMBNAIL_JPEG && t->tformat != LIBRAW_THUMBNAIL_BITMAP))
+        return 0;
+    libraw_processed_image_t *p = libraw_dcraw_make_mem_thumb(lr, &rc);
+    if (!p)
+        return error(err, "cannot decode camera RAW's preview: %s", libraw_strerror(rc));
+    rc = take(p, im, jpeg, jpeg_len, err);
+    libraw_dcraw_clear_mem(p);
+    return rc < 0 ? -1 : 1;
+}
+
+/* The preview if it will do, else LibRaw's demosaic. */
+static int develop(libraw_data_t *lr, const struct rawimg_opts *o, struct image_pixels *im, unsigned char **jpeg,
+                   size_t *jpeg_len, char *err)
+{
+    int rc = take_preview(lr, o, im, jpeg, jpeg_len, err);
+    if (rc)
+        return rc < 0 ? -1 : 0;
+    lr->params.half_size = !o->full;
+    lr->params.use_camera_wb = 1;
+    lr->params.user_flip = 0; /* turned by image.c, as the preview is */
+    lr->params.output_bps = 8;
+    if ((rc = libraw_unpack(lr)) != LIBRAW_SUCCESS || (rc = libraw_dcraw_process(lr)) != LIBRAW_SUCCESS)
         return error(err, "cannot decode camera RAW: %s", libraw_strerror(rc));
-    libraw_processed_image_t *p = preview ? libraw_dcraw_make_mem_thumb(lr, &rc) : libraw_dcraw_make_mem_image(lr, &rc);
+    libraw_processed_image_t *p = libraw_dcraw_make_mem_image(lr, &rc);
     if (!p)
         return error(err, "cannot decode camera RAW: %s", libraw_strerror(rc));
     rc = take(p, im, jpeg, jpeg_len, err);

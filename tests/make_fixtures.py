@@ -149,6 +149,7 @@ def images(out):
     heifs(out, smooth, record)
     dng(f"{out}/img-cfa.dng", smooth(48, 64, 1)[:, :, 0])
     pngs16(out, smooth, record)
+    preview_dng(out, smooth)
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
 
@@ -180,10 +181,11 @@ def pngs16(out, smooth, record):
             record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
 
 
-def dng(path, grey):
+def dng(path, grey, preview=None):
     """A minimal DNG LibRaw reads: one uncompressed 16-bit strip of an RGGB
-    Bayer mosaic, identity colour matrix, Orientation 6; no preview. Not a
-    reference: LibRaw's demosaic is not Pillow's pipeline."""
+    Bayer mosaic, identity colour matrix, Orientation 6; with preview (JPEG
+    bytes of 32 x 24 pixels), that in IFD0 and the mosaic in its SubIFD, as
+    cameras store them. Not a reference: LibRaw is not Pillow's pipeline."""
     import struct
 
     h, w = grey.shape
@@ -197,25 +199,64 @@ def dng(path, grey):
         b = b"".join(struct.pack("<" + types[typ], *(v if typ == 10 else (v,))) for v in vals)
         return tag, typ, len(vals), b
 
+    def ifd(entries, at, patch):
+        """The IFD at offset at, its values after it; patch: tag -> value bytes."""
+        values_at = at + 2 + 12 * len(entries) + 4
+        values, offsets = b"", {}
+        for tag, typ, count, b in entries:
+            if len(b) > 4:
+                offsets[tag] = values_at + len(values)
+                values += b + b"\0" * (len(b) % 2)
+        out = struct.pack("<H", len(entries))
+        for tag, typ, count, b in entries:
+            b = patch.get(tag, b)
+            out += struct.pack("<HHI", tag, typ, count) + (struct.pack("<I", offsets[tag]) if len(b) > 4 else b.ljust(4, b"\0"))
+        return out + b"\0\0\0\0" + values
+
     identity = [(1, 1), (0, 1), (0, 1), (0, 1), (1, 1), (0, 1), (0, 1), (0, 1), (1, 1)]
-    entries = [entry(254, 4, [0]), entry(256, 4, [w]), entry(257, 4, [h]), entry(258, 3, [16]), entry(259, 3, [1]),
-               entry(262, 3, [32803]), entry(271, 2, "Clippie"), entry(272, 2, "Test"), entry(273, 4, [0]),
-               entry(274, 3, [6]), entry(277, 3, [1]), entry(278, 4, [h]), entry(279, 4, [len(data)]),
-               entry(33421, 3, [2, 2]), entry(33422, 1, [0, 1, 1, 2]), entry(50706, 1, [1, 4, 0, 0]),
-               entry(50708, 2, "Clippie Test"), entry(50721, 10, identity), entry(50778, 3, [21])]
-    values_at = 8 + 2 + 12 * len(entries) + 4
-    values, offsets = b"", {}
-    for tag, typ, count, b in entries:
-        if len(b) > 4:
-            offsets[tag] = values_at + len(values)
-            values += b + b"\0" * (len(b) % 2)
-    ifd = struct.pack("<H", len(entries))
-    for tag, typ, count, b in entries:
-        if tag == 273:
-            b = struct.pack("<I", values_at + len(values))
-        ifd += struct.pack("<HHI", tag, typ, count) + (struct.pack("<I", offsets[tag]) if len(b) > 4 else b.ljust(4, b"\0"))
+    mosaic = [entry(254, 4, [0]), entry(256, 4, [w]), entry(257, 4, [h]), entry(258, 3, [16]), entry(259, 3, [1]),
+              entry(262, 3, [32803]), entry(273, 4, [0]), entry(277, 3, [1]), entry(278, 4, [h]),
+              entry(279, 4, [len(data)]), entry(33421, 3, [2, 2]), entry(33422, 1, [0, 1, 1, 2]),
+              entry(50721, 10, identity), entry(50778, 3, [21])]
+    camera = [entry(271, 2, "Clippie"), entry(272, 2, "Test"), entry(274, 3, [6]), entry(50706, 1, [1, 4, 0, 0]),
+              entry(50708, 2, "Clippie Test")]
+    if preview is None:
+        first, second, blob = sorted(mosaic + camera), [], data
+    else:
+        first = sorted(camera + [entry(254, 4, [1]), entry(256, 4, [32]), entry(257, 4, [24]),
+                                 entry(258, 3, [8, 8, 8]), entry(259, 3, [7]), entry(262, 3, [6]), entry(273, 4, [0]),
+                                 entry(277, 3, [3]), entry(278, 4, [24]), entry(279, 4, [len(preview)]),
+                                 entry(330, 4, [0])])
+        second, blob = mosaic, preview + data
+    sub_at = 8 + len(ifd(first, 8, {}))
+    blob_at = sub_at + (len(ifd(second, sub_at, {})) if second else 0)
+    pack = lambda v: struct.pack("<I", v)  # noqa: E731
+    if preview is None:
+        out = ifd(first, 8, {273: pack(blob_at)})
+    else:
+        out = ifd(first, 8, {273: pack(blob_at), 330: pack(sub_at)})
+        out += ifd(second, sub_at, {273: pack(blob_at + len(preview))})
     with open(path, "wb") as f:
-        f.write(b"II*\0" + struct.pack("<I", 8) + ifd + b"\0\0\0\0" + values + data)
+        f.write(b"II*\0" + pack(8) + out + blob)
+
+
+def preview_dng(out, smooth):
+    """img-preview.dng, whose 32 x 24 preview JPEG is also written as
+    img-preview6.jpg with an EXIF Orientation 6 segment added: the same
+    compressed pixels, turned as the DNG's Orientation says."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(smooth(24, 32, 3)).save(buf, "JPEG", quality=90)
+    jpeg = buf.getvalue()
+    dng(f"{out}/img-preview.dng", smooth(48, 64, 1)[:, :, 0], jpeg)
+    tiff = b"II*\0" + struct.pack("<IHHHIHH", 8, 1, 0x112, 3, 1, 6, 0) + b"\0\0\0\0"
+    app1 = b"Exif\0\0" + tiff
+    with open(f"{out}/img-preview6.jpg", "wb") as f:
+        f.write(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
 
 
 def heifs(out, smooth, record):

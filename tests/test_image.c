@@ -719,6 +719,36 @@ static void test_dng(const char *dir)
     free(dng);
 }
 
+/* img-preview.dng holds a 32 x 24 preview JPEG, which img-preview6.jpg
+ * holds too with an EXIF Orientation 6: at a resolution of 16 the DNG is
+ * its preview turned as the camera was held (whatever exif says), exactly
+ * the JPEG's pixels; at 32 the preview is too small and the mosaic is
+ * demosaiced instead. */
+static void test_preview(const char *dir)
+{
+    char path[512], err[ERR_LEN] = "";
+    size_t dlen, jlen;
+    snprintf(path, sizeof path, "%s/img-preview.dng", dir);
+    unsigned char *dng = slurp(path, &dlen);
+    snprintf(path, sizeof path, "%s/img-preview6.jpg", dir);
+    unsigned char *jpg = slurp(path, &jlen);
+    CHECK(dng && jpg && dlen > 1000 && jlen > 500, "cannot read img-preview.dng and img-preview6.jpg");
+    for (int R = 16; R <= 32 && dng && jpg && dlen > 1000 && jlen > 500; R += 16) {
+        float *a = malloc(3 * R * R * sizeof *a), *b = malloc(3 * R * R * sizeof *b);
+        struct image_opts o = {.resolution = R, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+        CHECK(image_preprocess(jpg, jlen, &o, b, err) == 0, "img-preview6.jpg: %s", err);
+        o.exif = 0;
+        CHECK(image_preprocess(dng, dlen, &o, a, err) == 0, "img-preview.dng at %d: %s", R, err);
+        int same = !memcmp(a, b, 3 * R * R * sizeof *a);
+        CHECK(R == 16 ? same : !same, "img-preview.dng at %d: %s its preview JPEG's pixels", R,
+              same ? "equals" : "differs from");
+        free(a);
+        free(b);
+    }
+    free(dng);
+    free(jpg);
+}
+
 /* Camera RAW by magic: a TIFF with a SubIFDs tag looks like a camera's
  * (NEF, ARW) but LibRaw does not know it, so it is read as a TIFF; RAF
  * and ORF headers that end early are refused by LibRaw with its reason. */
@@ -735,6 +765,7 @@ static void test_raw(const char *dir)
     unsigned char orf[64] = "IIRO\x08\0\0\0";
     refused(orf, sizeof orf, "ORF header", "camera RAW");
     test_dng(dir);
+    test_preview(dir);
 }
 
 int main(int argc, char **argv)
