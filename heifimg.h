@@ -10,9 +10,12 @@
  *     if (heifimg_decode(buf, len, max_pixels, &im, err) < 0) ...  // err: "cannot decode HEIF: ..."
  *     free(im.px);
  *
- * The primary image's size is checked against max_pixels before it is
- * decoded (libheif's own limits bound what parsing the container takes).
- * Thread-safe.
+ * Before libheif allocates anything, the sizes the file claims are checked
+ * against max_pixels: a primary grid or overlay image's canvas, and every
+ * HEVC sequence parameter set's picture (libheif 1.15 allocates both as
+ * they say, whatever the container's image size); then the primary
+ * image's size, and the decoded image must be that size. AV1 sequence
+ * headers are not read (they sit in the coded data). Thread-safe.
  */
 #ifndef HEIFIMG_H
 #define HEIFIMG_H

@@ -622,6 +622,57 @@ static unsigned char *turned_pnm(const unsigned char *rgb, int w, int h, int o, 
     return pnm;
 }
 
+/* A box of type t around n bytes at body (which must leave 8 before it). */
+static unsigned char *boxed(unsigned char *body, size_t n, const char *t)
+{
+    put_be32(body - 8, (uint32_t)(n + 8));
+    memcpy(body - 4, t, 4);
+    return body - 8;
+}
+
+/* HEIF bombs, refused before libheif allocates anything: a grid whose
+ * descriptor says 18761 x 18761 in a file of 40 x 30 pixels (found by
+ * fuzz-heif: 2 GB and 7.6 s before), and an HEVC sequence parameter set of
+ * 40000 x 40000 pixels in a file of nothing else (libheif would refuse it
+ * for its missing items, with another message). */
+static void test_heif_bombs(const char *dir)
+{
+    char path[512];
+    size_t len;
+    snprintf(path, sizeof path, "%s/img-gridbomb.heic", dir);
+    unsigned char *bomb = slurp(path, &len);
+    CHECK(bomb && len > 1000, "cannot read %s", path);
+    if (bomb && len > 1000) {
+        struct outcome r = in_child(bomb, len, 8);
+        CHECK(r.rc == -1 && strstr(r.err, "18761 x 18761 pixels is over the limit"), "grid bomb: %s",
+              r.err);
+        CHECK(r.peak_kib < 64 << 10, "grid bomb: peak memory %ld KiB", r.peak_kib);
+    }
+    free(bomb);
+    /* the SPS: NAL header, VPS id 0, one layer, 96 bits of profile and level
+     * (0x01, clear of emulation prevention), then ue(v)s: SPS id 0, 4:2:0,
+     * width and height 40000 */
+    unsigned char f[256] = {0}, sps[64] = {0x42, 0x01, 0x01};
+    memset(sps + 3, 0x01, 12);
+    size_t bit = 15 * 8;
+    const char *bits = "1" "010" "000000000000000" "1001110001000001" "000000000000000" "1001110001000001" "1";
+    for (const char *c = bits; *c; c++, bit++)
+        sps[bit / 8] |= (unsigned char)((*c == '1') << (7 - bit % 8));
+    size_t sps_len = (bit + 7) / 8, at = 64; /* room for the boxes' headers before */
+    unsigned char *hvcc = f + at;
+    hvcc[0] = 1, hvcc[22] = 1, hvcc[23] = 33, hvcc[24] = 0, hvcc[25] = 1;
+    hvcc[26] = 0, hvcc[27] = (unsigned char)sps_len;
+    memcpy(hvcc + 28, sps, sps_len);
+    unsigned char *b = boxed(hvcc, 28 + sps_len, "hvcC");
+    b = boxed(b, 36 + sps_len, "ipco");
+    b = boxed(b, 44 + sps_len, "iprp");
+    b -= 4; /* meta is a full box */
+    b = boxed(b, 56 + sps_len, "meta");
+    b -= 16;
+    memcpy(b, "\0\0\0\x10" "ftypheic\0\0\0\0", 16);
+    refused(b, 16 + 64 + sps_len, "HEVC SPS of 40000 x 40000", "40000 x 40000 pixels is over the limit");
+}
+
 static void test_heif_orientation(const char *dir)
 {
     char path[512];
@@ -784,6 +835,7 @@ int main(int argc, char **argv)
     test_webp(dir);
     test_tiff(dir);
     test_heif_orientation(dir);
+    test_heif_bombs(dir);
     test_raw(dir);
     return check_done("test_image");
 }
