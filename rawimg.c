@@ -98,7 +98,7 @@ int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts
     libraw_set_dataerror_handler(lr, quiet_data, NULL);
     libraw_set_memerror_handler(lr, quiet_memory, NULL);
     /* the raw data (2 bytes a pixel) and the demosaic's (8), with room */
-    uint64_t mb = (16 * o->max_pixels >> 20) + 64;
+    uint64_t mb = o->max_pixels < (1ull << 40) ? (16 * o->max_pixels >> 20) + 64 : LIBRAW_MAX_ALLOC_MB_DEFAULT;
     lr->params.max_raw_memory_mb = mb < LIBRAW_MAX_ALLOC_MB_DEFAULT ? (unsigned)mb : LIBRAW_MAX_ALLOC_MB_DEFAULT;
     int rc = libraw_open_buffer(lr, (void *)buf, len);
     if (rc == LIBRAW_FILE_UNSUPPORTED) {
