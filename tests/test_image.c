@@ -18,6 +18,12 @@
 #include "check.h"
 #include "image.h"
 
+/* For LeakSanitizer (make test-sanitize): libx265 3.5 keeps about 1 KB of
+ * its own after each encode of the HEIF orientation test, which is not
+ * ours to free. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
+
 static unsigned char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -487,6 +493,7 @@ static void test_webp(const char *dir)
     snprintf(path, sizeof path, "%s/img-rgb.webp", dir);
     unsigned char *webp = slurp(path, &len);
     CHECK(webp && len > 100, "cannot read %s", path);
+    long base = webp ? in_child(webp, len, 8).peak_kib : 0;
     if (webp && len > 100) {
         refused(webp, len - 40, "truncated WebP", "cannot decode WebP");
         refused(webp, 20, "WebP of 20 bytes", "cannot decode WebP: truncated header");
@@ -497,7 +504,7 @@ static void test_webp(const char *dir)
     struct outcome r = in_child(big, sizeof big - 1, 8);
     CHECK(r.rc == -1 && strstr(r.err, "16383 x 16383 pixels is over the limit"), "huge WebP canvas: rc %d, %s", r.rc,
           r.err);
-    CHECK(r.peak_kib < 64 << 10, "huge WebP canvas: peak memory %ld KiB", r.peak_kib);
+    CHECK(r.peak_kib - base < 16 << 10, "huge WebP canvas: peak memory %ld KiB over a small WebP's", r.peak_kib - base);
 }
 
 /* A little-endian TIFF of one 8-bit grey strip (or tile, when tile > 0)
@@ -639,6 +646,10 @@ static void test_heif_bombs(const char *dir)
 {
     char path[512];
     size_t len;
+    snprintf(path, sizeof path, "%s/img-rgb.heic", dir);
+    unsigned char *small = slurp(path, &len);
+    long base = small ? in_child(small, len, 8).peak_kib : 0;
+    free(small);
     snprintf(path, sizeof path, "%s/img-gridbomb.heic", dir);
     unsigned char *bomb = slurp(path, &len);
     CHECK(bomb && len > 1000, "cannot read %s", path);
@@ -646,7 +657,7 @@ static void test_heif_bombs(const char *dir)
         struct outcome r = in_child(bomb, len, 8);
         CHECK(r.rc == -1 && strstr(r.err, "18761 x 18761 pixels is over the limit"), "grid bomb: %s",
               r.err);
-        CHECK(r.peak_kib < 64 << 10, "grid bomb: peak memory %ld KiB", r.peak_kib);
+        CHECK(r.peak_kib - base < 16 << 10, "grid bomb: peak memory %ld KiB over a small HEIC's", r.peak_kib - base);
     }
     free(bomb);
     /* the SPS: NAL header, VPS id 0, one layer, 96 bits of profile and level
