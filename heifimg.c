@@ -8,10 +8,9 @@
 
 #include "util.h"
 
-/* ---- the HEVC streams' own sizes, which libde265 allocates before libheif
- * compares them with the container's (a 1.6 KB file of 40 x 30 pixels
- * whose stream says 18761 x 18761 took 2 GB and 7.6 s): read from every
- * hvcC box's sequence parameter sets before anything is decoded ---- */
+/* ---- sizes the file claims, read before libheif allocates them: libheif
+ * 1.15 allocates a grid's canvas, and libde265 an HEVC stream's picture, as
+ * they say, whatever the image's own size ---- */
 
 static uint32_t load_be32(const unsigned char *p)
 {
