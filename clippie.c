@@ -547,7 +547,7 @@ static const char embed_text_help[] =
 struct embed_opts {
     const char *model, *names;
     enum vecfile_format fmt;
-    int normalize, exif, draft, jobs;
+    int normalize, exif, draft, raw_full, jobs;
     char delim;
     unsigned long long max_pixels;
 };
@@ -652,7 +652,8 @@ static const char embed_image_help[] =
     "usage: clippie embed-image [-m MODEL] [-f raw|csv|npy] [-n] [--names FILE] [-j N] [-0] [PATH...]\n"
     "\n"
     "Writes one embedding vector per image to standard output: what CLIP's\n"
-    "encode_image returns after its published preprocessing. PATHs are image\n"
+    "encode_image returns after its published preprocessing. Formats, by content:\n"
+    "JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, HEIC/HEIF, AVIF and camera RAW. PATHs are image\n"
     "files or folders, walked recursively in sorted order (hidden entries and\n"
     "files not named like images are passed over). Without PATHs, paths come\n"
     "from standard input, one per line.\n"
@@ -670,6 +671,8 @@ static const char embed_image_help[] =
     "  --draft          decode large JPEGs at 1/2, 1/4 or 1/8 size in the DCT\n"
     "                   domain (as Pillow's draft mode): several times faster on\n"
     "                   camera photos, but no longer the reference's exact pixels\n"
+    "  --raw-full       camera RAW files: a full demosaic, rather than the embedded\n"
+    "                   preview (or a half-size demosaic when it is too small)\n"
     "  -0, --null       paths on standard input and in --names are NUL-terminated\n"
     "\n"
     "A file that cannot be read or decoded is reported on stderr with the reason\n"
@@ -734,7 +737,8 @@ static int image_run_open(struct image_run *r, const struct embed_opts *o, const
 {
     char err[ERR_LEN];
     int R = (int)(r->w->cfg.vision_grid * r->w->cfg.vision_patch), E = (int)r->w->cfg.embed_dim;
-    struct image_opts io = {.resolution = R, .exif = o->exif, .max_pixels = o->max_pixels, .draft = o->draft};
+    struct image_opts io = {.resolution = R, .exif = o->exif, .max_pixels = o->max_pixels, .draft = o->draft,
+                            .raw_full = o->raw_full, .mean = r->w->cfg.image_mean, .std = r->w->cfg.image_std};
     transformer_blas_idle(); /* the lanes run OpenBLAS single-threaded: its threads would only spin */
     r->batch = (size_t)vit_batch(r->w, cores());
     r->n = pick ? n : files->n;
@@ -817,7 +821,8 @@ static const struct option embed_image_opts[] = {
     model_opt, format_opt, normalize_opt, null_opt,
     {"names", required_argument, 0, 'N'},      {"jobs", required_argument, 0, 'j'},
     {"no-exif-orientation", no_argument, 0, 'E'}, {"max-pixels", required_argument, 0, 'P'},
-    {"draft", no_argument, 0, 'D'},            {0, 0, 0, 0},
+    {"draft", no_argument, 0, 'D'},            {"raw-full", no_argument, 0, 'R'},
+    {0, 0, 0, 0},
 };
 
 /* An option that embed-image and index share, into o: 1 when c was one
@@ -837,6 +842,7 @@ static int embed_image_option(const char *cmd, int c, struct embed_opts *o)
         return 1;
     case 'E': o->exif = 0; return 1;
     case 'D': o->draft = 1; return 1;
+    case 'R': o->raw_full = 1; return 1;
     case 'P': return parse_number(cmd, "--max-pixels", optarg, 1, UINT64_MAX, &o->max_pixels) ? EXIT_USAGE : 1;
     case '0': o->delim = 0; return 1;
     default: return 0;
@@ -919,8 +925,8 @@ static const char index_help[] =
     "  --shard K/N      index only the files whose path hashes to shard K of N\n"
     "                   (0 <= K < N): N machines build N indexes, which\n"
     "                   similarity searches together or --merge combines\n"
-    "  --no-exif-orientation, --draft, --max-pixels N   as for embed-image (the\n"
-    "                   first two are recorded: later runs must agree)\n"
+    "  --no-exif-orientation, --draft, --raw-full, --max-pixels N   as for\n"
+    "                   embed-image (the first two are recorded: later runs must agree)\n"
     "  --dump           write the vectors in path order to standard output, as\n"
     "                   embed-image does (-f, -n, --names, -0)\n"
     "  --merge          combine the indexes IN... (same model) into OUT\n"
@@ -960,7 +966,8 @@ static int parse_index(int argc, char **argv, struct index_opts *o)
         model_opt, format_opt, normalize_opt, null_opt,
         {"names", required_argument, 0, 'N'},      {"jobs", required_argument, 0, 'j'},
         {"no-exif-orientation", no_argument, 0, 'E'}, {"max-pixels", required_argument, 0, 'P'},
-        {"draft", no_argument, 0, 'D'},            {"exclude", required_argument, 0, 'x'},
+        {"draft", no_argument, 0, 'D'},            {"raw-full", no_argument, 0, 'R'},
+        {"exclude", required_argument, 0, 'x'},
         {"shard", required_argument, 0, 's'},      {"dump", no_argument, 0, 'd'},
         {"merge", no_argument, 0, 'M'},            {0, 0, 0, 0},
     };
@@ -1286,7 +1293,8 @@ static int embed_image_set(struct weights *w, char **paths, int n, int exif, str
 {
     char err[ERR_LEN];
     int R = (int)(w->cfg.vision_grid * w->cfg.vision_patch), E = (int)w->cfg.embed_dim, code = 0;
-    struct image_opts o = {.resolution = R, .exif = exif, .max_pixels = IMAGE_MAX_PIXELS};
+    struct image_opts o = {.resolution = R, .exif = exif, .max_pixels = IMAGE_MAX_PIXELS,
+                           .mean = w->cfg.image_mean, .std = w->cfg.image_std};
     struct vit *v = vit_open(w, 1, cores(), err);
     float *px = malloc(3 * (size_t)R * R * sizeof *px), *vec = malloc((size_t)E * sizeof *vec);
     if (!v || !px || !vec)

@@ -10,18 +10,16 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "heifimg.h"
+#include "rawimg.h"
 #include "stbimage.h"
+#include "tiffimg.h"
+#include "webpimg.h"
 
 #define PRECISION_BITS (32 - 8 - 2) /* Pillow's fixed point for 8-bit resampling */
 
-static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-static const float stdev[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-
-struct img {
-    unsigned char *px; /* h rows of w pixels of c bytes, malloc'd */
-    int w, h, c;
-    int cmyk;          /* c == 4 holds C, M, Y, K rather than RGBA */
-};
+static const float openai_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float openai_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 /* ---- EXIF ---- */
 
@@ -32,26 +30,35 @@ static uint32_t tiff_u32(const unsigned char *p, int le)
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Orientation tag of the TIFF structure in an APP1 "Exif" segment. */
-static int tiff_orientation(const unsigned char *t, size_t n)
+/* The offset of tag's entry in the first IFD of the (classic) TIFF
+ * structure t of n bytes, 0 when it has none. */
+static size_t tiff_tag(const unsigned char *t, size_t n, unsigned tag)
 {
     if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
-        return 1;
+        return 0;
     int le = t[0] == 'I';
     uint32_t ifd = tiff_u32(t + 4, le);
     if (ifd > n - 2)
-        return 1;
+        return 0;
     unsigned count = tiff_u16(t + ifd, le);
     for (unsigned k = 0; k < count; k++) {
         size_t e = ifd + 2 + (size_t)k * 12;
         if (e + 12 > n)
-            return 1;
-        if (tiff_u16(t + e, le) == 0x0112 && tiff_u16(t + e + 2, le) == 3) {
-            unsigned v = tiff_u16(t + e + 8, le);
-            return v >= 1 && v <= 8 ? (int)v : 1;
-        }
+            return 0;
+        if (tiff_u16(t + e, le) == tag)
+            return e;
     }
-    return 1;
+    return 0;
+}
+
+int image_tiff_orientation(const unsigned char *t, size_t n)
+{
+    size_t e = tiff_tag(t, n, 0x0112);
+    int le = n > 0 && t[0] == 'I';
+    if (!e || tiff_u16(t + e + 2, le) != 3)
+        return 1;
+    unsigned v = tiff_u16(t + e + 8, le);
+    return v >= 1 && v <= 8 ? (int)v : 1;
 }
 
 /* Calls fn on each JPEG marker segment before the image data (seg points
@@ -87,7 +94,7 @@ static int exif_segment(unsigned marker, const unsigned char *seg, size_t n, voi
     (void)ctx;
     if (marker != 0xe1 || n < 6 || memcmp(seg, "Exif\0\0", 6))
         return 0;
-    return tiff_orientation(seg + 6, n - 6);
+    return image_tiff_orientation(seg + 6, n - 6);
 }
 
 /* The EXIF orientation (1..8) of a JPEG, 1 when it has none. */
@@ -110,13 +117,15 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
     enum format format;
     uint64_t w, h;  /* 0 x 0 for a JPEG whose frame header is not found: libjpeg checks it */
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
+    int tiff;       /* a RAW that is a TIFF: read as one when LibRaw does not know it */
+    int grey16;     /* a 16-bit grey PNG: Pillow's mode "I" */
 };
 
 static uint32_t load_be32(const unsigned char *p)
@@ -193,6 +202,35 @@ static int png_chunks(const unsigned char *b, size_t len, char *err)
     return 0;
 }
 
+/* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
+ * their major brands (mif1 and msf1 are the generic HEIF ones). */
+static int heif_brand(const unsigned char *b, size_t len)
+{
+    static const char brands[][5] = {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs",
+                                     "mif1", "msf1", "avif", "avis"};
+    if (len < 12 || memcmp(b + 4, "ftyp", 4))
+        return 0;
+    for (size_t k = 0; k < sizeof brands / sizeof brands[0]; k++)
+        if (!memcmp(b + 8, brands[k], 4))
+            return 1;
+    return 0;
+}
+
+/* Camera RAW: Fujifilm's RAF, Olympus's ORF, Panasonic's RW2, Canon's CR3
+ * (ISO-BMFF), CR2 (a TIFF marked "CR" after its header), and TIFFs with a
+ * DNGVersion tag or SubIFDs, where cameras keep the raw image (NEF, ARW,
+ * PEF...): *tiff tells that LibRaw may turn out not to know it. */
+static int raw_magic(const unsigned char *b, size_t len, int *tiff)
+{
+    *tiff = len >= 8 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4));
+    if (*tiff)
+        return (len >= 10 && b[8] == 'C' && b[9] == 'R') || tiff_tag(b, len, 0xc612) || tiff_tag(b, len, 0x014a);
+    return (len >= 16 && !memcmp(b, "FUJIFILMCCD-RAW", 15)) ||
+           (len >= 4 && (!memcmp(b, "IIRO", 4) || !memcmp(b, "IIRS", 4) || !memcmp(b, "MMOR", 4) ||
+                         !memcmp(b, "IIU\0", 4))) ||
+           (len >= 12 && !memcmp(b + 4, "ftypcrx ", 8));
+}
+
 /* The format, by the first bytes only (never the name), and the size the
  * header claims. Formats stb_image knows but we do not document (TGA, which
  * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
@@ -202,33 +240,44 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     if (len >= 3 && !memcmp(b, "\xff\xd8\xff", 3)) {
         uint64_t wh[2] = {0, 0};
         jpeg_segments(b, len, sof_segment, wh);
-        *hd = (struct header){JPEG, wh[0], wh[1], 0};
+        *hd = (struct header){.format = JPEG, .w = wh[0], .h = wh[1]};
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        *hd = (struct header){PNG, load_be32(b + 16), load_be32(b + 20), b[25] == 3};
+        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3,
+                              .grey16 = b[24] == 16 && b[25] == 0};
         return png_chunks(b, len, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         if (len < 10)
             return error(err, "truncated GIF header");
-        *hd = (struct header){GIF, load_u16(b + 6), load_u16(b + 8), 1};
+        *hd = (struct header){.format = GIF, .w = load_u16(b + 6), .h = load_u16(b + 8), .palette = 1};
     } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
         hd->format = BMP;
         return bmp_header(b, len, hd, err);
     } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
         hd->format = PNM;
         return pnm_header(b, len, hd, err);
+    } else if (raw_magic(b, len, &hd->tiff)) {
+        hd->format = RAW;
+    } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
+        hd->format = WEBP; /* webpimg.c reads its header, and so on */
+    } else if (len >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
+                            !memcmp(b, "MM\0+", 4))) {
+        hd->format = TIFF; /* classic or BigTIFF */
+    } else if (heif_brand(b, len)) {
+        hd->format = HEIF;
     } else
-        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP or PNM");
+        return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, "
+                          "HEIF, AVIF or camera RAW");
     return 0;
 }
 
 /* Turns img as EXIF orientation o says the camera was held. */
-static int orient(struct img *im, int o)
+static int orient(struct image_pixels *im, int o)
 {
     if (o <= 1 || o > 8)
         return 0;
-    int W = im->w, H = im->h, c = im->c, swap = o >= 5;
+    int W = im->w, H = im->h, c = im->c * (im->grey16 ? 2 : 1), swap = o >= 5; /* c: bytes a pixel */
     int ow = swap ? H : W, oh = swap ? W : H;
     unsigned char *out = malloc((size_t)ow * oh * c);
     if (!out)
@@ -267,38 +316,44 @@ static double bicubic(double x)
     return 0.0;
 }
 
-/* Pillow's precompute_coeffs + normalize_coeffs_8bpc for the n output
- * positions from first on of a resize from in to out pixels: for each, the
- * first input index, the count, and fixed-point weights. Each position's
- * depend on it alone, so a crop costs what it keeps, whatever out is. */
-static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
+/* Pillow's precompute_coeffs for the n output positions from first on of
+ * a resize from in to out pixels: for each, the first input index, the
+ * count, and weights that sum to 1. Each position's depend on it alone, so
+ * a crop costs what it keeps, whatever out is. On failure the caller frees
+ * whatever *bounds and *kk hold. */
+static int coeffs_d(int in, int out, int first, int n, int **bounds, double **kk)
 {
     double scale = (double)in / out, fscale = scale < 1.0 ? 1.0 : scale, support = 2.0 * fscale;
     int ksize = (int)ceil(support) * 2 + 1;
-    double *w = malloc((size_t)ksize * sizeof *w);
     *bounds = malloc((size_t)n * 2 * sizeof **bounds);
     *kk = malloc((size_t)n * ksize * sizeof **kk);
-    if (!w || !*bounds || !*kk) {
-        free(w);
+    if (!*bounds || !*kk)
         return -1;
-    }
     for (int i = 0; i < n; i++) {
-        double center = (first + i + 0.5) * scale, ww = 0.0;
+        double center = (first + i + 0.5) * scale, ww = 0.0, *k = *kk + (size_t)i * ksize;
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
-            ww += w[x] = bicubic((x + xmin - center + 0.5) / fscale);
-        int32_t *k = *kk + (size_t)i * ksize;
-        for (int x = 0; x < ksize; x++) {
-            double v = x < xmax && ww != 0.0 ? w[x] / ww : 0.0;
-            k[x] = (int32_t)(v < 0 ? -0.5 + v * (1 << PRECISION_BITS) : 0.5 + v * (1 << PRECISION_BITS));
-        }
+            ww += k[x] = bicubic((x + xmin - center + 0.5) / fscale);
+        for (int x = 0; x < ksize; x++)
+            k[x] = x < xmax && ww != 0.0 ? k[x] / ww : 0.0;
         (*bounds)[2 * i] = xmin;
         (*bounds)[2 * i + 1] = xmax;
     }
-    free(w);
     return ksize;
+}
+
+/* The same weights in Pillow's 8-bit fixed point (normalize_coeffs_8bpc). */
+static int coeffs(int in, int out, int first, int n, int **bounds, int32_t **kk)
+{
+    double *d = NULL;
+    int ksize = coeffs_d(in, out, first, n, bounds, &d);
+    *kk = ksize < 0 ? NULL : malloc((size_t)n * ksize * sizeof **kk);
+    for (size_t x = 0; *kk && x < (size_t)n * ksize; x++)
+        (*kk)[x] = (int32_t)(d[x] < 0 ? -0.5 + d[x] * (1 << PRECISION_BITS) : 0.5 + d[x] * (1 << PRECISION_BITS));
+    free(d);
+    return *kk ? ksize : -1;
 }
 
 static unsigned char clip8(int32_t v)
@@ -313,7 +368,7 @@ static unsigned char clip8(int32_t v)
 
 /* The horizontal pass for c channels (a constant where inlined): out's rows
  * are in's rows from y0 on, its columns those bounds and kk describe. */
-static inline void resample_h(const struct img *in, int y0, struct img *out, const int *bounds, const int32_t *kk,
+static inline void resample_h(const struct image_pixels *in, int y0, struct image_pixels *out, const int *bounds, const int32_t *kk,
                               int ksize, int c)
 {
     for (int y = 0; y < out->h; y++) {
@@ -334,7 +389,7 @@ static inline void resample_h(const struct img *in, int y0, struct img *out, con
 
 /* The vertical pass, whole rows at a time (which vectorises): out's rows
  * are those bounds and kk describe; in holds the input rows from ybase on. */
-static void resample_v(const struct img *in, int ybase, struct img *out, const int *bounds, const int32_t *kk,
+static void resample_v(const struct image_pixels *in, int ybase, struct image_pixels *out, const int *bounds, const int32_t *kk,
                        int ksize, int32_t *acc)
 {
     size_t len = (size_t)in->w * in->c;
@@ -359,11 +414,11 @@ static void resample_v(const struct img *in, int ybase, struct img *out, const i
  * (left, top); only the kept pixels are computed, which gives the same
  * values: every output pixel of a pass has its own weights. Memory and time
  * go with R and the input rows the crop reads, not with nw x nh. */
-static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
+static int resize_crop(struct image_pixels *im, int nw, int nh, int left, int top, int R)
 {
     int c = im->c, rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL;
     int32_t *hk = NULL, *vk = NULL, *acc = NULL;
-    struct img h = {0}, v = {0};
+    struct image_pixels h = {0}, v = {0};
     /* the input rows the kept output rows read */
     int y0 = top, y1 = top + R;
     if (im->h != nh) {
@@ -374,7 +429,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         for (int y = 0; y < R; y++)
             y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
     }
-    h = (struct img){malloc((size_t)R * (y1 - y0) * c), R, y1 - y0, c, im->cmyk};
+    h = (struct image_pixels){.px = malloc((size_t)R * (y1 - y0) * c), .w = R, .h = y1 - y0, .c = c, .cmyk = im->cmyk};
     if (!h.px)
         goto done;
     if (im->w != nw) {
@@ -390,7 +445,7 @@ static int resize_crop(struct img *im, int nw, int nh, int left, int top, int R)
         for (int y = 0; y < h.h; y++)
             memcpy(h.px + (size_t)y * R * c, im->px + ((size_t)(y0 + y) * im->w + left) * c, (size_t)R * c);
     if (im->h != nh) {
-        v = (struct img){malloc((size_t)R * R * c), R, R, c, im->cmyk};
+        v = (struct image_pixels){.px = malloc((size_t)R * R * c), .w = R, .h = R, .c = c, .cmyk = im->cmyk};
         if (!v.px || !(acc = malloc((size_t)R * c * sizeof *acc)))
             goto done;
         resample_v(&h, y0, &v, vb, vk, vks, acc);
@@ -413,6 +468,61 @@ done:
     return rc;
 }
 
+/* Pillow's rounding of its 32-bit resampling passes (ROUND_UP) */
+static int32_t round_up(double v) { return (int32_t)(v >= 0.0 ? v + 0.5f : v - 0.5f); }
+
+/* The resize and crop of resize_crop for 16-bit grey held as Pillow's mode
+ * "I" (32-bit ints): double weights, each pass rounded, nothing clipped
+ * till the crop becomes 8-bit grey, clamped to 0..255 as Pillow's "I" to
+ * "RGB" conversion does (so that most of a 16-bit image is white, as in
+ * the reference). */
+static int resize_crop_i32(struct image_pixels *im, int nw, int nh, int left, int top, int R)
+{
+    const uint16_t *in = (const uint16_t *)im->px;
+    int rc = -1, hks = 0, vks = 0, *hb = NULL, *vb = NULL, y0 = top, y1 = top + R;
+    double *hk = NULL, *vk = NULL;
+    int32_t *h = NULL;
+    unsigned char *out = malloc((size_t)R * R);
+    if (!out || (im->h != nh && (vks = coeffs_d(im->h, nh, top, R, &vb, &vk)) < 0) ||
+        (im->w != nw && (hks = coeffs_d(im->w, nw, left, R, &hb, &hk)) < 0))
+        goto done;
+    if (im->h != nh) { /* the input rows the kept output rows read */
+        y0 = vb[0], y1 = 0;
+        for (int y = 0; y < R; y++)
+            y1 = vb[2 * y] + vb[2 * y + 1] > y1 ? vb[2 * y] + vb[2 * y + 1] : y1;
+    }
+    if (!(h = malloc((size_t)R * (y1 - y0) * sizeof *h)))
+        goto done;
+    for (int y = y0; y < y1; y++) /* horizontal pass, or the crop's columns */
+        for (int x = 0; x < R; x++) {
+            const uint16_t *row = in + (size_t)y * im->w;
+            double ss = 0.0;
+            for (int i = 0; im->w != nw && i < hb[2 * x + 1]; i++)
+                ss += row[hb[2 * x] + i] * hk[(size_t)x * hks + i];
+            h[(size_t)(y - y0) * R + x] = im->w != nw ? round_up(ss) : row[left + x];
+        }
+    for (int y = 0; y < R; y++) /* vertical pass, or the crop's rows */
+        for (int x = 0; x < R; x++) {
+            double ss = 0.0;
+            for (int i = 0; im->h != nh && i < vb[2 * y + 1]; i++)
+                ss += h[(size_t)(vb[2 * y] - y0 + i) * R + x] * vk[(size_t)y * vks + i];
+            int32_t v = im->h != nh ? round_up(ss) : h[(size_t)y * R + x];
+            out[(size_t)y * R + x] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    free(im->px);
+    *im = (struct image_pixels){.px = out, .w = R, .h = R, .c = 1};
+    out = NULL;
+    rc = 0;
+done:
+    free(out);
+    free(h);
+    free(hb);
+    free(hk);
+    free(vb);
+    free(vk);
+    return rc;
+}
+
 /* Pillow's NEAREST resize (ImagingScaleAffine) of n positions from a
  * resize of in to out pixels, from first on: source positions accumulated
  * from the first pixel centre, as Pillow does (which a product would not
@@ -427,7 +537,7 @@ static void nearest_index(int in, int out, int first, int n, int *idx)
 
 /* Pillow's NEAREST resize to nw x nh, used for palette images, and the
  * R x R crop at (left, top), which is all it computes. */
-static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int R)
+static int resize_nearest(struct image_pixels *im, int nw, int nh, int left, int top, int R)
 {
     unsigned char *out = malloc((size_t)R * R * im->c);
     int *xin = malloc((size_t)R * sizeof *xin), *yin = malloc((size_t)R * sizeof *yin);
@@ -446,12 +556,12 @@ static int resize_nearest(struct img *im, int nw, int nh, int left, int top, int
     free(xin);
     free(yin);
     free(im->px);
-    *im = (struct img){out, R, R, im->c, im->cmyk};
+    *im = (struct image_pixels){.px = out, .w = R, .h = R, .c = im->c, .cmyk = im->cmyk};
     return 0;
 }
 
 /* Pillow's RGBA <-> RGBa (premultiplied) conversions, alpha last. */
-static void premultiply(struct img *im, int undo)
+static void premultiply(struct image_pixels *im, int undo)
 {
     int a = im->c - 1;
     for (size_t p = 0; p < (size_t)im->w * im->h; p++) {
@@ -509,7 +619,7 @@ static void jpeg_progress(j_common_ptr c)
     }
 }
 
-static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct img *im,
+static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct image_pixels *im,
                        char *err)
 {
     struct jpeg_decompress_struct cinfo;
@@ -567,7 +677,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     }
     /* the rest of the file is read here, and may fail: px is ours till then */
     jpeg_finish_decompress(&cinfo);
-    *im = (struct img){px, (int)cinfo.output_width, (int)cinfo.output_height, c, cmyk};
+    *im = (struct image_pixels){.px = px, .w = (int)cinfo.output_width, .h = (int)cinfo.output_height, .c = c, .cmyk = cmyk};
     jpeg_destroy_decompress(&cinfo);
     return 0;
 }
@@ -577,10 +687,13 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
  * RGBA) and one a row; more means a stream that inflates past its header. */
-static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct img *im, char *err)
+static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct image_pixels *im, char *err)
 {
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
-    im->px = stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    im->grey16 = hd->grey16;
+    im->px = hd->grey16 ? stbimage_decode16(buf, len, max_alloc, &im->w, &im->h, err)
+                        : stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+    im->c = hd->grey16 ? 1 : im->c;
     if (!im->px)
         return -1;
     if ((uint64_t)im->w != hd->w || (uint64_t)im->h != hd->h) {
@@ -592,6 +705,26 @@ static int decode_stb(const unsigned char *buf, size_t len, const struct header 
     return 0;
 }
 
+/* ---- camera RAW, by LibRaw: its preview JPEG by libjpeg ---- */
+
+static int decode_raw(const unsigned char *buf, size_t len, const struct image_opts *o, int tiff,
+                      struct image_pixels *im, char *err)
+{
+    struct rawimg_opts ro = {.max_pixels = o->max_pixels, .min_side = o->resolution, .full = o->raw_full};
+    unsigned char *jpeg;
+    size_t jpeg_len;
+    int rc = rawimg_decode(buf, len, &ro, im, &jpeg, &jpeg_len, err);
+    if (rc == RAWIMG_UNKNOWN && tiff)
+        return tiffimg_decode(buf, len, o->max_pixels, im, err);
+    if (rc < 0 || !jpeg)
+        return rc < 0 ? -1 : 0;
+    int transform = im->transform;
+    rc = decode_jpeg(jpeg, jpeg_len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
+    im->transform = transform; /* the preview is stored as the sensor was, turned as LibRaw says */
+    free(jpeg);
+    return rc;
+}
+
 /* Python's round(): halves to even. */
 static int round_half_even(double v)
 {
@@ -599,8 +732,19 @@ static int round_half_even(double v)
     return (int)r;
 }
 
+int image_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *err)
+{
+    if (w == 0 || h == 0)
+        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)w, (unsigned long long)h);
+    if (w > STBIMAGE_MAX_SIDE || h > STBIMAGE_MAX_SIDE || w * h > max_pixels)
+        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
+                     (unsigned long long)w, (unsigned long long)h, (unsigned long long)max_pixels,
+                     STBIMAGE_MAX_SIDE);
+    return 0;
+}
+
 /* Step 1: the header's checks, then the pixels. */
-static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct img *im, int *palette,
+static int decode(const unsigned char *buf, size_t len, const struct image_opts *o, struct image_pixels *im,
                   char *err)
 {
     struct header hd;
@@ -610,29 +754,37 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
         return error(err, "file too large to be an image");
     if (read_header(buf, len, &hd, err) < 0)
         return -1;
-    if (hd.format != JPEG && (hd.w == 0 || hd.h == 0))
-        return error(err, "image of %llu x %llu pixels has no pixels", (unsigned long long)hd.w,
-                     (unsigned long long)hd.h);
-    if (hd.w > STBIMAGE_MAX_SIDE || hd.h > STBIMAGE_MAX_SIDE || hd.w * hd.h > o->max_pixels)
-        return error(err, "image of %llu x %llu pixels is over the limit of %llu pixels (%d a side)",
-                     (unsigned long long)hd.w, (unsigned long long)hd.h, (unsigned long long)o->max_pixels,
-                     STBIMAGE_MAX_SIDE);
-    *palette = hd.palette;
-    return hd.format == JPEG ? decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err)
-                             : decode_stb(buf, len, &hd, im, err);
+    switch (hd.format) {
+    case JPEG:
+        /* a frame header not found (0 x 0) is left to libjpeg */
+        if (hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+            return -1;
+        return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
+    case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
+    case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
+    case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
+    case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
+    default:
+        if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+            return -1;
+        im->palette = hd.palette;
+        return decode_stb(buf, len, &hd, im, err);
+    }
 }
 
 /* Step 3: the shorter side resized to R, the longer to int(R * long /
  * short), which must be an int as in Pillow (whose sizes are C ints), and
  * the centre R x R kept; im becomes that crop. */
-static int resize_centre(struct img *im, int R, int palette, char *err)
+static int resize_centre(struct image_pixels *im, int R, char *err)
 {
     double longer = (double)R * (im->w <= im->h ? im->h : im->w) / (im->w <= im->h ? im->w : im->h);
     if (longer > INT_MAX)
         return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
     int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
-    if (palette)
+    if (im->grey16)
+        return resize_crop_i32(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
+    if (im->palette)
         return resize_nearest(im, nw, nh, left, top, R) < 0 ? error(err, "out of memory resizing") : 0;
     int alpha = (im->c == 2 || (im->c == 4 && !im->cmyk)) && (im->w != nw || im->h != nh);
     if (alpha)
@@ -645,8 +797,10 @@ static int resize_centre(struct img *im, int R, int palette, char *err)
 }
 
 /* Step 4: the R x R crop to RGB planes of (v / 255 - mean) / std. */
-static void normalise(const struct img *im, int R, float *out)
+static void normalise(const struct image_pixels *im, const struct image_opts *o, float *out)
 {
+    const float *mean = o->mean ? o->mean : openai_mean, *stdev = o->std ? o->std : openai_std;
+    int R = o->resolution;
     for (int y = 0; y < R; y++)
         for (int x = 0; x < R; x++) {
             const unsigned char *px = im->px + ((size_t)y * R + x) * im->c;
@@ -666,18 +820,19 @@ static void normalise(const struct img *im, int R, float *out)
 
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err)
 {
-    struct img im = {0};
-    int palette = 0, rc = -1;
-    if (decode(buf, len, o, &im, &palette, err) < 0)
+    struct image_pixels im = {0};
+    int rc = -1;
+    if (decode(buf, len, o, &im, err) < 0)
         goto done;
     /* step 2: as the camera was held */
-    if (o->exif && orient(&im, exif_orientation(buf, len)) < 0) {
+    int turn = im.transform ? im.transform : !o->exif ? 1 : im.orientation ? im.orientation : exif_orientation(buf, len);
+    if (orient(&im, turn) < 0) {
         error(err, "out of memory turning a %d x %d image", im.w, im.h);
         goto done;
     }
-    if (resize_centre(&im, o->resolution, palette, err) < 0)
+    if (resize_centre(&im, o->resolution, err) < 0)
         goto done;
-    normalise(&im, o->resolution, out);
+    normalise(&im, o, out);
     rc = 0;
 done:
     free(im.px); /* stb_image allocates with malloc too */

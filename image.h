@@ -6,7 +6,9 @@
  *
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
- * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h).
+ * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h);
+ * WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF and
+ * AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h).
  * Anything else is "not an image", refused before any decoder runs.
  * Before any pixel is decoded, the size the header claims is checked against
  * max_pixels and 2^20 pixels a side; a JPEG of more than 100 scans and a
@@ -16,8 +18,10 @@
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied and palette PNGs
  * with nearest neighbour; alpha is then dropped, not composited.
- * With exif set, a JPEG's EXIF orientation is applied first (the published
- * pipeline ignores it). Memory: the decoded pixels and a few rows of the
+ * With exif set, a JPEG's or WebP's EXIF orientation is applied first (the
+ * published pipeline ignores it); TIFF's Orientation tag, HEIF's container
+ * transformations and a RAW's flip are applied whatever exif says. 16-bit
+ * grey PNGs are resized in 32-bit ints, as Pillow's mode "I". Memory: the decoded pixels and a few rows of the
  * crop, whatever the resized size. Thread-safe: no state outside the call.
  */
 #ifndef IMAGE_H
@@ -36,9 +40,36 @@ struct image_opts {
     uint64_t max_pixels; /* refuse larger images before decoding them */
     int draft;           /* decode large JPEGs downscaled (DCT domain): much
                             faster, no longer the reference's exact pixels */
+    int raw_full;        /* camera RAW: full-size demosaic rather than the
+                            preview or a half-size one */
+    const float *mean;   /* [3]: the model's pixel mean and deviation, as its */
+    const float *std;    /* weights file has them; NULL: OpenAI's */
 };
 
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
+
+/* ---- for the decoder modules (webpimg.c, tiffimg.c, heifimg.c, rawimg.c) ---- */
+
+/* Decoded pixels: h rows of w pixels of c samples (1 grey, 2 grey + alpha,
+ * 3 RGB, 4 RGBA or CMYK), one byte each but for grey16. */
+struct image_pixels {
+    unsigned char *px; /* malloc'd: whoever holds the struct frees it */
+    int w, h, c;
+    int cmyk;          /* c == 4 holds C, M, Y, K rather than RGBA */
+    int grey16;        /* c == 1 of native uint16 samples, resized as Pillow's mode "I" */
+    int palette;       /* resized with nearest neighbour, as Pillow does modes "P" and "1" */
+    int orientation;   /* EXIF orientation (1..8) applied when exif is set; 0: the JPEG's own */
+    int transform;     /* orientation (1..8) applied whatever exif says, in its place: part of
+                          decoding, as Pillow's TIFF loader and LibRaw do it */
+};
+
+/* 0 when a w x h image is within max_pixels and 2^20 pixels a side and not
+ * empty, else -1 with err: "image of W x H pixels is over the limit...". */
+int image_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *err);
+
+/* The Orientation tag (1..8) in the first IFD of the TIFF structure t of n
+ * bytes (EXIF data); 1 when there is none. */
+int image_tiff_orientation(const unsigned char *t, size_t n);
 
 #endif

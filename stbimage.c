@@ -40,8 +40,9 @@ static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? real
 #endif
 #include <stb/stb_image.h>
 
-unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
-                               char *err)
+/* grey16: 16-bit samples, one channel */
+static unsigned char *decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
+                             int grey16, char *err)
 {
     if (len > INT_MAX) {
         error(err, "file of %zu bytes too large to decode", len);
@@ -49,10 +50,23 @@ unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_
     }
     alloc_limit = max_alloc;
     over_limit = 0;
-    unsigned char *px = stbi_load_from_memory(buf, (int)len, w, h, c, 0);
+    unsigned char *px = grey16 ? (unsigned char *)stbi_load_16_from_memory(buf, (int)len, w, h, c, 1)
+                               : stbi_load_from_memory(buf, (int)len, w, h, c, 0);
     if (!px && over_limit)
         error(err, "cannot decode: the data would take over %zu bytes (more than its header says)", max_alloc);
     else if (!px)
         error(err, "cannot decode: %s", stbi_failure_reason());
     return px;
+}
+
+unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
+                               char *err)
+{
+    return decode(buf, len, max_alloc, w, h, c, 0, err);
+}
+
+unsigned char *stbimage_decode16(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, char *err)
+{
+    int c;
+    return decode(buf, len, max_alloc, w, h, &c, 1, err);
 }

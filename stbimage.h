@@ -29,4 +29,8 @@
 unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
                                char *err);
 
+/* The same for a 16-bit grey PNG: h rows of w native uint16 samples
+ * (transparency, if any, dropped). */
+unsigned char *stbimage_decode16(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, char *err);
+
 #endif

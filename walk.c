@@ -14,7 +14,9 @@
 int walk_is_image_name(const char *name)
 {
     static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp",
-                                      ".gif", ".pnm", ".ppm", ".pgm"};
+                                      ".gif", ".pnm", ".ppm", ".pgm", ".webp", ".tif", ".tiff",
+                                      ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw",
+                                      ".raf", ".orf", ".rw2"};
     const char *dot = strrchr(name, '.');
     for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
         if (!strcasecmp(dot, ext[k]))

@@ -4,6 +4,7 @@
     python3 tests/make_fixtures.py --b32 OUT.pt [REF [PHOTO...]]   # random ViT-B/32-shaped TorchScript
                                                                    # checkpoint, its reference outputs
     python3 tests/make_fixtures.py --shape l14-336 OUT.pt          # likewise b16, l14, l14-336
+    python3 tests/make_fixtures.py --images tests/fixtures         # only the img-* files and images.ref
 
 Reference outputs come from PyTorch's float32 forward pass (tests/clipref.py)
 on exactly the values the checkpoint stores. `make test` reads only what this
@@ -110,7 +111,10 @@ def images(out):
         "large.jpg": Image.fromarray(smooth(480, 640, 3)).resize((640, 480), Image.BICUBIC),
         "first.gif": Image.fromarray(smooth(36, 44, 3)).quantize(64),
         "rgb.ppm": Image.fromarray(smooth(26, 39, 3)),
+        "rgb.webp": Image.fromarray(smooth(38, 46, 3)),
+        "rgba.webp": Image.fromarray(smooth(29, 35, 4)),
     }
+    options = {"rgb.webp": dict(quality=80), "rgba.webp": dict(lossless=True)}
     lines = []
 
     def record(name, res, px):
@@ -120,7 +124,7 @@ def images(out):
         if name.endswith(".jpg"):
             im.save(f"{out}/img-{name}", quality=92, progressive=name.startswith("progressive"))
         else:
-            im.save(f"{out}/img-{name}")
+            im.save(f"{out}/img-{name}", **options.get(name, {}))
         for res in (32, 21):
             record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
     # JPEGs stored turned: every EXIF orientation, checked against
@@ -131,8 +135,193 @@ def images(out):
         name = f"orient{o}.jpg"
         made["photo.jpg"].save(f"{out}/img-{name}", quality=92, exif=exif.tobytes())
         record(name, 32, clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-{name}")))
+    # WebP (libwebp, as in Pillow): EXIF orientations, and an animation's first frame
+    for o in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = o
+        name = f"orient{o}.webp"
+        made["rgb.webp"].save(f"{out}/img-{name}", quality=80, exif=exif.tobytes())
+        record(name, 32, clipref.preprocess(32, exif=True)(Image.open(f"{out}/img-{name}")))
+    frames = [Image.fromarray(smooth(30, 40, 3)) for _ in range(3)]
+    frames[0].save(f"{out}/img-anim.webp", save_all=True, append_images=frames[1:], duration=100, quality=80)
+    record("anim.webp", 32, clipref.preprocess(32)(Image.open(f"{out}/img-anim.webp")))
+    tiffs(out, smooth, record)
+    heifs(out, smooth, record)
+    dng(f"{out}/img-cfa.dng", smooth(48, 64, 1)[:, :, 0])
+    pngs16(out, smooth, record)
+    preview_dng(out, smooth)
     with open(f"{out}/images.ref", "w") as f:
         f.writelines(lines)
+
+
+def pngs16(out, smooth, record):
+    """16-bit PNGs: grey, which Pillow 9.4 opens as mode "I" and resizes in
+    32-bit ints, then clamps to 0..255 going to RGB (so values of 0..600
+    keep both sides of the clamp), and RGB, of which it keeps the high bytes
+    (written by hand: Pillow writes no 16-bit RGB PNG)."""
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    grey = smooth(33, 43, 1)[:, :, 0].astype(np.uint16) * 2 + smooth(33, 43, 1)[:, :, 0] % 90
+    Image.fromarray(grey).save(f"{out}/img-grey16.png")
+    rgb = (smooth(27, 35, 3).astype(">u2") << 8) | smooth(27, 35, 3)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"".join(b"\0" + row.tobytes() for row in rgb)
+    with open(f"{out}/img-rgb16.png", "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 35, 27, 16, 2, 0, 0, 0)) +
+                chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    for name in ("grey16.png", "rgb16.png"):
+        for res in (32, 21):
+            record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
+
+
+def dng(path, grey, preview=None):
+    """A minimal DNG LibRaw reads: one uncompressed 16-bit strip of an RGGB
+    Bayer mosaic, identity colour matrix, Orientation 6; with preview (JPEG
+    bytes of 32 x 24 pixels), that in IFD0 and the mosaic in its SubIFD, as
+    cameras store them. Not a reference: LibRaw is not Pillow's pipeline."""
+    import struct
+
+    h, w = grey.shape
+    data = (grey.astype("<u2") * 16 + 500).tobytes()
+    types = {1: "B", 2: "s", 3: "H", 4: "I", 10: "ii"}
+
+    def entry(tag, typ, vals):
+        if typ == 2:
+            vals = vals.encode() + b"\0"
+            return tag, typ, len(vals), vals
+        b = b"".join(struct.pack("<" + types[typ], *(v if typ == 10 else (v,))) for v in vals)
+        return tag, typ, len(vals), b
+
+    def ifd(entries, at, patch):
+        """The IFD at offset at, its values after it; patch: tag -> value bytes."""
+        values_at = at + 2 + 12 * len(entries) + 4
+        values, offsets = b"", {}
+        for tag, typ, count, b in entries:
+            if len(b) > 4:
+                offsets[tag] = values_at + len(values)
+                values += b + b"\0" * (len(b) % 2)
+        out = struct.pack("<H", len(entries))
+        for tag, typ, count, b in entries:
+            b = patch.get(tag, b)
+            out += struct.pack("<HHI", tag, typ, count) + (struct.pack("<I", offsets[tag]) if len(b) > 4 else b.ljust(4, b"\0"))
+        return out + b"\0\0\0\0" + values
+
+    identity = [(1, 1), (0, 1), (0, 1), (0, 1), (1, 1), (0, 1), (0, 1), (0, 1), (1, 1)]
+    mosaic = [entry(254, 4, [0]), entry(256, 4, [w]), entry(257, 4, [h]), entry(258, 3, [16]), entry(259, 3, [1]),
+              entry(262, 3, [32803]), entry(273, 4, [0]), entry(277, 3, [1]), entry(278, 4, [h]),
+              entry(279, 4, [len(data)]), entry(33421, 3, [2, 2]), entry(33422, 1, [0, 1, 1, 2]),
+              entry(50721, 10, identity), entry(50778, 3, [21])]
+    camera = [entry(271, 2, "Clippie"), entry(272, 2, "Test"), entry(274, 3, [6]), entry(50706, 1, [1, 4, 0, 0]),
+              entry(50708, 2, "Clippie Test")]
+    if preview is None:
+        first, second, blob = sorted(mosaic + camera), [], data
+    else:
+        first = sorted(camera + [entry(254, 4, [1]), entry(256, 4, [32]), entry(257, 4, [24]),
+                                 entry(258, 3, [8, 8, 8]), entry(259, 3, [7]), entry(262, 3, [6]), entry(273, 4, [0]),
+                                 entry(277, 3, [3]), entry(278, 4, [24]), entry(279, 4, [len(preview)]),
+                                 entry(330, 4, [0])])
+        second, blob = mosaic, preview + data
+    sub_at = 8 + len(ifd(first, 8, {}))
+    blob_at = sub_at + (len(ifd(second, sub_at, {})) if second else 0)
+    pack = lambda v: struct.pack("<I", v)  # noqa: E731
+    if preview is None:
+        out = ifd(first, 8, {273: pack(blob_at)})
+    else:
+        out = ifd(first, 8, {273: pack(blob_at), 330: pack(sub_at)})
+        out += ifd(second, sub_at, {273: pack(blob_at + len(preview))})
+    with open(path, "wb") as f:
+        f.write(b"II*\0" + pack(8) + out + blob)
+
+
+def preview_dng(out, smooth):
+    """img-preview.dng, whose 32 x 24 preview JPEG is also written as
+    img-preview6.jpg with an EXIF Orientation 6 segment added: the same
+    compressed pixels, turned as the DNG's Orientation says."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(smooth(24, 32, 3)).save(buf, "JPEG", quality=90)
+    jpeg = buf.getvalue()
+    dng(f"{out}/img-preview.dng", smooth(48, 64, 1)[:, :, 0], jpeg)
+    tiff = b"II*\0" + struct.pack("<IHHHIHH", 8, 1, 0x112, 3, 1, 6, 0) + b"\0\0\0\0"
+    app1 = b"Exif\0\0" + tiff
+    with open(f"{out}/img-preview6.jpg", "wb") as f:
+        f.write(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+
+
+def heifs(out, smooth, record):
+    """HEIC and AVIF by libheif-examples' heif-enc (x265, aom); Pillow 9.4
+    reads neither, so the reference is Pillow's pipeline on heif-convert's
+    PNG of the same decode (EXIF orientation not applied: the container's
+    transformations are)."""
+    import subprocess
+    import tempfile
+    from PIL import Image
+
+    made = {"rgb.heic": smooth(30, 40, 3), "odd.heic": smooth(37, 45, 3), "rgba.heic": smooth(26, 34, 4),
+            "rgb.avif": smooth(31, 41, 3), "rgba.avif": smooth(28, 30, 4)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, px in made.items():
+            Image.fromarray(px).save(f"{tmp}/in.png")
+            subprocess.run(["heif-enc", "-q", "70", "-o", f"{out}/img-{name}", f"{tmp}/in.png"], check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run(["heif-convert", f"{out}/img-{name}", f"{tmp}/out.png"], check=True,
+                           stdout=subprocess.DEVNULL)
+            for res in (32, 21):
+                record(name, res, clipref.preprocess(res)(Image.open(f"{tmp}/out.png")))
+
+
+def tiffs(out, smooth, record):
+    """TIFFs as Pillow (libtiff) writes them, tiled, planar and 16-bit ones
+    by libtiff-tools' tiffcp and raw2tiff, and every Orientation tag."""
+    import subprocess
+    import tempfile
+    from PIL import Image, ImageOps
+
+    made = {
+        "rgb.tif": (Image.fromarray(smooth(30, 40, 3)), "tiff_lzw"),
+        "grey.tif": (Image.fromarray(smooth(34, 27, 1)[:, :, 0]), None),
+        "palette.tif": (Image.fromarray(smooth(28, 36, 3)).quantize(16), "packbits"),
+        "cmyk.tif": (Image.fromarray(smooth(26, 33, 3)).convert("CMYK"), "tiff_adobe_deflate"),
+        "rgba.tif": (Image.fromarray(smooth(25, 31, 4)), "tiff_lzw"),
+        "bilevel.tif": (Image.fromarray(smooth(40, 50, 1)[:, :, 0]).convert("1"), "group4"),
+        "jpeg.tif": (Image.fromarray(smooth(32, 40, 3)), "jpeg"),
+    }
+    for name, (im, compression) in made.items():
+        im.save(f"{out}/img-{name}", compression=compression)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["tiffcp", "-t", "-w", "16", "-l", "16", f"{out}/img-rgb.tif", f"{out}/img-tiled.tif"], check=True)
+        subprocess.run(["tiffcp", "-p", "separate", f"{out}/img-rgb.tif", f"{out}/img-planar.tif"], check=True)
+        rgb16 = smooth(22, 29, 3).astype("<u2") * 257 + smooth(22, 29, 3)
+        rgb16.tofile(f"{tmp}/rgb16.raw")
+        subprocess.run(["raw2tiff", "-w", "29", "-l", "22", "-d", "short", "-b", "3", "-p", "rgb",
+                        f"{tmp}/rgb16.raw", f"{tmp}/rgb16.tif"], check=True)
+        subprocess.run(["tiffcp", "-f", "msb2lsb", "-c", "zip", f"{tmp}/rgb16.tif", f"{out}/img-rgb16.tif"], check=True)
+    names = list(made) + ["tiled.tif", "planar.tif", "rgb16.tif"]
+    for name in names:
+        for res in (32, 21):
+            record(name, res, clipref.preprocess(res)(Image.open(f"{out}/img-{name}")))
+    small = Image.fromarray(smooth(18, 24, 3))
+    for o in range(1, 9):
+        name = f"orient{o}.tif"
+        small.save(f"{out}/img-{name}")
+        subprocess.run(["tiffset", "-s", "274", str(o), f"{out}/img-{name}"], check=True)
+        # Pillow 9.4's TIFF loader turns the image itself, garbling orientations
+        # 5 to 8, and exif_transpose then turns it again: the reference is the
+        # stored pixels turned once, by exif_transpose
+        upright = Image.open(f"{out}/img-orient1.tif")
+        upright.getexif()[0x0112] = o
+        record(name, 32, clipref.preprocess(32)(ImageOps.exif_transpose(upright)))
 
 
 def make_model(cfg, seed):
@@ -214,7 +403,9 @@ def fixtures(out):
 
 
 def main():
-    if sys.argv[1] in ("--b32", "--shape"):
+    if sys.argv[1] == "--images":
+        images(sys.argv[2])
+    elif sys.argv[1] in ("--b32", "--shape"):
         name = "b32" if sys.argv[1] == "--b32" else sys.argv.pop(2)
         cfg = RELEASED[name]
         m = make_model(cfg, 0)

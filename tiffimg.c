@@ -1,0 +1,344 @@
+/* TIFF by libtiff from memory, to the pixels Pillow 9.4 makes; see tiffimg.h. */
+#include "tiffimg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tiffio.h>
+
+#include "util.h"
+
+/* ---- libtiff reading from the buffer ---- */
+
+struct source {
+    const unsigned char *buf;
+    size_t len, pos;
+    char msg[ERR_LEN]; /* libtiff's first error */
+};
+
+static tmsize_t src_read(thandle_t h, void *p, tmsize_t n)
+{
+    struct source *s = h;
+    size_t k = s->pos < s->len ? s->len - s->pos : 0;
+    if (n <= 0)
+        return 0;
+    if ((size_t)n < k)
+        k = (size_t)n;
+    memcpy(p, s->buf + s->pos, k);
+    s->pos += k;
+    return (tmsize_t)k;
+}
+
+static tmsize_t src_write(thandle_t h, void *p, tmsize_t n)
+{
+    (void)h, (void)p, (void)n;
+    return 0;
+}
+
+/* a position past the end is allowed (reads there return nothing) */
+static toff_t src_seek(thandle_t h, toff_t off, int whence)
+{
+    struct source *s = h;
+    uint64_t base = whence == SEEK_CUR ? s->pos : whence == SEEK_END ? s->len : 0;
+    if (off > SIZE_MAX - base)
+        return (toff_t)-1;
+    s->pos = (size_t)(base + off);
+    return s->pos;
+}
+
+static int src_close(thandle_t h)
+{
+    (void)h;
+    return 0;
+}
+
+static toff_t src_size(thandle_t h) { return ((struct source *)h)->len; }
+
+/* libtiff reads strips straight from the buffer, which it never writes in mode "r" */
+static int src_map(thandle_t h, void **base, toff_t *size)
+{
+    struct source *s = h;
+    *base = (void *)s->buf;
+    *size = s->len;
+    return 1;
+}
+
+static void src_unmap(thandle_t h, void *base, toff_t size) { (void)h, (void)base, (void)size; }
+
+__attribute__((format(printf, 4, 0))) static int on_error(TIFF *tif, void *user, const char *module,
+                                                          const char *fmt, va_list ap)
+{
+    struct source *s = user;
+    (void)tif, (void)module;
+    if (!s->msg[0])
+        vsnprintf(s->msg, sizeof s->msg, fmt, ap);
+    return 1; /* handled: libtiff's global handler would print it */
+}
+
+__attribute__((format(printf, 4, 0))) static int on_warning(TIFF *tif, void *user, const char *module,
+                                                            const char *fmt, va_list ap)
+{
+    (void)tif, (void)user, (void)module, (void)fmt, (void)ap;
+    return 1;
+}
+
+/* ---- the tags, as Pillow's OPEN_INFO reads them ---- */
+
+struct layout {
+    uint32_t w, h;
+    uint16_t bps, spp, planar, photo;
+    int keep;             /* samples kept a pixel: 1 grey, 2 grey + alpha, 3 RGB or palette, 4 RGBA or CMYK */
+    int assoc;            /* RGBA of associated (premultiplied) alpha */
+    uint16_t *cmap[3];    /* palette: libtiff's colour map, 1 << bps entries */
+    unsigned char lut[256]; /* samples of bps <= 8 to bytes: grey scaled to 8 bits, inverted for min-is-white */
+};
+
+static int read_layout(TIFF *tif, struct layout *l, char *err)
+{
+    uint16_t sfmt = 1, nextra = 0, *extra = NULL, compression = 1;
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &l->w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &l->h))
+        return error(err, "cannot decode TIFF: no image width or length");
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &l->bps);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l->planar);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &sfmt);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l->photo))
+        l->photo = PHOTOMETRIC_MINISWHITE; /* Pillow's default too */
+    int bps = l->bps, spp = l->spp, little = bps == 1 || bps == 2 || bps == 4 || bps == 8;
+    if (sfmt != SAMPLEFORMAT_UINT)
+        return error(err, "TIFF of sample format %u is not supported (only unsigned integers)", sfmt);
+    switch (l->photo) {
+    case PHOTOMETRIC_MINISWHITE:
+    case PHOTOMETRIC_MINISBLACK:
+        if ((spp == 1 && (little || bps == 16)) || (spp == 2 && bps == 8))
+            l->keep = spp;
+        break;
+    case PHOTOMETRIC_RGB:
+        if (spp >= 3 && (bps == 8 || bps == 16)) {
+            /* no ExtraSamples tag: Pillow takes the fourth for alpha too */
+            l->keep = spp >= 4 && (nextra == 0 || extra[0] != EXTRASAMPLE_UNSPECIFIED) ? 4 : 3;
+            l->assoc = l->keep == 4 && nextra > 0 && extra[0] == EXTRASAMPLE_ASSOCALPHA;
+        }
+        break;
+    case PHOTOMETRIC_PALETTE:
+        if (spp == 1 && little && TIFFGetField(tif, TIFFTAG_COLORMAP, &l->cmap[0], &l->cmap[1], &l->cmap[2]))
+            l->keep = 1;
+        break;
+    case PHOTOMETRIC_SEPARATED:
+        if (spp >= 4 && (bps == 8 || bps == 16))
+            l->keep = 4;
+        break;
+    case PHOTOMETRIC_YCBCR:
+        /* JPEG in one plane: libjpeg makes the RGB, as in Pillow; others go to libtiff's RGBA reader */
+        if (compression == COMPRESSION_JPEG && l->planar == PLANARCONFIG_CONTIG && spp == 3 && bps == 8 &&
+            TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
+            l->keep = 3;
+        else
+            l->keep = -1;
+        break;
+    }
+    if (!l->keep)
+        return error(err, "TIFF of photometric interpretation %u with %d samples of %d bits is not supported",
+                     l->photo, spp, bps);
+    for (int v = 0; v < 256 && little; v++) {
+        int grey = l->photo == PHOTOMETRIC_MINISWHITE || l->photo == PHOTOMETRIC_MINISBLACK;
+        int s = grey ? v * 255 / ((1 << bps) - 1) : v;
+        l->lut[v] = (unsigned char)(l->photo == PHOTOMETRIC_MINISWHITE ? 255 - s : s);
+    }
+    return 0;
+}
+
+/* ---- the samples, strip by strip or tile by tile ---- */
+
+/* Sample i of a row of bps-bit samples (16-bit ones in native order, as
+ * libtiff leaves them). */
+static unsigned sample(const unsigned char *row, size_t i, int bps)
+{
+    if (bps == 8)
+        return row[i];
+    if (bps == 16) {
+        uint16_t v;
+        memcpy(&v, row + 2 * i, 2);
+        return v;
+    }
+    size_t bit = i * (size_t)bps;
+    return (unsigned)(row[bit / 8] >> (8 - bps - bit % 8)) & ((1u << bps) - 1);
+}
+
+/* A decoded chunk (strip or tile) of ch rows of cw pixels of n samples
+ * from channel first on, into im at (x0, y0), clipped to the image. */
+struct chunk {
+    const unsigned char *buf;
+    size_t rowbytes;
+    uint32_t x0, y0, cw, ch;
+    int n, first;
+};
+
+static void put_chunk(const struct chunk *k, const struct layout *l, struct image_pixels *im)
+{
+    uint32_t rows = l->h - k->y0 < k->ch ? l->h - k->y0 : k->ch, cols = l->w - k->x0 < k->cw ? l->w - k->x0 : k->cw;
+    int invert16 = l->photo == PHOTOMETRIC_MINISWHITE ? 255 : 0;
+    for (uint32_t r = 0; r < rows; r++) {
+        const unsigned char *row = k->buf + r * k->rowbytes;
+        unsigned char *out = im->px + ((size_t)(k->y0 + r) * l->w + k->x0) * l->keep;
+        for (uint32_t x = 0; x < cols; x++)
+            for (int s = 0; s < k->n; s++) {
+                int c = k->first + s;
+                if (c >= l->keep)
+                    continue;
+                unsigned v = sample(row, (size_t)x * k->n + s, l->bps);
+                /* 16 bits: the high byte, as Pillow's ";16N" unpackers keep */
+                v = l->bps == 16 ? (v >> 8) ^ (c == 0 ? invert16 : 0) : c == 0 ? l->lut[v] : v;
+                out[(size_t)x * l->keep + c] = (unsigned char)v;
+            }
+    }
+}
+
+/* Every strip or tile of every plane the kept samples are in. A chunk
+ * may be no larger than 64 MiB or 8 bytes a pixel of the image. */
+static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
+{
+    int tiled = TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
+    uint32_t cw = l->w, ch = l->h;
+    if (tiled && (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw) || !TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch)))
+        return error(err, "cannot decode TIFF: tiled without a tile size");
+    if (!tiled && (!TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch) || ch == 0 || ch > l->h))
+        ch = l->h;
+    if (cw == 0 || ch == 0)
+        return error(err, "cannot decode TIFF: tiles of %u x %u pixels", cw, ch);
+    struct chunk k = {.cw = cw, .ch = ch, .n = separate ? 1 : l->spp};
+    uint64_t rowbytes = ((uint64_t)cw * k.n * l->bps + 7) / 8, bytes = rowbytes * ch;
+    if (bytes / ch != rowbytes || bytes > ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h)
+        return error(err, "cannot decode TIFF: %s of %u x %u pixels for an image of %u x %u", tiled ? "tiles" : "strips",
+                     cw, ch, l->w, l->h);
+    k.rowbytes = (size_t)rowbytes;
+    unsigned char *buf = malloc((size_t)bytes);
+    if (!buf)
+        return error(err, "out of memory for a TIFF %s of %llu bytes", tiled ? "tile" : "strip",
+                     (unsigned long long)bytes);
+    k.buf = buf;
+    int planes = separate ? (l->spp < l->keep ? l->spp : l->keep) : 1;
+    for (int p = 0; p < planes; p++)
+        for (uint64_t y = 0; y < l->h; y += ch) /* 64 bits: a tile may be taller than 2^32 - h */
+            for (uint64_t x = 0; x < l->w; x += cw) {
+                k.x0 = (uint32_t)x, k.y0 = (uint32_t)y, k.first = p;
+                tmsize_t n = tiled ? TIFFReadEncodedTile(tif, TIFFComputeTile(tif, k.x0, k.y0, 0, (uint16_t)p), buf,
+                                                         (tmsize_t)bytes)
+                                   : TIFFReadEncodedStrip(tif, TIFFComputeStrip(tif, k.y0, (uint16_t)p), buf,
+                                                          (tmsize_t)bytes);
+                if (n < 0) {
+                    free(buf);
+                    return error(err, "cannot decode TIFF: %s", src->msg[0] ? src->msg : "bad strip or tile");
+                }
+                memset(buf + n, 0, (size_t)(bytes - (uint64_t)n)); /* a short chunk reads as zeros */
+                put_chunk(&k, l, im);
+            }
+    free(buf);
+    return 0;
+}
+
+/* ---- after the samples: as Pillow's unpackers leave them ---- */
+
+/* Pillow's "RGBa" unpacker: associated alpha undone, truncating. */
+static void unassociate(struct image_pixels *im)
+{
+    for (size_t p = 0; p < (size_t)im->w * im->h; p++) {
+        unsigned char *px = im->px + p * 4;
+        unsigned a = px[3];
+        for (int c = 0; c < 3 && a != 255; c++) {
+            unsigned v = a ? px[c] * 255u / a : 0;
+            px[c] = (unsigned char)(v > 255 ? 255 : v);
+        }
+    }
+}
+
+/* Palette indices to RGB, each colour the high byte of libtiff's 16-bit
+ * map (Pillow: b // 256). */
+static int expand_palette(const struct layout *l, struct image_pixels *im)
+{
+    size_t n = (size_t)im->w * im->h;
+    unsigned char *rgb = malloc(n * 3);
+    if (!rgb)
+        return -1;
+    for (size_t p = 0; p < n; p++)
+        for (int c = 0; c < 3; c++)
+            rgb[p * 3 + c] = (unsigned char)(l->cmap[c][im->px[p]] >> 8);
+    free(im->px);
+    im->px = rgb;
+    im->c = 3;
+    return 0;
+}
+
+/* YCbCr that is not JPEG in one plane: libtiff's RGBA reader, as Pillow's
+ * fallback; alpha dropped (it is opaque). */
+static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
+{
+    uint32_t *raster = malloc((size_t)l->w * l->h * sizeof *raster);
+    if (!raster)
+        return error(err, "out of memory for a %u x %u TIFF", l->w, l->h);
+    if (!TIFFReadRGBAImageOriented(tif, l->w, l->h, raster, ORIENTATION_TOPLEFT, 0)) {
+        free(raster);
+        return error(err, "cannot decode TIFF: %s", src->msg[0] ? src->msg : "bad YCbCr data");
+    }
+    for (size_t p = 0; p < (size_t)l->w * l->h; p++) {
+        im->px[p * 3] = (unsigned char)TIFFGetR(raster[p]);
+        im->px[p * 3 + 1] = (unsigned char)TIFFGetG(raster[p]);
+        im->px[p * 3 + 2] = (unsigned char)TIFFGetB(raster[p]);
+    }
+    free(raster);
+    return 0;
+}
+
+static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct image_pixels *im, char *err)
+{
+    struct layout l = {0};
+    uint16_t orientation = 1;
+    if (read_layout(tif, &l, err) < 0 || image_check_size(l.w, l.h, max_pixels, err) < 0)
+        return -1;
+    int rgba = l.keep < 0;
+    l.keep = rgba ? 3 : l.keep;
+    *im = (struct image_pixels){.px = malloc((size_t)l.w * l.h * l.keep), .w = (int)l.w, .h = (int)l.h, .c = l.keep};
+    if (!im->px)
+        return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
+    if ((rgba ? read_rgba(tif, src, &l, im, err) : read_chunks(tif, src, &l, im, err)) < 0)
+        return -1;
+    if (l.assoc)
+        unassociate(im);
+    if (l.photo == PHOTOMETRIC_PALETTE && expand_palette(&l, im) < 0)
+        return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
+    im->cmyk = l.photo == PHOTOMETRIC_SEPARATED;
+    /* modes "P" and "1" are resized with nearest neighbour */
+    im->palette = l.photo == PHOTOMETRIC_PALETTE || (l.keep == 1 && l.bps == 1);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
+    im->transform = orientation >= 1 && orientation <= 8 ? orientation : 1;
+    return 0;
+}
+
+int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+{
+    struct source src = {.buf = buf, .len = len};
+    *im = (struct image_pixels){0};
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (!opts)
+        return error(err, "out of memory opening a TIFF");
+    uint64_t limit = max_pixels < (1ull << 40) ? 8 * max_pixels + (16 << 20) : 1ull << 43;
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)limit);
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
+    TIFF *tif = TIFFClientOpenExt("TIFF", "r", &src, src_read, src_write, src_seek, src_close, src_size, src_map,
+                                  src_unmap, opts);
+    TIFFOpenOptionsFree(opts);
+    if (!tif)
+        return error(err, "cannot decode TIFF: %s", src.msg[0] ? src.msg : "bad header");
+    int rc = read_image(tif, &src, max_pixels, im, err);
+    TIFFClose(tif);
+    if (rc < 0) {
+        free(im->px);
+        im->px = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,79 @@
+/* WebP by libwebp's animation decoder, as Pillow does it; see webpimg.h. */
+#include "webpimg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <webp/decode.h>
+#include <webp/demux.h>
+
+#include "util.h"
+
+/* The orientation in the EXIF chunk, which may start with "Exif\0\0"
+ * (Pillow strips it too); 1 without one. */
+static int exif_orientation(const WebPDemuxer *demux)
+{
+    WebPChunkIterator it;
+    int o = 1;
+    if (WebPDemuxGetChunk(demux, "EXIF", 1, &it)) {
+        const unsigned char *t = it.chunk.bytes;
+        size_t n = it.chunk.size;
+        if (n >= 6 && !memcmp(t, "Exif\0\0", 6))
+            t += 6, n -= 6;
+        o = image_tiff_orientation(t, n);
+        WebPDemuxReleaseChunkIterator(&it);
+    }
+    return o;
+}
+
+/* The first frame, composed on the canvas as RGBA, to c bytes a pixel. */
+static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct image_pixels *im, char *err)
+{
+    uint8_t *rgba;
+    int timestamp;
+    if (!WebPAnimDecoderGetNext(dec, &rgba, &timestamp))
+        return error(err, "cannot decode WebP: its first frame is corrupt or truncated");
+    if (!(im->px = malloc((size_t)w * h * c)))
+        return error(err, "out of memory for a %d x %d WebP", w, h);
+    for (size_t p = 0; p < (size_t)w * h; p++)
+        memcpy(im->px + p * c, rgba + p * 4, (size_t)c);
+    im->w = w, im->h = h, im->c = c;
+    return 0;
+}
+
+int webpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+{
+    WebPBitstreamFeatures f;
+    *im = (struct image_pixels){0};
+    VP8StatusCode st = WebPGetFeatures(buf, len, &f);
+    if (st != VP8_STATUS_OK)
+        return error(err, "cannot decode WebP: %s header (status %d)",
+                     st == VP8_STATUS_NOT_ENOUGH_DATA ? "truncated" : "bad", (int)st);
+    if (image_check_size((uint64_t)f.width, (uint64_t)f.height, max_pixels, err) < 0)
+        return -1;
+    WebPAnimDecoderOptions opts;
+    if (!WebPAnimDecoderOptionsInit(&opts))
+        return error(err, "cannot decode WebP: libwebp's version does not match its headers");
+    opts.color_mode = MODE_RGBA;
+    opts.use_threads = 0;
+    WebPData data = {buf, len};
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(&data, &opts);
+    if (!dec)
+        return error(err, "cannot decode WebP: bad or truncated chunks");
+    WebPAnimInfo info;
+    int rc = -1;
+    if (!WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != (uint32_t)f.width ||
+        info.canvas_height != (uint32_t)f.height) {
+        error(err, "cannot decode WebP: its canvas is not the %d x %d its header says", f.width, f.height);
+        goto done;
+    }
+    const WebPDemuxer *demux = WebPAnimDecoderGetDemuxer(dec);
+    int alpha = (WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ALPHA_FLAG) != 0;
+    if (first_frame(dec, f.width, f.height, alpha ? 4 : 3, im, err) < 0)
+        goto done;
+    im->orientation = exif_orientation(demux);
+    rc = 0;
+done:
+    WebPAnimDecoderDelete(dec);
+    return rc;
+}
