@@ -338,7 +338,9 @@ int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err)
     return rc < 0 ? rollback(ix) : exec(ix, "COMMIT", err) < 0 ? rollback(ix) : 0;
 }
 
-int index_in_shard(const char *path, unsigned k, unsigned n)
+/* Whether path belongs to shard k of n: a hash of its bytes, the same on
+ * every machine and run. */
+static int index_in_shard(const char *path, unsigned k, unsigned n)
 {
     uint64_t h = 14695981039346656037ull; /* FNV-1a: fixed by its definition, on every machine */
     for (const unsigned char *p = (const unsigned char *)path; *p; p++)

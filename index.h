@@ -75,10 +75,6 @@ int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err);
  * first run, refused when another is asked for later. */
 int index_bind_shard(struct index *ix, unsigned k, unsigned n, char *err);
 
-/* Whether path belongs to shard k of n: a hash of its bytes, the same on
- * every machine and run. */
-int index_in_shard(const char *path, unsigned k, unsigned n);
-
 struct index_plan {
     size_t *todo;        /* indexes into the walk's files: to embed */
     size_t ntodo, nnew, nchanged, nunchanged;

@@ -532,5 +532,3 @@ int vecfile_writer_close(struct vecfile_writer *w, char *err)
     free(w);
     return rc;
 }
-
-size_t vecfile_writer_rows(const struct vecfile_writer *w) { return w->rows; }

@@ -70,7 +70,4 @@ int vecfile_writer_sync(struct vecfile_writer *w, char *err);
  * on error; NULL is fine. -1 with err when anything failed to be written. */
 int vecfile_writer_close(struct vecfile_writer *w, char *err);
 
-/* Rows written so far. */
-size_t vecfile_writer_rows(const struct vecfile_writer *w);
-
 #endif

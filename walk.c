@@ -11,7 +11,8 @@
 
 #include "util.h"
 
-int walk_is_image_name(const char *name)
+/* Whether a file name has the extension of a format clippie reads. */
+static int walk_is_image_name(const char *name)
 {
     static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp",
                                       ".gif", ".pnm", ".ppm", ".pgm", ".webp", ".tif", ".tiff",

@@ -36,9 +36,6 @@ struct walk {
  * is then reported by whoever reads it). -1 when out of memory. */
 int walk_add(struct walk *w, const char *path);
 
-/* Whether a file name has the extension of a format clippie reads. */
-int walk_is_image_name(const char *name);
-
 void walk_free(struct walk *w);
 
 #endif
