@@ -18,8 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cJSON.h>
 #include <jpeglib.h> /* after stdio.h, which it needs */
+#include <libheif/heif.h>
+#include <libraw.h>
+#include <sqlite3.h>
+#include <tiffio.h>
 #include <utf8proc.h>
+#include <webp/decode.h>
 #include <zip.h>
 #include <zlib.h>
 
@@ -1787,8 +1793,13 @@ static void version(void)
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
     printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
-    printf("libraries: libjpeg-turbo (libjpeg API %d), libzip %s, zlib %s, utf8proc %s, stb_image\n", JPEG_LIB_VERSION,
-           zip_libzip_version(), zlibVersion(), utf8proc_version());
+    int webp = WebPGetDecoderVersion();
+    const char *tiff = TIFFGetVersion(); /* "LIBTIFF, Version 4.5.0\n..." */
+    printf("libraries: libjpeg-turbo (libjpeg API %d), libzip %s, zlib %s, utf8proc %s, stb_image (built in),\n"
+           "  libwebp %d.%d.%d, %.*s, libheif %s, LibRaw %s, SQLite %s, cJSON %s\n",
+           JPEG_LIB_VERSION, zip_libzip_version(), zlibVersion(), utf8proc_version(), webp >> 16, (webp >> 8) & 255,
+           webp & 255, (int)strcspn(tiff, "\n"), tiff, heif_get_version(), libraw_version(), sqlite3_libversion(),
+           cJSON_Version());
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {
@@ -1802,9 +1813,10 @@ static void version(void)
         if (has)
             printf(" %s", simd[i]);
     }
-    printf("\nclippie's own kernels: %s\n", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-                                                ? "AVX2 + FMA (x86-64-v3)"
-                                                : "portable (no AVX2 + FMA on this CPU)");
+    printf("\nclippie's own kernels: %s\n",
+           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")
+               ? "AVX2, FMA and F16C (x86-64-v3)"
+               : "for any x86-64 (no AVX2, FMA and F16C on this CPU)");
 }
 
 /* Descriptors 0, 1 and 2 open before anything else is: a closed one would
