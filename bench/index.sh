@@ -14,8 +14,9 @@ runs=${RUNS:-9}
 n=${FILES:-100000}
 mkdir -p "$work"
 cd "$top" && make -s clippie tests/mkweights
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(pkg-config --cflags libzip sqlite3) -o "$work/mkindex" "$here/mkindex.c" \
-    $(ls "$top"/*.o | grep -v clippie.o) $(pkg-config --libs libzip blas nettle zlib libutf8proc stb libjpeg sqlite3) -lm -lpthread
+pkgs=$(sed -n 's/^PKGS = //p' "$top/Makefile")
+cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(pkg-config --cflags $pkgs) -o "$work/mkindex" "$here/mkindex.c" \
+    $(ls "$top"/*.o | grep -v clippie.o) $(pkg-config --libs $pkgs) -lm -lpthread
 cd "$work"
 # a ViT-B/32-shaped model of random values: the index binds to it
 [ -f b32.weights ] || "$top/tests/mkweights" b32.weights 768 12 32 7 512 12 77 49408 512
@@ -36,3 +37,16 @@ echo "|---|---|"
 echo "| index refresh, nothing changed | $(timeit "$bin index -m b32.weights lib.db") |"
 echo "| search the index, top 10 | $(timeit "$bin similarity --db lib.db -q query.vec -k 10") |"
 echo "| search the .npy, top 10 | $(timeit "$bin similarity --db db.npy -q query.vec -k 10") |"
+# embedding: index and embed-image run the same image pipeline
+/usr/bin/python3 - <<'PY'
+import os, numpy as np
+from PIL import Image
+rng = np.random.default_rng(0)
+os.makedirs("img40", exist_ok=True)
+for i in range(40):
+    p = f"img40/{i:02d}.png"
+    if not os.path.exists(p):
+        Image.fromarray(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)).save(p)
+PY
+echo "| embed-image, 40 images of 224 px | $(timeit "sh -c '$bin embed-image -m b32.weights img40 > /dev/null'" 3) |"
+echo "| index, the same 40 images into a new index | $(timeit "sh -c 'rm -f new.db*; $bin index -m b32.weights new.db img40 2>/dev/null'" 3) |"
