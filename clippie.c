@@ -100,7 +100,7 @@ static void warning(const char *fmt, ...)
 /* An input that is passed over while the others go on. */
 static void skipped(const char *name, const char *why)
 {
-    char buf[ERR_LEN];
+    char buf[ERR_LEN]; /* a very long name is cut here, so that the reason still shows */
     snprintf(buf, sizeof buf, "%s", name);
     fail(0, "%s: %s, skipped", buf, why);
 }
@@ -573,15 +573,23 @@ static struct vecfile_writer *open_output(const char *cmd, const struct embed_op
     return out;
 }
 
+/* -n: the n vectors of vec [n, dim] as unit vectors; all zeros (or not
+ * finite) become zeros, which have no direction. */
+static void unit_rows(float *vec, size_t n, int dim)
+{
+    for (size_t k = 0; k < n; k++)
+        if (search_unit(vec + k * (size_t)dim, dim) < 0)
+            memset(vec + k * (size_t)dim, 0, (size_t)dim * sizeof *vec);
+}
+
 /* Writes the first n vectors of vec [n, dim], made unit vectors first when
  * asked, then flushes them (a coprocess is waiting; an .npy file's header
  * then counts them). */
 static int write_rows(struct vecfile_writer *out, float *vec, size_t n, int dim, int normalize)
 {
     char err[ERR_LEN];
-    for (size_t k = 0; normalize && k < n; k++)
-        if (search_unit(vec + k * (size_t)dim, dim) < 0)
-            memset(vec + k * (size_t)dim, 0, (size_t)dim * sizeof *vec); /* all zeros stay zeros */
+    if (normalize)
+        unit_rows(vec, n, dim);
     if (vecfile_write(out, vec, n, err) < 0 || vecfile_writer_sync(out, err) < 0)
         return fail(EXIT_FAILED, "cannot write the vectors: %s", err);
     return 0;
@@ -1134,8 +1142,8 @@ static int dump_row(void *ctx, const char *path, const float *vec)
     struct dump *d = ctx;
     char err[ERR_LEN];
     memcpy(d->vec, vec, (size_t)d->dim * sizeof *d->vec);
-    if (d->normalize && search_unit(d->vec, d->dim) < 0)
-        memset(d->vec, 0, (size_t)d->dim * sizeof *d->vec);
+    if (d->normalize)
+        unit_rows(d->vec, 1, d->dim);
     /* one write a row, one flush at the end: a dump is not a coprocess */
     if (vecfile_write(d->out, d->vec, 1, err) < 0)
         return fail(-1, "cannot write the vectors: %s", err);
@@ -1467,26 +1475,13 @@ static void sim_run_close(struct sim_run *r, const struct sim_opts *o)
     weights_close(r->w);
 }
 
-/* Whether path is an index (an SQLite file), judged by its first bytes. */
-static int is_index(const char *path)
-{
-    unsigned char head[16];
-    struct stat st;
-    char err[ERR_LEN];
-    int fd = strcmp(path, "-") ? util_open_regular(path, &st, err) : -1;
-    ssize_t n = fd >= 0 ? read(fd, head, sizeof head) : -1;
-    if (fd >= 0)
-        close(fd);
-    return n > 0 && index_is_sqlite(head, (size_t)n);
-}
-
 /* Opens database i: an index (whose model must be the model's, when one
  * embeds the queries) or a vector file, with its --names. */
 static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
 {
     struct sim_db *d = &r->db[i];
     char err[ERR_LEN];
-    if (is_index(o->dbs[i])) {
+    if (strcmp(o->dbs[i], "-") && index_probe(o->dbs[i], NULL) == 1) {
         struct index_model have, want;
         if (o->nnames)
             return usage_error("similarity", "%s is an index, which names its rows: no --names for it", o->dbs[i]);

@@ -121,13 +121,9 @@ static int rollback(struct index *ix)
 
 /* ---- opening ---- */
 
-int index_is_sqlite(const unsigned char *head, size_t n)
-{
-    return n >= 16 && !memcmp(head, "SQLite format 3", 16);
-}
+static int is_sqlite(const unsigned char *head, size_t n) { return n >= 16 && !memcmp(head, "SQLite format 3", 16); }
 
-/* What the file at path is: 1 SQLite, 0 missing, -1 something else. */
-static int sniff(const char *path, char *err)
+int index_probe(const char *path, char *err)
 {
     struct stat st;
     unsigned char head[16];
@@ -141,7 +137,7 @@ static int sniff(const char *path, char *err)
     close(fd);
     if (n == 0)
         return error(err, "%s: empty, not a clippie index", path);
-    return index_is_sqlite(head, n > 0 ? (size_t)n : 0) ? 1 : error(err, "%s: not a clippie index (not SQLite)", path);
+    return is_sqlite(head, n > 0 ? (size_t)n : 0) ? 1 : error(err, "%s: not a clippie index (not SQLite)", path);
 }
 
 static int check_format(struct index *ix, char *err)
@@ -185,7 +181,7 @@ struct index *index_open(const char *path, enum index_mode mode, char *err)
     }
     ix->lock_fd = -1;
     ix->mode = mode;
-    int kind = sniff(path, err), created = 0;
+    int kind = index_probe(path, err), created = 0;
     if (kind < 0 || (kind == 0 && mode != INDEX_CREATE)) {
         if (kind == 0)
             error(err, "%s: no such index", path);
@@ -716,9 +712,9 @@ int index_refresh_cache(struct index *ix, char *err)
 
 const struct vecfile *index_vectors(struct index *ix, char *err)
 {
-    long long gen = meta_int(ix, "generation", err);
     if (ix->map || ix->owned)
         return &ix->view;
+    long long gen = meta_int(ix, "generation", err);
     if (gen < 0)
         return NULL;
     if (map_cache(ix, gen) == 0)

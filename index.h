@@ -46,8 +46,10 @@ struct index_model {
 
 struct index;
 
-/* Whether the n bytes at head begin an SQLite database. */
-int index_is_sqlite(const unsigned char *head, size_t n);
+/* What the file at path is, by its first bytes: 1 an SQLite database (an
+ * index, or foreign: index_open tells), 0 missing, -1 with err anything
+ * else (not a regular file, empty, not SQLite). */
+int index_probe(const char *path, char *err);
 
 /* Opens an index: READ for searching, WRITE to update one that exists
  * (taking the writer's lock), CREATE to make it when missing. NULL with err
