@@ -729,17 +729,12 @@ static int dtype_of(const char *storage, enum dtype *d, size_t *size)
 
 static float to_float(const unsigned char *p, enum dtype d)
 {
-    uint32_t bits;
-    float f;
-    switch (d) {
-    case F16:
+    if (d == F16)
         return util_half_to_float(load_u16(p));
-    case BF16:
-        bits = (uint32_t)load_u16(p) << 16;
-        break;
-    default:
-        bits = load_u32(p);
-    }
+    if (d == BF16)
+        return util_bf16_to_float(load_u16(p));
+    uint32_t bits = load_u32(p);
+    float f;
     memcpy(&f, &bits, sizeof f);
     return f;
 }
@@ -814,10 +809,8 @@ static double store(void *out, size_t k, float v, uint32_t dtype)
         ((float *)out)[k] = v;
     else if (dtype == WEIGHTS_F16)
         back = util_half_to_float(((uint16_t *)out)[k] = util_float_to_half(v));
-    else {
-        uint32_t bits = (uint32_t)(((uint16_t *)out)[k] = util_float_to_bf16(v)) << 16;
-        memcpy(&back, &bits, sizeof back);
-    }
+    else
+        back = util_bf16_to_float(((uint16_t *)out)[k] = util_float_to_bf16(v));
     return v != 0 && isfinite(v) ? fabs(((double)back - v) / v) : 0;
 }
 

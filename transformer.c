@@ -75,13 +75,8 @@ static inline __attribute__((always_inline)) void to_float(float *out, const str
             load8(&v, m->data, first + i, WEIGHTS_BF16, f16c);
         memcpy(out + i, &v, sizeof v);
     }
-    for (const uint16_t *h = (const uint16_t *)m->data + first; i < n; i++) {
-        uint32_t b = (uint32_t)h[i] << 16;
-        if (m->dtype == WEIGHTS_F16)
-            out[i] = util_half_to_float(h[i]);
-        else
-            memcpy(&out[i], &b, sizeof b);
-    }
+    for (const uint16_t *h = (const uint16_t *)m->data + first; i < n; i++)
+        out[i] = m->dtype == WEIGHTS_F16 ? util_half_to_float(h[i]) : util_bf16_to_float(h[i]);
 }
 
 /* The kernels below are built for x86-64-v3 (AVX2, FMA, F16C) and for any

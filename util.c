@@ -134,6 +134,14 @@ uint16_t util_float_to_half(float f)
     return (uint16_t)(sign | h);
 }
 
+float util_bf16_to_float(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is a float's upper half */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 uint16_t util_float_to_bf16(float f)
 {
     uint32_t x;

@@ -63,6 +63,7 @@ static inline int size_add(size_t a, size_t b, size_t *out) { return __builtin_a
  * PyTorch's .half() and .bfloat16() do. */
 float util_half_to_float(uint16_t h);
 uint16_t util_float_to_half(float f);
+float util_bf16_to_float(uint16_t h);
 uint16_t util_float_to_bf16(float f);
 
 /* Opens path read-only for a file that must be a regular file, without

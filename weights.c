@@ -177,10 +177,7 @@ float weights_spec_value(const struct weights_spec *s, size_t i)
     if (m->dtype == WEIGHTS_F32)
         return ((const float *)m->data)[i];
     uint16_t h = ((const uint16_t *)m->data)[i];
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return m->dtype == WEIGHTS_F16 ? util_half_to_float(h) : f;
+    return m->dtype == WEIGHTS_F16 ? util_half_to_float(h) : util_bf16_to_float(h);
 }
 
 const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape)
