@@ -64,7 +64,7 @@ static int walk_entry(struct walk *w, const char *path, unsigned char type)
         w->not_images++;
         return 0;
     }
-    if (type != DT_REG && (lstat(path, &link) < 0 || S_ISLNK(link.st_mode) ? 0 : 1) && type != DT_UNKNOWN)
+    if (type != DT_REG && type != DT_LNK && type != DT_UNKNOWN)
         return 0; /* devices, FIFOs, sockets */
     if (stat(path, &st) < 0)
         return 0;
