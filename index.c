@@ -375,6 +375,22 @@ static int by_path(const void *a, const void *b)
     return strcmp((*(const struct walk_file *const *)a)->path, (*(const struct walk_file *const *)b)->path);
 }
 
+/* An entry's path as SQLite holds it (bytes, no NUL), against a file of
+ * the sorted walk, in by_path's order. */
+struct blob {
+    const char *p;
+    size_t n;
+};
+
+static int blob_vs_file(const void *key, const void *file)
+{
+    const struct blob *b = key;
+    const char *path = (*(const struct walk_file *const *)file)->path;
+    size_t n = strlen(path);
+    int r = memcmp(b->p, path, b->n < n ? b->n : n);
+    return r ? r : (b->n > n) - (b->n < n);
+}
+
 static int plan_grow(struct index_plan *p, size_t *cap, int64_t id, char *err)
 {
     if (util_grow(&p->gone, cap, p->ngone + 1, sizeof *p->gone, SIZE_MAX / 16) < 0)
@@ -417,10 +433,8 @@ int index_plan(struct index *ix, const struct walk *files, char *const *roots, s
         }
         const char *path = sqlite3_column_blob(st, 1);
         size_t plen = (size_t)sqlite3_column_bytes(st, 1);
-        char *key = strndup(path ? path : "", plen);
-        struct walk_file probe = {.path = key}, *pp = &probe;
-        const struct walk_file **hit = key ? bsearch(&pp, sorted, m, sizeof *sorted, by_path) : NULL;
-        free(key);
+        struct blob key = {path ? path : "", plen};
+        const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
         if (hit) {
             const struct walk_file *f = *hit;
             seen[hit - sorted] = (char)(1 + (f->size == sqlite3_column_int64(st, 2) &&
