@@ -1,6 +1,7 @@
-/* craft.h - what the pickle and convert tests need to build hostile inputs
- * themselves: a growing byte buffer with pickle opcode emitters, and a way to
- * run a parse in a child process under a memory and time limit. */
+/* craft.h - what the pickle, convert and zoo tests need to build their
+ * inputs themselves: a growing byte buffer with pickle opcode emitters, a
+ * way to run a parse in a child process under a memory and time limit, a
+ * scratch folder, and the micro model with its deterministic values. */
 #ifndef CRAFT_H
 #define CRAFT_H
 
@@ -15,6 +16,30 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "weights.h"
+
+/* the scratch folder: main makes it with mkdtemp and removes it */
+static char tmpdir[] = "/tmp/clippie-test-XXXXXX";
+
+/* name inside tmpdir (four at a time stay valid) */
+static inline const char *scratch(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+/* the smallest model the config check allows, nearly: heads of 64 */
+static const struct weights_config micro = {
+    .activation = WEIGHTS_QUICK_GELU, .embed_dim = 8, .vision_width = 64, .vision_layers = 1, .vision_patch = 4,
+    .vision_grid = 2, .context_length = 4, .vocab_size = 16, .text_width = 64, .text_layers = 1,
+    .vision_heads = 1, .text_heads = 1, .vision_mlp = 256, .text_mlp = 256, .ln_eps = 1e-5f,
+    .image_mean = {0.48145466f, 0.4578275f, 0.40821073f}, .image_std = {0.26862954f, 0.26130258f, 0.27577711f}};
+
+/* the micro model's i-th value, the same in every test that builds it */
+static inline float value(size_t i) { return (float)((i * 7919) % 2001) / 1000.0f - 1.0f; }
 
 struct bytes {
     unsigned char *p;

@@ -15,25 +15,6 @@
 #include "craft.h"
 #include "weights.h"
 
-static char tmpdir[] = "/tmp/clippie-convert-XXXXXX";
-
-static const char *scratch(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-/* the smallest model the config check allows, nearly */
-static const struct weights_config micro = {
-    .activation = WEIGHTS_QUICK_GELU, .embed_dim = 8, .vision_width = 64, .vision_layers = 1, .vision_patch = 4,
-    .vision_grid = 2, .context_length = 4, .vocab_size = 16, .text_width = 64, .text_layers = 1,
-    .vision_heads = 1, .text_heads = 1, .vision_mlp = 256, .text_mlp = 256, .ln_eps = 1e-5f,
-    .image_mean = {0.48145466f, 0.4578275f, 0.40821073f}, .image_std = {0.26862954f, 0.26130258f, 0.27577711f}};
-
-static float value(size_t i) { return (float)((i * 7919) % 2001) / 1000.0f - 1.0f; }
 
 enum layout {
     PACKED,       /* every tensor at its own place in one storage "0" */
