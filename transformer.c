@@ -127,6 +127,20 @@ size_t transformer_block_need(const struct weights_block *b, int width, int mlp,
     return transformer_expand_need(&b->c_proj_weight, W * M, most);
 }
 
+void transformer_populate(const struct weights_tensor *m, size_t n)
+{
+    util_populate(m->data, n * weights_dtype_size(m->dtype));
+}
+
+void transformer_populate_block(const struct weights_block *b, int width, int mlp)
+{
+    size_t W = (size_t)width, M = (size_t)mlp;
+    transformer_populate(&b->in_proj_weight, 3 * W * W);
+    transformer_populate(&b->out_proj_weight, W * W);
+    transformer_populate(&b->c_fc_weight, M * W);
+    transformer_populate(&b->c_proj_weight, W * M);
+}
+
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
 {
     if (m->dtype == WEIGHTS_F32)
@@ -164,7 +178,8 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     t->qkv = alloc(rows * 3 * w * sizeof(float));
     t->hidden = alloc(rows * (size_t)o->mlp * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
-    if (o->expand_floats && !(t->wbuf = alloc(o->expand_floats * sizeof(float))))
+    /* written whole for each matrix: on huge pages whatever huge_pages says */
+    if (o->expand_floats && !(t->wbuf = util_scratch(o->expand_floats * sizeof(float))))
         goto oom;
     t->wbuf_floats = o->expand_floats;
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)

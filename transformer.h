@@ -82,6 +82,11 @@ static inline size_t transformer_expand_need(const struct weights_tensor *m, siz
 }
 size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most);
 
+/* Maps in a matrix's pages, and a block's four, before the forward pass
+ * reads them (util_populate). */
+void transformer_populate(const struct weights_tensor *m, size_t n);
+void transformer_populate_block(const struct weights_block *b, int width, int mlp);
+
 /* m's first n elements as float32: m's own data when it is float32, else
  * expanded into t's scratch (valid until the next call on t). */
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n);

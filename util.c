@@ -58,6 +58,17 @@ void *util_scratch(size_t n)
     return p;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void util_populate(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from = (uintptr_t)p & ~(page - 1);
+    if (n)
+        madvise((void *)from, (uintptr_t)p + n - from, MADV_POPULATE_READ);
+}
+
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
 {
     pthread_t th[UTIL_MAX_THREADS];

@@ -96,6 +96,11 @@ struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *e
     }
     v->w = w;
     v->max_batch = max_batch;
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->vision_layers; l++)
+        transformer_populate_block(&w->visual_blocks[l], (int)c->vision_width, (int)c->vision_mlp);
+    transformer_populate(&w->conv1_weight, (size_t)c->vision_width * 3 * c->vision_patch * c->vision_patch);
+    transformer_populate(&w->visual_proj, (size_t)c->vision_width * c->embed_dim);
     v->nlanes = nlanes;
     for (int i = 0; i < nlanes; i++)
         if (lane_open(&v->lanes[i], w, (max_batch + nlanes - 1) / nlanes, err) < 0) {
