@@ -141,12 +141,34 @@ void transformer_populate_block(const struct weights_block *b, int width, int ml
     transformer_populate(&b->c_proj_weight, W * M);
 }
 
+/* A share of an expansion: elements [first, first + n) */
+struct expand_share {
+    float *out;
+    const struct weights_tensor *m;
+    size_t first, n;
+};
+
+static void *expand_run(void *arg)
+{
+    struct expand_share *s = arg;
+    transformer_to_float(s->out + s->first, s->m, s->first, s->n);
+    return NULL;
+}
+
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
 {
     if (m->dtype == WEIGHTS_F32)
         return m->data;
     /* sized by the caller's expand_floats, which counts every matrix it has */
-    transformer_to_float(t->wbuf, m, 0, n < t->wbuf_floats ? n : t->wbuf_floats);
+    n = n < t->wbuf_floats ? n : t->wbuf_floats;
+    /* a lane alone (one image) has every core: the expansion reads the
+     * matrix from memory, as fast as the cores reading it share out */
+    struct expand_share s[UTIL_MAX_THREADS];
+    int k = 0, threads = n < FEW_ROWS_SPLIT ? 1 : t->threads;
+    size_t per = (n / (size_t)threads + 63) & ~(size_t)63;
+    for (size_t first = 0; first < n; first += per, k++)
+        s[k] = (struct expand_share){t->wbuf, m, first, n - first < per ? n - first : per};
+    util_parallel(expand_run, s, sizeof *s, k);
     return t->wbuf;
 }
 

@@ -168,9 +168,11 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
+        /* an image alone keeps both the BLAS's threads and the expansion's */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
+            transformer_set_threads(l->t, lanes > 1 ? 1 : v->nlanes);
             l->n = n / lanes + (k < n % lanes);
             l->pixels = pixels + (size_t)at * 3 * R * R;
             l->out = out + (size_t)at * c->embed_dim;
