@@ -238,7 +238,6 @@ static const char *default_model(void)
 static struct weights *open_model(const char *path)
 {
     char err[ERR_LEN];
-    struct stat st;
     if (!path || !*path)
         path = getenv("CLIPPIE_MODEL");
     if (!path || !*path) {
@@ -249,12 +248,6 @@ static struct weights *open_model(const char *path)
             return NULL;
         }
     }
-    int fd = util_open_regular(path, &st, err);
-    if (fd < 0) {
-        fail(0, "%s: %s", path, err);
-        return NULL;
-    }
-    close(fd);
     struct weights *w = weights_open(path, err);
     if (!w)
         fail(0, "%s", err);

@@ -143,11 +143,6 @@ fail:
     return NULL;
 }
 
-static const char *kind_of(mode_t mode)
-{
-    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a fifo" : S_ISSOCK(mode) ? "a socket" : "a device";
-}
-
 /* The file to read: in itself, or the first of folder_files in a folder. */
 static int choose_input(struct ckpt *c, const char *in, struct convert_info *info)
 {
@@ -175,14 +170,13 @@ static int choose_input(struct ckpt *c, const char *in, struct convert_info *inf
     return 0;
 }
 
-/* Opens the checkpoint without blocking (a fifo would wait for a writer)
- * and refuses anything but a non-empty regular file. */
+/* Opens the checkpoint (util_open_regular: a FIFO is refused, not waited
+ * on) and refuses an empty one. */
 static int open_input(struct ckpt *c)
 {
-    if ((c->fd = open(c->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(c->fd, &c->st) < 0)
-        return error(c->err, "%s: %s", c->path, strerror(errno));
-    if (!S_ISREG(c->st.st_mode))
-        return error(c->err, "%s: %s, not a regular file", c->path, kind_of(c->st.st_mode));
+    char why[ERR_LEN];
+    if ((c->fd = util_open_regular(c->path, &c->st, why)) < 0)
+        return error(c->err, "%s: %s", c->path, why);
     if (c->st.st_size == 0)
         return error(c->err, "%s: empty file, not a checkpoint", c->path);
     return 0;
@@ -196,7 +190,7 @@ static int check_output(const struct ckpt *c, const char *out)
         return 0; /* new, or creating it will say why not */
     if (!S_ISREG(st.st_mode))
         return error(c->err, "%s: exists and is %s, not a regular file: refusing to replace it", out,
-                     kind_of(st.st_mode));
+                     util_file_kind(st.st_mode));
     if (st.st_dev == c->st.st_dev && st.st_ino == c->st.st_ino)
         return error(c->err, "%s: is the checkpoint being converted: refusing to replace it", out);
     return 0;

@@ -160,10 +160,12 @@ int util_open_regular(const char *path, struct stat *st, char *err)
     if (S_ISREG(st->st_mode))
         return fd;
     close(fd);
-    return error(err, "%s", S_ISDIR(st->st_mode)    ? "is a directory"
-                            : S_ISFIFO(st->st_mode) ? "is a FIFO, not a regular file"
-                            : S_ISSOCK(st->st_mode) ? "is a socket, not a regular file"
-                                                    : "is a device, not a regular file");
+    return error(err, "is %s, not a regular file", util_file_kind(st->st_mode));
+}
+
+const char *util_file_kind(mode_t mode)
+{
+    return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" : "a device";
 }
 
 uint16_t util_float_to_half(float f)

@@ -83,6 +83,10 @@ uint16_t util_float_to_bf16(float f);
  * *st filled, or -1. */
 int util_open_regular(const char *path, struct stat *st, char *err);
 
+/* What a file that is not a regular one is: "a directory", "a FIFO", "a
+ * socket" or "a device", for messages. */
+const char *util_file_kind(mode_t mode);
+
 /* A shared library loaded on first use (dlopen) rather than when clippie
  * starts: the photo formats' and libzip's pull in some twenty more, which
  * doubled the start of every command, most of which never decode a HEIC.

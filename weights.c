@@ -1,7 +1,6 @@
 #include "weights.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -371,17 +370,15 @@ static void *map_aligned(int fd, size_t size)
     return at;
 }
 
-/* Opens path without blocking (a fifo would wait for a writer) and maps it
- * whole into w, refusing anything but a regular file with room for a header. */
+/* Opens path (util_open_regular: a FIFO is refused, not waited on) and
+ * maps it whole into w, refusing a file without room for a header. */
 static int map_file(struct weights *w, const char *path, char *err)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = -1;
+    char why[ERR_LEN];
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        error(err, "%s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        error(err, "%s: %s, not a regular file", path,
-              S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a fifo" : "a device or socket");
+    int fd = util_open_regular(path, &st, why), rc = -1;
+    if (fd < 0)
+        error(err, "%s: %s", path, why);
     else if (st.st_size < WEIGHTS_HEADER_SIZE)
         error(err, "%s: not a clippie weights file (too short for its header)", path);
     else if (!(w->map = map_aligned(fd, (size_t)st.st_size)))

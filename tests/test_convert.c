@@ -221,7 +221,7 @@ static void test_outputs(void)
     const char *fifo = scratch("out.fifo"), *dir = scratch("out.dir"), *in = scratch("stored.pt");
     if (mkfifo(fifo, 0600) < 0 || mkdir(dir, 0700) < 0)
         abort();
-    convert_fails(in, fifo, "out.fifo: exists and is a fifo, not a regular file: refusing to replace it");
+    convert_fails(in, fifo, "out.fifo: exists and is a FIFO, not a regular file: refusing to replace it");
     struct stat st;
     CHECK(stat(fifo, &st) == 0 && S_ISFIFO(st.st_mode), "the fifo was replaced");
     convert_fails(in, dir, "out.dir: exists and is a directory, not a regular file: refusing to replace it");
@@ -256,10 +256,10 @@ static void test_fifo_inputs(void)
     double secs;
     int rc = in_child(open_fifo_checkpoint, NULL, 256, 2, err, &secs);
     CHECK(rc == -1, "fifo checkpoint: child %s (%s)", rc == 0 ? "converted it" : "died or hung", err);
-    CHECK_MSG(err, "in.fifo: a fifo, not a regular file");
+    CHECK_MSG(err, "in.fifo: is a FIFO, not a regular file");
     rc = in_child(open_fifo_weights, NULL, 256, 2, err, &secs);
     CHECK(rc == -1, "fifo weights file: child %s (%s)", rc == 0 ? "opened it" : "died or hung", err);
-    CHECK_MSG(err, "in.fifo: a fifo, not a regular file");
+    CHECK_MSG(err, "in.fifo: is a FIFO, not a regular file");
 }
 
 /* PyTorch would take the storage's first declaration for both */
