@@ -16,6 +16,7 @@
 #include "convert.h"
 #include "safetensors.h"
 #include "craft.h"
+#include "ref.h"
 #include "textenc.h"
 #include "vit.h"
 #include "weights.h"
@@ -479,72 +480,6 @@ static void test_safetensors_headers(void)
 
 /* ---- parity with OpenCLIP's own code (tests/make_zoo_fixtures.py) ---- */
 
-#define MAX_ITEMS 16
-
-/* A reference file: texts (token ids) and images (pixels), each followed by
- * the vector OpenCLIP's encode_text / encode_image gave. */
-struct ref {
-    int ntexts, nimages, lens[MAX_ITEMS];
-    int32_t *ids[MAX_ITEMS];
-    float *pixels[MAX_ITEMS], *text_out[MAX_ITEMS], *image_out[MAX_ITEMS];
-    int npixels[MAX_ITEMS], dims;
-};
-
-static float *read_floats(FILE *f, int *n)
-{
-    if (fscanf(f, "%d", n) != 1 || *n <= 0 || *n > 1 << 22)
-        return NULL;
-    float *v = malloc((size_t)*n * sizeof *v);
-    for (int k = 0; k < *n; k++)
-        if (fscanf(f, "%f", &v[k]) != 1)
-            return free(v), NULL;
-    return v;
-}
-
-static int read_ref(const char *path, struct ref *r)
-{
-    FILE *f = fopen(path, "r");
-    char kind[16];
-    float **last = NULL;
-    int n, ok = f != NULL;
-    memset(r, 0, sizeof *r);
-    while (ok && fscanf(f, "%15s", kind) == 1) {
-        if (!strcmp(kind, "text") && r->ntexts < MAX_ITEMS && fscanf(f, "%d", &r->lens[r->ntexts]) == 1 &&
-            r->lens[r->ntexts] > 0 && r->lens[r->ntexts] <= 4096) {
-            r->ids[r->ntexts] = malloc((size_t)r->lens[r->ntexts] * sizeof(int32_t));
-            for (int k = 0; k < r->lens[r->ntexts]; k++)
-                ok &= fscanf(f, "%d", &r->ids[r->ntexts][k]) == 1;
-            last = &r->text_out[r->ntexts++];
-        } else if (!strcmp(kind, "image") && r->nimages < MAX_ITEMS &&
-                   (r->pixels[r->nimages] = read_floats(f, &r->npixels[r->nimages])))
-            last = &r->image_out[r->nimages++];
-        else if (!strcmp(kind, "out") && last && !*last && (*last = read_floats(f, &n)) && (!r->dims || n == r->dims))
-            r->dims = n;
-        else
-            ok = 0;
-    }
-    if (f)
-        fclose(f);
-    return ok && r->dims ? 0 : -1;
-}
-
-static void free_ref(struct ref *r)
-{
-    for (int k = 0; k < MAX_ITEMS; k++)
-        free(r->ids[k]), free(r->pixels[k]), free(r->text_out[k]), free(r->image_out[k]);
-}
-
-/* max |a - b| / |b|, the relative error of a whole vector */
-static double rel_err(const float *a, const float *b, int n)
-{
-    double diff = 0, norm = 0;
-    for (int k = 0; k < n; k++) {
-        diff = fmax(diff, fabs((double)a[k] - b[k]));
-        norm += (double)b[k] * b[k];
-    }
-    return diff / sqrt(norm);
-}
-
 /* The text and image vectors of weights file path against OpenCLIP's. */
 static void check_ref(const char *name, const char *path, const char *refpath)
 {
@@ -559,8 +494,8 @@ static void check_ref(const char *name, const char *path, const char *refpath)
         weights_close(w);
         return free_ref(&r);
     }
-    float *vec = malloc((size_t)MAX_ITEMS * (size_t)E * sizeof *vec);
-    struct textenc *te = textenc_open(w, MAX_ITEMS, 2, err);
+    float *vec = malloc((size_t)REF_ITEMS * (size_t)E * sizeof *vec);
+    struct textenc *te = textenc_open(w, REF_ITEMS, 2, err);
     CHECK(te && textenc_encode(te, (const int32_t *const *)r.ids, r.lens, r.ntexts, vec, err) == 0,
           "%s: encode texts: %s", name, err);
     double worst = 0;
