@@ -139,3 +139,9 @@ a40=$(timeit "$bin embed-image -m b32.weights img40 > /dev/null"); a8=$(timeit "
 b40=$(timeit "$bin embed-image -m b32f32.weights img40 > /dev/null"); b8=$(timeit "$bin embed-image -m b32f32.weights img8 > /dev/null")
 a=$(calc %.2f "($a40 - $a8) / 32 * 1000"); b=$(calc %.2f "($b40 - $b8) / 32 * 1000")
 row "image model, ms/image ((T40 - T8) / 32)" "$a" "$b" "$(calc %.3f "$a/$b")"
+# the floor under a one-off text query on this machine: reading the text
+# tower's matrices (12 x 12 x 512^2 weights) the first time in a process
+cc -O2 -o touch "$here/touch.c"
+a=$(for i in $(seq "$runs"); do ./touch b32.weights 76 | awk '{ print $2 }'; done | median)
+b=$(for i in $(seq "$runs"); do ./touch b32f32.weights 151 | awk '{ print $2 }'; done | median)
+row "first read of the text tower's matrices in a process (bench/touch), median ms" "$a" "$b" "$(calc %.2f "$a/$b")"
