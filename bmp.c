@@ -208,22 +208,33 @@ static void unpack_row(const struct bmp *b, const unsigned char *in, unsigned ch
 
 /* Pillow's raw decoder: h rows, stride bytes apart as the depth makes them
  * (rows of 4-byte words), the first the bottom one unless top_down; each
- * row's pixels read in the raw mode (which for mode "L" of 1 or 4 bits
- * takes more bytes than the stride: Pillow then maps the file and reads
- * them overlapping, which needs stride * h bytes). The file must hold the
- * rows up to the last one's pixels, its padding aside. */
+ * row's pixels read in the raw mode. The file must hold the rows up to the
+ * last one's pixels, its padding aside. Mode "L" of 1 or 4 bits takes more
+ * bytes a row than the stride: Pillow then maps the file, which must hold
+ * stride * h bytes, and reads the rows overlapping, the last past the end
+ * of the file (the mapped page's zeros there), as row does. */
 static int decode_raw(const struct bmp *b, uint64_t data, unsigned char *out, char *err)
 {
     uint64_t stride = ((b->w * b->bits + 31) >> 3) & ~3ull, bytes = (b->w * raw_bits[b->raw] + 7) / 8;
-    uint64_t need = stride * (b->h - 1) + bytes;
-    if (stride < bytes && stride * b->h > need)
-        need = stride * b->h;
+    uint64_t need = stride < bytes ? stride * b->h : stride * (b->h - 1) + bytes;
     if (data > b->len || need > b->len - data)
         return error(err, "truncated BMP: %llu bytes of pixels from byte %llu, but the file has %zu bytes",
                      (unsigned long long)need, (unsigned long long)data, b->len);
-    size_t row = (size_t)b->w * mode_bytes[b->mode];
-    for (uint64_t r = 0; r < b->h; r++)
-        unpack_row(b, b->buf + data + r * stride, out + (size_t)(b->top_down ? r : b->h - 1 - r) * row);
+    unsigned char *row = stride < bytes ? calloc(1, (size_t)bytes) : NULL;
+    if (stride < bytes && !row)
+        return error(err, "out of memory for a BMP row of %llu bytes", (unsigned long long)bytes);
+    size_t out_row = (size_t)b->w * mode_bytes[b->mode];
+    for (uint64_t r = 0; r < b->h; r++) {
+        const unsigned char *in = b->buf + data + r * stride;
+        if (row) {
+            size_t left = b->len - (size_t)(data + r * stride), n = left < bytes ? left : (size_t)bytes;
+            memcpy(row, in, n);
+            memset(row + n, 0, (size_t)bytes - n);
+            in = row;
+        }
+        unpack_row(b, in, out + (size_t)(b->top_down ? r : b->h - 1 - r) * out_row);
+    }
+    free(row);
     return 0;
 }
 
