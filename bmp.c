@@ -162,14 +162,12 @@ static int read_palette(struct bmp *b, char *err)
         b->raw = b->colors == 2 ? RAW_1 : RAW_L;
         return 0;
     }
-    if (n / pad > 256)
-        return error(err, "BMP palette of %zu entries (256 at most)", n / pad);
-    for (size_t k = 0; k < 256; k++) {
-        unsigned char grey_k[3] = {(unsigned char)k, (unsigned char)k, (unsigned char)k};
-        const unsigned char bgr[3] = {k < n / pad ? p[k * pad + 2] : 0, k < n / pad ? p[k * pad + 1] : 0,
-                                      k < n / pad ? p[k * pad] : 0};
-        memcpy(b->pal[k], k < n / pad ? bgr : grey_k, 3);
-    }
+    size_t entries = n / pad;
+    if (entries > 256)
+        return error(err, "BMP palette of %zu entries (256 at most)", entries);
+    for (size_t k = 0; k < 256; k++)
+        for (size_t ch = 0; ch < 3; ch++) /* entries are BGR */
+            b->pal[k][ch] = k < entries ? p[k * pad + 2 - ch] : (unsigned char)k;
     return 0;
 }
 

@@ -663,7 +663,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
-/* ---- PNG, GIF, BMP, PNM, by stb_image ---- */
+/* ---- PNG, GIF, PNM, by stb_image ---- */
 
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
