@@ -71,6 +71,11 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
     }
     e->w = w;
     e->nlanes = threads;
+    /* every text reads every matrix but the token embedding */
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->text_layers; l++)
+        transformer_populate_block(&w->text_blocks[l], (int)c->text_width, (int)c->text_mlp);
+    transformer_populate(&w->text_projection, (size_t)c->text_width * c->embed_dim);
     /* every lane holds at least one full-length text */
     e->max_rows = (max_batch + threads - 1) / threads * (int)w->cfg.context_length;
     for (int i = 0; i < threads; i++)

@@ -127,12 +127,48 @@ size_t transformer_block_need(const struct weights_block *b, int width, int mlp,
     return transformer_expand_need(&b->c_proj_weight, W * M, most);
 }
 
+void transformer_populate(const struct weights_tensor *m, size_t n)
+{
+    util_populate(m->data, n * weights_dtype_size(m->dtype));
+}
+
+void transformer_populate_block(const struct weights_block *b, int width, int mlp)
+{
+    size_t W = (size_t)width, M = (size_t)mlp;
+    transformer_populate(&b->in_proj_weight, 3 * W * W);
+    transformer_populate(&b->out_proj_weight, W * W);
+    transformer_populate(&b->c_fc_weight, M * W);
+    transformer_populate(&b->c_proj_weight, W * M);
+}
+
+/* A share of an expansion: elements [first, first + n) */
+struct expand_share {
+    float *out;
+    const struct weights_tensor *m;
+    size_t first, n;
+};
+
+static void *expand_run(void *arg)
+{
+    struct expand_share *s = arg;
+    transformer_to_float(s->out + s->first, s->m, s->first, s->n);
+    return NULL;
+}
+
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
 {
     if (m->dtype == WEIGHTS_F32)
         return m->data;
     /* sized by the caller's expand_floats, which counts every matrix it has */
-    transformer_to_float(t->wbuf, m, 0, n < t->wbuf_floats ? n : t->wbuf_floats);
+    n = n < t->wbuf_floats ? n : t->wbuf_floats;
+    /* a lane alone (one image) has every core: the expansion reads the
+     * matrix from memory, as fast as the cores reading it share out */
+    struct expand_share s[UTIL_MAX_THREADS];
+    int k = 0, threads = n < FEW_ROWS_SPLIT ? 1 : t->threads;
+    size_t per = (n / (size_t)threads + 63) & ~(size_t)63;
+    for (size_t first = 0; first < n; first += per, k++)
+        s[k] = (struct expand_share){t->wbuf, m, first, n - first < per ? n - first : per};
+    util_parallel(expand_run, s, sizeof *s, k);
     return t->wbuf;
 }
 
@@ -164,7 +200,8 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     t->qkv = alloc(rows * 3 * w * sizeof(float));
     t->hidden = alloc(rows * (size_t)o->mlp * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
-    if (o->expand_floats && !(t->wbuf = alloc(o->expand_floats * sizeof(float))))
+    /* written whole for each matrix: on huge pages whatever huge_pages says */
+    if (o->expand_floats && !(t->wbuf = util_scratch(o->expand_floats * sizeof(float))))
         goto oom;
     t->wbuf_floats = o->expand_floats;
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)

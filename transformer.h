@@ -22,7 +22,8 @@
 
 struct transformer {
     int width, heads, head_dim, mlp, max_rows, max_seq;
-    int threads; /* for products of a few rows, which skip the BLAS: transformer_set_threads */
+    int threads; /* for products of a few rows, which skip the BLAS, and for expanding
+                    half-precision matrices for it: transformer_set_threads */
     enum weights_activation activation;
     float eps;     /* LayerNorm's */
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
@@ -41,7 +42,7 @@ struct transformer_opts {
     int max_seq;  /* rows of one sequence */
     enum weights_activation activation;
     float eps;    /* LayerNorm's epsilon */
-    int threads;  /* for products of a few rows (1 to UTIL_MAX_THREADS) */
+    int threads;  /* for products of a few rows and expansions (1 to UTIL_MAX_THREADS) */
     size_t expand_floats; /* the largest float16 or bfloat16 matrix the caller
                              will have expanded for the BLAS (0: none) */
     int huge_pages; /* scratch on huge pages (util_scratch), for callers
@@ -56,9 +57,9 @@ struct transformer_opts {
 struct transformer *transformer_open(const struct transformer_opts *o, char *err);
 void transformer_close(struct transformer *t);
 
-/* Threads for the products of a few rows from the next call on (1 to
- * UTIL_MAX_THREADS): a text alone takes all the cores, a lane of a batch
- * one. */
+/* Threads for the products of a few rows and the expansions of half-
+ * precision matrices from the next call on (1 to UTIL_MAX_THREADS): a text
+ * or an image alone takes all the cores, a lane of a batch one. */
 void transformer_set_threads(struct transformer *t, int n);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r; out may be x. */
@@ -81,6 +82,11 @@ static inline size_t transformer_expand_need(const struct weights_tensor *m, siz
     return m->dtype != WEIGHTS_F32 && n > most ? n : most;
 }
 size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most);
+
+/* Maps in a matrix's pages, and a block's four, before the forward pass
+ * reads them (util_populate). */
+void transformer_populate(const struct weights_tensor *m, size_t n);
+void transformer_populate_block(const struct weights_block *b, int width, int mlp);
 
 /* m's first n elements as float32: m's own data when it is float32, else
  * expanded into t's scratch (valid until the next call on t). */

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +56,17 @@ void *util_scratch(size_t n)
     if (p) /* advice only: refused, the pages are small ones */
         madvise(p, rounded, MADV_HUGEPAGE);
     return p;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void util_populate(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from = (uintptr_t)p & ~(page - 1);
+    if (n)
+        madvise((void *)from, (uintptr_t)p + n - from, MADV_POPULATE_READ);
 }
 
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
@@ -150,4 +162,33 @@ uint16_t util_float_to_bf16(float f)
         return (uint16_t)(x >> 16 | 0x40);
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
+}
+
+int util_lib_load(struct util_lib *lib, char *err)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    if (lib->state == 0) {
+        /* RTLD_LOCAL: its symbols stay out of the way of the other libraries' */
+        void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+        lib->state = h ? 1 : -1;
+        if (!h)
+            error(lib->why, "cannot load %s: %s", lib->soname, dlerror());
+        for (size_t k = 0; h && k < lib->count; k++) {
+            void *f = dlsym(h, lib->names[k]);
+            if (!f) {
+                error(lib->why, "cannot load %s: it has no %s", lib->soname, lib->names[k]);
+                lib->state = -1;
+                dlclose(h);
+                break;
+            }
+            /* POSIX: a data pointer from dlsym holds a function's address */
+            memcpy((char *)lib->table + k * sizeof f, &f, sizeof f);
+        }
+    }
+    int state = lib->state;
+    pthread_mutex_unlock(&lock);
+    if (state < 0)
+        return error(err, "%s", lib->why);
+    return 0;
 }

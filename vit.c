@@ -96,6 +96,11 @@ struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *e
     }
     v->w = w;
     v->max_batch = max_batch;
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->vision_layers; l++)
+        transformer_populate_block(&w->visual_blocks[l], (int)c->vision_width, (int)c->vision_mlp);
+    transformer_populate(&w->conv1_weight, (size_t)c->vision_width * 3 * c->vision_patch * c->vision_patch);
+    transformer_populate(&w->visual_proj, (size_t)c->vision_width * c->embed_dim);
     v->nlanes = nlanes;
     for (int i = 0; i < nlanes; i++)
         if (lane_open(&v->lanes[i], w, (max_batch + nlanes - 1) / nlanes, err) < 0) {
@@ -163,9 +168,11 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
+        /* an image alone keeps both the BLAS's threads and the expansion's */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
+            transformer_set_threads(l->t, lanes > 1 ? 1 : v->nlanes);
             l->n = n / lanes + (k < n % lanes);
             l->pixels = pixels + (size_t)at * 3 * R * R;
             l->out = out + (size_t)at * c->embed_dim;
