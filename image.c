@@ -10,6 +10,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "bmp.h"
 #include "heifimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
@@ -133,25 +134,6 @@ static uint32_t load_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* BMP: the 12-byte OS/2 header has 16-bit sizes, the Windows ones (40 to 124
- * bytes) 32-bit signed ones, a negative height meaning rows top down. */
-static int bmp_header(const unsigned char *b, size_t len, struct header *hd, char *err)
-{
-    uint32_t hsz = len >= 18 ? load_u32(b + 14) : 0;
-    if (hsz == 12 && len >= 26) {
-        hd->w = load_u16(b + 18), hd->h = load_u16(b + 20);
-        hd->palette = load_u16(b + 24) <= 8;
-    } else if ((hsz == 40 || hsz == 56 || hsz == 108 || hsz == 124) && len >= 30) {
-        int64_t w = (int32_t)load_u32(b + 18), h = (int32_t)load_u32(b + 22);
-        if (w <= 0)
-            return error(err, "BMP of width %lld", (long long)w);
-        hd->w = (uint64_t)w, hd->h = (uint64_t)(h < 0 ? -h : h);
-        hd->palette = load_u16(b + 28) <= 8;
-    } else
-        return error(err, "not a supported BMP: header of %u bytes", (unsigned)hsz);
-    return 0;
-}
-
 /* PNM, as stb_image reads it: whitespace and #-comments, then a number. */
 static int pnm_number(const unsigned char *b, size_t len, size_t *p, uint64_t *v)
 {
@@ -251,9 +233,8 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         if (len < 10)
             return error(err, "truncated GIF header");
         *hd = (struct header){.format = GIF, .w = load_u16(b + 6), .h = load_u16(b + 8), .palette = 1};
-    } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
-        hd->format = BMP;
-        return bmp_header(b, len, hd, err);
+    } else if (bmp_magic(b, len)) {
+        hd->format = BMP; /* or a DIB; bmp.c reads its header */
     } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
         hd->format = PNM;
         return pnm_header(b, len, hd, err);
@@ -682,7 +663,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
-/* ---- PNG, GIF, BMP, PNM, by stb_image ---- */
+/* ---- PNG, GIF, PNM, by stb_image ---- */
 
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
@@ -764,6 +745,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
+    case BMP: return bmp_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;

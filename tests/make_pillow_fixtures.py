@@ -62,8 +62,105 @@ def png(ref):
     """PNG, GIF, PNM, TGA."""
 
 
+def bmp_file(w, h, bits, pixels, palette=b"", header=40, compression=0, colors=0, masks=(), offset=None,
+             dib=False, top_down=False):
+    """A BMP (or, with dib, a DIB: no file header) made byte by byte: the
+    info header of that size (12: OS/2 1.x), masks inside a header of 56
+    bytes or more, else after it, then the palette and the pixels."""
+    import struct
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bits)
+    else:
+        info = struct.pack("<IiiHHIIiiII", header, w, -h if top_down else h, 1, bits, compression, len(pixels),
+                           2835, 2835, colors, 0)
+        inside = header >= 56 and masks
+        info += b"".join(struct.pack("<I", m) for m in masks) if inside else b""
+        info += b"\0" * (header - len(info))
+        info += b"" if inside else b"".join(struct.pack("<I", m) for m in masks)
+    body = info + palette
+    if dib:
+        return body + pixels
+    off = 14 + len(body) if offset is None else offset
+    return b"BM" + struct.pack("<IHHI", 14 + len(body) + len(pixels), 0, 0, off) + body + pixels
+
+
+def bmp_rows(w, h, bits, value):
+    """Rows bottom up of value(x, y) at that depth, each padded to 4 bytes."""
+    out = b""
+    for y in reversed(range(h)):
+        if bits >= 8:
+            row = b"".join((value(x, y) % (1 << bits)).to_bytes(bits // 8, "little") for x in range(w))
+        else:
+            per = 8 // bits
+            row = bytes(sum(value(x, y) << (8 - bits * (k + 1)) for k, x in enumerate(range(x0, min(x0 + per, w))))
+                        for x0 in range(0, w, per))
+        out += row + b"\0" * (-len(row) % 4)
+    return out
+
+
+def bmp_palette(n, entry=4):
+    """n colours, as BGR(X) entries."""
+    return b"".join(bytes(((i * 37) % 256, (i * 91 + 40) % 256, (255 - i * 53) % 256, 0)[:entry]) for i in range(n))
+
+
 def bmp(ref):
-    """BMP and DIB."""
+    """BMP and DIB: each class of file Pillow reads its own way, from 13 x 11
+    pixels (upscaled at 16, downscaled at 9), and what it refuses."""
+    w, h, res = 13, 11, (16, 9)
+    index = lambda n: (lambda x, y: (x * 3 + y * 5) % n)  # noqa: E731
+    rgb = lambda x, y: (x * 19 % 256) << 16 | (y * 23 % 256) << 8 | (x * y * 7 % 256)  # noqa: E731
+
+    def made(name, data, words=None):
+        ref.write(name, data)
+        ref.refused(name, words) if words else ref.pixels(name, res)
+
+    # palette depths, OS/2 1.x (3-byte entries) and 2.x (a 64-byte header)
+    made("pal4.bmp", bmp_file(w, h, 4, bmp_rows(w, h, 4, index(16)), bmp_palette(16)))
+    made("os2v1.bmp", bmp_file(w, h, 8, bmp_rows(w, h, 8, index(256)), bmp_palette(256, 3), header=12))
+    made("os2v2.bmp", bmp_file(w, h, 8, bmp_rows(w, h, 8, index(256)), bmp_palette(256), header=64))
+    # a palette of 20 entries and indices past them: grey (i, i, i), as Pillow fills its palette
+    made("palshort.bmp", bmp_file(w, h, 8, bmp_rows(w, h, 8, index(256)), bmp_palette(20), colors=20))
+    # an offset that leaves no room for the palette: Pillow puts the pixels after 4 bytes an entry
+    made("paloffset.bmp", bmp_file(w, h, 8, b"\0" * 256 + bmp_rows(w, h, 8, index(256)), bmp_palette(256, 3),
+                                   header=12, offset=14 + 12))
+    # a grey palette is mode "L" (resized bicubic), black and white mode "1"
+    grey = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    made("grey.bmp", bmp_file(w, h, 8, bmp_rows(w, h, 8, lambda x, y: x * 17 + y * 3), grey))
+    made("mono.bmp", bmp_file(w, h, 1, bmp_rows(w, h, 1, index(2)), b"\0\0\0\0\xff\xff\xff\0"))
+    # RLE8 (runs clipped at the row's end, an odd absolute run, ends of line)
+    # and RLE4 top down
+    rle8 = b""
+    for y in range(h):
+        rle8 += bytes((5, y, 20, y + 100)) + bytes((0, 3, 7, 8, 9, 0)) + bytes((0, 0))
+    made("rle8.bmp", bmp_file(w, h, 8, rle8 + b"\0\1", bmp_palette(256), compression=1))
+    rle4 = b""
+    for y in range(h):
+        rle4 += bytes((4, 0x12 + y, 0, 5, 0x34, 0x56, 0x78, 0)) + bytes((9, 0xab)) + b"\0\0"
+    made("rle4.bmp", bmp_file(w, h, 4, rle4 + b"\0\1", bmp_palette(16), compression=2, top_down=True))
+    # a delta: Pillow 9.4 skips its two bytes and takes the next two as right and up
+    delta = bytes((6, 1, 0, 2, 3, 1, 2, 1)) + b"".join(bytes((13, y)) + b"\0\0" for y in range(h))
+    made("rledelta.bmp", bmp_file(w, h, 8, delta + b"\0\1", bmp_palette(256), compression=1))
+    # 16 bits, 5-5-5 raw with a palette Pillow does not use, and 5-6-5 bit fields
+    made("rgb16pal.bmp", bmp_file(w, h, 16, bmp_rows(w, h, 16, lambda x, y: x * 2500 + y * 700),
+                                  bmp_palette(16), colors=16))
+    made("rgb16-565.bmp", bmp_file(w, h, 16, bmp_rows(w, h, 16, lambda x, y: x * 2500 + y * 700),
+                                   compression=3, masks=(0xf800, 0x7e0, 0x1f)))
+    # 32 bits: the fourth byte of a raw pixel is not alpha; bit fields with alpha are RGBA
+    made("rgb32x.bmp", bmp_file(w, h, 32, bmp_rows(w, h, 32, lambda x, y: rgb(x, y) | (x * 20) << 24)))
+    made("rgba32.bmp", bmp_file(w, h, 32, bmp_rows(w, h, 32, lambda x, y: rgb(x, y) | (x * 20) << 24),
+                                header=124, compression=3, masks=(0xff0000, 0xff00, 0xff, 0xff000000)))
+    # a DIB: the info header first, told by its size
+    made("dib24.dib", bmp_file(w, h, 24, bmp_rows(w, h, 24, rgb), dib=True))
+    # refused, as Pillow refuses them
+    full = bmp_file(w, h, 24, bmp_rows(w, h, 24, rgb))
+    made("short.bmp", full[:-40], "truncated BMP")
+    made("rleshort.bmp", bmp_file(w, h, 8, rle8[:40] + b"\0\1", bmp_palette(256), compression=1), "truncated BMP")
+    made("rle24.bmp", bmp_file(w, h, 24, rle8 + b"\0\1", compression=1), "RLE")
+    made("rgba4444.bmp", bmp_file(w, h, 16, bmp_rows(w, h, 16, lambda x, y: x * 2500), compression=3,
+                                  header=108, masks=(0xf00, 0xf0, 0xf, 0xf000)), "bit fields")
+    made("jpeg.bmp", bmp_file(w, h, 24, b"\xff\xd8\xff\xd9", compression=4), "compression 4")
+    made("pal300.bmp", bmp_file(w, h, 8, bmp_rows(w, h, 8, index(256)), bmp_palette(300), colors=300), "palette")
+    made("bits2.bmp", bmp_file(w, h, 2, bmp_rows(w, h, 2, index(4)), bmp_palette(4)), "bits a pixel")
 
 
 def tiff(ref):

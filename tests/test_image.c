@@ -296,10 +296,11 @@ static void test_scans(const char *dir)
     free(jpg);
 }
 
-/* BMPs Pillow opens and stb_image decodes but whose size used to be misread:
- * top down (negative height) and OS/2 (a 12-byte header of 16-bit sizes).
- * Made from img-small.bmp (24 bits, rows of 84 bytes), which Pillow reads
- * to the same pixels, so their output must equal its. */
+/* BMPs Pillow opens whose size stb_image used to misread: top down
+ * (negative height) and OS/2 (a 12-byte header of 16-bit sizes); and a DIB,
+ * the BMP without its file header. Made from img-small.bmp (24 bits, rows
+ * of 84 bytes), which Pillow reads to the same pixels, so their output
+ * must equal its. */
 static void test_bmp(const char *dir)
 {
     char path[512], err[ERR_LEN] = "";
@@ -319,15 +320,40 @@ static void test_bmp(const char *dir)
     memcpy(down + 22, "\xec\xff\xff\xff", 4); /* height -20 */
     memcpy(os2, "BM\0\0\0\0\0\0\0\0\x1a\0\0\0\x0c\0\0\0\x1c\0\x14\0\x01\0\x18\0", 26);
     memcpy(os2 + 26, bmp + 54, 20 * 84);
-    const unsigned char *made[] = {down, os2};
-    size_t lens[] = {sizeof down, sizeof os2};
-    for (int k = 0; k < 2; k++) {
-        const char *what = k ? "OS/2 BMP" : "top-down BMP";
+    const unsigned char *made[] = {down, os2, bmp + 14};
+    size_t lens[] = {sizeof down, sizeof os2, len - 14};
+    const char *what[] = {"top-down BMP", "OS/2 BMP", "DIB"};
+    for (int k = 0; k < 3; k++) {
         int rc = image_preprocess(made[k], lens[k], &o, got, err);
-        CHECK(rc == 0, "%s: %s", what, err);
-        CHECK(rc != 0 || !memcmp(got, want, sizeof got), "%s: pixels differ from the bottom-up BMP's", what);
+        CHECK(rc == 0, "%s: %s", what[k], err);
+        CHECK(rc != 0 || !memcmp(got, want, sizeof got), "%s: pixels differ from the bottom-up BMP's", what[k]);
     }
     free(bmp);
+}
+
+/* Every prefix of BMPs made by make_pillow_fixtures.py: Pillow refuses a
+ * raw one that ends before the last row's pixels (13 x 3 bytes; its one
+ * byte of padding may be missing), and so must we; the RLE ones, cut
+ * anywhere, must not make the decoder read outside the file (ASan). */
+static void test_bmp_cut(const char *dir)
+{
+    const char *names[] = {"pil-bmp-dib24.dib", "pil-bmp-rle8.bmp", "pil-bmp-rle4.bmp", "pil-bmp-rledelta.bmp"};
+    for (int k = 0; k < 4; k++) {
+        char path[512], err[ERR_LEN] = "";
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        unsigned char *buf = slurp(path, &len);
+        CHECK(buf != NULL, "cannot read %s", path);
+        float px[3 * 4 * 4];
+        struct image_opts o = {.resolution = 4, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+        for (size_t n = 0; buf && n <= len; n++) {
+            int rc = image_preprocess(buf, n, &o, px, err);
+            if (k == 0)
+                CHECK((rc == 0) == (n >= len - 1), "%s cut to %zu of %zu bytes: %s", names[k], n, len,
+                      rc == 0 ? "accepted" : err);
+        }
+        free(buf);
+    }
 }
 
 /* A 1 x 1 PNG whose IDAT inflates to 64 MiB: stb_image grew its buffer to
@@ -876,6 +902,7 @@ int main(int argc, char **argv)
     test_thin();
     test_scans(dir);
     test_bmp(dir);
+    test_bmp_cut(dir);
     test_bomb();
     test_limit(dir);
     test_webp(dir);

@@ -1,0 +1,2 @@
+/* libFuzzer target: fuzz_image's, over a corpus of BMP and DIB files (bmp.c). */
+#include "fuzz_image.c"
