@@ -3,7 +3,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS = libzip blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4 libheif libraw_r
+PKGS = libzip blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4 libheif libraw_r lcms2
 CFLAGS ?= -O3 -g
 # always added, also when CFLAGS comes from the command line (test-sanitize)
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion
