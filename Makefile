@@ -52,7 +52,7 @@ regen:
 	$(PYTHON) tools/gen_codepages.py > "$$tmp/codepages.h"; \
 	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" "$$tmp/codepages.h" $(REGEN_DIR)/
 
-test: clippie $(TESTS) tests/mkweights fuzz-regress
+test: clippie $(TESTS) tests/mkweights tests/pixels fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
@@ -94,6 +94,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie *.o *.d $(TESTS) tests/mkweights $(FUZZ_RUNNERS)
+	rm -f clippie *.o *.d $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen
