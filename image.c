@@ -335,7 +335,7 @@ static int coeffs_d(int in, int out, int first, int n, int **bounds, double **kk
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
-            ww += k[x] = bicubic((x + xmin - center + 0.5) / fscale);
+            ww += k[x] = bicubic((x + xmin - center + 0.5) * (1.0 / fscale)); /* as Pillow: not / fscale */
         for (int x = 0; x < ksize; x++)
             k[x] = x < xmax && ww != 0.0 ? k[x] / ww : 0.0;
         (*bounds)[2 * i] = xmin;
