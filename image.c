@@ -621,12 +621,12 @@ static void jpeg_progress(j_common_ptr c)
 
 /* Pillow 9.4 reads the first EXIF block of a JPEG as it opens it when no
  * JFIF block before it gave the resolution in dots per inch (unit 1), and
- * fails on a TIFF header it cannot read: a valid byte order mark and less
- * than 8 bytes, or BigTIFF's 16 (it reads 8). ctx: the dpi flag. Returns 1
- * for such a block, 2 to stop at any other EXIF block. */
+ * fails on a TIFF header it cannot read: one of its byte order marks and
+ * fewer than 8 bytes, or little-endian BigTIFF's (it reads 8 of its 16).
+ * ctx: the dpi flag. Returns 1 for such a block, 2 for any other. */
 static int short_exif_segment(unsigned marker, const unsigned char *seg, size_t n, void *ctx)
 {
-    static const char prefixes[][5] = {"MM\0*", "II*\0", "MM*\0", "II\0*", "MM\0+", "II+\0"};
+    static const char marks[][5] = {"MM\0*", "II*\0", "MM*\0", "II\0*", "MM\0+", "II+\0"};
     int *dpi = ctx;
     if (marker == 0xe0 && n >= 12 && !memcmp(seg, "JFIF", 4) && seg[7] == 1)
         *dpi = 1;
@@ -636,18 +636,25 @@ static int short_exif_segment(unsigned marker, const unsigned char *seg, size_t 
         return 2;
     if (n >= 6 && seg[5] == 0) /* Pillow strips "Exif\0\0" only */
         seg += 6, n -= 6;
-    for (size_t k = 0; n >= 4 && k < sizeof prefixes / sizeof prefixes[0]; k++)
-        if (!memcmp(seg, prefixes[k], 4))
+    for (size_t k = 0; n >= 4 && k < sizeof marks / sizeof marks[0]; k++)
+        if (!memcmp(seg, marks[k], 4))
             return n < 8 || !memcmp(seg, "II+\0", 4) ? 1 : 2;
     return 2;
+}
+
+/* A JPEG Pillow refuses for its EXIF block (a camera's preview, which
+ * Pillow never opens, is not checked) */
+static int jpeg_exif_cut_short(const unsigned char *buf, size_t len, char *err)
+{
+    int dpi = 0;
+    if (jpeg_segments(buf, len, short_exif_segment, &dpi) == 1)
+        return error(err, "JPEG whose EXIF block is cut short in its TIFF header");
+    return 0;
 }
 
 static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct image_pixels *im,
                        char *err)
 {
-    int dpi = 0;
-    if (jpeg_segments(buf, len, short_exif_segment, &dpi) == 1)
-        return error(err, "JPEG whose EXIF block is cut short in its TIFF header");
     struct jpeg_decompress_struct cinfo;
     struct jpeg_err je = {0};
     unsigned char *volatile px = NULL;
@@ -783,7 +790,8 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     switch (hd.format) {
     case JPEG:
         /* a frame header not found (0 x 0) is left to libjpeg */
-        if (hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+        if ((hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0) ||
+            jpeg_exif_cut_short(buf, len, err) < 0)
             return -1;
         return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
     case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);
