@@ -3,7 +3,7 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4
+PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4 lcms2
 # loaded on first use (util_lib_load), by the SONAME the build found: linked
 # only into the tests, which make files with them
 LAZY_PKGS = libzip libheif libraw_r

@@ -316,7 +316,7 @@ static int coeffs_d(int in, int out, int first, int n, int **bounds, double **kk
         xmin = xmin < 0 ? 0 : xmin;
         xmax = (xmax > in ? in : xmax) - xmin;
         for (int x = 0; x < xmax; x++)
-            ww += k[x] = bicubic((x + xmin - center + 0.5) / fscale);
+            ww += k[x] = bicubic((x + xmin - center + 0.5) * (1.0 / fscale)); /* as Pillow: not / fscale */
         for (int x = 0; x < ksize; x++)
             k[x] = x < xmax && ww != 0.0 ? k[x] / ww : 0.0;
         (*bounds)[2 * i] = xmin;
@@ -600,6 +600,39 @@ static void jpeg_progress(j_common_ptr c)
     }
 }
 
+/* Pillow 9.4 reads the first EXIF block of a JPEG as it opens it when no
+ * JFIF block before it gave the resolution in dots per inch (unit 1), and
+ * fails on a TIFF header it cannot read: one of its byte order marks and
+ * fewer than 8 bytes, or little-endian BigTIFF's (it reads 8 of its 16).
+ * ctx: the dpi flag. Returns 1 for such a block, 2 for any other. */
+static int short_exif_segment(unsigned marker, const unsigned char *seg, size_t n, void *ctx)
+{
+    static const char marks[][5] = {"MM\0*", "II*\0", "MM*\0", "II\0*", "MM\0+", "II+\0"};
+    int *dpi = ctx;
+    if (marker == 0xe0 && n >= 12 && !memcmp(seg, "JFIF", 4) && seg[7] == 1)
+        *dpi = 1;
+    if (marker != 0xe1 || n < 5 || memcmp(seg, "Exif\0", 5))
+        return 0;
+    if (*dpi)
+        return 2;
+    if (n >= 6 && seg[5] == 0) /* Pillow strips "Exif\0\0" only */
+        seg += 6, n -= 6;
+    for (size_t k = 0; n >= 4 && k < sizeof marks / sizeof marks[0]; k++)
+        if (!memcmp(seg, marks[k], 4))
+            return n < 8 || !memcmp(seg, "II+\0", 4) ? 1 : 2;
+    return 2;
+}
+
+/* A JPEG Pillow refuses for its EXIF block (a camera's preview, which
+ * Pillow never opens, is not checked) */
+static int jpeg_exif_cut_short(const unsigned char *buf, size_t len, char *err)
+{
+    int dpi = 0;
+    if (jpeg_segments(buf, len, short_exif_segment, &dpi) == 1)
+        return error(err, "JPEG whose EXIF block is cut short in its TIFF header");
+    return 0;
+}
+
 static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels, int draft, struct image_pixels *im,
                        char *err)
 {
@@ -738,7 +771,8 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     switch (hd.format) {
     case JPEG:
         /* a frame header not found (0 x 0) is left to libjpeg */
-        if (hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
+        if ((hd.w && hd.h && image_check_size(hd.w, hd.h, o->max_pixels, err) < 0) ||
+            jpeg_exif_cut_short(buf, len, err) < 0)
             return -1;
         return decode_jpeg(buf, len, o->max_pixels, o->draft ? o->resolution : 0, im, err);
     case WEBP: return webpimg_decode(buf, len, o->max_pixels, im, err);

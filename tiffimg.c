@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lcms2.h>
 #include <tiffio.h>
 
 #include "util.h"
@@ -84,69 +85,134 @@ __attribute__((format(printf, 4, 0))) static int on_warning(TIFF *tif, void *use
     return 1;
 }
 
+/* ---- the first directory as Pillow's own parser sees it ---- */
+
+/* Tags that say how the pixels are laid out: of two copies Pillow takes
+ * the last, libtiff the first, so two that differ are refused */
+static const uint16_t layout_tags[] = {256, 257, 258, 259, 262, 273, 277, 278, 279, 284, 317, 322, 323, 324, 325, 338, 339};
+#define N_LAYOUT_TAGS (sizeof layout_tags / sizeof layout_tags[0])
+
+struct raw_ifd {
+    int extra;     /* the file has an ExtraSamples tag (libtiff makes one up when it has not) */
+    unsigned twice; /* a layout tag found twice with different values, else 0 */
+};
+
+static uint64_t get(const unsigned char *p, int n, int le)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[le ? n - 1 - i : i];
+    return v;
+}
+
+/* The entries of the first IFD (classic or BigTIFF) that lie within the
+ * file; libtiff, which opens the file first, reports the rest. */
+static void scan_ifd(const unsigned char *b, size_t len, struct raw_ifd *r)
+{
+    *r = (struct raw_ifd){0};
+    if (len < 16)
+        return;
+    int le = b[0] == 'I', big = get(b + 2, 2, le) == 43;
+    size_t esize = big ? 20 : 12, csize = big ? 8 : 2, first[N_LAYOUT_TAGS] = {0};
+    uint64_t off = get(b + (big ? 8 : 4), big ? 8 : 4, le);
+    if (off > len || len - off < csize)
+        return;
+    uint64_t n = get(b + off, (int)csize, le);
+    for (uint64_t k = 0; k < n && (len - off - csize) / esize > k; k++) {
+        size_t e = (size_t)(off + csize + k * esize);
+        unsigned tag = (unsigned)get(b + e, 2, le);
+        r->extra |= tag == TIFFTAG_EXTRASAMPLES;
+        for (size_t i = 0; i < N_LAYOUT_TAGS; i++)
+            if (tag == layout_tags[i] && first[i] && memcmp(b + first[i], b + e, esize))
+                r->twice = tag;
+            else if (tag == layout_tags[i])
+                first[i] = e;
+    }
+}
+
 /* ---- the tags, as Pillow's OPEN_INFO reads them ---- */
 
 struct layout {
     uint32_t w, h;
-    uint16_t bps, spp, planar, photo;
+    uint16_t bps, spp, planar, photo, sfmt;
     int keep;             /* samples kept a pixel: 1 grey, 2 grey + alpha, 3 RGB or palette, 4 RGBA or CMYK */
+    int wide;             /* one grey sample of 16 or 32 bits kept whole, clamped to 0..65535: Pillow's
+                             modes "I;16", "I" and "F", which its conversion to RGB clamps to 0..255 */
     int assoc;            /* RGBA of associated (premultiplied) alpha */
     uint16_t *cmap[3];    /* palette: libtiff's colour map, 1 << bps entries */
     unsigned char lut[256]; /* samples of bps <= 8 to bytes: grey scaled to 8 bits, inverted for min-is-white */
 };
 
-static int read_layout(TIFF *tif, struct layout *l, char *err)
+/* Grey, as Pillow's OPEN_INFO has it: 1 to 8 bits (8 with alpha), and one
+ * sample of 16 bits (unsigned or signed) or 32 (unsigned, signed or float),
+ * which Pillow does not invert for min-is-white. */
+static int grey_keep(const struct layout *l, int small)
 {
-    uint16_t sfmt = 1, nextra = 0, *extra = NULL, compression = 1;
+    if (l->sfmt == SAMPLEFORMAT_UINT && (l->spp == 1 || (l->spp == 2 && l->bps == 8)) && small)
+        return l->spp;
+    if (l->spp == 1 && (l->bps == 16 || l->bps == 32) && l->sfmt >= SAMPLEFORMAT_UINT &&
+        l->sfmt <= (l->bps == 32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_INT))
+        return 1;
+    return 0;
+}
+
+/* The samples kept a pixel, 0 for a kind Pillow does not open, -1 for
+ * YCbCr read by libtiff's RGBA reader. extra: the ExtraSamples tag's
+ * first value, -1 without one (then Pillow takes RGBA's fourth for alpha). */
+static int keep_samples(TIFF *tif, struct layout *l, int extra, uint16_t compression)
+{
+    int spp = l->spp, small = l->bps == 1 || l->bps == 2 || l->bps == 4 || l->bps == 8;
+    if (l->photo == PHOTOMETRIC_MINISWHITE || l->photo == PHOTOMETRIC_MINISBLACK)
+        return grey_keep(l, small);
+    if (l->sfmt != SAMPLEFORMAT_UINT)
+        return 0;
+    switch (l->photo) {
+    case PHOTOMETRIC_RGB:
+        if (spp < 3 || (l->bps != 8 && l->bps != 16))
+            return 0;
+        l->assoc = spp >= 4 && extra == EXTRASAMPLE_ASSOCALPHA;
+        return spp >= 4 && extra != EXTRASAMPLE_UNSPECIFIED ? 4 : 3;
+    case PHOTOMETRIC_PALETTE: /* with alpha: Pillow's "PA" */
+        return (spp == 1 || (spp == 2 && l->bps == 8)) && small &&
+                       TIFFGetField(tif, TIFFTAG_COLORMAP, &l->cmap[0], &l->cmap[1], &l->cmap[2])
+                   ? spp
+                   : 0;
+    case PHOTOMETRIC_SEPARATED: return spp >= 4 && (l->bps == 8 || l->bps == 16) ? 4 : 0;
+    case PHOTOMETRIC_CIELAB: return spp == 3 && l->bps == 8 ? 3 : 0;
+    case PHOTOMETRIC_YCBCR:
+        /* JPEG in one plane: libjpeg makes the RGB, as in Pillow; others go to libtiff's RGBA reader */
+        return compression == COMPRESSION_JPEG && l->planar == PLANARCONFIG_CONTIG && spp == 3 && l->bps == 8 &&
+                       TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)
+                   ? 3
+                   : -1;
+    }
+    return 0;
+}
+
+static int read_layout(TIFF *tif, const struct raw_ifd *raw, struct layout *l, char *err)
+{
+    uint16_t nextra = 0, *extra = NULL, compression = 1;
     if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &l->w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &l->h))
         return error(err, "cannot decode TIFF: no image width or length");
+    if (raw->twice)
+        return error(err, "cannot decode TIFF: its first directory has tag %u twice, with different values",
+                     raw->twice);
     TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &l->bps);
     TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
     TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l->planar);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &sfmt);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &l->sfmt);
     TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l->photo))
         l->photo = PHOTOMETRIC_MINISWHITE; /* Pillow's default too */
-    int bps = l->bps, spp = l->spp, little = bps == 1 || bps == 2 || bps == 4 || bps == 8;
-    if (sfmt != SAMPLEFORMAT_UINT)
-        return error(err, "TIFF of sample format %u is not supported (only unsigned integers)", sfmt);
-    switch (l->photo) {
-    case PHOTOMETRIC_MINISWHITE:
-    case PHOTOMETRIC_MINISBLACK:
-        if ((spp == 1 && (little || bps == 16)) || (spp == 2 && bps == 8))
-            l->keep = spp;
-        break;
-    case PHOTOMETRIC_RGB:
-        if (spp >= 3 && (bps == 8 || bps == 16)) {
-            /* no ExtraSamples tag: Pillow takes the fourth for alpha too */
-            l->keep = spp >= 4 && (nextra == 0 || extra[0] != EXTRASAMPLE_UNSPECIFIED) ? 4 : 3;
-            l->assoc = l->keep == 4 && nextra > 0 && extra[0] == EXTRASAMPLE_ASSOCALPHA;
-        }
-        break;
-    case PHOTOMETRIC_PALETTE:
-        if (spp == 1 && little && TIFFGetField(tif, TIFFTAG_COLORMAP, &l->cmap[0], &l->cmap[1], &l->cmap[2]))
-            l->keep = 1;
-        break;
-    case PHOTOMETRIC_SEPARATED:
-        if (spp >= 4 && (bps == 8 || bps == 16))
-            l->keep = 4;
-        break;
-    case PHOTOMETRIC_YCBCR:
-        /* JPEG in one plane: libjpeg makes the RGB, as in Pillow; others go to libtiff's RGBA reader */
-        if (compression == COMPRESSION_JPEG && l->planar == PLANARCONFIG_CONTIG && spp == 3 && bps == 8 &&
-            TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
-            l->keep = 3;
-        else
-            l->keep = -1;
-        break;
-    }
+    l->keep = keep_samples(tif, l, raw->extra && nextra > 0 ? extra[0] : -1, compression);
     if (!l->keep)
-        return error(err, "TIFF of photometric interpretation %u with %d samples of %d bits is not supported",
-                     l->photo, spp, bps);
-    for (int v = 0; v < 256 && little; v++) {
+        return error(err, "TIFF of photometric interpretation %u with %d samples of %d bits is not supported (sample format %u)",
+                     l->photo, l->spp, l->bps, l->sfmt);
+    l->wide = l->keep == 1 && l->bps > 8 && l->photo != PHOTOMETRIC_PALETTE;
+    for (int v = 0; v < 256 && l->bps <= 8; v++) {
         int grey = l->photo == PHOTOMETRIC_MINISWHITE || l->photo == PHOTOMETRIC_MINISBLACK;
-        int s = grey ? v * 255 / ((1 << bps) - 1) : v;
+        int s = grey ? v * 255 / ((1 << l->bps) - 1) : v;
         l->lut[v] = (unsigned char)(l->photo == PHOTOMETRIC_MINISWHITE ? 255 - s : s);
     }
     return 0;
@@ -169,6 +235,35 @@ static unsigned sample(const unsigned char *row, size_t i, int bps)
     return (unsigned)(row[bit / 8] >> (8 - bps - bit % 8)) & ((1u << bps) - 1);
 }
 
+/* A wide grey sample (see struct layout) from its bytes in native order;
+ * a float truncated, as Pillow's conversion from "F" does, NaN to 0. */
+static uint16_t wide_sample(const unsigned char *p, const struct layout *l)
+{
+    double v;
+    if (l->bps == 16 && l->sfmt == SAMPLEFORMAT_INT) {
+        int16_t i16;
+        memcpy(&i16, p, 2);
+        v = i16;
+    } else if (l->bps == 16) {
+        uint16_t u16;
+        memcpy(&u16, p, 2);
+        v = u16;
+    } else if (l->sfmt == SAMPLEFORMAT_IEEEFP) {
+        float f;
+        memcpy(&f, p, 4);
+        v = f;
+    } else if (l->sfmt == SAMPLEFORMAT_INT) {
+        int32_t i32;
+        memcpy(&i32, p, 4);
+        v = i32;
+    } else {
+        uint32_t u32;
+        memcpy(&u32, p, 4);
+        v = u32;
+    }
+    return !(v > 0) ? 0 : v >= 65535 ? 65535 : (uint16_t)v;
+}
+
 /* A decoded chunk (strip or tile) of ch rows of cw pixels of n samples
  * from channel first on, into im at (x0, y0), clipped to the image. */
 struct chunk {
@@ -181,19 +276,24 @@ struct chunk {
 static void put_chunk(const struct chunk *k, const struct layout *l, struct image_pixels *im)
 {
     uint32_t rows = l->h - k->y0 < k->ch ? l->h - k->y0 : k->ch, cols = l->w - k->x0 < k->cw ? l->w - k->x0 : k->cw;
-    int invert16 = l->photo == PHOTOMETRIC_MINISWHITE ? 255 : 0;
+    size_t bytes = l->wide ? 2 : 1; /* a kept sample */
     for (uint32_t r = 0; r < rows; r++) {
         const unsigned char *row = k->buf + r * k->rowbytes;
-        unsigned char *out = im->px + ((size_t)(k->y0 + r) * l->w + k->x0) * l->keep;
+        unsigned char *out = im->px + ((size_t)(k->y0 + r) * l->w + k->x0) * l->keep * bytes;
         for (uint32_t x = 0; x < cols; x++)
-            for (int s = 0; s < k->n; s++) {
+            for (int s = 0; s < k->n && k->first + s < l->keep; s++) {
                 int c = k->first + s;
-                if (c >= l->keep)
+                size_t i = (size_t)x * k->n + s, o = (size_t)x * l->keep + c;
+                if (l->wide) {
+                    uint16_t v = wide_sample(row + i * (l->bps / 8), l);
+                    memcpy(out + 2 * o, &v, 2);
                     continue;
-                unsigned v = sample(row, (size_t)x * k->n + s, l->bps);
-                /* 16 bits: the high byte, as Pillow's ";16N" unpackers keep */
-                v = l->bps == 16 ? (v >> 8) ^ (c == 0 ? invert16 : 0) : c == 0 ? l->lut[v] : v;
-                out[(size_t)x * l->keep + c] = (unsigned char)v;
+                }
+                unsigned v = sample(row, i, l->bps);
+                /* 16 bits: the high byte, as Pillow's ";16N" unpackers keep; CIELab's
+                 * signed a and b made unsigned, as Pillow's "LAB" unpacker does */
+                v = l->bps == 16 ? v >> 8 : c == 0 ? l->lut[v] : l->photo == PHOTOMETRIC_CIELAB ? v ^ 0x80 : v;
+                out[o] = (unsigned char)v;
             }
     }
 }
@@ -256,21 +356,49 @@ static void unassociate(struct image_pixels *im)
     }
 }
 
-/* Palette indices to RGB, each colour the high byte of libtiff's 16-bit
- * map (Pillow: b // 256). */
+/* Palette indices (and alpha, Pillow's "PA") to RGB (and alpha), each
+ * colour the high byte of libtiff's 16-bit map (Pillow: b // 256). */
 static int expand_palette(const struct layout *l, struct image_pixels *im)
 {
     size_t n = (size_t)im->w * im->h;
-    unsigned char *rgb = malloc(n * 3);
+    int c = im->c + 2;
+    unsigned char *rgb = malloc(n * c);
     if (!rgb)
         return -1;
-    for (size_t p = 0; p < n; p++)
-        for (int c = 0; c < 3; c++)
-            rgb[p * 3 + c] = (unsigned char)(l->cmap[c][im->px[p]] >> 8);
+    for (size_t p = 0; p < n; p++) {
+        const unsigned char *in = im->px + p * im->c;
+        for (int ch = 0; ch < 3; ch++)
+            rgb[p * c + ch] = (unsigned char)(l->cmap[ch][in[0]] >> 8);
+        if (c == 4)
+            rgb[p * 4 + 3] = in[1];
+    }
     free(im->px);
     im->px = rgb;
-    im->c = 3;
+    im->c = c;
     return 0;
+}
+
+/* CIELab to sRGB by LittleCMS, as Pillow's convert("RGB") does it: its
+ * Lab (v2, D50) and sRGB profiles, perceptual intent. Pillow converts
+ * after the resize, this before it. */
+static int lab_to_rgb(struct image_pixels *im)
+{
+    cmsHPROFILE lab = cmsCreateLab2Profile(NULL), srgb = cmsCreate_sRGBProfile();
+    cmsHTRANSFORM t = NULL;
+    if (lab && srgb)
+        t = cmsCreateTransform(lab, COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1), srgb, TYPE_RGB_8,
+                               INTENT_PERCEPTUAL, 0);
+    for (int y = 0; t && y < im->h; y++) { /* a row at a time: a pixel count must fit in 32 bits */
+        unsigned char *row = im->px + (size_t)y * im->w * 3;
+        cmsDoTransform(t, row, row, (cmsUInt32Number)im->w);
+    }
+    if (t)
+        cmsDeleteTransform(t);
+    if (lab)
+        cmsCloseProfile(lab);
+    if (srgb)
+        cmsCloseProfile(srgb);
+    return t ? 0 : -1;
 }
 
 /* YCbCr that is not JPEG in one plane: libtiff's RGBA reader, as Pillow's
@@ -296,23 +424,27 @@ static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, stru
 static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct image_pixels *im, char *err)
 {
     struct layout l = {0};
+    struct raw_ifd raw;
     uint16_t orientation = 1;
-    if (read_layout(tif, &l, err) < 0 || image_check_size(l.w, l.h, max_pixels, err) < 0)
+    scan_ifd(src->buf, src->len, &raw);
+    if (read_layout(tif, &raw, &l, err) < 0 || image_check_size(l.w, l.h, max_pixels, err) < 0)
         return -1;
     int rgba = l.keep < 0;
     l.keep = rgba ? 3 : l.keep;
-    *im = (struct image_pixels){.px = malloc((size_t)l.w * l.h * l.keep), .w = (int)l.w, .h = (int)l.h, .c = l.keep};
+    *im = (struct image_pixels){.px = malloc((size_t)l.w * l.h * l.keep * (l.wide ? 2 : 1)), .w = (int)l.w,
+                                .h = (int)l.h, .c = l.keep, .grey16 = l.wide};
     if (!im->px)
         return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
     if ((rgba ? read_rgba(tif, src, &l, im, err) : read_chunks(tif, src, &l, im, err)) < 0)
         return -1;
     if (l.assoc)
         unassociate(im);
-    if (l.photo == PHOTOMETRIC_PALETTE && expand_palette(&l, im) < 0)
+    if ((l.photo == PHOTOMETRIC_PALETTE && expand_palette(&l, im) < 0) ||
+        (l.photo == PHOTOMETRIC_CIELAB && lab_to_rgb(im) < 0))
         return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
     im->cmyk = l.photo == PHOTOMETRIC_SEPARATED;
-    /* modes "P" and "1" are resized with nearest neighbour */
-    im->palette = l.photo == PHOTOMETRIC_PALETTE || (l.keep == 1 && l.bps == 1);
+    /* modes "P" and "1" are resized with nearest neighbour ("PA" is not) */
+    im->palette = (l.photo == PHOTOMETRIC_PALETTE && l.keep == 1) || (l.keep == 1 && l.bps == 1);
     TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
     im->transform = orientation >= 1 && orientation <= 8 ? orientation : 1;
     return 0;

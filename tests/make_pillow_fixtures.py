@@ -163,8 +163,115 @@ def bmp(ref):
     made("bits2.bmp", bmp_file(w, h, 2, bmp_rows(w, h, 2, index(4)), bmp_palette(4)), "bits a pixel")
 
 
+def tiff_file(entries, data, big_endian=False):
+    """A TIFF of one IFD (entries: (tag, type, values), type 3 SHORT or 4
+    LONG, sorted as given) after its pixel data; StripOffsets is made 8."""
+    import struct
+    e = ">" if big_endian else "<"
+    head = (b"MM\0*" if big_endian else b"II*\0") + struct.pack(e + "I", 8 + len(data))
+    ifd = struct.pack(e + "H", len(entries))
+    for tag, typ, values in entries:
+        values = [8] if tag == 273 else values
+        raw = b"".join(struct.pack(e + ("H" if typ == 3 else "I"), v) for v in values)
+        assert len(raw) <= 4, tag
+        ifd += struct.pack(e + "HHI", tag, typ, len(values)) + raw.ljust(4, b"\0")
+    return head + data + ifd + b"\0\0\0\0"
+
+
+def tiff_pixels_as(ref, name, other, res):
+    """Records for NAME what Pillow makes of OTHER (the same picture in a
+    mode Pillow can resize)."""
+    from PIL import Image
+    with Image.open(ref.path(other)) as im:
+        px = clipref.preprocess(res)(im)
+    ref.lines.append("pil-%s-%s %d %s\n" % (ref.section, name, res,
+                                             " ".join("%.9g" % v for v in px.flatten().tolist())))
+
+
+def tiff_jpeg_with_exif(ref, name, exif, **save):
+    """A JPEG Pillow writes, with the APP1 block exif added after its first
+    block (SOI, and JFIF's APP0 when it writes one)."""
+    import io
+    from PIL import Image
+    im = Image.new("RGB", (24, 20))
+    im.putdata([(x * 10, y * 12, (x * y) % 256) for y in range(20) for x in range(24)])
+    b = io.BytesIO()
+    im.save(b, "JPEG", quality=90, **save)
+    j = b.getvalue()
+    at = 2 + (2 + int.from_bytes(j[4:6], "big") if j[2:4] == b"\xff\xe0" else 0)
+    seg = b"Exif\0\0" + exif
+    return ref.write(name, j[:at] + b"\xff\xe1" + (len(seg) + 2).to_bytes(2, "big") + seg + j[at:])
+
+
 def tiff(ref):
     """TIFF, WebP, JPEG and MPO."""
+    import struct
+    import zlib
+    from PIL import Image
+    w, h = 32, 40  # Resize(32) leaves 32 x 40 as it is: only the crop, which Pillow can do in any mode
+
+    # 16-bit grey, Pillow's "I;16": kept whole, clamped to 0..255 by the
+    # conversion to RGB; Pillow cannot resize it, so the resized one is
+    # compared with its mode "I" copy, which it can
+    grey = [(x * 37 + y * 11) % 700 for y in range(h) for x in range(w)]
+    im = Image.new("I;16", (w, h))
+    im.putdata(grey)
+    im.save(ref.path("grey16.tif"))
+    ref.pixels("grey16.tif", res=(32,))
+    im = Image.new("I;16", (48, 40))
+    im.putdata([(x * 29 + y * 13) % 600 for y in range(40) for x in range(48)])
+    im.save(ref.path("grey16-resized.tif"))
+    im.convert("I").save(ref.path("grey16-as-i.tif"))
+    for r in (32, 21):
+        tiff_pixels_as(ref, "grey16-resized.tif", "grey16-as-i.tif", r)
+
+    # 32-bit signed ints (Pillow's "I", resized in 32 bits), 16-bit signed
+    # ones (byte by byte: Pillow writes none), 32-bit floats ("F", truncated)
+    im = Image.new("I", (48, 40))
+    im.putdata([(x * 31 + y * 17) % 900 for y in range(40) for x in range(48)])
+    im.save(ref.path("int32.tif"))
+    ref.pixels("int32.tif")
+    vals = [(x * 23 + y * 7) % 500 for y in range(h) for x in range(w)]
+    ref.write("int16s.tif", tiff_file([(256, 3, [w]), (257, 3, [h]), (258, 3, [16]), (259, 3, [1]), (262, 3, [1]),
+                                       (273, 4, [0]), (277, 3, [1]), (278, 3, [h]), (279, 4, [2 * w * h]),
+                                       (339, 3, [2])], struct.pack(">%dh" % (w * h), *vals), big_endian=True))
+    ref.pixels("int16s.tif", res=(32,))
+    im = Image.new("F", (w, h))
+    im.putdata([(x * 9.37 + y * 3.1) % 310 - 5 for y in range(h) for x in range(w)])
+    im.save(ref.path("float.tif"))
+    ref.pixels("float.tif", res=(32,))
+
+    # CIELab to sRGB by LittleCMS, as Pillow converts it (after its resize:
+    # same pixels when there is none); palette + alpha, Pillow's "PA"
+    im = Image.new("RGB", (w, h))
+    im.putdata([(x * 8, y * 6, 255 - x * 4) for y in range(h) for x in range(w)])
+    im.convert("LAB").save(ref.path("lab.tif"))
+    ref.pixels("lab.tif", res=(32,))
+    im = Image.new("PA", (w, h))
+    im.putpalette([v for i in range(256) for v in (i, 255 - i, (i * 7) % 256)])
+    im.putdata([((x * 5 + y) % 256, (x * 8) % 256) for y in range(h) for x in range(w)])
+    im.save(ref.path("pa.tif"))
+    ref.pixels("pa.tif", res=(32,))
+
+    # RGB of 4 samples without an ExtraSamples tag: Pillow's RGBA (libtiff
+    # calls the fourth unspecified); a width given twice: Pillow refuses it
+    px = bytes(v for y in range(20) for x in range(24) for v in (x * 10, y * 12, 200, (x * 11 + y * 5) % 256))
+    ref.write("rgba-noextra.tif", tiff_file([(256, 3, [24]), (257, 3, [20]), (258, 3, [8]), (259, 3, [1]),
+                                             (262, 3, [2]), (273, 4, [0]), (277, 3, [4]), (278, 3, [20]),
+                                             (279, 4, [len(px)])], px))
+    ref.pixels("rgba-noextra.tif")
+    z = zlib.compress(bytes((x * 9 + y) % 256 for y in range(20) for x in range(24)))
+    ref.write("width-twice.tif", tiff_file([(256, 3, [24]), (256, 3, [30]), (257, 3, [20]), (258, 3, [8]),
+                                            (259, 3, [8]), (262, 3, [1]), (273, 4, [0]), (277, 3, [1]),
+                                            (278, 3, [20]), (279, 4, [len(z)])], z))
+    ref.refused("width-twice.tif", "has tag 256 twice")
+
+    # JPEG: an EXIF block of 7 bytes of TIFF header fails Pillow's open,
+    # unless a JFIF block gave dots per inch before it
+    tiff_jpeg_with_exif(ref, "exif-short.jpg", b"MM\0*\0\0\0")
+    ref.refused("exif-short.jpg", "EXIF block is cut short")
+    tiff_jpeg_with_exif(ref, "exif-short-dpi.jpg", b"MM\0*\0\0\0", dpi=(72, 72))
+    ref.pixels("exif-short-dpi.jpg")
 
 
 SECTIONS = {"png": png, "bmp": bmp, "tiff": tiff}
