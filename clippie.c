@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,9 +22,7 @@
 #include <cJSON.h>
 #include <jpeglib.h> /* after stdio.h, which it needs */
 #include <sqlite3.h>
-#include <tiffio.h>
 #include <utf8proc.h>
-#include <webp/decode.h>
 #include <zlib.h>
 
 #include "convert.h"
@@ -35,12 +34,14 @@
 #include "rawimg.h"
 #include "search.h"
 #include "textenc.h"
+#include "tiffimg.h"
 #include "tokenizer.h"
 #include "transformer.h"
 #include "util.h"
 #include "vecfile.h"
 #include "vit.h"
 #include "walk.h"
+#include "webpimg.h"
 #include "weights.h"
 
 #define CLIPPIE_VERSION "0.3.0"
@@ -1780,16 +1781,20 @@ static void version(void)
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
     printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
-    int webp = WebPGetDecoderVersion();
-    const char *tiff = TIFFGetVersion(); /* "LIBTIFF, Version 4.5.0\n..." */
-    printf("libraries: libjpeg-turbo (libjpeg API %d), zlib %s, utf8proc %s, stb_image (built in),\n"
-           "  libwebp %d.%d.%d, %.*s, SQLite %s, cJSON %s\n",
-           JPEG_LIB_VERSION, zlibVersion(), utf8proc_version(), webp >> 16, (webp >> 8) & 255, webp & 255,
-           (int)strcspn(tiff, "\n"), tiff, sqlite3_libversion(), cJSON_Version());
+    printf("libraries: libjpeg-turbo (libjpeg API %d), zlib %s, utf8proc %s, SQLite %s, cJSON %s,\n"
+           "  stb_image (built in)\n",
+           JPEG_LIB_VERSION, zlibVersion(), utf8proc_version(), sqlite3_libversion(), cJSON_Version());
     /* loaded on first use: said here whether they load */
     const char *zip = convert_zip_version(), *heif = heifimg_version(), *raw = rawimg_version();
-    printf("  libzip %s, libheif %s, LibRaw %s\n", zip ? zip : "(cannot load)", heif ? heif : "(cannot load)",
-           raw ? raw : "(cannot load)");
+    const char *tiff = tiffimg_version(); /* "LIBTIFF, Version 4.5.0\n..." */
+    int webp = webpimg_version();
+    printf("loaded when needed: libzip %s, libheif %s, LibRaw %s,\n  %.*s, ", zip ? zip : "(cannot load)",
+           heif ? heif : "(cannot load)", raw ? raw : "(cannot load)", tiff ? (int)strcspn(tiff, "\n") : INT_MAX,
+           tiff ? tiff : "libtiff (cannot load)");
+    if (webp < 0)
+        printf("libwebp (cannot load)\n");
+    else
+        printf("libwebp %d.%d.%d\n", webp >> 16, (webp >> 8) & 255, webp & 255);
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {

@@ -11,6 +11,23 @@
 
 #include "util.h"
 
+/* libtiff, and LittleCMS for CIELab, are loaded on first use (util.h) */
+#define TIFF_API(X) X(TIFFGetVersion) X(TIFFOpenOptionsAlloc) X(TIFFOpenOptionsFree) X(TIFFOpenOptionsSetMaxSingleMemAlloc) X(TIFFOpenOptionsSetErrorHandlerExtR) X(TIFFOpenOptionsSetWarningHandlerExtR) X(TIFFClientOpenExt) X(TIFFClose) X(TIFFGetField) X(TIFFGetFieldDefaulted) X(TIFFSetField) X(TIFFIsTiled) X(TIFFComputeStrip) X(TIFFComputeTile) X(TIFFReadEncodedStrip) X(TIFFReadEncodedTile) X(TIFFReadRGBAImageOriented)
+static struct {
+    TIFF_API(UTIL_LIB_POINTER)
+} tiff;
+static const char *const tiff_names[] = {TIFF_API(UTIL_LIB_NAME)};
+static struct util_lib tiff_lib = UTIL_LIB(TIFFIMG_SONAME, tiff_names, tiff);
+
+#define LCMS_API(X) X(cmsCreateLab2Profile) X(cmsCreate_sRGBProfile) X(cmsCreateTransform) X(cmsDoTransform) X(cmsDeleteTransform) X(cmsCloseProfile)
+static struct {
+    LCMS_API(UTIL_LIB_POINTER)
+} lcms;
+static const char *const lcms_names[] = {LCMS_API(UTIL_LIB_NAME)};
+static struct util_lib lcms_lib = UTIL_LIB(LCMS_SONAME, lcms_names, lcms);
+
+const char *tiffimg_version(void) { return util_lib_load(&tiff_lib, NULL) < 0 ? NULL : tiff.TIFFGetVersion(); }
+
 /* ---- libtiff reading from the buffer ---- */
 
 struct source {
@@ -174,7 +191,7 @@ static int keep_samples(TIFF *tif, struct layout *l, int extra, uint16_t compres
         return spp >= 4 && extra != EXTRASAMPLE_UNSPECIFIED ? 4 : 3;
     case PHOTOMETRIC_PALETTE: /* with alpha: Pillow's "PA" */
         return (spp == 1 || (spp == 2 && l->bps == 8)) && small &&
-                       TIFFGetField(tif, TIFFTAG_COLORMAP, &l->cmap[0], &l->cmap[1], &l->cmap[2])
+                       tiff.TIFFGetField(tif, TIFFTAG_COLORMAP, &l->cmap[0], &l->cmap[1], &l->cmap[2])
                    ? spp
                    : 0;
     case PHOTOMETRIC_SEPARATED: return spp >= 4 && (l->bps == 8 || l->bps == 16) ? 4 : 0;
@@ -182,7 +199,7 @@ static int keep_samples(TIFF *tif, struct layout *l, int extra, uint16_t compres
     case PHOTOMETRIC_YCBCR:
         /* JPEG in one plane: libjpeg makes the RGB, as in Pillow; others go to libtiff's RGBA reader */
         return compression == COMPRESSION_JPEG && l->planar == PLANARCONFIG_CONTIG && spp == 3 && l->bps == 8 &&
-                       TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)
+                       tiff.TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)
                    ? 3
                    : -1;
     }
@@ -192,18 +209,18 @@ static int keep_samples(TIFF *tif, struct layout *l, int extra, uint16_t compres
 static int read_layout(TIFF *tif, const struct raw_ifd *raw, struct layout *l, char *err)
 {
     uint16_t nextra = 0, *extra = NULL, compression = 1;
-    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &l->w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &l->h))
+    if (!tiff.TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &l->w) || !tiff.TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &l->h))
         return error(err, "cannot decode TIFF: no image width or length");
     if (raw->twice)
         return error(err, "cannot decode TIFF: its first directory has tag %u twice, with different values",
                      raw->twice);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &l->bps);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l->planar);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &l->sfmt);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
-    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l->photo))
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &l->bps);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &l->planar);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &l->sfmt);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+    if (!tiff.TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &l->photo))
         l->photo = PHOTOMETRIC_MINISWHITE; /* Pillow's default too */
     l->keep = keep_samples(tif, l, raw->extra && nextra > 0 ? extra[0] : -1, compression);
     if (!l->keep)
@@ -302,11 +319,11 @@ static void put_chunk(const struct chunk *k, const struct layout *l, struct imag
  * may be no larger than 64 MiB or 8 bytes a pixel of the image. */
 static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
 {
-    int tiled = TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
+    int tiled = tiff.TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
     uint32_t cw = l->w, ch = l->h;
-    if (tiled && (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw) || !TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch)))
+    if (tiled && (!tiff.TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw) || !tiff.TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch)))
         return error(err, "cannot decode TIFF: tiled without a tile size");
-    if (!tiled && (!TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch) || ch == 0 || ch > l->h))
+    if (!tiled && (!tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch) || ch == 0 || ch > l->h))
         ch = l->h;
     if (cw == 0 || ch == 0)
         return error(err, "cannot decode TIFF: tiles of %u x %u pixels", cw, ch);
@@ -326,9 +343,9 @@ static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, st
         for (uint64_t y = 0; y < l->h; y += ch) /* 64 bits: a tile may be taller than 2^32 - h */
             for (uint64_t x = 0; x < l->w; x += cw) {
                 k.x0 = (uint32_t)x, k.y0 = (uint32_t)y, k.first = p;
-                tmsize_t n = tiled ? TIFFReadEncodedTile(tif, TIFFComputeTile(tif, k.x0, k.y0, 0, (uint16_t)p), buf,
+                tmsize_t n = tiled ? tiff.TIFFReadEncodedTile(tif, tiff.TIFFComputeTile(tif, k.x0, k.y0, 0, (uint16_t)p), buf,
                                                          (tmsize_t)bytes)
-                                   : TIFFReadEncodedStrip(tif, TIFFComputeStrip(tif, k.y0, (uint16_t)p), buf,
+                                   : tiff.TIFFReadEncodedStrip(tif, tiff.TIFFComputeStrip(tif, k.y0, (uint16_t)p), buf,
                                                           (tmsize_t)bytes);
                 if (n < 0) {
                     free(buf);
@@ -381,24 +398,26 @@ static int expand_palette(const struct layout *l, struct image_pixels *im)
 /* CIELab to sRGB by LittleCMS, as Pillow's convert("RGB") does it: its
  * Lab (v2, D50) and sRGB profiles, perceptual intent. Pillow converts
  * after the resize, this before it. */
-static int lab_to_rgb(struct image_pixels *im)
+static int lab_to_rgb(struct image_pixels *im, char *err)
 {
-    cmsHPROFILE lab = cmsCreateLab2Profile(NULL), srgb = cmsCreate_sRGBProfile();
+    if (util_lib_load(&lcms_lib, err) < 0)
+        return -1;
+    cmsHPROFILE lab = lcms.cmsCreateLab2Profile(NULL), srgb = lcms.cmsCreate_sRGBProfile();
     cmsHTRANSFORM t = NULL;
     if (lab && srgb)
-        t = cmsCreateTransform(lab, COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1), srgb, TYPE_RGB_8,
+        t = lcms.cmsCreateTransform(lab, COLORSPACE_SH(PT_LabV2) | CHANNELS_SH(3) | BYTES_SH(1), srgb, TYPE_RGB_8,
                                INTENT_PERCEPTUAL, 0);
     for (int y = 0; t && y < im->h; y++) { /* a row at a time: a pixel count must fit in 32 bits */
         unsigned char *row = im->px + (size_t)y * im->w * 3;
-        cmsDoTransform(t, row, row, (cmsUInt32Number)im->w);
+        lcms.cmsDoTransform(t, row, row, (cmsUInt32Number)im->w);
     }
     if (t)
-        cmsDeleteTransform(t);
+        lcms.cmsDeleteTransform(t);
     if (lab)
-        cmsCloseProfile(lab);
+        lcms.cmsCloseProfile(lab);
     if (srgb)
-        cmsCloseProfile(srgb);
-    return t ? 0 : -1;
+        lcms.cmsCloseProfile(srgb);
+    return t ? 0 : error(err, "out of memory converting a %d x %d CIELab TIFF", im->w, im->h);
 }
 
 /* YCbCr that is not JPEG in one plane: libtiff's RGBA reader, as Pillow's
@@ -408,7 +427,7 @@ static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, stru
     uint32_t *raster = malloc((size_t)l->w * l->h * sizeof *raster);
     if (!raster)
         return error(err, "out of memory for a %u x %u TIFF", l->w, l->h);
-    if (!TIFFReadRGBAImageOriented(tif, l->w, l->h, raster, ORIENTATION_TOPLEFT, 0)) {
+    if (!tiff.TIFFReadRGBAImageOriented(tif, l->w, l->h, raster, ORIENTATION_TOPLEFT, 0)) {
         free(raster);
         return error(err, "cannot decode TIFF: %s", src->msg[0] ? src->msg : "bad YCbCr data");
     }
@@ -439,13 +458,14 @@ static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct
         return -1;
     if (l.assoc)
         unassociate(im);
-    if ((l.photo == PHOTOMETRIC_PALETTE && expand_palette(&l, im) < 0) ||
-        (l.photo == PHOTOMETRIC_CIELAB && lab_to_rgb(im) < 0))
+    if (l.photo == PHOTOMETRIC_PALETTE && expand_palette(&l, im) < 0)
         return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
+    if (l.photo == PHOTOMETRIC_CIELAB && lab_to_rgb(im, err) < 0)
+        return -1;
     im->cmyk = l.photo == PHOTOMETRIC_SEPARATED;
     /* modes "P" and "1" are resized with nearest neighbour ("PA" is not) */
     im->palette = (l.photo == PHOTOMETRIC_PALETTE && l.keep == 1) || (l.keep == 1 && l.bps == 1);
-    TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
+    tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_ORIENTATION, &orientation);
     im->transform = orientation >= 1 && orientation <= 8 ? orientation : 1;
     return 0;
 }
@@ -454,20 +474,22 @@ int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, st
 {
     struct source src = {.buf = buf, .len = len};
     *im = (struct image_pixels){0};
-    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    if (util_lib_load(&tiff_lib, err) < 0)
+        return -1;
+    TIFFOpenOptions *opts = tiff.TIFFOpenOptionsAlloc();
     if (!opts)
         return error(err, "out of memory opening a TIFF");
     uint64_t limit = max_pixels < (1ull << 40) ? 8 * max_pixels + (16 << 20) : 1ull << 43;
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)limit);
-    TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
-    TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
-    TIFF *tif = TIFFClientOpenExt("TIFF", "r", &src, src_read, src_write, src_seek, src_close, src_size, src_map,
+    tiff.TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)limit);
+    tiff.TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
+    tiff.TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
+    TIFF *tif = tiff.TIFFClientOpenExt("TIFF", "r", &src, src_read, src_write, src_seek, src_close, src_size, src_map,
                                   src_unmap, opts);
-    TIFFOpenOptionsFree(opts);
+    tiff.TIFFOpenOptionsFree(opts);
     if (!tif)
         return error(err, "cannot decode TIFF: %s", src.msg[0] ? src.msg : "bad header");
     int rc = read_image(tif, &src, max_pixels, im, err);
-    TIFFClose(tif);
+    tiff.TIFFClose(tif);
     if (rc < 0) {
         free(im->px);
         im->px = NULL;

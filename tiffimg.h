@@ -36,6 +36,10 @@
 
 #include "image.h"
 
+/* libtiff's version, "LIBTIFF, Version 4.5.0\n..."; NULL when it cannot
+ * be loaded (libtiff, and LittleCMS for CIELab, load on first use) */
+const char *tiffimg_version(void);
+
 int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err);
 
 #endif

@@ -9,19 +9,31 @@
 
 #include "util.h"
 
+/* libwebpdemux, and through it libwebp, loaded on first use (util.h); the
+ * headers' inline wrappers (WebPGetFeatures...) are called as what they
+ * wrap, with the ABI version the headers give */
+#define WEBP_API(X) X(WebPGetDecoderVersion) X(WebPGetFeaturesInternal) X(WebPAnimDecoderOptionsInitInternal) X(WebPAnimDecoderNewInternal) X(WebPAnimDecoderGetInfo) X(WebPAnimDecoderGetNext) X(WebPAnimDecoderGetDemuxer) X(WebPAnimDecoderDelete) X(WebPDemuxGetI) X(WebPDemuxGetChunk) X(WebPDemuxReleaseChunkIterator)
+static struct {
+    WEBP_API(UTIL_LIB_POINTER)
+} webp;
+static const char *const webp_names[] = {WEBP_API(UTIL_LIB_NAME)};
+static struct util_lib webp_lib = UTIL_LIB(WEBPDEMUX_SONAME, webp_names, webp);
+
+int webpimg_version(void) { return util_lib_load(&webp_lib, NULL) < 0 ? -1 : webp.WebPGetDecoderVersion(); }
+
 /* The orientation in the EXIF chunk, which may start with "Exif\0\0"
  * (Pillow strips it too); 1 without one. */
 static int exif_orientation(const WebPDemuxer *demux)
 {
     WebPChunkIterator it;
     int o = 1;
-    if (WebPDemuxGetChunk(demux, "EXIF", 1, &it)) {
+    if (webp.WebPDemuxGetChunk(demux, "EXIF", 1, &it)) {
         const unsigned char *t = it.chunk.bytes;
         size_t n = it.chunk.size;
         if (n >= 6 && !memcmp(t, "Exif\0\0", 6))
             t += 6, n -= 6;
         o = image_tiff_orientation(t, n);
-        WebPDemuxReleaseChunkIterator(&it);
+        webp.WebPDemuxReleaseChunkIterator(&it);
     }
     return o;
 }
@@ -31,7 +43,7 @@ static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct image_p
 {
     uint8_t *rgba;
     int timestamp;
-    if (!WebPAnimDecoderGetNext(dec, &rgba, &timestamp))
+    if (!webp.WebPAnimDecoderGetNext(dec, &rgba, &timestamp))
         return error(err, "cannot decode WebP: its first frame is corrupt or truncated");
     if (!(im->px = malloc((size_t)w * h * c)))
         return error(err, "out of memory for a %d x %d WebP", w, h);
@@ -45,35 +57,37 @@ int webpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, st
 {
     WebPBitstreamFeatures f;
     *im = (struct image_pixels){0};
-    VP8StatusCode st = WebPGetFeatures(buf, len, &f);
+    if (util_lib_load(&webp_lib, err) < 0)
+        return -1;
+    VP8StatusCode st = webp.WebPGetFeaturesInternal(buf, len, &f, WEBP_DECODER_ABI_VERSION);
     if (st != VP8_STATUS_OK)
         return error(err, "cannot decode WebP: %s header (status %d)",
                      st == VP8_STATUS_NOT_ENOUGH_DATA ? "truncated" : "bad", (int)st);
     if (image_check_size((uint64_t)f.width, (uint64_t)f.height, max_pixels, err) < 0)
         return -1;
     WebPAnimDecoderOptions opts;
-    if (!WebPAnimDecoderOptionsInit(&opts))
+    if (!webp.WebPAnimDecoderOptionsInitInternal(&opts, WEBP_DEMUX_ABI_VERSION))
         return error(err, "cannot decode WebP: libwebp's version does not match its headers");
     opts.color_mode = MODE_RGBA;
     opts.use_threads = 0;
     WebPData data = {buf, len};
-    WebPAnimDecoder *dec = WebPAnimDecoderNew(&data, &opts);
+    WebPAnimDecoder *dec = webp.WebPAnimDecoderNewInternal(&data, &opts, WEBP_DEMUX_ABI_VERSION);
     if (!dec)
         return error(err, "cannot decode WebP: bad or truncated chunks");
     WebPAnimInfo info;
     int rc = -1;
-    if (!WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != (uint32_t)f.width ||
+    if (!webp.WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != (uint32_t)f.width ||
         info.canvas_height != (uint32_t)f.height) {
         error(err, "cannot decode WebP: its canvas is not the %d x %d its header says", f.width, f.height);
         goto done;
     }
-    const WebPDemuxer *demux = WebPAnimDecoderGetDemuxer(dec);
-    int alpha = (WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ALPHA_FLAG) != 0;
+    const WebPDemuxer *demux = webp.WebPAnimDecoderGetDemuxer(dec);
+    int alpha = (webp.WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ALPHA_FLAG) != 0;
     if (first_frame(dec, f.width, f.height, alpha ? 4 : 3, im, err) < 0)
         goto done;
     im->orientation = exif_orientation(demux);
     rc = 0;
 done:
-    WebPAnimDecoderDelete(dec);
+    webp.WebPAnimDecoderDelete(dec);
     return rc;
 }

@@ -19,6 +19,10 @@
 
 #include "image.h"
 
+/* libwebp's decoder version, as WebPGetDecoderVersion gives it (0x010204 for
+ * 1.2.4); -1 when it cannot be loaded (libwebp loads on first use) */
+int webpimg_version(void);
+
 int webpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err);
 
 #endif
