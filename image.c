@@ -13,6 +13,7 @@
 #include "heifimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
+#include "tgaimg.h"
 #include "tiffimg.h"
 #include "webpimg.h"
 
@@ -117,7 +118,7 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW, TGA };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
@@ -232,8 +233,9 @@ static int raw_magic(const unsigned char *b, size_t len, int *tiff)
 }
 
 /* The format, by the first bytes only (never the name), and the size the
- * header claims. Formats stb_image knows but we do not document (TGA, which
- * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
+ * header claims. TGA, which has no magic, is tried last, by all of its header
+ * fields (tgaimg_probe). Formats stb_image knows but we do not document (PSD,
+ * HDR, PIC) are refused here without any decoder running. */
 static int read_header(const unsigned char *b, size_t len, struct header *hd, char *err)
 {
     *hd = (struct header){0};
@@ -266,9 +268,11 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         hd->format = TIFF; /* classic or BigTIFF */
     } else if (heif_brand(b, len)) {
         hd->format = HEIF;
+    } else if (tgaimg_probe(b, len)) {
+        hd->format = TGA; /* tgaimg.c checks its size */
     } else
         return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, "
-                          "HEIF, AVIF or camera RAW");
+                          "HEIF, AVIF, camera RAW or TGA");
     return 0;
 }
 
@@ -764,6 +768,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
+    case TGA: return tgaimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;

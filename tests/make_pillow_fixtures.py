@@ -58,8 +58,81 @@ class Ref:
             f.writelines(self.lines)
 
 
+def png_pixels(w, h, c, seed):
+    """w x h pixels of c bytes: smooth ramps with a little noise, so that
+    every resize weight shows."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    ramps = [x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) * 127 // max(w + h - 2, 1) + 64, 255 - x * 9]
+    px = np.stack([ramps[k % 4] for k in range(c)], axis=-1) + rng.integers(-20, 21, (h, w, c))
+    return np.clip(px, 0, 255).astype(np.uint8)
+
+
+def png_tga_header(kind, w, h, depth, flags, cmap=None, id_field=b""):
+    """TGA's 18 bytes; cmap: (first entry, entries, bits an entry)."""
+    import struct
+    first, n, bits = cmap or (0, 0, 0)
+    return struct.pack("<BBBHHBHHHHBB", len(id_field), 1 if cmap else 0, kind, first, n, bits, 0, 0, w, h,
+                       depth, flags) + id_field
+
+
+def png_tga_rle(pixels, bpp, w):
+    """Run-length packets over the whole pixel stream: repeats as runs
+    within a row of w (Pillow refuses a run into the next row), the rest as
+    packets of up to 128 pixels, which may cross rows."""
+    out, i, n = bytearray(), 0, len(pixels) // bpp
+    px = [bytes(pixels[k * bpp:(k + 1) * bpp]) for k in range(n)]
+    while i < n:
+        run = 1
+        while i + run < n and run < 128 and px[i + run] == px[i] and (i + run) % w:
+            run += 1
+        if run > 1:
+            out += bytes([0x80 | (run - 1)]) + px[i]
+            i += run
+            continue
+        lit = 1
+        while i + lit < n and lit < 128 and px[i + lit] != px[i + lit - 1]:
+            lit += 1
+        out += bytes([lit - 1]) + b"".join(px[i:i + lit])
+        i += lit
+    return bytes(out)
+
+
+def png_tga(ref):
+    """TGA: what Pillow writes (grey + alpha run-length encoded from the
+    bottom row, RGBA from the top), and by hand what it does not: a
+    16-bit colour map from entry 5 on, rows right to left from the top,
+    packets crossing rows; 16-bit true colour from the bottom right; a file
+    cut short and one whose run crosses a row, which Pillow refuses."""
+    import numpy as np
+    from PIL import Image
+    Image.fromarray(png_pixels(13, 9, 2, 1), "LA").save(ref.path("tga-la-rle.tga"), compression="tga_rle")
+    ref.pixels("tga-la-rle.tga")
+    Image.fromarray(png_pixels(9, 13, 4, 2), "RGBA").save(ref.path("tga-rgba-top.tga"), orientation=1)
+    ref.pixels("tga-rgba-top.tga")
+    w, h = 11, 7
+    idx = (png_pixels(w, h, 1, 3)[:, :, 0] // 16 + 5).astype(np.uint8)
+    idx[2:4, 3:] = 9  # runs to the end of a row
+    cmap = np.arange(16 * 2, dtype="<u2").reshape(16, 2)
+    entries = ((cmap[:, 0] * 977 + 12345) & 0x7fff).astype("<u2").tobytes()
+    ref.write("tga-p16-right.tga", png_tga_header(9, w, h, 8, 0x30, (5, 16, 16), b"clippie") + entries +
+              png_tga_rle(idx.tobytes(), 1, w))
+    ref.pixels("tga-p16-right.tga")
+    rgb16 = ((png_pixels(w, h, 1, 4)[:, :, 0].astype("<u2") * 131 + 7) & 0xffff).astype("<u2")
+    ref.write("tga-rgb16-bottom-right.tga", png_tga_header(2, w, h, 16, 0x10) + rgb16.tobytes())
+    ref.pixels("tga-rgb16-bottom-right.tga")
+    data = png_tga_header(10, w, h, 24, 0) + png_tga_rle(png_pixels(w, h, 3, 5).tobytes(), 3, w)
+    ref.write("tga-truncated.tga", data[:-7])
+    ref.refused("tga-truncated.tga", "truncated TGA")
+    ref.write("tga-run-across.tga", png_tga_header(11, w, h, 8, 0) + bytes([0x80 | (w + 1), 77]) +
+              png_tga_rle(bytes(range(w * h - w - 2)), 1, w))
+    ref.refused("tga-run-across.tga", "crosses the end of row 0")
+
+
 def png(ref):
     """PNG, GIF, PNM, TGA."""
+    png_tga(ref)
 
 
 def bmp(ref):
