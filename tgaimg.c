@@ -51,11 +51,13 @@ static void bgr15(const unsigned char *p, unsigned char *o)
     o[2] = (unsigned char)((v & 31) * 255 / 31);
 }
 
-/* The colour map of n entries of mb bytes from entry first on; entries it
- * does not set stay black. */
+/* The colour map of n entries of mb bytes from entry first on. As in
+ * Pillow, the entries before first are black, those after the map grey
+ * (Pillow's palette starts as a grey ramp). */
 static void read_map(struct tga *t, const unsigned char *m, int first, int n, int mb)
 {
-    memset(t->pal, 0, sizeof t->pal);
+    for (int k = 0; k < 256; k++)
+        memset(t->pal + 3 * k, k < first ? 0 : k, 3);
     for (int k = 0; k < n; k++, m += mb) {
         unsigned char *o = t->pal + 3 * (first + k);
         if (mb == 2)

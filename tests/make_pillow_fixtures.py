@@ -102,9 +102,10 @@ def png_tga_rle(pixels, bpp, w):
 def png_tga(ref):
     """TGA: what Pillow writes (grey + alpha run-length encoded from the
     bottom row, RGBA from the top), and by hand what it does not: a
-    16-bit colour map from entry 5 on, rows right to left from the top,
-    packets crossing rows; 16-bit true colour from the bottom right; a file
-    cut short and one whose run crosses a row, which Pillow refuses."""
+    16-bit colour map from entry 5 to 20 (pixels before and after it too),
+    rows right to left from the top, packets crossing rows; 16-bit true
+    colour from the bottom right; a file cut short and one whose run
+    crosses a row, which Pillow refuses."""
     import numpy as np
     from PIL import Image
     Image.fromarray(png_pixels(13, 9, 2, 1), "LA").save(ref.path("tga-la-rle.tga"), compression="tga_rle")
@@ -112,7 +113,7 @@ def png_tga(ref):
     Image.fromarray(png_pixels(9, 13, 4, 2), "RGBA").save(ref.path("tga-rgba-top.tga"), orientation=1)
     ref.pixels("tga-rgba-top.tga")
     w, h = 11, 7
-    idx = (png_pixels(w, h, 1, 3)[:, :, 0] // 16 + 5).astype(np.uint8)
+    idx = (png_pixels(w, h, 1, 3)[:, :, 0] // 10).astype(np.uint8)  # 0..25: some before the map, some after
     idx[2:4, 3:] = 9  # runs to the end of a row
     cmap = np.arange(16 * 2, dtype="<u2").reshape(16, 2)
     entries = ((cmap[:, 0] * 977 + 12345) & 0x7fff).astype("<u2").tobytes()
