@@ -127,6 +127,7 @@ struct header {
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
     int tiff;       /* a RAW that is a TIFF: read as one when LibRaw does not know it */
     int grey16;     /* a 16-bit grey PNG: Pillow's mode "I" */
+    int channels;   /* what stb_image is to make, 0: as many as the file has */
 };
 
 static uint32_t load_be32(const unsigned char *p)
@@ -203,6 +204,21 @@ static int png_chunks(const unsigned char *b, size_t len, char *err)
     return 0;
 }
 
+/* PNG: IHDR's size, bit depth (b[24]) and colour type (b[25]). Pillow opens
+ * colour type 3 as mode "P" and 1-bit grey as mode "1", both resized with
+ * nearest neighbour; a tRNS colour of grey or RGB it keeps apart from the
+ * pixels (the image stays "L" or "RGB", resized without alpha), so those
+ * are decoded to the colour type's own channels. */
+static int png_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+{
+    static const int channels[7] = {1, 0, 3, 0, 2, 0, 4}; /* by colour type; 3: RGB(A) from the palette */
+    int depth = b[24], type = b[25];
+    *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20),
+                          .palette = type == 3 || (type == 0 && depth == 1), .grey16 = depth == 16 && type == 0,
+                          .channels = type < 7 ? channels[type] : 0};
+    return png_chunks(b, len, err);
+}
+
 /* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
  * their major brands (mif1 and msf1 are the generic HEIF ones). */
 static int heif_brand(const unsigned char *b, size_t len)
@@ -246,9 +262,7 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3,
-                              .grey16 = b[24] == 16 && b[25] == 0};
-        return png_chunks(b, len, err);
+        return png_header(b, len, hd, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         if (len < 10)
             return error(err, "truncated GIF header");
@@ -696,7 +710,7 @@ static int decode_stb(const unsigned char *buf, size_t len, const struct header 
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
     im->grey16 = hd->grey16;
     im->px = hd->grey16 ? stbimage_decode16(buf, len, max_alloc, &im->w, &im->h, err)
-                        : stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+                        : stbimage_decode(buf, len, max_alloc, hd->channels, &im->w, &im->h, &im->c, err);
     im->c = hd->grey16 ? 1 : im->c;
     if (!im->px)
         return -1;

@@ -23,11 +23,13 @@
 #define STBIMAGE_MAX_SIDE (1 << 20)
 
 /* Decodes len bytes into h rows of w pixels of c bytes (1 grey, 2 grey +
- * alpha, 3 RGB, 4 RGBA), malloc'd: the caller frees them. No allocation of
- * the decoder is larger than max_alloc bytes, so that a stream that inflates
- * past what its header claims fails instead. NULL with err. */
-unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
-                               char *err);
+ * alpha, 3 RGB, 4 RGBA), malloc'd: the caller frees them. c is want unless
+ * want is 0: then as many as the file has (with an alpha channel for a PNG's
+ * tRNS colour). No allocation of the decoder is larger than max_alloc bytes,
+ * so that a stream that inflates past what its header claims fails instead.
+ * NULL with err. */
+unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int want, int *w, int *h,
+                               int *c, char *err);
 
 /* The same for a 16-bit grey PNG: h rows of w native uint16 samples
  * (transparency, if any, dropped). */

@@ -131,8 +131,24 @@ def png_tga(ref):
     ref.refused("tga-run-across.tga", "crosses the end of row 0")
 
 
+def png_png(ref):
+    """PNG: 1-bit grey (Pillow's mode "1", resized with nearest neighbour);
+    grey and RGB with a tRNS colour, which Pillow keeps apart (the image
+    stays "L" or "RGB", resized with no alpha)."""
+    from PIL import Image
+    grey = png_pixels(13, 9, 1, 6)[:, :, 0]
+    Image.fromarray(grey).convert("1").save(ref.path("1bit-trns.png"), transparency=0)
+    ref.pixels("1bit-trns.png")
+    Image.fromarray(grey).save(ref.path("l-trns.png"), transparency=int(grey[4, 6]))
+    ref.pixels("l-trns.png")
+    rgb = png_pixels(9, 13, 3, 7)
+    Image.fromarray(rgb).save(ref.path("rgb-trns.png"), transparency=tuple(int(v) for v in rgb[5, 3]))
+    ref.pixels("rgb-trns.png")
+
+
 def png(ref):
     """PNG, GIF, PNM, TGA."""
+    png_png(ref)
     png_tga(ref)
 
 
