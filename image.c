@@ -10,6 +10,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
+#include "gifimg.h"
 #include "heifimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
@@ -264,9 +265,7 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
             return error(err, "truncated PNG: no IHDR header");
         return png_header(b, len, hd, err);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
-        if (len < 10)
-            return error(err, "truncated GIF header");
-        *hd = (struct header){.format = GIF, .w = load_u16(b + 6), .h = load_u16(b + 8), .palette = 1};
+        hd->format = GIF; /* gifimg.c reads its header, and so on */
     } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
         hd->format = BMP;
         return bmp_header(b, len, hd, err);
@@ -700,7 +699,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
-/* ---- PNG, GIF, BMP, PNM, by stb_image ---- */
+/* ---- PNG, BMP, PNM, by stb_image ---- */
 
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
@@ -782,6 +781,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
+    case GIF: return gifimg_decode(buf, len, o->max_pixels, im, err);
     case TGA: return tgaimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)

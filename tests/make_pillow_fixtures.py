@@ -146,9 +146,72 @@ def png_png(ref):
     ref.pixels("rgb-trns.png")
 
 
+def png_lzw(indices, bits, bad_at=None):
+    """GIF image data: LZW codes of bits + 1 bits, one a pixel, with a clear
+    code before the table would need wider ones; in sub-blocks. bad_at: a
+    code past the next free one before that pixel."""
+    clear, codes, acc, nacc, out = 1 << bits, [], 0, 0, bytearray()
+    for k, v in enumerate(indices):
+        if k % (clear - 2) == 0:
+            codes.append(clear)
+        if k == bad_at:
+            codes.append(clear + 2 + k % (clear - 2) + 1)
+        codes.append(v)
+    codes.append(clear + 1)
+    for c in codes:
+        acc |= c << nacc
+        nacc += bits + 1
+        while nacc >= 8:
+            out.append(acc & 255)
+            acc >>= 8
+            nacc -= 8
+    if nacc:
+        out.append(acc)
+    data = bytes([bits])
+    for k in range(0, len(out), 255):
+        data += bytes([len(out[k:k + 255])]) + out[k:k + 255]
+    return data + b"\0"
+
+
+def png_gif(screen, frame, indices, table=None, trans=None, interlace=False, own=None, bits=4, bad_at=None):
+    """A GIF of one frame (x, y, w, h) on a screen (w, h): table, the global
+    colour table (RGB bytes); own, the frame's; trans, its transparent index."""
+    import struct
+
+    def flag(t):
+        return 0x80 | (len(t) // 3).bit_length() - 2 if t else 0
+    out = b"GIF89a" + struct.pack("<HHBBB", *screen, flag(table), 0, 0) + (table or b"")
+    if trans is not None:
+        out += b"!\xf9\x04" + bytes([1, 0, 0, trans, 0])
+    out += b"," + struct.pack("<HHHHB", *frame, flag(own) | (0x40 if interlace else 0)) + (own or b"")
+    return out + png_lzw(indices, bits, bad_at) + b";"
+
+
+def png_gifs(ref):
+    """GIF's first frame as Pillow opens it, made by hand: a frame at an
+    offset on a larger screen (filled with the transparent index, whose
+    colour shows, as Pillow does not compose the frame), with indices past
+    its table; interlaced with no colour table (mode "L", resized with
+    bicubic); data cut short; a code past the next free one."""
+    table = bytes(png_pixels(12, 1, 3, 8).flatten())
+    idx = png_pixels(7, 5, 1, 9)[:, :, 0] // 17  # 0..15, past the table's 12
+    ref.write("gif-offset-trans.gif", png_gif((11, 9), (3, 2, 7, 5), idx.flatten(), table, trans=5))
+    ref.pixels("gif-offset-trans.gif")
+    grey = png_pixels(9, 13, 1, 10)[:, :, 0] // 16
+    rows = [r for start, step in ((0, 8), (4, 8), (2, 4), (1, 2)) for r in range(start, 13, step)]
+    ref.write("gif-grey-interlaced.gif", png_gif((9, 13), (0, 0, 9, 13), grey[rows].flatten(), interlace=True))
+    ref.pixels("gif-grey-interlaced.gif")
+    whole = png_gif((9, 13), (0, 0, 9, 13), grey.flatten(), table)
+    ref.write("gif-truncated.gif", whole[:len(whole) // 2])
+    ref.refused("gif-truncated.gif", "truncated GIF")
+    ref.write("gif-bad-code.gif", png_gif((9, 13), (0, 0, 9, 13), grey.flatten(), table, bad_at=20))
+    ref.refused("gif-bad-code.gif", "past the next free one")
+
+
 def png(ref):
     """PNG, GIF, PNM, TGA."""
     png_png(ref)
+    png_gifs(ref)
     png_tga(ref)
 
 

@@ -149,6 +149,24 @@ static void test_pnm(void)
     CHECK(r.rc == 0, "PNM with comments: %s", r.err);
 }
 
+/* GIF (gifimg.c): a screen over the pixel limit is refused before the
+ * canvas is allocated; image data of nothing but clear codes ends quickly
+ * as a truncated file. */
+static void test_gif(void)
+{
+    unsigned char big[64] = "GIF89a\xff\xff\xff\xff\0\0\0,\0\0\0\0\x01\0\x01\0\0\x02";
+    refused(big, sizeof big, "GIF of 65535 x 65535", "over the limit");
+    size_t len = 1 << 20;
+    unsigned char *clears = malloc(len);
+    memcpy(clears, "GIF89a\x01\0\x01\0\0\0\0,\0\0\0\0\x01\0\x01\0\0\x07", 24);
+    for (size_t p = 24; p + 256 <= len; p += 256) { /* sub-blocks of 255 bytes: code 128 (clear) every 8 bits */
+        clears[p] = 255;
+        memset(clears + p + 1, 0x80, 255);
+    }
+    refused(clears, len - 100, "GIF of clear codes only", "truncated GIF");
+    free(clears);
+}
+
 static unsigned char *put_be32(unsigned char *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -898,6 +916,7 @@ int main(int argc, char **argv)
     test_bad(dir);
     test_magic();
     test_tga();
+    test_gif();
     test_pnm();
     test_thin();
     test_scans(dir);
