@@ -12,6 +12,7 @@
 
 #include "gifimg.h"
 #include "heifimg.h"
+#include "pnmimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
 #include "tgaimg.h"
@@ -155,42 +156,6 @@ static int bmp_header(const unsigned char *b, size_t len, struct header *hd, cha
     return 0;
 }
 
-/* PNM, as stb_image reads it: whitespace and #-comments, then a number. */
-static int pnm_number(const unsigned char *b, size_t len, size_t *p, uint64_t *v)
-{
-    for (;;) {
-        while (*p < len && strchr(" \t\n\v\f\r", b[*p]) && b[*p])
-            ++*p;
-        if (*p >= len || b[*p] != '#')
-            break;
-        while (*p < len && b[*p] != '\n' && b[*p] != '\r')
-            ++*p;
-    }
-    size_t start = *p;
-    for (*v = 0; *p < len && b[*p] >= '0' && b[*p] <= '9' && *p - start < 9; ++*p)
-        *v = *v * 10 + (b[*p] - '0');
-    /* a number must end before the file does, and fit in stb_image's int */
-    return *p > start && *p < len && !(b[*p] >= '0' && b[*p] <= '9') ? 0 : -1;
-}
-
-/* PNM: P5 (grey) or P6 (RGB), width, height, maximum value, one whitespace
- * byte, then the pixels, which must all be there: stb_image would leave the
- * missing ones uninitialised. */
-static int pnm_header(const unsigned char *b, size_t len, struct header *hd, char *err)
-{
-    size_t p = 2;
-    uint64_t maxval;
-    if (pnm_number(b, len, &p, &hd->w) < 0 || pnm_number(b, len, &p, &hd->h) < 0 ||
-        pnm_number(b, len, &p, &maxval) < 0)
-        return error(err, "bad PNM header: a size or the maximum value is missing or has over 9 digits");
-    if (maxval > 65535)
-        return error(err, "PNM of maximum value %llu (more than 16 bits)", (unsigned long long)maxval);
-    uint64_t need = hd->w * hd->h * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
-    if (len - p - 1 < need)
-        return error(err, "truncated PNM: %zu bytes of pixels, %llu expected", len - p - 1, (unsigned long long)need);
-    return 0;
-}
-
 /* PNG: an empty IDAT chunk before any data has stb_image add 0 to a null
  * pointer (undefined behaviour); no encoder writes one, so it is refused.
  * Chunk headers only, as far as they lie within the file. */
@@ -269,9 +234,8 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
         hd->format = BMP;
         return bmp_header(b, len, hd, err);
-    } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
-        hd->format = PNM;
-        return pnm_header(b, len, hd, err);
+    } else if (pnmimg_probe(b, len)) {
+        hd->format = PNM; /* pnmimg.c reads its header, and so on */
     } else if (raw_magic(b, len, &hd->tiff)) {
         hd->format = RAW;
     } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
@@ -699,7 +663,7 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
-/* ---- PNG, BMP, PNM, by stb_image ---- */
+/* ---- PNG and BMP, by stb_image ---- */
 
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
@@ -782,6 +746,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
     case GIF: return gifimg_decode(buf, len, o->max_pixels, im, err);
+    case PNM: return pnmimg_decode(buf, len, o->max_pixels, im, err);
     case TGA: return tgaimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)

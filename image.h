@@ -6,9 +6,9 @@
  *
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
- * PNG, BMP and PNM (P5, P6) by stb_image (stbimage.h); GIF's first frame
- * (gifimg.h) and TGA (tgaimg.h) by decoders of our own, as Pillow reads
- * them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
+ * PNG and BMP by stb_image (stbimage.h); GIF's first frame (gifimg.h), PNM
+ * (P1 to P6, pnmimg.h) and TGA (tgaimg.h) by decoders of our own, as Pillow
+ * reads them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
  * and AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h). TGA,
  * which has no magic bytes, is told by all of its header fields, and only
  * when no other format's magic matched. Anything else is "not an image",
@@ -20,14 +20,15 @@
  * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied, and palette
- * images (PNG, GIF, TGA, BMP) and 1-bit PNGs with nearest neighbour; alpha
- * is then dropped, not composited. A PNG's tRNS colour, as in Pillow, does
- * not make grey or RGB an image with alpha.
+ * images (PNG, GIF, TGA, BMP) and bitmaps (1-bit PNG, PBM) with nearest
+ * neighbour; alpha is then dropped, not composited. A PNG's tRNS colour, as
+ * in Pillow, does not make grey or RGB an image with alpha.
  * With exif set, a JPEG's or WebP's EXIF orientation is applied first (the
  * published pipeline ignores it); TIFF's Orientation tag, HEIF's container
  * transformations and a RAW's flip are applied whatever exif says. 16-bit
- * grey PNGs are resized in 32-bit ints, as Pillow's mode "I". Memory: the decoded pixels and a few rows of the
- * crop, whatever the resized size. Thread-safe: no state outside the call.
+ * grey PNGs and PGMs are resized in 32-bit ints, as Pillow's mode "I".
+ * Memory: the decoded pixels and a few rows of the crop, whatever the
+ * resized size. Thread-safe: no state outside the call.
  */
 #ifndef IMAGE_H
 #define IMAGE_H

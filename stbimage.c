@@ -22,7 +22,6 @@ static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? real
 #define STB_IMAGE_STATIC /* no stbi_ symbol leaves this file */
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
-#define STBI_ONLY_PNM
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 #define STBI_MAX_DIMENSIONS STBIMAGE_MAX_SIDE

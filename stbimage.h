@@ -1,7 +1,7 @@
-/* stbimage.h - PNG, BMP and PNM (P5, P6) pixels by stb_image, for image.c.
+/* stbimage.h - PNG and BMP pixels by stb_image, for image.c.
  *
  * stb_image is compiled into stbimage.c from Debian's header (libstb-dev)
- * with only these three formats, so that it is built with our flags and the
+ * with only these two formats, so that it is built with our flags and the
  * sanitizers and libFuzzer instrument it. The caller decides the format from
  * the magic bytes and checks the header's size first (image.c does).
  *

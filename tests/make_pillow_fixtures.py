@@ -208,10 +208,47 @@ def png_gifs(ref):
     ref.refused("gif-bad-code.gif", "past the next free one")
 
 
+def png_pnm(ref):
+    """PBM, PGM, PPM as Pillow opens them: bitmaps plain (bits with no
+    space between, comments) and raw, written by Pillow (mode "1", nearest
+    neighbour); 16-bit grey raw (Pillow's) and plain with a maximum of 1000
+    (mode "I"); colour plain with a maximum of 6 (scaled with halves to
+    even) and raw with 2-byte samples, one over the maximum (clipped); and
+    what Pillow refuses: a plain sample over the maximum, a raw file cut
+    short, a plain bitmap holding a 2."""
+    from PIL import Image
+    bits = png_pixels(13, 9, 1, 11)[:, :, 0] > 128
+    rows = ["".join("1" if v else "0" for v in row) for row in bits]
+    ref.write("pnm-plain.pbm", b"P1\n# made by clippie\n13 9\n" + "\n".join(rows).encode() + b"\n")
+    ref.pixels("pnm-plain.pbm")
+    Image.fromarray(~bits).save(ref.path("pnm-raw.pbm"))
+    ref.pixels("pnm-raw.pbm")
+    grey = png_pixels(9, 13, 1, 12)[:, :, 0].astype("int32") * 2
+    Image.fromarray(grey.astype("int32"), "I").save(ref.path("pnm-raw16.pgm"))
+    ref.pixels("pnm-raw16.pgm")
+    text = " ".join(str(v) for v in grey.flatten() + 480).encode()  # up to 990
+    ref.write("pnm-plain16.pgm", b"P2 9 13\n1000\n# a comment between samples\n" + text + b"\n")
+    ref.pixels("pnm-plain16.pgm")
+    rgb = png_pixels(11, 7, 3, 13) // 40  # 0..6
+    ref.write("pnm-plain.ppm", b"P3\n11 7 6\n" + " ".join(str(v) for v in rgb.flatten()).encode())
+    ref.pixels("pnm-plain.ppm")
+    wide = png_pixels(7, 11, 3, 14).astype(">u2") * 4
+    wide[0, 0, 0] = 1001
+    ref.write("pnm-raw16.ppm", b"P6 7 11 1000\n" + wide.tobytes())
+    ref.pixels("pnm-raw16.ppm")
+    ref.write("pnm-over-max.pgm", b"P2 2 1 100 50 101\n")
+    ref.refused("pnm-over-max.pgm", "over the maximum value")
+    ref.write("pnm-truncated.ppm", b"P6 7 11 1000\n" + wide.tobytes()[:-3])
+    ref.refused("pnm-truncated.ppm", "truncated PNM")
+    ref.write("pnm-two.pbm", b"P1 2 2 0120")
+    ref.refused("pnm-two.pbm", "bad PBM")
+
+
 def png(ref):
     """PNG, GIF, PNM, TGA."""
     png_png(ref)
     png_gifs(ref)
+    png_pnm(ref)
     png_tga(ref)
 
 

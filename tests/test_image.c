@@ -136,14 +136,17 @@ static void test_tga(void)
           "1-pixel TGA: rc %d, red %g: %s", r.rc, r.first[0], r.err);
 }
 
-/* The same for a truncated PNM (stb_image ignores the short read) and a PNM
- * whose size overflows stb_image's int parser. */
+/* A truncated PNM (stb_image, which read them once, ignored the short
+ * read), one whose size has too many digits, a plain one far too short. */
 static void test_pnm(void)
 {
     unsigned char pnm[15 + 3 * 16 * 5] = "P6\n16 16\n255\n";
     refused(pnm, sizeof pnm, "truncated PNM", "truncated PNM");
     const char *big = "P5 99999999999 1 255\n";
     refused((const unsigned char *)big, strlen(big), "PNM of 11-digit width", "bad PNM header");
+    const char *plain = "P2 9000 9000 255\n1 2 3\n"; /* a sample takes a byte at least: refused unallocated */
+    refused((const unsigned char *)plain, strlen(plain), "plain PGM of 9000 x 9000 in 3 samples",
+            "truncated PNM: 6 bytes of pixels, 81000000 expected");
     const char *comment = "P5\n# a comment\n2 1\n# another\n255\n\x10\x20";
     struct outcome r = in_child((const unsigned char *)comment, strlen(comment), 1);
     CHECK(r.rc == 0, "PNM with comments: %s", r.err);
