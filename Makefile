@@ -3,12 +3,21 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS = libzip blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4 libheif libraw_r
+PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson libwebp libwebpdemux libtiff-4
+# loaded on first use (util_lib_load), by the SONAME the build found: linked
+# only into the tests, which make files with them
+LAZY_PKGS = libzip libheif libraw_r
+LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r
+soname = $(shell objdump -p "$$($(CC) -print-file-name=$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
+$(foreach l,$(LAZY),$(eval $(word 1,$(subst :, ,$l))_SONAME := $(call soname,$(word 2,$(subst :, ,$l)))))
+$(foreach l,$(LAZY),$(if $($(word 1,$(subst :, ,$l))_SONAME),,$(error no SONAME found for $(word 2,$(subst :, ,$l)).so: is its -dev package installed?)))
 CFLAGS ?= -O3 -g
 # always added, also when CFLAGS comes from the command line (test-sanitize)
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion
-CPPFLAGS += $(shell pkg-config --cflags $(PKGS))
-LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+CPPFLAGS += $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS)) \
+	$(foreach l,$(LAZY),-D$(word 1,$(subst :, ,$l))_SONAME='"$($(word 1,$(subst :, ,$l))_SONAME)"')
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread -ldl
+TEST_LDLIBS = $(LDLIBS) $(shell pkg-config --libs $(LAZY_PKGS))
 
 # every .c beside clippie.c is a module; every tests/test_*.c a unit test
 MODULES = $(filter-out clippie.o,$(patsubst %.c,%.o,$(wildcard *.c)))
@@ -22,7 +31,7 @@ clippie: clippie.o $(MODULES)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< $(MODULES) $(LDLIBS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< $(MODULES) $(TEST_LDLIBS)
 
 # an object depends on its own source and the headers it includes (-MMD)
 %.o: %.c
@@ -52,7 +61,7 @@ regen:
 	$(PYTHON) tools/gen_codepages.py > "$$tmp/codepages.h"; \
 	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" "$$tmp/codepages.h" $(REGEN_DIR)/
 
-test: clippie $(TESTS) tests/mkweights fuzz-regress
+test: clippie $(TESTS) tests/mkweights tests/pixels fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
@@ -94,6 +103,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie *.o *.d $(TESTS) tests/mkweights $(FUZZ_RUNNERS)
+	rm -f clippie *.o *.d $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen

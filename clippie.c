@@ -20,20 +20,19 @@
 
 #include <cJSON.h>
 #include <jpeglib.h> /* after stdio.h, which it needs */
-#include <libheif/heif.h>
-#include <libraw.h>
 #include <sqlite3.h>
 #include <tiffio.h>
 #include <utf8proc.h>
 #include <webp/decode.h>
-#include <zip.h>
 #include <zlib.h>
 
 #include "convert.h"
+#include "heifimg.h"
 #include "image.h"
 #include "index.h"
 #include "input.h"
 #include "pipeline.h"
+#include "rawimg.h"
 #include "search.h"
 #include "textenc.h"
 #include "tokenizer.h"
@@ -1790,11 +1789,14 @@ static void version(void)
     printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
     int webp = WebPGetDecoderVersion();
     const char *tiff = TIFFGetVersion(); /* "LIBTIFF, Version 4.5.0\n..." */
-    printf("libraries: libjpeg-turbo (libjpeg API %d), libzip %s, zlib %s, utf8proc %s, stb_image (built in),\n"
-           "  libwebp %d.%d.%d, %.*s, libheif %s, LibRaw %s, SQLite %s, cJSON %s\n",
-           JPEG_LIB_VERSION, zip_libzip_version(), zlibVersion(), utf8proc_version(), webp >> 16, (webp >> 8) & 255,
-           webp & 255, (int)strcspn(tiff, "\n"), tiff, heif_get_version(), libraw_version(), sqlite3_libversion(),
-           cJSON_Version());
+    printf("libraries: libjpeg-turbo (libjpeg API %d), zlib %s, utf8proc %s, stb_image (built in),\n"
+           "  libwebp %d.%d.%d, %.*s, SQLite %s, cJSON %s\n",
+           JPEG_LIB_VERSION, zlibVersion(), utf8proc_version(), webp >> 16, (webp >> 8) & 255, webp & 255,
+           (int)strcspn(tiff, "\n"), tiff, sqlite3_libversion(), cJSON_Version());
+    /* loaded on first use: said here whether they load */
+    const char *zip = convert_zip_version(), *heif = heifimg_version(), *raw = rawimg_version();
+    printf("  libzip %s, libheif %s, LibRaw %s\n", zip ? zip : "(cannot load)", heif ? heif : "(cannot load)",
+           raw ? raw : "(cannot load)");
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {

@@ -16,6 +16,16 @@
 #include "pickle.h"
 #include "safetensors.h"
 
+/* libzip is loaded on first use (util.h): only convert reads zip archives */
+#define ZIP_API(X) X(zip_libzip_version) X(zip_fdopen) X(zip_discard) X(zip_error_init_with_code) X(zip_error_strerror) X(zip_error_fini) X(zip_strerror) X(zip_get_num_entries) X(zip_get_name) X(zip_name_locate) X(zip_stat_index) X(zip_fopen_index) X(zip_fread) X(zip_fclose) X(zip_file_strerror)
+static struct {
+    ZIP_API(UTIL_LIB_POINTER)
+} zip;
+static const char *const zip_names[] = {ZIP_API(UTIL_LIB_NAME)};
+static struct util_lib zip_lib = UTIL_LIB(ZIP_SONAME, zip_names, zip);
+
+const char *convert_zip_version(void) { return util_lib_load(&zip_lib, NULL) < 0 ? NULL : zip.zip_libzip_version(); }
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "weights files are little-endian float32, written as this host lays floats out"
 #endif
@@ -96,9 +106,9 @@ static const char *release_of(int fd)
 static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *name, uint64_t limit, size_t *len)
 {
     zip_stat_t st;
-    if (zip_stat_index(c->zip, (zip_uint64_t)idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE) ||
+    if (zip.zip_stat_index(c->zip, (zip_uint64_t)idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE) ||
         !(st.valid & ZIP_STAT_COMP_SIZE)) {
-        error(c->err, "%s: cannot read entry %s: %s", c->path, name, zip_strerror(c->zip));
+        error(c->err, "%s: cannot read entry %s: %s", c->path, name, zip.zip_strerror(c->zip));
         return NULL;
     }
     /* deflate expands at most 1032:1; a stored entry not at all */
@@ -108,17 +118,17 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
         return NULL;
     }
     unsigned char *buf = malloc(st.size ? st.size : 1);
-    zip_file_t *f = zip_fopen_index(c->zip, (zip_uint64_t)idx, 0);
+    zip_file_t *f = zip.zip_fopen_index(c->zip, (zip_uint64_t)idx, 0);
     if (!buf || !f) {
-        error(c->err, "%s: cannot open entry %s: %s", c->path, name, buf ? zip_strerror(c->zip) : "out of memory");
+        error(c->err, "%s: cannot open entry %s: %s", c->path, name, buf ? zip.zip_strerror(c->zip) : "out of memory");
         goto fail;
     }
-    zip_int64_t got = zip_fread(f, buf, st.size);
+    zip_int64_t got = zip.zip_fread(f, buf, st.size);
     if (got < 0 || (zip_uint64_t)got != st.size) {
-        error(c->err, "%s: entry %s is truncated or corrupt: %s", c->path, name, zip_file_strerror(f));
+        error(c->err, "%s: entry %s is truncated or corrupt: %s", c->path, name, zip.zip_file_strerror(f));
         goto fail;
     }
-    zip_fclose(f);
+    zip.zip_fclose(f);
     f = NULL;
     if ((st.valid & ZIP_STAT_CRC) && crc32_z(0, buf, st.size) != st.crc) {
         error(c->err, "%s: entry %s fails its CRC-32 check: the archive is corrupted", c->path, name);
@@ -128,7 +138,7 @@ static unsigned char *read_entry(struct ckpt *c, zip_int64_t idx, const char *na
     return buf;
 fail:
     if (f)
-        zip_fclose(f);
+        zip.zip_fclose(f);
     free(buf);
     return NULL;
 }
@@ -209,29 +219,31 @@ static int read_at(int fd, void *p, size_t n, uint64_t at)
  * whatever that is called; *pkl gets its index. */
 static int open_archive(struct ckpt *c, zip_int64_t *pkl)
 {
+    if (util_lib_load(&zip_lib, c->err) < 0)
+        return -1;
     int ze, fd = dup(c->fd);
     if (fd < 0)
         return error(c->err, "%s: %s", c->path, strerror(errno));
-    if (!(c->zip = zip_fdopen(fd, ZIP_RDONLY, &ze))) {
+    if (!(c->zip = zip.zip_fdopen(fd, ZIP_RDONLY, &ze))) {
         close(fd);
         if (ze == ZIP_ER_NOZIP)
             return error(c->err, "%s: not a zip archive, so not a PyTorch checkpoint", c->path);
         zip_error_t e;
-        zip_error_init_with_code(&e, ze);
-        error(c->err, "%s: broken zip archive: %s", c->path, zip_error_strerror(&e));
-        zip_error_fini(&e);
+        zip.zip_error_init_with_code(&e, ze);
+        error(c->err, "%s: broken zip archive: %s", c->path, zip.zip_error_strerror(&e));
+        zip.zip_error_fini(&e);
         return -1;
     }
     /* PyTorch's reader takes the last of two entries of one name, libzip
      * the first: a real checkpoint has no such pair */
-    zip_int64_t n = zip_get_num_entries(c->zip, 0);
+    zip_int64_t n = zip.zip_get_num_entries(c->zip, 0);
     for (zip_int64_t k = 0; k < n; k++) {
-        const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
-        if (name && zip_name_locate(c->zip, name, 0) != k)
+        const char *name = zip.zip_get_name(c->zip, (zip_uint64_t)k, 0);
+        if (name && zip.zip_name_locate(c->zip, name, 0) != k)
             return error(c->err, "%s: archive holds two entries named %s", c->path, name);
     }
     for (zip_int64_t k = 0; k < n; k++) {
-        const char *name = zip_get_name(c->zip, (zip_uint64_t)k, 0);
+        const char *name = zip.zip_get_name(c->zip, (zip_uint64_t)k, 0);
         const char *slash = name ? strchr(name, '/') : NULL;
         if (slash && !strcmp(slash, "/data.pkl") && (size_t)(slash - name) < sizeof c->top) {
             memcpy(c->top, name, (size_t)(slash - name));
@@ -258,7 +270,7 @@ static int read_pickle(struct ckpt *c, zip_int64_t idx)
     c->tensors = c->pickle->tensors;
     c->ntensors = c->pickle->ntensors;
     snprintf(constants, sizeof constants, "%s/constants.pkl", c->top);
-    c->jit = zip_name_locate(c->zip, constants, 0) >= 0;
+    c->jit = zip.zip_name_locate(c->zip, constants, 0) >= 0;
     return 0;
 }
 
@@ -870,12 +882,12 @@ static int locate_storage(struct ckpt *c, struct storage *s)
         return 0;
     }
     snprintf(s->entry, sizeof s->entry, "%s/data/%s", c->top, first->t.storage_key);
-    if ((s->idx = zip_name_locate(c->zip, s->entry, 0)) < 0)
+    if ((s->idx = zip.zip_name_locate(c->zip, s->entry, 0)) < 0)
         return error(c->err, "%s: storage %s of tensor %s is missing from the archive", c->path, s->entry,
                      first->spec->name);
     zip_stat_t st;
-    if (zip_stat_index(c->zip, (zip_uint64_t)s->idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE))
-        return error(c->err, "%s: cannot read entry %s: %s", c->path, s->entry, zip_strerror(c->zip));
+    if (zip.zip_stat_index(c->zip, (zip_uint64_t)s->idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE))
+        return error(c->err, "%s: cannot read entry %s: %s", c->path, s->entry, zip.zip_strerror(c->zip));
     s->size = st.size;
     return 0;
 }
@@ -1133,7 +1145,7 @@ int convert_model(const char *in, const char *out, const struct convert_opts *op
     rc = 0;
 done:
     if (c.zip)
-        zip_discard(c.zip);
+        zip.zip_discard(c.zip);
     if (c.fd >= 0)
         close(c.fd);
     pickle_close(c.pickle);

@@ -62,6 +62,10 @@ struct convert_info {
     char config[PATH_MAX]; /* the config read beside it, "" when none */
 };
 
+/* libzip's version, "1.7.3", which convert loads on first use (util_lib_load);
+ * NULL when it cannot be loaded */
+const char *convert_zip_version(void);
+
 int convert_model(const char *in, const char *out, const struct convert_opts *opts, struct convert_info *info,
                   char *err);
 

@@ -8,6 +8,16 @@
 
 #include "util.h"
 
+/* libheif is loaded on first use (util.h), not with clippie */
+#define HEIF_API(X) X(heif_init) X(heif_deinit) X(heif_get_version) X(heif_context_alloc) X(heif_context_free) X(heif_context_read_from_memory_without_copy) X(heif_context_get_primary_image_handle) X(heif_image_handle_get_width) X(heif_image_handle_get_height) X(heif_image_handle_has_alpha_channel) X(heif_image_handle_release) X(heif_decode_image) X(heif_image_get_width) X(heif_image_get_height) X(heif_image_get_plane_readonly) X(heif_image_release)
+static struct {
+    HEIF_API(UTIL_LIB_POINTER)
+} heif;
+static const char *const heif_names[] = {HEIF_API(UTIL_LIB_NAME)};
+static struct util_lib heif_lib = UTIL_LIB(HEIFIMG_SONAME, heif_names, heif);
+
+const char *heifimg_version(void) { return util_lib_load(&heif_lib, NULL) < 0 ? NULL : heif.heif_get_version(); }
+
 /* ---- sizes the file claims, read before libheif allocates them: libheif
  * 1.15 allocates a grid's canvas, and libde265 an HEVC stream's picture, as
  * they say, whatever the image's own size ---- */
@@ -242,11 +252,11 @@ static int check_streams(const unsigned char *b, size_t len, uint64_t max_pixels
  * the size the container said (a coded stream may say otherwise). */
 static int copy_plane(const struct heif_image *img, int c, int hw, int hh, struct image_pixels *im, char *err)
 {
-    int stride, w = heif_image_get_width(img, heif_channel_interleaved),
-                h = heif_image_get_height(img, heif_channel_interleaved);
+    int stride, w = heif.heif_image_get_width(img, heif_channel_interleaved),
+                h = heif.heif_image_get_height(img, heif_channel_interleaved);
     if (w != hw || h != hh)
         return error(err, "cannot decode HEIF: decoded %d x %d pixels where the container says %d x %d", w, h, hw, hh);
-    const uint8_t *p = heif_image_get_plane_readonly(img, heif_channel_interleaved, &stride);
+    const uint8_t *p = heif.heif_image_get_plane_readonly(img, heif_channel_interleaved, &stride);
     if (!p || w <= 0 || h <= 0 || stride < w * c)
         return error(err, "cannot decode HEIF: libheif gave no %d-byte pixels", c);
     if (!(im->px = malloc((size_t)w * h * c)))
@@ -262,17 +272,17 @@ static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct 
     struct heif_image_handle *handle = NULL;
     struct heif_image *img = NULL;
     int rc = -1;
-    struct heif_error e = heif_context_get_primary_image_handle(ctx, &handle);
+    struct heif_error e = heif.heif_context_get_primary_image_handle(ctx, &handle);
     if (e.code != heif_error_Ok) {
         error(err, "cannot decode HEIF: %s", e.message);
         goto done;
     }
     /* the size after the transformations: what decoding allocates */
-    int w = heif_image_handle_get_width(handle), h = heif_image_handle_get_height(handle);
+    int w = heif.heif_image_handle_get_width(handle), h = heif.heif_image_handle_get_height(handle);
     if (image_check_size(w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0, max_pixels, err) < 0)
         goto done;
-    int alpha = heif_image_handle_has_alpha_channel(handle);
-    e = heif_decode_image(handle, &img, heif_colorspace_RGB,
+    int alpha = heif.heif_image_handle_has_alpha_channel(handle);
+    e = heif.heif_decode_image(handle, &img, heif_colorspace_RGB,
                           alpha ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, NULL);
     if (e.code != heif_error_Ok) {
         error(err, "cannot decode HEIF: %s", e.message);
@@ -281,29 +291,31 @@ static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct 
     rc = copy_plane(img, alpha ? 4 : 3, w, h, im, err);
     im->orientation = 1; /* turned by the container's transformations: EXIF's is not applied again */
 done:
-    heif_image_release(img);
-    heif_image_handle_release(handle);
+    heif.heif_image_release(img);
+    heif.heif_image_handle_release(handle);
     return rc;
 }
 
 int heifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
 {
     *im = (struct image_pixels){0};
+    if (util_lib_load(&heif_lib, err) < 0)
+        return -1;
     /* reference counted: plugins stay loaded while any decode runs */
-    struct heif_error e = heif_init(NULL);
+    struct heif_error e = heif.heif_init(NULL);
     if (e.code != heif_error_Ok)
         return error(err, "cannot start libheif: %s", e.message);
-    struct heif_context *ctx = heif_context_alloc();
+    struct heif_context *ctx = heif.heif_context_alloc();
     int rc = -1;
     if (!ctx)
         error(err, "out of memory starting libheif");
     else if (check_streams(buf, len, max_pixels, err) < 0)
         ;
-    else if ((e = heif_context_read_from_memory_without_copy(ctx, buf, len, NULL)).code != heif_error_Ok)
+    else if ((e = heif.heif_context_read_from_memory_without_copy(ctx, buf, len, NULL)).code != heif_error_Ok)
         error(err, "cannot decode HEIF: %s", e.message);
     else
         rc = decode_primary(ctx, max_pixels, im, err);
-    heif_context_free(ctx);
-    heif_deinit();
+    heif.heif_context_free(ctx);
+    heif.heif_deinit();
     return rc;
 }

@@ -25,6 +25,9 @@
 
 #include "image.h"
 
+/* libheif's version, "1.15.1"; NULL when it cannot be loaded */
+const char *heifimg_version(void);
+
 int heifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err);
 
 #endif

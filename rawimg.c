@@ -8,6 +8,16 @@
 
 #include "util.h"
 
+/* LibRaw is loaded on first use (util.h), not with clippie */
+#define RAW_API(X) X(libraw_version) X(libraw_init) X(libraw_close) X(libraw_set_dataerror_handler) X(libraw_set_memerror_handler) X(libraw_open_buffer) X(libraw_strerror) X(libraw_unpack) X(libraw_unpack_thumb) X(libraw_dcraw_process) X(libraw_dcraw_make_mem_image) X(libraw_dcraw_make_mem_thumb) X(libraw_dcraw_clear_mem)
+static struct {
+    RAW_API(UTIL_LIB_POINTER)
+} raw;
+static const char *const raw_names[] = {RAW_API(UTIL_LIB_NAME)};
+static struct util_lib raw_lib = UTIL_LIB(RAWIMG_SONAME, raw_names, raw);
+
+const char *rawimg_version(void) { return util_lib_load(&raw_lib, NULL) < 0 ? NULL : raw.libraw_version(); }
+
 /* LibRaw's flip (dcraw's numbering) to EXIF's orientation */
 static int exif_of_flip(int flip)
 {
@@ -54,14 +64,14 @@ static int take_preview(libraw_data_t *lr, const struct rawimg_opts *o, struct i
     if ((uint64_t)t->twidth * t->theight > o->max_pixels)
         return error(err, "preview of %u x %u pixels is over the limit of %llu pixels", t->twidth, t->theight,
                      (unsigned long long)o->max_pixels);
-    if (libraw_unpack_thumb(lr) != LIBRAW_SUCCESS ||
+    if (raw.libraw_unpack_thumb(lr) != LIBRAW_SUCCESS ||
         (t->tformat != LIBRAW_THUMBNAIL_JPEG && t->tformat != LIBRAW_THUMBNAIL_BITMAP))
         return 0;
-    libraw_processed_image_t *p = libraw_dcraw_make_mem_thumb(lr, &rc);
+    libraw_processed_image_t *p = raw.libraw_dcraw_make_mem_thumb(lr, &rc);
     if (!p)
-        return error(err, "cannot decode camera RAW's preview: %s", libraw_strerror(rc));
+        return error(err, "cannot decode camera RAW's preview: %s", raw.libraw_strerror(rc));
     rc = take(p, im, jpeg, jpeg_len, err);
-    libraw_dcraw_clear_mem(p);
+    raw.libraw_dcraw_clear_mem(p);
     return rc < 0 ? -1 : 1;
 }
 
@@ -76,13 +86,13 @@ static int develop(libraw_data_t *lr, const struct rawimg_opts *o, struct image_
     lr->params.use_camera_wb = 1;
     lr->params.user_flip = 0; /* turned by image.c, as the preview is */
     lr->params.output_bps = 8;
-    if ((rc = libraw_unpack(lr)) != LIBRAW_SUCCESS || (rc = libraw_dcraw_process(lr)) != LIBRAW_SUCCESS)
-        return error(err, "cannot decode camera RAW: %s", libraw_strerror(rc));
-    libraw_processed_image_t *p = libraw_dcraw_make_mem_image(lr, &rc);
+    if ((rc = raw.libraw_unpack(lr)) != LIBRAW_SUCCESS || (rc = raw.libraw_dcraw_process(lr)) != LIBRAW_SUCCESS)
+        return error(err, "cannot decode camera RAW: %s", raw.libraw_strerror(rc));
+    libraw_processed_image_t *p = raw.libraw_dcraw_make_mem_image(lr, &rc);
     if (!p)
-        return error(err, "cannot decode camera RAW: %s", libraw_strerror(rc));
+        return error(err, "cannot decode camera RAW: %s", raw.libraw_strerror(rc));
     rc = take(p, im, jpeg, jpeg_len, err);
-    libraw_dcraw_clear_mem(p);
+    raw.libraw_dcraw_clear_mem(p);
     return rc;
 }
 
@@ -92,20 +102,22 @@ int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts
     *im = (struct image_pixels){0};
     *jpeg = NULL;
     *jpeg_len = 0;
-    libraw_data_t *lr = libraw_init(0);
+    if (util_lib_load(&raw_lib, err) < 0)
+        return -1;
+    libraw_data_t *lr = raw.libraw_init(0);
     if (!lr)
         return error(err, "out of memory starting LibRaw");
-    libraw_set_dataerror_handler(lr, quiet_data, NULL);
-    libraw_set_memerror_handler(lr, quiet_memory, NULL);
+    raw.libraw_set_dataerror_handler(lr, quiet_data, NULL);
+    raw.libraw_set_memerror_handler(lr, quiet_memory, NULL);
     /* the raw data (2 bytes a pixel) and the demosaic's (8), with room */
     uint64_t mb = o->max_pixels < (1ull << 40) ? (16 * o->max_pixels >> 20) + 64 : LIBRAW_MAX_ALLOC_MB_DEFAULT;
     lr->params.max_raw_memory_mb = mb < LIBRAW_MAX_ALLOC_MB_DEFAULT ? (unsigned)mb : LIBRAW_MAX_ALLOC_MB_DEFAULT;
-    int rc = libraw_open_buffer(lr, (void *)buf, len);
+    int rc = raw.libraw_open_buffer(lr, (void *)buf, len);
     if (rc == LIBRAW_FILE_UNSUPPORTED) {
         error(err, "not a camera RAW LibRaw knows");
         rc = RAWIMG_UNKNOWN;
     } else if (rc != LIBRAW_SUCCESS) {
-        rc = error(err, "cannot decode camera RAW: %s", libraw_strerror(rc));
+        rc = error(err, "cannot decode camera RAW: %s", raw.libraw_strerror(rc));
     } else {
         const libraw_image_sizes_t *s = &lr->sizes;
         int flip = s->flip; /* before the demosaic, which sets it to user_flip */
@@ -115,7 +127,7 @@ int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts
                  : develop(lr, o, im, jpeg, jpeg_len, err);
         im->transform = exif_of_flip(flip);
     }
-    libraw_close(lr);
+    raw.libraw_close(lr);
     if (rc < 0) {
         free(im->px);
         im->px = NULL;

@@ -15,7 +15,8 @@
  * camera's orientation comes back in im->transform (EXIF's numbering).
  * The raw and output sizes LibRaw reads when it opens the file are checked
  * against max_pixels before anything is unpacked, and LibRaw's allocations
- * are capped. Thread-safe (libraw_r).
+ * are capped. Thread-safe (libraw_r). LibRaw is loaded on the first call
+ * (util_lib_load): without it, RAW files get "cannot load libraw_r.so.20".
  */
 #ifndef RAWIMG_H
 #define RAWIMG_H
@@ -34,6 +35,9 @@ struct rawimg_opts {
 /* What rawimg_decode returns when LibRaw does not know the file (a TIFF
  * that only looked like a camera's may then be read as a TIFF). */
 #define RAWIMG_UNKNOWN (-2)
+
+/* LibRaw's version, "0.20.2-Release"; NULL when it cannot be loaded */
+const char *rawimg_version(void);
 
 int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts *o, struct image_pixels *im,
                   unsigned char **jpeg, size_t *jpeg_len, char *err);

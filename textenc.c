@@ -20,6 +20,7 @@ struct textenc {
     int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
     int nlanes;
     struct textenc_lane *lanes; /* [nlanes] */
+    struct transformer_team team;
 };
 
 /* The floats of the largest half-precision matrix of the text tower (the
@@ -71,6 +72,11 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
     }
     e->w = w;
     e->nlanes = threads;
+    /* every text reads every matrix but the token embedding */
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->text_layers; l++)
+        transformer_populate_block(&w->text_blocks[l], (int)c->text_width, (int)c->text_mlp);
+    transformer_populate(&w->text_projection, (size_t)c->text_width * c->embed_dim);
     /* every lane holds at least one full-length text */
     e->max_rows = (max_batch + threads - 1) / threads * (int)w->cfg.context_length;
     for (int i = 0; i < threads; i++)
@@ -85,6 +91,7 @@ void textenc_close(struct textenc *e)
 {
     if (!e)
         return;
+    transformer_team_end(&e->team);
     for (int i = 0; e->lanes && i < e->nlanes; i++)
         lane_close(&e->lanes[i]);
     free(e->lanes);
@@ -121,6 +128,20 @@ static void *lane_encode(void *arg)
     return NULL;
 }
 
+/* The round's lanes at once, expanding half-precision matrices as a team;
+ * should their threads not all start, one after another, each alone. */
+static void run_lanes(struct textenc *e, int lanes)
+{
+    transformer_team_start(&e->team, lanes, e->lanes[0].t);
+    for (int k = 0; k < lanes; k++)
+        transformer_team_join(e->lanes[k].t, &e->team, k);
+    if (util_parallel_all(lane_encode, e->lanes, sizeof *e->lanes, lanes) == 0)
+        return;
+    for (int k = 0; k < lanes; k++)
+        transformer_team_join(e->lanes[k].t, NULL, k);
+    util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
+}
+
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)
 {
     const struct weights_config *c = &e->w->cfg;
@@ -152,7 +173,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
         /* a text alone keeps both the BLAS's threads and the few-rows ones */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         transformer_set_threads(e->lanes[0].t, lanes > 1 ? 1 : e->nlanes);
-        util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
+        run_lanes(e, lanes);
     }
     return 0;
 }

@@ -25,6 +25,8 @@ struct tokenizer {
     struct { uint32_t key; int32_t rank; } ranks[RANK_SLOTS]; /* key a << 16 | b, EMPTY where free */
     uint32_t width[0xfff0 - 0xff01][2]; /* ftfy's width fix: NFKC of U+FF01.., 0 where unchanged */
     struct cache_entry *cache;      /* word -> ids, emptied when half full */
+    uint32_t *used;                 /* [CACHE_SLOTS / 2]: the slots taken, so that emptying
+                                       touches only those pages of the cache */
     size_t cached;
     struct mojibake *mojibake;
 };
@@ -60,9 +62,14 @@ static uint32_t hash_pair(uint32_t key) { return (key * 2654435761u) >> 15; }
 
 struct tokenizer *tokenizer_open(char *err)
 {
-    struct tokenizer *t = calloc(1, sizeof *t);
-    if (!t || !(t->cache = calloc(CACHE_SLOTS, sizeof *t->cache))) {
-        free(t);
+    /* the merge table is filled whole: on a huge page where the system
+     * gives one, a single page fault rather than one per 4 KiB */
+    struct tokenizer *t = util_scratch(sizeof *t);
+    if (t)
+        memset(t, 0, sizeof *t);
+    if (!t || !(t->cache = calloc(CACHE_SLOTS, sizeof *t->cache)) ||
+        !(t->used = malloc(CACHE_SLOTS / 2 * sizeof *t->used))) {
+        tokenizer_close(t);
         error(err, "out of memory for the tokenizer");
         return NULL;
     }
@@ -105,10 +112,11 @@ struct tokenizer *tokenizer_open(char *err)
 
 static void cache_clear(struct tokenizer *t)
 {
-    for (size_t k = 0; k < CACHE_SLOTS; k++) {
-        free(t->cache[k].key);
-        free(t->cache[k].ids);
-        t->cache[k] = (struct cache_entry){0};
+    for (size_t k = 0; k < t->cached; k++) {
+        struct cache_entry *e = &t->cache[t->used[k]];
+        free(e->key);
+        free(e->ids);
+        *e = (struct cache_entry){0};
     }
     t->cached = 0;
 }
@@ -117,9 +125,10 @@ void tokenizer_close(struct tokenizer *t)
 {
     if (!t)
         return;
-    if (t->cache)
+    if (t->cache && t->used)
         cache_clear(t);
     free(t->cache);
+    free(t->used);
     mojibake_close(t->mojibake);
     free(t);
 }
@@ -665,7 +674,7 @@ static void encode_piece(struct tokenizer *t, const char *s, size_t len, struct 
     }
     memcpy(key, s, len);
     t->cache[h] = (struct cache_entry){key, len, sym, n};
-    t->cached++;
+    t->used[t->cached++] = (uint32_t)h;
 }
 
 /* After a step wrote *spare from *cur: makes the result current again. */

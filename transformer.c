@@ -127,12 +127,87 @@ size_t transformer_block_need(const struct weights_block *b, int width, int mlp,
     return transformer_expand_need(&b->c_proj_weight, W * M, most);
 }
 
+void transformer_populate(const struct weights_tensor *m, size_t n)
+{
+    util_populate(m->data, n * weights_dtype_size(m->dtype));
+}
+
+void transformer_populate_block(const struct weights_block *b, int width, int mlp)
+{
+    size_t W = (size_t)width, M = (size_t)mlp;
+    transformer_populate(&b->in_proj_weight, 3 * W * W);
+    transformer_populate(&b->out_proj_weight, W * W);
+    transformer_populate(&b->c_fc_weight, M * W);
+    transformer_populate(&b->c_proj_weight, W * M);
+}
+
+/* A share of an expansion: elements [first, first + n) */
+struct expand_share {
+    float *out;
+    const struct weights_tensor *m;
+    size_t first, n;
+};
+
+static void *expand_run(void *arg)
+{
+    struct expand_share *s = arg;
+    transformer_to_float(s->out + s->first, s->m, s->first, s->n);
+    return NULL;
+}
+
+void transformer_team_start(struct transformer_team *team, int lanes, const struct transformer *first)
+{
+    transformer_team_end(team);
+    if (lanes > 1 && pthread_barrier_init(&team->barrier, NULL, (unsigned)lanes) == 0)
+        team->lanes = lanes;
+    team->wbuf = first->wbuf;
+    team->wbuf_floats = first->wbuf_floats;
+}
+
+void transformer_team_join(struct transformer *t, struct transformer_team *team, int lane)
+{
+    /* without a barrier (one lane, or none could be made) each expands alone */
+    t->team = team && team->lanes > 1 ? team : NULL;
+    t->lane = lane;
+}
+
+void transformer_team_end(struct transformer_team *team)
+{
+    if (team->lanes)
+        pthread_barrier_destroy(&team->barrier);
+    team->lanes = 0;
+}
+
+/* This lane's share of the team's expansion: the first barrier waits until
+ * every lane is done with the last matrix, the second until the whole of
+ * this one is there. */
+static const float *team_expand(struct transformer_team *team, int lane, const struct weights_tensor *m, size_t n)
+{
+    n = n < team->wbuf_floats ? n : team->wbuf_floats;
+    size_t per = (n / (size_t)team->lanes + 63) & ~(size_t)63, first = (size_t)lane * per;
+    pthread_barrier_wait(&team->barrier);
+    if (first < n)
+        transformer_to_float(team->wbuf + first, m, first, n - first < per ? n - first : per);
+    pthread_barrier_wait(&team->barrier);
+    return team->wbuf;
+}
+
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
 {
     if (m->dtype == WEIGHTS_F32)
         return m->data;
+    if (t->team)
+        return team_expand(t->team, t->lane, m, n);
     /* sized by the caller's expand_floats, which counts every matrix it has */
-    transformer_to_float(t->wbuf, m, 0, n < t->wbuf_floats ? n : t->wbuf_floats);
+    n = n < t->wbuf_floats ? n : t->wbuf_floats;
+    /* a lane alone (one image) has every core: the expansion reads the
+     * matrix from memory, as fast as the cores reading it share out */
+    struct expand_share s[UTIL_MAX_THREADS];
+    int k = 0, threads = n < FEW_ROWS_SPLIT ? 1 : t->threads;
+    size_t per = (n / (size_t)threads + 63) & ~(size_t)63;
+    for (size_t first = 0; first < n; first += per, k++)
+        s[k] = (struct expand_share){t->wbuf, m, first, n - first < per ? n - first : per};
+    util_parallel(expand_run, s, sizeof *s, k);
     return t->wbuf;
 }
 
@@ -164,7 +239,8 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     t->qkv = alloc(rows * 3 * w * sizeof(float));
     t->hidden = alloc(rows * (size_t)o->mlp * sizeof(float));
     t->scores = malloc((size_t)t->heads * s * s * sizeof(float));
-    if (o->expand_floats && !(t->wbuf = alloc(o->expand_floats * sizeof(float))))
+    /* written whole for each matrix: on huge pages whatever huge_pages says */
+    if (o->expand_floats && !(t->wbuf = util_scratch(o->expand_floats * sizeof(float))))
         goto oom;
     t->wbuf_floats = o->expand_floats;
     if (!t->ln || !t->qkv || !t->hidden || !t->scores)
@@ -390,6 +466,10 @@ static void linear(struct transformer *t, float *y, const float *x, const struct
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
     if (rows <= FEW_ROWS) {
+        /* the team waits for this lane's share even when it reads the
+         * weights as they are */
+        if (t->team)
+            transformer_expand(t, weight, (size_t)out * (size_t)in);
         transformer_few_rows(t->threads, y, x, weight, rows, in, out);
         return;
     }

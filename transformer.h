@@ -17,12 +17,25 @@
 #ifndef TRANSFORMER_H
 #define TRANSFORMER_H
 
+#include <pthread.h>
+
 #include "util.h"
 #include "weights.h"
 
+/* Lanes of one encoder running at once expand each half-precision matrix
+ * together, each its share, into the first lane's scratch, between two
+ * barriers: apart, every lane would expand every matrix again each round. */
+struct transformer_team {
+    pthread_barrier_t barrier;
+    int lanes;   /* in the team this round; 0: no barrier made */
+    float *wbuf; /* the first lane's scratch */
+    size_t wbuf_floats;
+};
+
 struct transformer {
     int width, heads, head_dim, mlp, max_rows, max_seq;
-    int threads; /* for products of a few rows, which skip the BLAS: transformer_set_threads */
+    int threads; /* for products of a few rows, which skip the BLAS, and for expanding
+                    half-precision matrices for it: transformer_set_threads */
     enum weights_activation activation;
     float eps;     /* LayerNorm's */
     float *ln;     /* [max_rows, W]: LayerNorm output, then attention output */
@@ -31,6 +44,8 @@ struct transformer {
     float *scores; /* [heads, max_seq, max_seq] */
     float *wbuf;   /* [wbuf_floats]: a half-precision matrix expanded to float32 */
     size_t wbuf_floats;
+    struct transformer_team *team; /* NULL: expands alone */
+    int lane;                      /* its place in the team */
 };
 
 struct transformer_opts {
@@ -41,7 +56,7 @@ struct transformer_opts {
     int max_seq;  /* rows of one sequence */
     enum weights_activation activation;
     float eps;    /* LayerNorm's epsilon */
-    int threads;  /* for products of a few rows (1 to UTIL_MAX_THREADS) */
+    int threads;  /* for products of a few rows and expansions (1 to UTIL_MAX_THREADS) */
     size_t expand_floats; /* the largest float16 or bfloat16 matrix the caller
                              will have expanded for the BLAS (0: none) */
     int huge_pages; /* scratch on huge pages (util_scratch), for callers
@@ -56,10 +71,19 @@ struct transformer_opts {
 struct transformer *transformer_open(const struct transformer_opts *o, char *err);
 void transformer_close(struct transformer *t);
 
-/* Threads for the products of a few rows from the next call on (1 to
- * UTIL_MAX_THREADS): a text alone takes all the cores, a lane of a batch
- * one. */
+/* Threads for the products of a few rows and the expansions of half-
+ * precision matrices from the next call on (1 to UTIL_MAX_THREADS): a text
+ * or an image alone takes all the cores, a lane of a batch one. */
 void transformer_set_threads(struct transformer *t, int n);
+
+/* Before a round of lanes > 1 lanes, from one thread: the team's barrier
+ * for that many, the buffer first's scratch; then each lane joins it with
+ * its place (or leaves it, team NULL). Every lane of a round must then
+ * make the same products, in the same order. transformer_team_end frees
+ * the barrier, once no lane runs. */
+void transformer_team_start(struct transformer_team *team, int lanes, const struct transformer *first);
+void transformer_team_join(struct transformer *t, struct transformer_team *team, int lane);
+void transformer_team_end(struct transformer_team *team);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r; out may be x. */
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,
@@ -81,6 +105,11 @@ static inline size_t transformer_expand_need(const struct weights_tensor *m, siz
     return m->dtype != WEIGHTS_F32 && n > most ? n : most;
 }
 size_t transformer_block_need(const struct weights_block *b, int width, int mlp, size_t most);
+
+/* Maps in a matrix's pages, and a block's four, before the forward pass
+ * reads them (util_populate). */
+void transformer_populate(const struct weights_tensor *m, size_t n);
+void transformer_populate_block(const struct weights_block *b, int width, int mlp);
 
 /* m's first n elements as float32: m's own data when it is float32, else
  * expanded into t's scratch (valid until the next call on t). */

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -55,6 +56,61 @@ void *util_scratch(size_t n)
     if (p) /* advice only: refused, the pages are small ones */
         madvise(p, rounded, MADV_HUGEPAGE);
     return p;
+}
+
+/* util_parallel_all's threads wait at a gate until all have started */
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t open;
+    int state; /* 0 shut, 1 run, -1 give up */
+    void *(*fn)(void *);
+    void *arg;
+};
+
+static void *through_gate(void *arg)
+{
+    struct gate *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (g->state == 0)
+        pthread_cond_wait(&g->open, &g->lock);
+    int run = g->state > 0;
+    pthread_mutex_unlock(&g->lock);
+    return run ? g->fn(g->arg) : NULL;
+}
+
+int util_parallel_all(void *(*fn)(void *), void *args, size_t size, int n)
+{
+    pthread_t th[UTIL_MAX_THREADS];
+    struct gate g[UTIL_MAX_THREADS];
+    int started = 1;
+    for (; started < n; started++) {
+        g[started] = (struct gate){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, fn,
+                                   (char *)args + started * size};
+        if (pthread_create(&th[started], NULL, through_gate, &g[started]))
+            break;
+    }
+    for (int i = 1; i < started; i++) {
+        pthread_mutex_lock(&g[i].lock);
+        g[i].state = started == n ? 1 : -1;
+        pthread_cond_signal(&g[i].open);
+        pthread_mutex_unlock(&g[i].lock);
+    }
+    if (started == n)
+        fn(args);
+    for (int i = 1; i < started; i++)
+        pthread_join(th[i], NULL);
+    return started == n ? 0 : -1;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+void util_populate(const void *p, size_t n)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), from = (uintptr_t)p & ~(page - 1);
+    if (n)
+        madvise((void *)from, (uintptr_t)p + n - from, MADV_POPULATE_READ);
 }
 
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
@@ -150,4 +206,33 @@ uint16_t util_float_to_bf16(float f)
         return (uint16_t)(x >> 16 | 0x40);
     x += 0x7fff + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
+}
+
+int util_lib_load(struct util_lib *lib, char *err)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    if (lib->state == 0) {
+        /* RTLD_LOCAL: its symbols stay out of the way of the other libraries' */
+        void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+        lib->state = h ? 1 : -1;
+        if (!h)
+            error(lib->why, "cannot load %s: %s", lib->soname, dlerror());
+        for (size_t k = 0; h && k < lib->count; k++) {
+            void *f = dlsym(h, lib->names[k]);
+            if (!f) {
+                error(lib->why, "cannot load %s: it has no %s", lib->soname, lib->names[k]);
+                lib->state = -1;
+                dlclose(h);
+                break;
+            }
+            /* POSIX: a data pointer from dlsym holds a function's address */
+            memcpy((char *)lib->table + k * sizeof f, &f, sizeof f);
+        }
+    }
+    int state = lib->state;
+    pthread_mutex_unlock(&lock);
+    if (state < 0)
+        return error(err, "%s", lib->why);
+    return 0;
 }

@@ -43,6 +43,11 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
  * Returns when all are done. n is at most UTIL_MAX_THREADS. */
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
 
+/* As util_parallel, but all n at once or none: for work whose elements
+ * wait for each other (a barrier), which one after another would never
+ * end. -1, having run nothing, when a thread cannot start. */
+int util_parallel_all(void *(*fn)(void *), void *args, size_t size, int n);
+
 /* A thread count asked for, brought within 1 to UTIL_MAX_THREADS. */
 static inline int util_threads(int n) { return n < 1 ? 1 : n > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : n; }
 
@@ -50,6 +55,12 @@ static inline int util_threads(int n) { return n < 1 ? 1 : n > UTIL_MAX_THREADS 
  * where the system gives them on request (fewer TLB misses in the matrix
  * products); free() it. NULL when out of memory or n is 0. */
 void *util_scratch(size_t n);
+
+/* Maps in the pages of n bytes from p on of a file mapping now, in one
+ * call (MADV_POPULATE_READ), rather than a fault per 64 KiB as they are
+ * first read: on a virtual machine each fault is a trip to the hypervisor.
+ * Advice only: an older kernel's refusal changes nothing but the speed. */
+void util_populate(const void *p, size_t n);
 
 /* Formats a message into err (which may be NULL) and returns -1. */
 int error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -71,6 +82,39 @@ uint16_t util_float_to_bf16(float f);
  * FIFOs, sockets and devices with the reason in err. The descriptor, with
  * *st filled, or -1. */
 int util_open_regular(const char *path, struct stat *st, char *err);
+
+/* A shared library loaded on first use (dlopen) rather than when clippie
+ * starts: the photo formats' and libzip's pull in some twenty more, which
+ * doubled the start of every command, most of which never decode a HEIC.
+ * A module lists the functions it calls in an X-macro and calls them
+ * through a table of pointers, declared from the library's own header:
+ *
+ *     #define HEIF_API(X) X(heif_init) X(heif_context_alloc)
+ *     static struct { HEIF_API(UTIL_LIB_POINTER) } heif;
+ *     static const char *const heif_names[] = {HEIF_API(UTIL_LIB_NAME)};
+ *     static struct util_lib lib = UTIL_LIB(HEIFIMG_SONAME, heif_names, heif);
+ *     if (util_lib_load(&lib, err) < 0) return -1;   // "cannot load libheif.so.1: ..."
+ *     heif.heif_init(NULL);
+ *
+ * The SONAME is the one the build linked against (the Makefile reads it),
+ * so the ABI is the header's. Loading is tried once; the outcome (and its
+ * message) stays. Thread-safe. */
+struct util_lib {
+    const char *soname;
+    const char *const *names; /* the table's functions, in its order */
+    size_t count;
+    void *table;              /* count function pointers */
+    int state;                /* 0 not tried, 1 loaded, -1 failed */
+    char why[ERR_LEN];
+};
+#define UTIL_LIB_POINTER(f) __typeof__(f) *f;
+#define UTIL_LIB_NAME(f) #f,
+#define UTIL_LIB(soname, names, table)                                                                                \
+    {soname, names, sizeof(names) / sizeof(names[0]), &(table), 0, ""}
+
+/* 0 when every function of lib is in the table, else -1 with err naming the
+ * library and what the loader said. */
+int util_lib_load(struct util_lib *lib, char *err);
 
 /* Little-endian loads and stores, for file formats read on any host. */
 static inline uint16_t load_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }

@@ -23,6 +23,7 @@ struct vit {
     const struct weights *w;
     int max_batch, nlanes;
     struct vit_lane *lanes; /* [nlanes] */
+    struct transformer_team team;
 };
 
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
@@ -96,6 +97,11 @@ struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *e
     }
     v->w = w;
     v->max_batch = max_batch;
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->vision_layers; l++)
+        transformer_populate_block(&w->visual_blocks[l], (int)c->vision_width, (int)c->vision_mlp);
+    transformer_populate(&w->conv1_weight, (size_t)c->vision_width * 3 * c->vision_patch * c->vision_patch);
+    transformer_populate(&w->visual_proj, (size_t)c->vision_width * c->embed_dim);
     v->nlanes = nlanes;
     for (int i = 0; i < nlanes; i++)
         if (lane_open(&v->lanes[i], w, (max_batch + nlanes - 1) / nlanes, err) < 0) {
@@ -109,6 +115,7 @@ void vit_close(struct vit *v)
 {
     if (!v)
         return;
+    transformer_team_end(&v->team);
     for (int i = 0; v->lanes && i < v->nlanes; i++)
         lane_close(&v->lanes[i]);
     free(v->lanes);
@@ -156,6 +163,20 @@ static void *lane_encode(void *arg)
     return NULL;
 }
 
+/* The batch's lanes at once, expanding half-precision matrices as a team;
+ * should their threads not all start, one after another, each alone. */
+static void run_lanes(struct vit *v, int lanes)
+{
+    transformer_team_start(&v->team, lanes, v->lanes[0].t);
+    for (int k = 0; k < lanes; k++)
+        transformer_team_join(v->lanes[k].t, &v->team, k);
+    if (util_parallel_all(lane_encode, v->lanes, sizeof *v->lanes, lanes) == 0)
+        return;
+    for (int k = 0; k < lanes; k++)
+        transformer_team_join(v->lanes[k].t, NULL, k);
+    util_parallel(lane_encode, v->lanes, sizeof *v->lanes, lanes);
+}
+
 void vit_encode(struct vit *v, const float *pixels, int count, float *out)
 {
     const struct weights_config *c = &v->w->cfg;
@@ -163,14 +184,16 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
+        /* an image alone keeps both the BLAS's threads and the expansion's */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
+            transformer_set_threads(l->t, lanes > 1 ? 1 : v->nlanes);
             l->n = n / lanes + (k < n % lanes);
             l->pixels = pixels + (size_t)at * 3 * R * R;
             l->out = out + (size_t)at * c->embed_dim;
             at += l->n;
         }
-        util_parallel(lane_encode, v->lanes, sizeof *v->lanes, lanes);
+        run_lanes(v, lanes);
     }
 }
