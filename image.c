@@ -12,6 +12,7 @@
 
 #include "gifimg.h"
 #include "heifimg.h"
+#include "pngcheck.h"
 #include "pnmimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
@@ -156,33 +157,18 @@ static int bmp_header(const unsigned char *b, size_t len, struct header *hd, cha
     return 0;
 }
 
-/* PNG: an empty IDAT chunk before any data has stb_image add 0 to a null
- * pointer (undefined behaviour); no encoder writes one, so it is refused.
- * Chunk headers only, as far as they lie within the file. */
-static int png_chunks(const unsigned char *b, size_t len, char *err)
-{
-    for (size_t p = 8; len - p >= 12; p += 12 + (size_t)load_be32(b + p)) {
-        if (!memcmp(b + p + 4, "IDAT", 4))
-            return load_be32(b + p) ? 0 : error(err, "PNG whose first IDAT chunk is empty");
-        if (load_be32(b + p) > len - p - 12)
-            break;
-    }
-    return 0;
-}
-
 /* PNG: IHDR's size, bit depth (b[24]) and colour type (b[25]). Pillow opens
  * colour type 3 as mode "P" and 1-bit grey as mode "1", both resized with
  * nearest neighbour; a tRNS colour of grey or RGB it keeps apart from the
  * pixels (the image stays "L" or "RGB", resized without alpha), so those
  * are decoded to the colour type's own channels. */
-static int png_header(const unsigned char *b, size_t len, struct header *hd, char *err)
+static void png_header(const unsigned char *b, struct header *hd)
 {
     static const int channels[7] = {1, 0, 3, 0, 2, 0, 4}; /* by colour type; 3: RGB(A) from the palette */
     int depth = b[24], type = b[25];
     *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20),
                           .palette = type == 3 || (type == 0 && depth == 1), .grey16 = depth == 16 && type == 0,
                           .channels = type < 7 ? channels[type] : 0};
-    return png_chunks(b, len, err);
 }
 
 /* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
@@ -228,7 +214,7 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        return png_header(b, len, hd, err);
+        png_header(b, hd);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         hd->format = GIF; /* gifimg.c reads its header, and so on */
     } else if (len >= 2 && b[0] == 'B' && b[1] == 'M') {
@@ -670,6 +656,9 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
  * RGBA) and one a row; more means a stream that inflates past its header. */
 static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct image_pixels *im, char *err)
 {
+    /* a PNG's chunks as Pillow checks them, once its size has passed */
+    if (hd->format == PNG && pngcheck_chunks(buf, len, err) < 0)
+        return -1;
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
     im->grey16 = hd->grey16;
     im->px = hd->grey16 ? stbimage_decode16(buf, len, max_alloc, &im->w, &im->h, err)

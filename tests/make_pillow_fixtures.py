@@ -244,9 +244,58 @@ def png_pnm(ref):
     ref.refused("pnm-two.pbm", "bad PBM")
 
 
+def png_chunk(kind, data):
+    import struct
+    import zlib
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with(chunks, after=b""):
+    """A small RGB PNG written by Pillow, with chunks put before its image
+    data and after (before IEND)."""
+    import io
+    from PIL import Image
+    f = io.BytesIO()
+    Image.fromarray(png_pixels(13, 9, 3, 15)).save(f, "PNG")
+    b = f.getvalue()
+    at, end = b.index(b"IDAT") - 4, len(b) - 12
+    return b[:at] + chunks + b[at:end] + after + b[end:]
+
+
+def png_chunks(ref):
+    """What Pillow checks of a PNG's chunks: text that inflates to just
+    under 1 MiB (opened) and over it (refused, a decompression bomb), a
+    zTXt of an unknown compression method, a chunk before the image data
+    whose CRC fails, an APNG whose fdAT comes with no fcTL before it, and
+    one whose repeated fcTL Pillow does not read."""
+    import struct
+    import zlib
+    big = b"k\0\0" + zlib.compress(b"a" * 1000000, 9)
+    ref.write("png-text-1mb.png", png_with(png_chunk(b"zTXt", big)))
+    ref.pixels("png-text-1mb.png")
+    ref.write("png-text-bomb.png", png_with(png_chunk(b"zTXt", b"k\0\0" + zlib.compress(b"a" * 1100000, 9))))
+    ref.refused("png-text-bomb.png", "inflates to over 1 MiB")
+    ref.write("png-text-method.png", png_with(png_chunk(b"zTXt", b"k\0\1" + zlib.compress(b"text"))))
+    ref.refused("png-text-method.png", "unknown compression method 1")
+    bad = bytearray(png_chunk(b"tEXt", b"Comment\0made by clippie"))
+    bad[-1] ^= 1
+    ref.write("png-bad-crc.png", png_with(bytes(bad)))
+    ref.refused("png-bad-crc.png", "tEXt chunk fails its CRC")
+    actl = png_chunk(b"acTL", struct.pack(">II", 1, 0))
+    fdat = png_chunk(b"fdAT", b"\0\0\0\0" + zlib.compress(bytes(13 * 9 * 3 + 9)))
+    ref.write("apng-no-fctl.png", png_with(actl, fdat))
+    ref.refused("apng-no-fctl.png", "fdAT chunk is out of sequence")
+    # the IDAT image, with no fcTL before it, makes this an animation of two
+    # frames: Pillow stops at the next fcTL and never sees the repeated one
+    fctl = png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, 13, 9, 0, 0, 1, 10, 0, 0))
+    ref.write("apng-default-image.png", png_with(actl, fctl + fctl))
+    ref.pixels("apng-default-image.png")
+
+
 def png(ref):
     """PNG, GIF, PNM, TGA."""
     png_png(ref)
+    png_chunks(ref)
     png_gifs(ref)
     png_pnm(ref)
     png_tga(ref)
