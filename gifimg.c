@@ -114,10 +114,7 @@ static int read_frame(const unsigned char *b, size_t len, struct frame *f, char 
         int c = b[p++];
         if (c == '!' && extension(b, len, &p, &f->trans, err) < 0)
             return -1;
-        if (c == ',') {
-            f->pal = NULL, f->pal_n = 0; /* the frame's own table, if any, or none */
-            if (b[10] & 0x80)
-                f->pal = colour_table(b + 13, 2 << (b[10] & 7)), f->pal_n = 2 << (b[10] & 7);
+        if (c == ',') { /* the frame's own colour table, if any, takes the global one's place */
             if (descriptor(b, len, &p, f, err) < 0)
                 return -1;
             f->w = f->x0 + f->fw > f->w ? f->x0 + f->fw : f->w; /* Pillow grows the canvas */
