@@ -11,9 +11,13 @@
 #include <jpeglib.h>
 
 #include "bmp.h"
+#include "gifimg.h"
 #include "heifimg.h"
+#include "pngcheck.h"
+#include "pnmimg.h"
 #include "rawimg.h"
 #include "stbimage.h"
+#include "tgaimg.h"
 #include "tiffimg.h"
 #include "webpimg.h"
 
@@ -118,7 +122,7 @@ static int sof_segment(unsigned marker, const unsigned char *seg, size_t n, void
 
 /* ---- formats, by their magic bytes ---- */
 
-enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW };
+enum format { JPEG = 1, PNG, GIF, BMP, PNM, WEBP, TIFF, HEIF, RAW, TGA };
 
 /* What a file's header says, read before any decoder runs. */
 struct header {
@@ -127,6 +131,7 @@ struct header {
     int palette;    /* Pillow opens it in mode "P", which it resizes with nearest neighbour */
     int tiff;       /* a RAW that is a TIFF: read as one when LibRaw does not know it */
     int grey16;     /* a 16-bit grey PNG: Pillow's mode "I" */
+    int channels;   /* what stb_image is to make, 0: as many as the file has */
 };
 
 static uint32_t load_be32(const unsigned char *p)
@@ -134,54 +139,18 @@ static uint32_t load_be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* PNM, as stb_image reads it: whitespace and #-comments, then a number. */
-static int pnm_number(const unsigned char *b, size_t len, size_t *p, uint64_t *v)
+/* PNG: IHDR's size, bit depth (b[24]) and colour type (b[25]). Pillow opens
+ * colour type 3 as mode "P" and 1-bit grey as mode "1", both resized with
+ * nearest neighbour; a tRNS colour of grey or RGB it keeps apart from the
+ * pixels (the image stays "L" or "RGB", resized without alpha), so those
+ * are decoded to the colour type's own channels. */
+static void png_header(const unsigned char *b, struct header *hd)
 {
-    for (;;) {
-        while (*p < len && strchr(" \t\n\v\f\r", b[*p]) && b[*p])
-            ++*p;
-        if (*p >= len || b[*p] != '#')
-            break;
-        while (*p < len && b[*p] != '\n' && b[*p] != '\r')
-            ++*p;
-    }
-    size_t start = *p;
-    for (*v = 0; *p < len && b[*p] >= '0' && b[*p] <= '9' && *p - start < 9; ++*p)
-        *v = *v * 10 + (b[*p] - '0');
-    /* a number must end before the file does, and fit in stb_image's int */
-    return *p > start && *p < len && !(b[*p] >= '0' && b[*p] <= '9') ? 0 : -1;
-}
-
-/* PNM: P5 (grey) or P6 (RGB), width, height, maximum value, one whitespace
- * byte, then the pixels, which must all be there: stb_image would leave the
- * missing ones uninitialised. */
-static int pnm_header(const unsigned char *b, size_t len, struct header *hd, char *err)
-{
-    size_t p = 2;
-    uint64_t maxval;
-    if (pnm_number(b, len, &p, &hd->w) < 0 || pnm_number(b, len, &p, &hd->h) < 0 ||
-        pnm_number(b, len, &p, &maxval) < 0)
-        return error(err, "bad PNM header: a size or the maximum value is missing or has over 9 digits");
-    if (maxval > 65535)
-        return error(err, "PNM of maximum value %llu (more than 16 bits)", (unsigned long long)maxval);
-    uint64_t need = hd->w * hd->h * (b[1] == '6' ? 3 : 1) * (maxval > 255 ? 2 : 1);
-    if (len - p - 1 < need)
-        return error(err, "truncated PNM: %zu bytes of pixels, %llu expected", len - p - 1, (unsigned long long)need);
-    return 0;
-}
-
-/* PNG: an empty IDAT chunk before any data has stb_image add 0 to a null
- * pointer (undefined behaviour); no encoder writes one, so it is refused.
- * Chunk headers only, as far as they lie within the file. */
-static int png_chunks(const unsigned char *b, size_t len, char *err)
-{
-    for (size_t p = 8; len - p >= 12; p += 12 + (size_t)load_be32(b + p)) {
-        if (!memcmp(b + p + 4, "IDAT", 4))
-            return load_be32(b + p) ? 0 : error(err, "PNG whose first IDAT chunk is empty");
-        if (load_be32(b + p) > len - p - 12)
-            break;
-    }
-    return 0;
+    static const int channels[7] = {1, 0, 3, 0, 2, 0, 4}; /* by colour type; 3: RGB(A) from the palette */
+    int depth = b[24], type = b[25];
+    *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20),
+                          .palette = type == 3 || (type == 0 && depth == 1), .grey16 = depth == 16 && type == 0,
+                          .channels = type < 7 ? channels[type] : 0};
 }
 
 /* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
@@ -214,8 +183,9 @@ static int raw_magic(const unsigned char *b, size_t len, int *tiff)
 }
 
 /* The format, by the first bytes only (never the name), and the size the
- * header claims. Formats stb_image knows but we do not document (TGA, which
- * has no magic, PSD, HDR, PIC) are refused here without any decoder running. */
+ * header claims. TGA, which has no magic, is tried last, by all of its header
+ * fields (tgaimg_probe). Formats stb_image knows but we do not document (PSD,
+ * HDR, PIC) are refused here without any decoder running. */
 static int read_header(const unsigned char *b, size_t len, struct header *hd, char *err)
 {
     *hd = (struct header){0};
@@ -226,18 +196,13 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
     } else if (len >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         if (len < 26 || memcmp(b + 12, "IHDR", 4))
             return error(err, "truncated PNG: no IHDR header");
-        *hd = (struct header){.format = PNG, .w = load_be32(b + 16), .h = load_be32(b + 20), .palette = b[25] == 3,
-                              .grey16 = b[24] == 16 && b[25] == 0};
-        return png_chunks(b, len, err);
+        png_header(b, hd);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
-        if (len < 10)
-            return error(err, "truncated GIF header");
-        *hd = (struct header){.format = GIF, .w = load_u16(b + 6), .h = load_u16(b + 8), .palette = 1};
+        hd->format = GIF; /* gifimg.c reads its header, and so on */
     } else if (bmp_magic(b, len)) {
         hd->format = BMP; /* or a DIB; bmp.c reads its header */
-    } else if (len >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') && strchr(" \t\n\v\f\r#", b[2]) && b[2]) {
-        hd->format = PNM;
-        return pnm_header(b, len, hd, err);
+    } else if (pnmimg_probe(b, len)) {
+        hd->format = PNM; /* pnmimg.c reads its header, and so on */
     } else if (raw_magic(b, len, &hd->tiff)) {
         hd->format = RAW;
     } else if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) {
@@ -247,9 +212,11 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         hd->format = TIFF; /* classic or BigTIFF */
     } else if (heif_brand(b, len)) {
         hd->format = HEIF;
+    } else if (tgaimg_probe(b, len)) {
+        hd->format = TGA; /* tgaimg.c checks its size */
     } else
         return error(err, "not an image of a supported kind: it starts like no JPEG, PNG, GIF, BMP, PNM, WebP, TIFF, "
-                          "HEIF, AVIF or camera RAW");
+                          "HEIF, AVIF, camera RAW or TGA");
     return 0;
 }
 
@@ -696,17 +663,20 @@ static int decode_jpeg(const unsigned char *buf, size_t len, uint64_t max_pixels
     return 0;
 }
 
-/* ---- PNG, GIF, PNM, by stb_image ---- */
+/* ---- PNG, by stb_image ---- */
 
 /* No block stb_image allocates for a true file is larger than the IDAT
  * chunks it gathers (less than twice the file) or 8 bytes a pixel (16-bit
  * RGBA) and one a row; more means a stream that inflates past its header. */
 static int decode_stb(const unsigned char *buf, size_t len, const struct header *hd, struct image_pixels *im, char *err)
 {
+    /* a PNG's chunks as Pillow checks them, once its size has passed */
+    if (hd->format == PNG && pngcheck_chunks(buf, len, err) < 0)
+        return -1;
     size_t max_alloc = (size_t)(8 * hd->w * hd->h + hd->h) + 2 * len + (1 << 20);
     im->grey16 = hd->grey16;
     im->px = hd->grey16 ? stbimage_decode16(buf, len, max_alloc, &im->w, &im->h, err)
-                        : stbimage_decode(buf, len, max_alloc, &im->w, &im->h, &im->c, err);
+                        : stbimage_decode(buf, len, max_alloc, hd->channels, &im->w, &im->h, &im->c, err);
     im->c = hd->grey16 ? 1 : im->c;
     if (!im->px)
         return -1;
@@ -780,6 +750,9 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
     case BMP: return bmp_decode(buf, len, o->max_pixels, im, err);
+    case GIF: return gifimg_decode(buf, len, o->max_pixels, im, err);
+    case PNM: return pnmimg_decode(buf, len, o->max_pixels, im, err);
+    case TGA: return tgaimg_decode(buf, len, o->max_pixels, im, err);
     default:
         if (image_check_size(hd.w, hd.h, o->max_pixels, err) < 0)
             return -1;

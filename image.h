@@ -6,23 +6,29 @@
  *
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
- * PNG, BMP, GIF's first frame and PNM (P5, P6) by stb_image (stbimage.h);
- * WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF and
- * AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h).
- * Anything else is "not an image", refused before any decoder runs.
+ * PNG and BMP by stb_image (stbimage.h); GIF's first frame (gifimg.h), PNM
+ * (P1 to P6, pnmimg.h) and TGA (tgaimg.h) by decoders of our own, as Pillow
+ * reads them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
+ * and AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h). TGA,
+ * which has no magic bytes, is told by all of its header fields, and only
+ * when no other format's magic matched. Anything else is "not an image",
+ * refused before any decoder runs.
  * Before any pixel is decoded, the size the header claims is checked against
  * max_pixels and 2^20 pixels a side; a JPEG of more than 100 scans and a
  * truncated JPEG or PNM are errors. Then (step by step in image.c: decode,
  * orient, resize + crop, normalise), as Pillow + torchvision do: the shorter side
  * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
  * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
- * Like Pillow, images with alpha are resized premultiplied and palette PNGs
- * with nearest neighbour; alpha is then dropped, not composited.
+ * Like Pillow, images with alpha are resized premultiplied, and palette
+ * images (PNG, GIF, TGA, BMP) and bitmaps (1-bit PNG, PBM) with nearest
+ * neighbour; alpha is then dropped, not composited. A PNG's tRNS colour, as
+ * in Pillow, does not make grey or RGB an image with alpha.
  * With exif set, a JPEG's or WebP's EXIF orientation is applied first (the
  * published pipeline ignores it); TIFF's Orientation tag, HEIF's container
  * transformations and a RAW's flip are applied whatever exif says. 16-bit
- * grey PNGs are resized in 32-bit ints, as Pillow's mode "I". Memory: the decoded pixels and a few rows of the
- * crop, whatever the resized size. Thread-safe: no state outside the call.
+ * grey PNGs and PGMs are resized in 32-bit ints, as Pillow's mode "I".
+ * Memory: the decoded pixels and a few rows of the crop, whatever the
+ * resized size. Thread-safe: no state outside the call.
  */
 #ifndef IMAGE_H
 #define IMAGE_H
@@ -49,7 +55,7 @@ struct image_opts {
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
 
-/* ---- for the decoder modules (webpimg.c, tiffimg.c, heifimg.c, rawimg.c) ---- */
+/* ---- for the decoder modules (webpimg.c, tiffimg.c, heifimg.c, rawimg.c, gifimg.c, tgaimg.c) ---- */
 
 /* Decoded pixels: h rows of w pixels of c samples (1 grey, 2 grey + alpha,
  * 3 RGB, 4 RGBA or CMYK), one byte each but for grey16. */

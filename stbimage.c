@@ -21,8 +21,6 @@ static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? real
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC /* no stbi_ symbol leaves this file */
 #define STBI_ONLY_PNG
-#define STBI_ONLY_GIF
-#define STBI_ONLY_PNM
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 #define STBI_MAX_DIMENSIONS STBIMAGE_MAX_SIDE
@@ -39,9 +37,9 @@ static void *limited_realloc(void *p, size_t n) { return n <= alloc_limit ? real
 #endif
 #include <stb/stb_image.h>
 
-/* grey16: 16-bit samples, one channel */
-static unsigned char *decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
-                             int grey16, char *err)
+/* grey16: 16-bit samples, one channel; want: channels, 0 for the file's */
+static unsigned char *decode(const unsigned char *buf, size_t len, size_t max_alloc, int want, int *w, int *h,
+                             int *c, int grey16, char *err)
 {
     if (len > INT_MAX) {
         error(err, "file of %zu bytes too large to decode", len);
@@ -49,8 +47,10 @@ static unsigned char *decode(const unsigned char *buf, size_t len, size_t max_al
     }
     alloc_limit = max_alloc;
     over_limit = 0;
-    unsigned char *px = grey16 ? (unsigned char *)stbi_load_16_from_memory(buf, (int)len, w, h, c, 1)
-                               : stbi_load_from_memory(buf, (int)len, w, h, c, 0);
+    unsigned char *px = grey16 ? (unsigned char *)stbi_load_16_from_memory(buf, (int)len, w, h, c, want)
+                               : stbi_load_from_memory(buf, (int)len, w, h, c, want);
+    if (want) /* stb_image tells the file's channels, not those it made */
+        *c = want;
     if (!px && over_limit)
         error(err, "cannot decode: the data would take over %zu bytes (more than its header says)", max_alloc);
     else if (!px)
@@ -58,14 +58,14 @@ static unsigned char *decode(const unsigned char *buf, size_t len, size_t max_al
     return px;
 }
 
-unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
-                               char *err)
+unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int want, int *w, int *h,
+                               int *c, char *err)
 {
-    return decode(buf, len, max_alloc, w, h, c, 0, err);
+    return decode(buf, len, max_alloc, want, w, h, c, 0, err);
 }
 
 unsigned char *stbimage_decode16(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, char *err)
 {
     int c;
-    return decode(buf, len, max_alloc, w, h, &c, 1, err);
+    return decode(buf, len, max_alloc, 1, w, h, &c, 1, err);
 }

@@ -1,8 +1,8 @@
-/* stbimage.h - PNG, GIF (first frame) and PNM (P5, P6) pixels by stb_image,
- * for image.c (BMP is bmp.c's).
+/* stbimage.h - PNG pixels by stb_image, for image.c (BMP is bmp.c's; GIF,
+ * PNM and TGA have decoders of their own, as Pillow reads them).
  *
  * stb_image is compiled into stbimage.c from Debian's header (libstb-dev)
- * with only these three formats, so that it is built with our flags and the
+ * with only this format, so that it is built with our flags and the
  * sanitizers and libFuzzer instrument it. The caller decides the format from
  * the magic bytes and checks the header's size first (image.c does).
  *
@@ -23,11 +23,13 @@
 #define STBIMAGE_MAX_SIDE (1 << 20)
 
 /* Decodes len bytes into h rows of w pixels of c bytes (1 grey, 2 grey +
- * alpha, 3 RGB, 4 RGBA), malloc'd: the caller frees them. No allocation of
- * the decoder is larger than max_alloc bytes, so that a stream that inflates
- * past what its header claims fails instead. NULL with err. */
-unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int *w, int *h, int *c,
-                               char *err);
+ * alpha, 3 RGB, 4 RGBA), malloc'd: the caller frees them. c is want unless
+ * want is 0: then as many as the file has (with an alpha channel for a PNG's
+ * tRNS colour). No allocation of the decoder is larger than max_alloc bytes,
+ * so that a stream that inflates past what its header claims fails instead.
+ * NULL with err. */
+unsigned char *stbimage_decode(const unsigned char *buf, size_t len, size_t max_alloc, int want, int *w, int *h,
+                               int *c, char *err);
 
 /* The same for a 16-bit grey PNG: h rows of w native uint16 samples
  * (transparency, if any, dropped). */

@@ -95,7 +95,7 @@ static void refused(const unsigned char *buf, size_t len, const char *what, cons
 /* Formats stb_image decodes but clippie does not document are refused by
  * their magic bytes before any decoder runs: a Radiance HDR with a truncated
  * RLE scanline used to hang stb_image forever, whatever its name; PSD and
- * PIC were decoded although never documented; TGA has no magic at all. */
+ * PIC were decoded although never documented. */
 static void test_magic(void)
 {
     static const unsigned char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 8 +X 64\n\x02\x02\x00\x40";
@@ -105,23 +105,69 @@ static void test_magic(void)
     unsigned char pic[128] = {0x53, 0x80, 0xf6, 0x34};
     memcpy(pic + 88, "PICT", 4);
     refused(pic, sizeof pic, "PIC", "not an image");
-    /* a truncated TGA: stb_image filled the missing pixels from
-     * uninitialised memory, so that vectors changed from run to run */
-    unsigned char tga[18 + 3 * 16 * 5] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 16, 0, 24, 0};
-    refused(tga, sizeof tga, "truncated TGA", "not an image");
 }
 
-/* The same for a truncated PNM (stb_image ignores the short read) and a PNM
- * whose size overflows stb_image's int parser. */
+/* TGA, which has no magic, is told by its header fields: a truncated one is
+ * refused before anything is allocated (stb_image once filled the missing
+ * pixels from uninitialised memory); an ICO or CUR directory, and headers
+ * of kinds Pillow refuses (15-bit, interleaved, a colour map on a grey
+ * image), are not TGAs; a 1-pixel file decodes. */
+static void test_tga(void)
+{
+    unsigned char tga[18 + 3 * 16 * 5] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 16, 0, 24, 0};
+    refused(tga, sizeof tga, "truncated TGA", "truncated TGA: 240 bytes of pixel data, 768 at least");
+    unsigned char rle[18 + 4] = {0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x04, 24, 0, 0xff, 1, 2, 3};
+    refused(rle, sizeof rle, "RLE TGA claiming 65535 x 1279 pixels in 4 bytes", "truncated TGA");
+    static const unsigned char not_tga[][18] = {
+        {0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 4, 0, 0x28, 1, 0, 0}, /* ICO directory */
+        {0, 0, 2, 0, 1, 0, 16, 16, 0, 0, 1, 0, 1, 0, 0x30, 1, 0, 0}, /* CUR directory */
+        {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 15, 0},     /* 15-bit */
+        {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 24, 0x40},  /* interleaved */
+        {0, 1, 3, 0, 0, 2, 0, 24, 0, 0, 0, 0, 2, 0, 2, 0, 8, 0},     /* grey with a colour map */
+    };
+    for (size_t k = 0; k < sizeof not_tga / sizeof not_tga[0]; k++) {
+        unsigned char f[18 + 64] = {0};
+        memcpy(f, not_tga[k], 18);
+        refused(f, sizeof f, "not a TGA", "not an image");
+    }
+    unsigned char one[18 + 3] = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 24, 0, 0x10, 0x20, 0x30};
+    struct outcome r = in_child(one, sizeof one, 2);
+    CHECK(r.rc == 0 && fabsf(r.first[0] * 0.26862954f + 0.48145466f - 0x30 / 255.0f) < 1e-6f,
+          "1-pixel TGA: rc %d, red %g: %s", r.rc, r.first[0], r.err);
+}
+
+/* A truncated PNM (stb_image, which read them once, ignored the short
+ * read), one whose size has too many digits, a plain one far too short. */
 static void test_pnm(void)
 {
     unsigned char pnm[15 + 3 * 16 * 5] = "P6\n16 16\n255\n";
     refused(pnm, sizeof pnm, "truncated PNM", "truncated PNM");
     const char *big = "P5 99999999999 1 255\n";
     refused((const unsigned char *)big, strlen(big), "PNM of 11-digit width", "bad PNM header");
+    const char *plain = "P2 9000 9000 255\n1 2 3\n"; /* a sample takes a byte at least: refused unallocated */
+    refused((const unsigned char *)plain, strlen(plain), "plain PGM of 9000 x 9000 in 3 samples",
+            "truncated PNM: 6 bytes of pixels, 81000000 expected");
     const char *comment = "P5\n# a comment\n2 1\n# another\n255\n\x10\x20";
     struct outcome r = in_child((const unsigned char *)comment, strlen(comment), 1);
     CHECK(r.rc == 0, "PNM with comments: %s", r.err);
+}
+
+/* GIF (gifimg.c): a screen over the pixel limit is refused before the
+ * canvas is allocated; image data of nothing but clear codes ends quickly
+ * as a truncated file. */
+static void test_gif(void)
+{
+    unsigned char big[64] = "GIF89a\xff\xff\xff\xff\0\0\0,\0\0\0\0\x01\0\x01\0\0\x02";
+    refused(big, sizeof big, "GIF of 65535 x 65535", "over the limit");
+    size_t len = 1 << 20;
+    unsigned char *clears = malloc(len);
+    memcpy(clears, "GIF89a\x01\0\x01\0\0\0\0,\0\0\0\0\x01\0\x01\0\0\x07", 24);
+    for (size_t p = 24; p + 256 <= len; p += 256) { /* sub-blocks of 255 bytes: code 128 (clear) every 8 bits */
+        clears[p] = 255;
+        memset(clears + p + 1, 0x80, 255);
+    }
+    refused(clears, len - 100, "GIF of clear codes only", "truncated GIF");
+    free(clears);
 }
 
 static unsigned char *put_be32(unsigned char *p, uint32_t v)
@@ -898,6 +944,8 @@ int main(int argc, char **argv)
     test_draft(dir);
     test_bad(dir);
     test_magic();
+    test_tga();
+    test_gif();
     test_pnm();
     test_thin();
     test_scans(dir);
