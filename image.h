@@ -6,9 +6,9 @@
  *
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
- * PNG and BMP by stb_image (stbimage.h); GIF's first frame (gifimg.h), PNM
- * (P1 to P6, pnmimg.h) and TGA (tgaimg.h) by decoders of our own, as Pillow
- * reads them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
+ * PNG by stb_image (stbimage.h, after pngcheck.h's chunk checks); BMP and
+ * DIB (bmp.h), GIF's first frame (gifimg.h), PNM (P1 to P6, pnmimg.h) and
+ * TGA (tgaimg.h) by decoders of our own, as Pillow 9.4 reads them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
  * and AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h). TGA,
  * which has no magic bytes, is told by all of its header fields, and only
  * when no other format's magic matched. Anything else is "not an image",
@@ -26,7 +26,8 @@
  * With exif set, a JPEG's or WebP's EXIF orientation is applied first (the
  * published pipeline ignores it); TIFF's Orientation tag, HEIF's container
  * transformations and a RAW's flip are applied whatever exif says. 16-bit
- * grey PNGs and PGMs are resized in 32-bit ints, as Pillow's mode "I".
+ * grey PNGs, PGMs and 16/32-bit grey TIFFs are resized in 32-bit ints, as
+ * Pillow's mode "I".
  * Memory: the decoded pixels and a few rows of the crop, whatever the
  * resized size. Thread-safe: no state outside the call.
  */
@@ -55,7 +56,8 @@ struct image_opts {
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
 
-/* ---- for the decoder modules (webpimg.c, tiffimg.c, heifimg.c, rawimg.c, gifimg.c, tgaimg.c) ---- */
+/* ---- for the decoder modules (bmp.c, gifimg.c, pnmimg.c, tgaimg.c, webpimg.c, tiffimg.c, heifimg.c,
+ * rawimg.c) ---- */
 
 /* Decoded pixels: h rows of w pixels of c samples (1 grey, 2 grey + alpha,
  * 3 RGB, 4 RGBA or CMYK), one byte each but for grey16. */

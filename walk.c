@@ -14,8 +14,9 @@
 /* Whether a file name has the extension of a format clippie reads. */
 static int walk_is_image_name(const char *name)
 {
-    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp",
-                                      ".gif", ".pnm", ".ppm", ".pgm", ".webp", ".tif", ".tiff",
+    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".bmp", ".dib",
+                                      ".gif", ".pnm", ".ppm", ".pgm", ".pbm", ".tga", ".icb", ".vda", ".vst",
+                                      ".webp", ".tif", ".tiff",
                                       ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw",
                                       ".raf", ".orf", ".rw2"};
     const char *dot = strrchr(name, '.');
