@@ -20,7 +20,6 @@ struct textenc {
     int max_rows; /* tokens a lane holds: its share of max_batch full-length texts */
     int nlanes;
     struct textenc_lane *lanes; /* [nlanes] */
-    struct transformer_team team;
 };
 
 /* The floats of the largest half-precision matrix of the text tower (the
@@ -91,7 +90,6 @@ void textenc_close(struct textenc *e)
 {
     if (!e)
         return;
-    transformer_team_end(&e->team);
     for (int i = 0; e->lanes && i < e->nlanes; i++)
         lane_close(&e->lanes[i]);
     free(e->lanes);
@@ -128,20 +126,6 @@ static void *lane_encode(void *arg)
     return NULL;
 }
 
-/* The round's lanes at once, expanding half-precision matrices as a team;
- * should their threads not all start, one after another, each alone. */
-static void run_lanes(struct textenc *e, int lanes)
-{
-    transformer_team_start(&e->team, lanes, e->lanes[0].t);
-    for (int k = 0; k < lanes; k++)
-        transformer_team_join(e->lanes[k].t, &e->team, k);
-    if (util_parallel_all(lane_encode, e->lanes, sizeof *e->lanes, lanes) == 0)
-        return;
-    for (int k = 0; k < lanes; k++)
-        transformer_team_join(e->lanes[k].t, NULL, k);
-    util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
-}
-
 int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens, int count, float *out, char *err)
 {
     const struct weights_config *c = &e->w->cfg;
@@ -173,7 +157,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
         /* a text alone keeps both the BLAS's threads and the few-rows ones */
         transformer_blas_threads(lanes > 1 ? 1 : 0);
         transformer_set_threads(e->lanes[0].t, lanes > 1 ? 1 : e->nlanes);
-        run_lanes(e, lanes);
+        util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }
     return 0;
 }

@@ -155,49 +155,10 @@ static void *expand_run(void *arg)
     return NULL;
 }
 
-void transformer_team_start(struct transformer_team *team, int lanes, const struct transformer *first)
-{
-    transformer_team_end(team);
-    if (lanes > 1 && pthread_barrier_init(&team->barrier, NULL, (unsigned)lanes) == 0)
-        team->lanes = lanes;
-    team->wbuf = first->wbuf;
-    team->wbuf_floats = first->wbuf_floats;
-}
-
-void transformer_team_join(struct transformer *t, struct transformer_team *team, int lane)
-{
-    /* without a barrier (one lane, or none could be made) each expands alone */
-    t->team = team && team->lanes > 1 ? team : NULL;
-    t->lane = lane;
-}
-
-void transformer_team_end(struct transformer_team *team)
-{
-    if (team->lanes)
-        pthread_barrier_destroy(&team->barrier);
-    team->lanes = 0;
-}
-
-/* This lane's share of the team's expansion: the first barrier waits until
- * every lane is done with the last matrix, the second until the whole of
- * this one is there. */
-static const float *team_expand(struct transformer_team *team, int lane, const struct weights_tensor *m, size_t n)
-{
-    n = n < team->wbuf_floats ? n : team->wbuf_floats;
-    size_t per = (n / (size_t)team->lanes + 63) & ~(size_t)63, first = (size_t)lane * per;
-    pthread_barrier_wait(&team->barrier);
-    if (first < n)
-        transformer_to_float(team->wbuf + first, m, first, n - first < per ? n - first : per);
-    pthread_barrier_wait(&team->barrier);
-    return team->wbuf;
-}
-
 const float *transformer_expand(struct transformer *t, const struct weights_tensor *m, size_t n)
 {
     if (m->dtype == WEIGHTS_F32)
         return m->data;
-    if (t->team)
-        return team_expand(t->team, t->lane, m, n);
     /* sized by the caller's expand_floats, which counts every matrix it has */
     n = n < t->wbuf_floats ? n : t->wbuf_floats;
     /* a lane alone (one image) has every core: the expansion reads the
@@ -466,10 +427,6 @@ static void linear(struct transformer *t, float *y, const float *x, const struct
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
     if (rows <= FEW_ROWS) {
-        /* the team waits for this lane's share even when it reads the
-         * weights as they are */
-        if (t->team)
-            transformer_expand(t, weight, (size_t)out * (size_t)in);
         transformer_few_rows(t->threads, y, x, weight, rows, in, out);
         return;
     }

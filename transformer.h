@@ -17,20 +17,8 @@
 #ifndef TRANSFORMER_H
 #define TRANSFORMER_H
 
-#include <pthread.h>
-
 #include "util.h"
 #include "weights.h"
-
-/* Lanes of one encoder running at once expand each half-precision matrix
- * together, each its share, into the first lane's scratch, between two
- * barriers: apart, every lane would expand every matrix again each round. */
-struct transformer_team {
-    pthread_barrier_t barrier;
-    int lanes;   /* in the team this round; 0: no barrier made */
-    float *wbuf; /* the first lane's scratch */
-    size_t wbuf_floats;
-};
 
 struct transformer {
     int width, heads, head_dim, mlp, max_rows, max_seq;
@@ -44,8 +32,6 @@ struct transformer {
     float *scores; /* [heads, max_seq, max_seq] */
     float *wbuf;   /* [wbuf_floats]: a half-precision matrix expanded to float32 */
     size_t wbuf_floats;
-    struct transformer_team *team; /* NULL: expands alone */
-    int lane;                      /* its place in the team */
 };
 
 struct transformer_opts {
@@ -75,15 +61,6 @@ void transformer_close(struct transformer *t);
  * precision matrices from the next call on (1 to UTIL_MAX_THREADS): a text
  * or an image alone takes all the cores, a lane of a batch one. */
 void transformer_set_threads(struct transformer *t, int n);
-
-/* Before a round of lanes > 1 lanes, from one thread: the team's barrier
- * for that many, the buffer first's scratch; then each lane joins it with
- * its place (or leaves it, team NULL). Every lane of a round must then
- * make the same products, in the same order. transformer_team_end frees
- * the barrier, once no lane runs. */
-void transformer_team_start(struct transformer_team *team, int lanes, const struct transformer *first);
-void transformer_team_join(struct transformer *t, struct transformer_team *team, int lane);
-void transformer_team_end(struct transformer_team *team);
 
 /* out[r] = LayerNorm(x[r]) * weight + bias for rows r; out may be x. */
 void transformer_layernorm(float *out, const float *x, const float *weight, const float *bias, int rows, int width,

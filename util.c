@@ -58,50 +58,6 @@ void *util_scratch(size_t n)
     return p;
 }
 
-/* util_parallel_all's threads wait at a gate until all have started */
-struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t open;
-    int state; /* 0 shut, 1 run, -1 give up */
-    void *(*fn)(void *);
-    void *arg;
-};
-
-static void *through_gate(void *arg)
-{
-    struct gate *g = arg;
-    pthread_mutex_lock(&g->lock);
-    while (g->state == 0)
-        pthread_cond_wait(&g->open, &g->lock);
-    int run = g->state > 0;
-    pthread_mutex_unlock(&g->lock);
-    return run ? g->fn(g->arg) : NULL;
-}
-
-int util_parallel_all(void *(*fn)(void *), void *args, size_t size, int n)
-{
-    pthread_t th[UTIL_MAX_THREADS];
-    struct gate g[UTIL_MAX_THREADS];
-    int started = 1;
-    for (; started < n; started++) {
-        g[started] = (struct gate){PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, fn,
-                                   (char *)args + started * size};
-        if (pthread_create(&th[started], NULL, through_gate, &g[started]))
-            break;
-    }
-    for (int i = 1; i < started; i++) {
-        pthread_mutex_lock(&g[i].lock);
-        g[i].state = started == n ? 1 : -1;
-        pthread_cond_signal(&g[i].open);
-        pthread_mutex_unlock(&g[i].lock);
-    }
-    if (started == n)
-        fn(args);
-    for (int i = 1; i < started; i++)
-        pthread_join(th[i], NULL);
-    return started == n ? 0 : -1;
-}
-
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 /* Linux 5.14 */
 #endif

@@ -43,11 +43,6 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
  * Returns when all are done. n is at most UTIL_MAX_THREADS. */
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
 
-/* As util_parallel, but all n at once or none: for work whose elements
- * wait for each other (a barrier), which one after another would never
- * end. -1, having run nothing, when a thread cannot start. */
-int util_parallel_all(void *(*fn)(void *), void *args, size_t size, int n);
-
 /* A thread count asked for, brought within 1 to UTIL_MAX_THREADS. */
 static inline int util_threads(int n) { return n < 1 ? 1 : n > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : n; }
 

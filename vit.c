@@ -23,7 +23,6 @@ struct vit {
     const struct weights *w;
     int max_batch, nlanes;
     struct vit_lane *lanes; /* [nlanes] */
-    struct transformer_team team;
 };
 
 #define VIT_LANE_ROWS 1600 /* rows a lane's products aim for (vit_batch) */
@@ -115,7 +114,6 @@ void vit_close(struct vit *v)
 {
     if (!v)
         return;
-    transformer_team_end(&v->team);
     for (int i = 0; v->lanes && i < v->nlanes; i++)
         lane_close(&v->lanes[i]);
     free(v->lanes);
@@ -163,20 +161,6 @@ static void *lane_encode(void *arg)
     return NULL;
 }
 
-/* The batch's lanes at once, expanding half-precision matrices as a team;
- * should their threads not all start, one after another, each alone. */
-static void run_lanes(struct vit *v, int lanes)
-{
-    transformer_team_start(&v->team, lanes, v->lanes[0].t);
-    for (int k = 0; k < lanes; k++)
-        transformer_team_join(v->lanes[k].t, &v->team, k);
-    if (util_parallel_all(lane_encode, v->lanes, sizeof *v->lanes, lanes) == 0)
-        return;
-    for (int k = 0; k < lanes; k++)
-        transformer_team_join(v->lanes[k].t, NULL, k);
-    util_parallel(lane_encode, v->lanes, sizeof *v->lanes, lanes);
-}
-
 void vit_encode(struct vit *v, const float *pixels, int count, float *out)
 {
     const struct weights_config *c = &v->w->cfg;
@@ -194,6 +178,6 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
             l->out = out + (size_t)at * c->embed_dim;
             at += l->n;
         }
-        run_lanes(v, lanes);
+        util_parallel(lane_encode, v->lanes, sizeof *v->lanes, lanes);
     }
 }
