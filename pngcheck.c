@@ -12,9 +12,14 @@
 
 #define TEXT_CHUNK (1u << 20)   /* Pillow's MAX_TEXT_CHUNK (ImageFile.SAFEBLOCK) */
 #define TEXT_MEMORY (64u << 20) /* Pillow's MAX_TEXT_MEMORY */
+/* All compressed chunks together, profiles and unnamed text included, which
+ * Pillow inflates without a total: without it a 50 MB file of 1 MiB bombs
+ * would cost 50 GB of inflating. Stricter than Pillow. */
+#define INFLATE_TOTAL (64u << 20)
 
 struct walk {
     uint64_t text;   /* text bytes so far */
+    uint64_t inflated; /* bytes every compressed chunk so far inflated to */
     int64_t seq;     /* the last APNG sequence number, -1 before any */
     uint32_t frames; /* acTL's frame count (and the default image), 0 without a valid one */
     uint32_t w, h;   /* IHDR's size */
@@ -26,8 +31,8 @@ static uint32_t be32(const unsigned char *p)
 }
 
 /* The bytes the zlib stream z of n bytes inflates to, counted until past
- * limit; -1 for a corrupt stream. A stream cut short counts what it gave,
- * as Python's decompressobj does. */
+ * limit; -1 for a corrupt stream, -2 when zlib has no memory to start. A
+ * stream cut short counts what it gave, as Python's decompressobj does. */
 static long long inflated(const unsigned char *z, size_t n, size_t limit)
 {
     unsigned char out[16384];
@@ -35,7 +40,7 @@ static long long inflated(const unsigned char *z, size_t n, size_t limit)
     size_t total = 0;
     int rc;
     if (inflateInit(&s) != Z_OK)
-        return -1;
+        return -2;
     do {
         s.next_out = out, s.avail_out = sizeof out;
         rc = inflate(&s, Z_NO_FLUSH);
@@ -56,6 +61,10 @@ static int add_text(struct walk *w, uint64_t n, char *err)
 static int compressed(struct walk *w, const char *type, const unsigned char *z, size_t n, int count, char *err)
 {
     long long got = inflated(z, n, TEXT_CHUNK);
+    if (got == -2)
+        return error(err, "out of memory inflating a PNG's %s chunk", type);
+    if (got > 0 && (w->inflated += (uint64_t)got) > INFLATE_TOTAL)
+        return error(err, "PNG whose compressed chunks inflate to over %u MiB in all", INFLATE_TOTAL >> 20);
     if (got > (long long)TEXT_CHUNK)
         return error(err, "PNG whose %s chunk inflates to over 1 MiB (Pillow's limit against decompression bombs)",
                      type);

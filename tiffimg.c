@@ -316,7 +316,11 @@ static void put_chunk(const struct chunk *k, const struct layout *l, struct imag
 }
 
 /* Every strip or tile of every plane the kept samples are in. A chunk
- * may be no larger than 64 MiB or 8 bytes a pixel of the image. */
+ * may be no larger than 64 MiB or 8 bytes a pixel of the image, and all of
+ * them together no larger than 4 times that: libtiff inflates each chunk
+ * whole, and chunks may all point at one small compressed stream (tiles
+ * far wider than the image, say), so a small file could cost terabytes of
+ * inflating within every single chunk's limit. */
 static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
 {
     int tiled = tiff.TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
@@ -332,13 +336,17 @@ static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, st
     if (bytes / ch != rowbytes || bytes > ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h)
         return error(err, "cannot decode TIFF: %s of %u x %u pixels for an image of %u x %u", tiled ? "tiles" : "strips",
                      cw, ch, l->w, l->h);
+    int planes = separate ? (l->spp < l->keep ? l->spp : l->keep) : 1;
+    uint64_t chunks = ((uint64_t)l->w + cw - 1) / cw * (((uint64_t)l->h + ch - 1) / ch) * (uint64_t)planes, total;
+    if (__builtin_mul_overflow(chunks, bytes, &total) || total / 4 > ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h)
+        return error(err, "cannot decode TIFF: %llu %s of %llu bytes for an image of %u x %u, over the work limit",
+                     (unsigned long long)chunks, tiled ? "tiles" : "strips", (unsigned long long)bytes, l->w, l->h);
     k.rowbytes = (size_t)rowbytes;
     unsigned char *buf = malloc((size_t)bytes);
     if (!buf)
         return error(err, "out of memory for a TIFF %s of %llu bytes", tiled ? "tile" : "strip",
                      (unsigned long long)bytes);
     k.buf = buf;
-    int planes = separate ? (l->spp < l->keep ? l->spp : l->keep) : 1;
     for (int p = 0; p < planes; p++)
         for (uint64_t y = 0; y < l->h; y += ch) /* 64 bits: a tile may be taller than 2^32 - h */
             for (uint64_t x = 0; x < l->w; x += cw) {
@@ -417,7 +425,7 @@ static int lab_to_rgb(struct image_pixels *im, char *err)
         lcms.cmsCloseProfile(lab);
     if (srgb)
         lcms.cmsCloseProfile(srgb);
-    return t ? 0 : error(err, "out of memory converting a %d x %d CIELab TIFF", im->w, im->h);
+    return t ? 0 : error(err, "cannot convert a %d x %d CIELab TIFF: LittleCMS made no transform", im->w, im->h);
 }
 
 /* YCbCr that is not JPEG in one plane: libtiff's RGBA reader, as Pillow's

@@ -437,6 +437,28 @@ static void test_bomb(void)
     free(b);
 }
 
+/* 70 colour profiles of 1,000,000 zeros each, every one within Pillow's
+ * limit of a chunk: their 70 MB together are refused, not inflated on and
+ * on (a 50 MB file of them would have cost 50 GB of inflating). */
+static void test_png_inflate_total(void)
+{
+    size_t len, z = 2048, at = 33; /* the chunks go after IHDR */
+    unsigned char *png = make_png(1, 1, 0, 0, &len), *zero = calloc(1, 1000000);
+    unsigned char *b = malloc(len + 70 * (12 + 8 + z)), *p = b + at;
+    memcpy(b, png, at);
+    for (int k = 0; k < 70; k++) {
+        uLongf n = (uLongf)z;
+        memcpy(p + 8, "icc\0\0", 5); /* a name, then compression method 0 */
+        compress2(p + 13, &n, zero, 1000000, 9);
+        p = png_chunk(p, "iCCP", (uint32_t)(5 + n));
+    }
+    memcpy(p, png + at, len - at);
+    refused(b, (size_t)(p - b) + len - at, "70 profiles of 1 MB", "compressed chunks inflate to over 64 MiB in all");
+    free(png);
+    free(zero);
+    free(b);
+}
+
 /* Each format's header is read for the pixel limit before any decoder
  * runs (the message of that check names the side limit too). */
 static void test_limit(const char *dir)
@@ -654,6 +676,11 @@ static void test_tiff(const char *dir)
     refused(t, len, "60000 x 60000 TIFF", "60000 x 60000 pixels is over the limit");
     len = make_tiff(t, 16, 16, 1, 1u << 16, 256);
     refused(t, len, "TIFF of 2^16 x 2^16 tiles", "tiles of 65536 x 65536 pixels for an image of 16 x 16");
+    /* each 1 MiB tile within the limit of one, all 977 of them not: each
+     * would be inflated whole */
+    len = make_tiff(t, 16, 1000000, 1, 1024, 256);
+    refused(t, len, "TIFF of tiles wider than the image",
+            "977 tiles of 1048576 bytes for an image of 16 x 1000000, over the work limit");
     len = make_tiff(t, 16, 16, 8, 0, 256);
     refused(t, len, "CIELab TIFF", "photometric interpretation 8 with 1 samples of 8 bits is not supported");
     len = make_tiff(t, 16, 16, 1, 0, 256);
@@ -952,6 +979,7 @@ int main(int argc, char **argv)
     test_bmp(dir);
     test_bmp_cut(dir);
     test_bomb();
+    test_png_inflate_total();
     test_limit(dir);
     test_webp(dir);
     test_tiff(dir);
