@@ -22,11 +22,6 @@ const char *heifimg_version(void) { return util_lib_load(&heif_lib, NULL) < 0 ? 
  * 1.15 allocates a grid's canvas, and libde265 an HEVC stream's picture, as
  * they say, whatever the image's own size ---- */
 
-static uint32_t load_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The next box in b[*p, len): its type and body; 0 at the end or on a bad size. */
 static int next_box(const unsigned char *b, size_t len, size_t *p, const unsigned char **type,
                     const unsigned char **body, size_t *n)

@@ -10,7 +10,7 @@
 #include <jerror.h>
 #include <jpeglib.h>
 
-#include "bmp.h"
+#include "bmpimg.h"
 #include "gifimg.h"
 #include "heifimg.h"
 #include "pngcheck.h"
@@ -134,11 +134,6 @@ struct header {
     int channels;   /* what stb_image is to make, 0: as many as the file has */
 };
 
-static uint32_t load_be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* PNG: IHDR's size, bit depth (b[24]) and colour type (b[25]). Pillow opens
  * colour type 3 as mode "P" and 1-bit grey as mode "1", both resized with
  * nearest neighbour; a tRNS colour of grey or RGB it keeps apart from the
@@ -199,8 +194,8 @@ static int read_header(const unsigned char *b, size_t len, struct header *hd, ch
         png_header(b, hd);
     } else if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
         hd->format = GIF; /* gifimg.c reads its header, and so on */
-    } else if (bmp_magic(b, len)) {
-        hd->format = BMP; /* or a DIB; bmp.c reads its header */
+    } else if (bmpimg_probe(b, len)) {
+        hd->format = BMP; /* or a DIB; bmpimg.c reads its header */
     } else if (pnmimg_probe(b, len)) {
         hd->format = PNM; /* pnmimg.c reads its header, and so on */
     } else if (raw_magic(b, len, &hd->tiff)) {
@@ -749,7 +744,7 @@ static int decode(const unsigned char *buf, size_t len, const struct image_opts 
     case TIFF: return tiffimg_decode(buf, len, o->max_pixels, im, err);
     case HEIF: return heifimg_decode(buf, len, o->max_pixels, im, err);
     case RAW: return decode_raw(buf, len, o, hd.tiff, im, err);
-    case BMP: return bmp_decode(buf, len, o->max_pixels, im, err);
+    case BMP: return bmpimg_decode(buf, len, o->max_pixels, im, err);
     case GIF: return gifimg_decode(buf, len, o->max_pixels, im, err);
     case PNM: return pnmimg_decode(buf, len, o->max_pixels, im, err);
     case TGA: return tgaimg_decode(buf, len, o->max_pixels, im, err);

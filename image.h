@@ -7,7 +7,7 @@
  * The format is told by the first bytes, never the name. JPEGs (baseline,
  * progressive, grey, CMYK) are decoded by libjpeg-turbo, as Pillow does it;
  * PNG by stb_image (stbimage.h, after pngcheck.h's chunk checks); BMP and
- * DIB (bmp.h), GIF's first frame (gifimg.h), PNM (P1 to P6, pnmimg.h) and
+ * DIB (bmpimg.h), GIF's first frame (gifimg.h), PNM (P1 to P6, pnmimg.h) and
  * TGA (tgaimg.h) by decoders of our own, as Pillow 9.4 reads them; WebP by libwebp (webpimg.h), TIFF by libtiff (tiffimg.h), HEIC/HEIF
  * and AVIF by libheif (heifimg.h), camera RAW by LibRaw (rawimg.h). TGA,
  * which has no magic bytes, is told by all of its header fields, and only
@@ -56,7 +56,7 @@ struct image_opts {
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
 
-/* ---- for the decoder modules (bmp.c, gifimg.c, pnmimg.c, tgaimg.c, webpimg.c, tiffimg.c, heifimg.c,
+/* ---- for the decoder modules (bmpimg.c, gifimg.c, pnmimg.c, tgaimg.c, webpimg.c, tiffimg.c, heifimg.c,
  * rawimg.c) ---- */
 
 /* Decoded pixels: h rows of w pixels of c samples (1 grey, 2 grey + alpha,

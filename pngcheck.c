@@ -25,11 +25,6 @@ struct walk {
     uint32_t w, h;   /* IHDR's size */
 };
 
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The bytes the zlib stream z of n bytes inflates to, counted until past
  * limit; -1 for a corrupt stream, -2 when zlib has no memory to start. A
  * stream cut short counts what it gave, as Python's decompressobj does. */
@@ -115,19 +110,19 @@ static int apng_chunk(struct walk *w, const unsigned char *type, const unsigned 
     if (!memcmp(type, "acTL", 4)) {
         if (n < 8)
             return error(err, "APNG whose acTL chunk is cut short (%zu bytes)", n);
-        uint32_t f = be32(d); /* a second acTL undoes the first, as in Pillow */
+        uint32_t f = load_be32(d); /* a second acTL undoes the first, as in Pillow */
         w->frames = w->frames ? 0 : f && f <= 0x80000000u ? f : 0;
         return 0;
     }
     int fctl = !memcmp(type, "fcTL", 4);
     if (n < (fctl ? 26u : 4u))
         return error(err, "APNG whose %.4s chunk is cut short (%zu bytes)", (const char *)type, n);
-    uint32_t seq = be32(d);
+    uint32_t seq = load_be32(d);
     if ((!fctl && w->seq < 0) || (int64_t)seq != w->seq + 1)
         return error(err, "APNG whose %.4s chunk is out of sequence (number %u after %lld)", (const char *)type, seq,
                      (long long)w->seq);
     w->seq = seq;
-    if (fctl && ((uint64_t)be32(d + 12) + be32(d + 4) > w->w || (uint64_t)be32(d + 16) + be32(d + 8) > w->h))
+    if (fctl && ((uint64_t)load_be32(d + 12) + load_be32(d + 4) > w->w || (uint64_t)load_be32(d + 16) + load_be32(d + 8) > w->h))
         return error(err, "APNG whose frame lies outside its %u x %u image", w->w, w->h);
     return 0;
 }
@@ -146,10 +141,10 @@ static int chunk(struct walk *w, const unsigned char *type, const unsigned char 
 
 int pngcheck_chunks(const unsigned char *b, size_t len, char *err)
 {
-    struct walk w = {.seq = -1, .w = be32(b + 16), .h = be32(b + 20)};
+    struct walk w = {.seq = -1, .w = load_be32(b + 16), .h = load_be32(b + 20)};
     int data = 0; /* past the first IDAT or fdAT */
     for (size_t p = 8; len - p >= 12;) {
-        size_t n = be32(b + p);
+        size_t n = load_be32(b + p);
         const unsigned char *type = b + p + 4, *d = b + p + 8;
         if (n > len - p - 12)
             break;
@@ -158,7 +153,7 @@ int pngcheck_chunks(const unsigned char *b, size_t len, char *err)
             return error(err, "PNG whose first IDAT chunk is empty");
         if (data && (!memcmp(type, "IEND", 4) || (!memcmp(type, "fcTL", 4) && w.frames > 1)))
             return 0;
-        if (!data && !image && crc32(crc32(0, type, 4), d, (uInt)n) != be32(d + n))
+        if (!data && !image && crc32(crc32(0, type, 4), d, (uInt)n) != load_be32(d + n))
             return error(err, "PNG whose %.4s chunk fails its CRC", (const char *)type);
         if (chunk(&w, type, d, n, err) < 0)
             return -1;

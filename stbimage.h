@@ -1,4 +1,4 @@
-/* stbimage.h - PNG pixels by stb_image, for image.c (BMP is bmp.c's; GIF,
+/* stbimage.h - PNG pixels by stb_image, for image.c (BMP is bmpimg.c's; GIF,
  * PNM and TGA have decoders of their own, as Pillow reads them).
  *
  * stb_image is compiled into stbimage.c from Debian's header (libstb-dev)

@@ -1,2 +1,2 @@
-/* libFuzzer target: fuzz_image's, over a corpus of BMP and DIB files (bmp.c). */
+/* libFuzzer target: fuzz_image's, over a corpus of BMP and DIB files (bmpimg.c). */
 #include "fuzz_image.c"

@@ -1,9 +1,9 @@
-/* bmp.h - BMP and DIB pixels as Pillow 9.4's BmpImagePlugin reads them, for
+/* bmpimg.h - BMP and DIB pixels as Pillow 9.4's BmpImagePlugin reads them, for
  * image.c.
  *
- *     if (bmp_magic(buf, len)) {
+ *     if (bmpimg_probe(buf, len)) {
  *         struct image_pixels im;
- *         if (bmp_decode(buf, len, max_pixels, &im, err) < 0) ...  // err: "truncated BMP: ..."
+ *         if (bmpimg_decode(buf, len, max_pixels, &im, err) < 0) ...  // err: "truncated BMP: ..."
  *         free(im.px);
  *     }
  *
@@ -23,8 +23,8 @@
  * Work and memory go with the file's length and its w x h, which is
  * checked against max_pixels before anything is allocated. Thread-safe.
  */
-#ifndef BMP_H
-#define BMP_H
+#ifndef BMPIMG_H
+#define BMPIMG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,10 +32,10 @@
 #include "image.h"
 
 /* 1 when the first bytes are a BMP's or a DIB's, as Pillow tells them. */
-int bmp_magic(const unsigned char *buf, size_t len);
+int bmpimg_probe(const unsigned char *buf, size_t len);
 
 /* Decodes len bytes into *im (im->px malloc'd: the caller frees it); -1
  * with err. */
-int bmp_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err);
+int bmpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err);
 
 #endif

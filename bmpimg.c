@@ -1,6 +1,6 @@
-/* bmp.c - BMP and DIB as Pillow 9.4's BmpImagePlugin reads them; see bmp.h.
+/* bmpimg.c - BMP and DIB as Pillow 9.4's BmpImagePlugin reads them; see bmpimg.h.
  * Each step below is a step of that plugin, named after it. */
-#include "bmp.h"
+#include "bmpimg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,7 @@ static size_t take(struct bmp *b, size_t n, const unsigned char **p)
     return n;
 }
 
-int bmp_magic(const unsigned char *buf, size_t len)
+int bmpimg_probe(const unsigned char *buf, size_t len)
 {
     if (len >= 2 && buf[0] == 'B' && buf[1] == 'M')
         return 1;
@@ -308,7 +308,7 @@ static int decode_rle(struct bmp *b, uint64_t data, unsigned char *out, char *er
     return rc;
 }
 
-int bmp_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+int bmpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
 {
     struct bmp b = {.buf = buf, .len = len};
     uint64_t offset = 0; /* the pixels', from the file header; a DIB has none */
