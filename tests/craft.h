@@ -1,7 +1,8 @@
 /* craft.h - what the pickle, convert and zoo tests need to build their
  * inputs themselves: a growing byte buffer with pickle opcode emitters, a
  * way to run a parse in a child process under a memory and time limit, a
- * scratch folder, and the micro model with its deterministic values. */
+ * scratch folder, and the micro model with its deterministic values and
+ * the check that a converted file holds them. */
 #ifndef CRAFT_H
 #define CRAFT_H
 
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "util.h"
 #include "weights.h"
 
@@ -40,6 +42,25 @@ static const struct weights_config micro = {
 
 /* the micro model's i-th value, the same in every test that builds it */
 static inline float value(size_t i) { return (float)((i * 7919) % 2001) / 1000.0f - 1.0f; }
+
+/* The weights file at path holds value(0), value(1)... in its tensors'
+ * order, as float16 rounds them when half is set. */
+static inline void check_values(const char *path, int half)
+{
+    char err[ERR_LEN] = "";
+    struct weights *w = weights_open(path, err);
+    CHECK(w != NULL, "open %s: %s", path, err);
+    if (!w)
+        return;
+    size_t n, at = 0, wrong = 0;
+    struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < weights_spec_numel(&specs[k]); i++, at++)
+            wrong += weights_spec_value(&specs[k], i) != (half ? util_half_to_float(util_float_to_half(value(at))) : value(at));
+    CHECK(wrong == 0 && at > 0, "%s: %zu of %zu values wrong", path, wrong, at);
+    free(specs);
+    weights_close(w);
+}
 
 struct bytes {
     unsigned char *p;

@@ -132,33 +132,15 @@ static int convert(const char *in, const char *out, char *err)
     return convert_checkpoint(in, out, WEIGHTS_QUICK_GELU, -1, &info, err);
 }
 
-/* The output holds every tensor's values, read from its place in the one storage. */
-static void check_values(const char *path)
-{
-    char err[ERR_LEN] = "";
-    struct weights *w = weights_open(path, err);
-    CHECK(w != NULL, "open %s: %s", path, err);
-    if (!w)
-        return;
-    size_t n, at = 0, wrong = 0;
-    struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < weights_spec_numel(&specs[k]); i++, at++)
-            wrong += weights_spec_value(&specs[k], i) != value(at);
-    CHECK(wrong == 0 && at > 0, "%zu of %zu values wrong", wrong, at);
-    free(specs);
-    weights_close(w);
-}
-
 static void test_packed(void)
 {
     char err[ERR_LEN] = "";
     make_checkpoint(scratch("packed.pt"), PACKED, 1);
     CHECK(convert(scratch("packed.pt"), scratch("packed.weights"), err) == 0, "packed deflated: %s", err);
-    check_values(scratch("packed.weights"));
+    check_values(scratch("packed.weights"), 0);
     make_checkpoint(scratch("stored.pt"), PACKED, 0);
     CHECK(convert(scratch("stored.pt"), scratch("stored.weights"), err) == 0, "packed stored: %s", err);
-    check_values(scratch("stored.weights"));
+    check_values(scratch("stored.weights"), 0);
 }
 
 static void convert_fails(const char *in, const char *out, const char *want)

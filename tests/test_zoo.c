@@ -196,24 +196,6 @@ static int run(const char *in, int act, uint32_t heads, struct convert_info *inf
     return convert_model(in, scratch("out.weights"), &o, info, err);
 }
 
-/* The output holds every tensor's values, and half ones rounded as float16. */
-static void check_values(const char *path, int half)
-{
-    char err[ERR_LEN] = "";
-    struct weights *w = weights_open(path, err);
-    CHECK(w != NULL, "open %s: %s", path, err);
-    if (!w)
-        return;
-    size_t n, at = 0, wrong = 0;
-    struct weights_spec *specs = weights_specs(&w->cfg, w, &n);
-    for (size_t k = 0; k < n; k++)
-        for (size_t i = 0; i < weights_spec_numel(&specs[k]); i++, at++)
-            wrong += weights_spec_value(&specs[k], i) != (half ? util_half_to_float(util_float_to_half(value(at))) : value(at));
-    CHECK(wrong == 0 && at > 0, "%s: %zu of %zu values wrong", path, wrong, at);
-    free(specs);
-    weights_close(w);
-}
-
 static void converts(const char *in, int act, uint32_t heads, int half, struct convert_info *info)
 {
     char err[ERR_LEN];
