@@ -36,6 +36,21 @@ static const struct rule model_rules[] = {
     {"multimodal_cfg", UNSET, 0, "a CoCa model (with a text decoder) is not supported"},
 };
 
+/* settings either tower may have, refused alike in both */
+static const struct rule tower_rules[] = {
+    {"ls_init_value", UNSET, 0, "layer scale is not supported"},
+    {"final_ln_after_pool", UNSET, 0, "the final LayerNorm after pooling is not supported"},
+    {"act_kwargs", UNSET, 0, "a configured activation is not supported"},
+    {"norm_kwargs", UNSET, 0, "a configured LayerNorm is not supported"},
+    {"qk_norm", UNSET, 0, "query and key normalisation is not supported"},
+    {"scaled_cosine_attn", UNSET, 0, "cosine attention is not supported"},
+    {"scale_heads", UNSET, 0, "per-head attention scales are not supported"},
+    {"scale_attn_inner", UNSET, 0, "extra attention LayerNorms are not supported"},
+    {"scale_attn", UNSET, 0, "extra attention LayerNorms are not supported"},
+    {"scale_fc", UNSET, 0, "extra MLP LayerNorms are not supported"},
+    {"block_type", EQUALS, "default", "only the default residual block is supported"},
+};
+
 static const struct rule vision_rules[] = {
     {"layers", USED, 0, 0},
     {"width", USED, 0, 0},
@@ -57,23 +72,12 @@ static const struct rule vision_rules[] = {
     {"timm_model_name", UNSET, 0, "timm image towers (SigLIP, EVA, ConvNeXt, ...) are not supported"},
     {"eva_model_name", UNSET, 0, "EVA image towers are not supported"},
     {"image_seq_len", UNSET, 0, "a fixed image token count is not supported"},
-    {"ls_init_value", UNSET, 0, "layer scale is not supported"},
     {"attentional_pool", UNSET, 0, "attentional pooling (CoCa) is not supported"},
     {"no_ln_pre", UNSET, 0, "a tower without its first LayerNorm is not supported"},
-    {"final_ln_after_pool", UNSET, 0, "the final LayerNorm after pooling is not supported"},
     {"input_patchnorm", UNSET, 0, "patch normalisation is not supported"},
     {"global_average_pool", UNSET, 0, "average pooling is not supported"},
-    {"act_kwargs", UNSET, 0, "a configured activation is not supported"},
-    {"norm_kwargs", UNSET, 0, "a configured LayerNorm is not supported"},
-    {"qk_norm", UNSET, 0, "query and key normalisation is not supported"},
-    {"scaled_cosine_attn", UNSET, 0, "cosine attention is not supported"},
-    {"scale_heads", UNSET, 0, "per-head attention scales are not supported"},
-    {"scale_attn_inner", UNSET, 0, "extra attention LayerNorms are not supported"},
-    {"scale_attn", UNSET, 0, "extra attention LayerNorms are not supported"},
-    {"scale_fc", UNSET, 0, "extra MLP LayerNorms are not supported"},
     {"pos_embed_type", EQUALS, "learnable", "only learned position embeddings are supported"},
     {"pool_type", EQUALS, "tok", "only class-token pooling is supported"},
-    {"block_type", EQUALS, "default", "only the default residual block is supported"},
 };
 
 static const struct rule text_rules[] = {
@@ -114,23 +118,12 @@ static const struct rule text_rules[] = {
     {"variable_text", UNSET, 0, "variable-length text is not supported"},
     {"bos_id", UNSET, 0, "only CLIP's own tokenizer is supported"},
     {"eos_id", UNSET, 0, "only argmax pooling on CLIP's end token is supported"},
-    {"ls_init_value", UNSET, 0, "layer scale is not supported"},
     {"embed_cls", UNSET, 0, "a class token in the text tower (CoCa) is not supported"},
     {"no_causal_mask", UNSET, 0, "a text tower without the causal mask is not supported"},
-    {"final_ln_after_pool", UNSET, 0, "the final LayerNorm after pooling is not supported"},
     {"proj_bias", UNSET, 0, "a text projection with a bias is not supported"},
-    {"act_kwargs", UNSET, 0, "a configured activation is not supported"},
-    {"norm_kwargs", UNSET, 0, "a configured LayerNorm is not supported"},
     {"norm_type", UNSET, 0, "only LayerNorm is supported"},
-    {"qk_norm", UNSET, 0, "query and key normalisation is not supported"},
-    {"scaled_cosine_attn", UNSET, 0, "cosine attention is not supported"},
-    {"scale_heads", UNSET, 0, "per-head attention scales are not supported"},
-    {"scale_attn_inner", UNSET, 0, "extra attention LayerNorms are not supported"},
-    {"scale_attn", UNSET, 0, "extra attention LayerNorms are not supported"},
-    {"scale_fc", UNSET, 0, "extra MLP LayerNorms are not supported"},
     {"pool_type", EQUALS, "argmax", "only argmax pooling (CLIP's end token) is supported"},
     {"proj_type", EQUALS, "linear", "only a linear text projection is supported"},
-    {"block_type", EQUALS, "default", "only the default residual block is supported"},
 };
 
 static const struct rule preprocess_rules[] = {
@@ -176,18 +169,27 @@ static int unique_keys(const cJSON *o, const char *where, char *err)
     return 0;
 }
 
-/* Every key of object o (named where) must be in rules, with a value its rule allows. */
-static int check_keys(const cJSON *o, const char *where, const struct rule *rules, size_t n, char *err)
+static const struct rule *find_rule(const char *key, const struct rule *rules, size_t n)
+{
+    for (size_t k = 0; key && k < n; k++)
+        if (!strcmp(key, rules[k].key))
+            return &rules[k];
+    return NULL;
+}
+
+/* Every key of object o (named where) must be in rules, with a value its
+ * rule allows; tower: o is a vision_cfg or text_cfg, which tower_rules
+ * cover too. */
+static int check_keys(const cJSON *o, const char *where, const struct rule *rules, size_t n, int tower, char *err)
 {
     if (unique_keys(o, where, err) < 0)
         return -1;
     const cJSON *v;
     cJSON_ArrayForEach(v, o)
     {
-        const struct rule *r = NULL;
-        for (size_t k = 0; k < n && !r; k++)
-            if (v->string && !strcmp(v->string, rules[k].key))
-                r = &rules[k];
+        const struct rule *r = find_rule(v->string, rules, n);
+        if (!r && tower)
+            r = find_rule(v->string, tower_rules, sizeof tower_rules / sizeof tower_rules[0]);
         if (!r)
             return error(err, "%s.%s is a setting this converter does not know: refusing to guess what it does", where,
                          v->string ? v->string : "?");
@@ -302,7 +304,7 @@ static const float openai_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f},
 static int openclip_vision(const cJSON *v, struct modelcfg *m, char *err)
 {
     const char *at = "model_cfg.vision_cfg";
-    if (check_keys(v, at, vision_rules, sizeof vision_rules / sizeof vision_rules[0], err) < 0)
+    if (check_keys(v, at, vision_rules, sizeof vision_rules / sizeof vision_rules[0], 1, err) < 0)
         return -1;
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(v, "layers")))
         return error(err, "%s.layers is a list: a ResNet image tower, not supported", at);
@@ -324,7 +326,7 @@ static int openclip_text(const cJSON *t, struct modelcfg *m, char *err)
 {
     const char *at = "model_cfg.text_cfg";
     double ratio = 4;
-    if (check_keys(t, at, text_rules, sizeof text_rules / sizeof text_rules[0], err) < 0 ||
+    if (check_keys(t, at, text_rules, sizeof text_rules / sizeof text_rules[0], 1, err) < 0 ||
         get_uint(t, at, "context_length", 77, &m->context_length, err) < 0 ||
         get_uint(t, at, "vocab_size", 49408, &m->vocab_size, err) < 0 ||
         get_uint(t, at, "width", 512, &m->text_width, err) < 0 || get_uint(t, at, "heads", 8, &m->text_heads, err) < 0 ||
@@ -338,7 +340,7 @@ static int openclip_preprocess(const cJSON *p, struct modelcfg *m, char *err)
 {
     const char *at = "preprocess_cfg";
     uint32_t size;
-    if (check_keys(p, at, preprocess_rules, sizeof preprocess_rules / sizeof preprocess_rules[0], err) < 0 ||
+    if (check_keys(p, at, preprocess_rules, sizeof preprocess_rules / sizeof preprocess_rules[0], 0, err) < 0 ||
         get_size(p, at, "size", m->image_size, &size, err) < 0 ||
         get_rgb(p, at, "mean", openai_mean, m->image_mean, err) < 0 ||
         get_rgb(p, at, "std", openai_std, m->image_std, err) < 0)
@@ -362,7 +364,7 @@ int modelcfg_openclip(const char *json, size_t len, struct modelcfg *m, char *er
             !(pre = section(root, "config", "preprocess_cfg", empty, err)))
             goto done;
     }
-    if (check_keys(model, "model_cfg", model_rules, sizeof model_rules / sizeof model_rules[0], err) < 0 ||
+    if (check_keys(model, "model_cfg", model_rules, sizeof model_rules / sizeof model_rules[0], 0, err) < 0 ||
         !(v = section(model, "model_cfg", "vision_cfg", empty, err)) ||
         !(t = section(model, "model_cfg", "text_cfg", empty, err)) || openclip_vision(v, m, err) < 0 ||
         openclip_text(t, m, err) < 0 || openclip_preprocess(pre, m, err) < 0 ||

@@ -285,6 +285,15 @@ static void test_openclip_refused(void)
              "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT "}}, \"preprocess_cfg\": {\"resize_mode\": "
              "\"squash\"}}");
     refuses(st, -1, 0, "preprocess_cfg.resize_mode is \"squash\": only shortest-side resize and centre crop");
+    /* the settings either tower may have are refused in the text tower too,
+     * and are no settings of the preprocessing */
+    spit_str(in_folder("oc", "open_clip_config.json"),
+             "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT ", \"qk_norm\": true}}}");
+    refuses(st, -1, 0, "model_cfg.text_cfg.qk_norm is true: query and key normalisation is not supported");
+    spit_str(in_folder("oc", "open_clip_config.json"),
+             "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT "}}, \"preprocess_cfg\": {\"qk_norm\": "
+             "false}}");
+    refuses(st, -1, 0, "preprocess_cfg.qk_norm is a setting this converter does not know");
     spit_str(in_folder("oc", "open_clip_config.json"), "{\"model_cfg\": {\"embed_dim\": 16, " OC_VISION "}, " OC_TEXT "}}}");
     refuses(st, -1, 0, "open_clip_config.json says embedding size 16, but the tensors of");
     spit_str(in_folder("oc", "open_clip_config.json"), "{\"model_cfg\": {\"vision_cfg\": {\"layers\": [3, 4, 6, 3]}}}");
