@@ -19,28 +19,36 @@ CPPFLAGS += $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS)) \
 LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -lpthread -ldl
 TEST_LDLIBS = $(LDLIBS) $(shell pkg-config --libs $(LAZY_PKGS))
 
-# every .c beside clippie.c is a module; every tests/test_*.c a unit test
-MODULES = $(filter-out clippie.o,$(patsubst %.c,%.o,$(wildcard *.c)))
+# The layers, each a folder (the design card's files at the top): model/
+# (what runs the towers), formats/ (photo decoders), index/ (the index, the
+# folder walk, search), util/ (files, vectors, errors). Every .c beside
+# clippie.c and in those folders is a module, built into build/; every
+# tests/test_*.c a unit test.
+LAYERS = model formats index util
+SOURCES = $(filter-out clippie.c,$(wildcard *.c)) $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
+MODULES = $(SOURCES:%.c=build/%.o)
+override CPPFLAGS += -I. $(LAYERS:%=-I%)
 TESTS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
 
 all: clippie
 
-clippie: clippie.o $(MODULES)
+clippie: build/clippie.o $(MODULES)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< $(MODULES) $(TEST_LDLIBS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< $(MODULES) $(TEST_LDLIBS)
 
 # an object depends on its own source and the headers it includes (-MMD)
-%.o: %.c
+build/%.o: %.c
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
--include $(MODULES:.o=.d) clippie.d
+-include $(MODULES:.o=.d) build/clippie.d
 
 # the model's dot products want fused multiply-adds, which -std=c11 forbids
 # the compiler to form; the rest (pixels, tokens) keeps exact C semantics
-transformer.o: override CFLAGS += -ffp-contract=fast
+build/model/transformer.o: override CFLAGS += -ffp-contract=fast
 
 # vocab.bpe.h, entities.h and codepages.h are committed; `make regen`
 # rewrites them from the tokenizer's merge list (../shared/clip, else
@@ -73,7 +81,7 @@ FUZZ_SEEDS_convert = tests/fixtures/bad-*.pt
 FUZZ_SEEDS_image = tests/fixtures/img-rgb.png tests/fixtures/img-photo.jpg
 
 tests/fuzz/run_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(MODULES)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -I. $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(MODULES) $(LDLIBS)
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(MODULES) $(LDLIBS)
 
 fuzz-regress: $(FUZZ_RUNNERS)
 	@$(foreach f,$(FUZZ),tests/fuzz/run_$f tests/fuzz/corpus/$f $(wildcard $(FUZZ_SEEDS_$f)) &&) true
@@ -91,8 +99,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 fuzz-%:
 	mkdir -p build/corpus-$*
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -I. -o build/fuzz_$* \
-	    tests/fuzz/fuzz_$*.c $(MODULES:.o=.c) $(LDLIBS)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(CPPFLAGS) -D_GNU_SOURCE -o build/fuzz_$* \
+	    tests/fuzz/fuzz_$*.c $(SOURCES) $(LDLIBS)
 	build/fuzz_$* -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 build/corpus-$* tests/fuzz/corpus/$*
 
 install: clippie
@@ -103,6 +111,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie *.o *.d $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
+	rm -f clippie $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
+	rm -rf build/*.o build/*.d $(LAYERS:%=build/%)
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen
