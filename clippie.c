@@ -1781,20 +1781,19 @@ static void version(void)
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
     printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
-    printf("libraries: libjpeg-turbo (libjpeg API %d), zlib %s, utf8proc %s, SQLite %s, cJSON %s,\n"
-           "  stb_image (built in)\n",
-           JPEG_LIB_VERSION, zlibVersion(), utf8proc_version(), sqlite3_libversion(), cJSON_Version());
-    /* loaded on first use: said here whether they load */
-    const char *zip = convert_zip_version(), *heif = heifimg_version(), *raw = rawimg_version();
-    const char *tiff = tiffimg_version(); /* "LIBTIFF, Version 4.5.0\n..." */
-    int webp = webpimg_version();
-    printf("loaded when needed: libzip %s, libheif %s, LibRaw %s,\n  %.*s, ", zip ? zip : "(cannot load)",
-           heif ? heif : "(cannot load)", raw ? raw : "(cannot load)", tiff ? (int)strcspn(tiff, "\n") : INT_MAX,
-           tiff ? tiff : "libtiff (cannot load)");
-    if (webp < 0)
-        printf("libwebp (cannot load)\n");
-    else
-        printf("libwebp %d.%d.%d\n", webp >> 16, (webp >> 8) & 255, webp & 255);
+    printf("libraries: zlib %s, utf8proc %s, SQLite %s, cJSON %s\n", zlibVersion(), utf8proc_version(),
+           sqlite3_libversion(), cJSON_Version());
+    const char *zip = convert_zip_version(); /* loaded on first use: said here whether it loads */
+    printf("loaded when needed: libzip %s\n", zip ? zip : "(cannot load)");
+    printf("image formats, in the order they are told apart:\n");
+    for (size_t k = 0; k < image_format_count(); k++) {
+        const struct decoder *d = image_format_at(k);
+        char v[128];
+        int loads = d->version(v, sizeof v) == 0;
+        if (!loads)
+            snprintf(v, sizeof v, "%s cannot be loaded", d->library);
+        printf("  %-10s %-32s %s%s\n", d->name, d->extensions, v, loads && d->library ? " (loaded when needed)" : "");
+    }
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {

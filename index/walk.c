@@ -6,25 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
+#include "image.h"
 #include "util.h"
-
-/* Whether a file name has the extension of a format clippie reads. */
-static int walk_is_image_name(const char *name)
-{
-    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".bmp", ".dib",
-                                      ".gif", ".pnm", ".ppm", ".pgm", ".pbm", ".tga", ".icb", ".vda", ".vst",
-                                      ".webp", ".tif", ".tiff",
-                                      ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw",
-                                      ".raf", ".orf", ".rw2"};
-    const char *dot = strrchr(name, '.');
-    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
-        if (!strcasecmp(dot, ext[k]))
-            return 1;
-    return 0;
-}
 
 static int add_file(struct walk *w, const char *path, const struct stat *st)
 {
@@ -61,7 +46,7 @@ static int walk_entry(struct walk *w, const char *path, unsigned char type)
     struct stat st, link;
     if (type == DT_DIR)
         return walk_dir(w, path);
-    if (type == DT_REG && !walk_is_image_name(path)) {
+    if (type == DT_REG && !image_has_extension(path)) {
         w->not_images++;
         return 0;
     }
@@ -73,7 +58,7 @@ static int walk_entry(struct walk *w, const char *path, unsigned char type)
         return type == DT_UNKNOWN && lstat(path, &link) == 0 && !S_ISLNK(link.st_mode) ? walk_dir(w, path) : 0;
     if (!S_ISREG(st.st_mode))
         return 0;
-    if (!walk_is_image_name(path)) {
+    if (!image_has_extension(path)) {
         w->not_images++;
         return 0;
     }
