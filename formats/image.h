@@ -12,8 +12,8 @@
  * Before any pixel is decoded, the size the header claims is checked against
  * max_pixels and 2^20 pixels a side. Then (step by step in image.c: decode,
  * orient, resize + crop, normalise), as Pillow + torchvision do: the shorter side
- * resized to the resolution with Pillow's antialiased BICUBIC (8-bit fixed
- * point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
+ * resized to the resolution with Pillow's antialiased BICUBIC (resample.h:
+ * 8-bit fixed point, horizontal then vertical pass), centre crop, RGB, /255, mean/std.
  * Like Pillow, images with alpha are resized premultiplied, and palette
  * images (PNG, GIF, TGA, BMP) and bitmaps (1-bit PNG, PBM) with nearest
  * neighbour; alpha is then dropped, not composited. A PNG's tRNS colour, as
