@@ -458,6 +458,21 @@ static void npy_header(char *h, size_t rows, int dim)
     h[NPY_HEADER - 1] = '\n';
 }
 
+/* The formats by name, in enum vecfile_format's order. */
+static const char *const format_names[] = {"raw", "csv", "npy"};
+
+int vecfile_format_parse(const char *s, enum vecfile_format *f)
+{
+    for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+        if (!strcmp(s, format_names[i])) {
+            *f = (enum vecfile_format)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *vecfile_format_names(void) { return "raw, csv or npy"; }
+
 struct vecfile_writer *vecfile_writer_open(FILE *f, enum vecfile_format fmt, int dim, char *err)
 {
     struct vecfile_writer *w = calloc(1, sizeof *w);
