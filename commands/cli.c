@@ -1,7 +1,9 @@
 /* cli.c - the commands' shared parts: options, the model, signals, vector
  * output. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -106,6 +108,32 @@ struct weights *cli_open_model(const char *path, const char **resolved)
     return w;
 }
 
+const char *cli_default_index(void)
+{
+    static char path[4096];
+    const char *env = getenv("CLIPPIE_INDEX"), *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (env && *env)
+        return env;
+    if (data && data[0] == '/') /* relative values are to be ignored */
+        snprintf(path, sizeof path, "%s/clippie/photos.clippie", data);
+    else
+        snprintf(path, sizeof path, "%s/.local/share/clippie/photos.clippie", home ? home : ".");
+    return path;
+}
+
+int cli_make_parent(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+        *p = 0;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return cli_fail(-1, "cannot make the folder %s: %s", dir, strerror(errno));
+        *p = '/';
+    }
+    return 0;
+}
+
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o)
 {
     struct image_opts io = *o;
@@ -119,7 +147,21 @@ struct image_opts cli_image_opts_for(const struct weights *w, const struct image
 
 volatile sig_atomic_t cli_stop_signal;
 
-static void on_stop(int sig) { cli_stop_signal = sig; }
+/* The first SIGINT lets the batch in flight finish (its vectors are kept)
+ * and says so at once; a second, or SIGTERM, stops now: the index commits
+ * whole batches only, so it stays consistent and loses the batch in flight. */
+static void on_stop(int sig)
+{
+    static const char msg[] = "\nclippie: interrupted: finishing the batch in flight; Ctrl-C again stops now\n";
+    if (cli_stop_signal || sig == SIGTERM) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    cli_stop_signal = sig;
+    if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0)
+        return;
+}
 
 void cli_catch_stop(void)
 {

@@ -103,6 +103,12 @@ int cli_cores(void);
  * weights are. NULL after saying why. */
 struct weights *cli_open_model(const char *path, const char **resolved);
 
+/* The default index: $CLIPPIE_INDEX, else
+ * $XDG_DATA_HOME/clippie/photos.clippie (~/.local/share by default). */
+const char *cli_default_index(void);
+/* Makes the folders above path (as mkdir -p); -1 after saying why. */
+int cli_make_parent(const char *path);
+
 /* The image options o completed for the model w: its resolution, mean and
  * deviation. */
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o);
@@ -111,9 +117,10 @@ struct image_opts cli_image_opts_for(const struct weights *w, const struct image
 
 /* SIGINT or SIGTERM arrived (after cli_catch_stop). */
 extern volatile sig_atomic_t cli_stop_signal;
-/* Commands that write as they go finish the batch at hand on SIGINT or
- * SIGTERM, close their output (a valid .npy), then die of the signal:
- * cli_catch_stop before the work, `return cli_die_of_stop(code)` after. */
+/* Commands that write as they go finish the batch at hand on a first
+ * SIGINT (saying so at once), close their output (a valid .npy), then die
+ * of the signal; a second SIGINT, or SIGTERM, kills at once: cli_catch_stop
+ * before the work, `return cli_die_of_stop(code)` after. */
 void cli_catch_stop(void);
 int cli_die_of_stop(int code);
 

@@ -60,6 +60,10 @@ int cmd_embed_image(int argc, char **argv)
     if (code)
         return code;
     code = cli_list_images(argc - optind, argv + optind, o.delim, &files);
+    for (size_t i = 0; !code && o.names && o.delim == '\n' && i < files.n; i++)
+        if (strchr(files.files[i].path, '\n'))
+            code = cli_usage("embed-image", "%s: a name with a newline would put --names out of step with the "
+                                            "rows: use -0 for NUL-terminated names", files.files[i].path);
     if (!code && !(r.w = cli_open_model(o.model, NULL)))
         code = EXIT_FAILED;
     if (!code)

@@ -11,7 +11,7 @@
 #include "commands.h"
 
 const char cmd_index_help[] =
-    "usage: clippie index [-m MODEL] [-j N] [--exclude GLOB]... [--shard K/N] INDEX [PATH...]\n"
+    "usage: clippie index [-m MODEL] [-j N] [--exclude GLOB]... [--shard K/N] [INDEX] [PATH...]\n"
     "       clippie index --dump [-f raw|csv|npy] [-n] [--names FILE] [-0] INDEX\n"
     "       clippie index --merge OUT IN...\n"
     "\n"
@@ -19,7 +19,13 @@ const char cmd_index_help[] =
     "files not in it are embedded, files whose size, mtime or inode changed are\n"
     "embedded again, files gone from the PATHs are removed; files unchanged are\n"
     "not even opened. Without PATHs, the roots recorded by earlier runs are\n"
-    "refreshed. Search it with 'clippie similarity --db INDEX -t TEXT'.\n"
+    "refreshed. Search it with 'clippie search TEXT'.\n"
+    "\n"
+    "When the first argument is an existing folder, every argument is a PATH\n"
+    "and INDEX is the default index: $CLIPPIE_INDEX, else\n"
+    "$XDG_DATA_HOME/clippie/photos.clippie (~/.local/share by default). A\n"
+    "regular file, or a name that does not exist, is the INDEX. A new INDEX\n"
+    "needs PATHs that exist: otherwise nothing is created.\n"
     "\n"
     "%s"
     "  -j, --jobs N     decode and resize with N threads (default: the cores)\n"
@@ -41,6 +47,9 @@ const char cmd_index_help[] =
 
 struct index_opts {
     struct cli_embed_opts e;
+    const char *index; /* the INDEX argument, or the default index */
+    char **rest;       /* [nrest]: the arguments after it */
+    int nrest;
     char **exclude;   /* [argc] */
     int nexclude, dump, merge;
     unsigned shard_k, shard_n;
@@ -61,6 +70,26 @@ static int parse_shard(const char *s, unsigned *k, unsigned *n)
     *k = (unsigned)a;
     *n = (unsigned)b;
     return 0;
+}
+
+/* The INDEX and PATHs: a first argument that is a folder makes them all
+ * PATHs, for the default index. Checked before anything is created: a new
+ * index needs PATHs, and PATHs that exist. */
+static int index_arguments(int argc, char **argv, struct index_opts *o)
+{
+    struct stat st;
+    int folder = !o->dump && !o->merge && stat(argv[0], &st) == 0 && S_ISDIR(st.st_mode);
+    o->index = folder ? cli_default_index() : argv[0];
+    o->rest = argv + !folder;
+    o->nrest = argc - !folder;
+    if (o->dump || o->merge || stat(o->index, &st) == 0)
+        return 0;
+    if (!o->nrest)
+        return cli_usage("index", "%s does not exist yet: give the folders to index after it", o->index);
+    for (int i = 0; i < o->nrest; i++)
+        if (stat(o->rest[i], &st) < 0)
+            return cli_usage("index", "%s: %s (nothing was created)", o->rest[i], strerror(errno));
+    return folder && cli_make_parent(o->index) < 0 ? EXIT_FAILED : 0;
 }
 
 static int parse_index(int argc, char **argv, struct index_opts *o)
@@ -101,7 +130,7 @@ static int parse_index(int argc, char **argv, struct index_opts *o)
         return cli_usage("index", "--dump takes one INDEX");
     if (o->merge && argc - optind < 2)
         return cli_usage("index", "--merge needs OUT and at least one IN");
-    return 0;
+    return index_arguments(argc - optind, argv + optind, o);
 }
 
 /* A root as an absolute path without trailing slashes, not resolving
@@ -238,6 +267,17 @@ static int dump_row(void *ctx, const char *path, const float *vec)
     return 0;
 }
 
+/* An entry whose path would put a newline-separated names file out of
+ * step with the rows. */
+static int newline_name(void *ctx, const char *path, const float *vec)
+{
+    (void)ctx, (void)vec;
+    if (!strchr(path, '\n'))
+        return 0;
+    return cli_usage("index", "%s: a name with a newline would put --names out of step with the rows: use -0 "
+                              "for NUL-terminated names", path);
+}
+
 static int index_dump(struct index *ix, const char *path, const struct index_opts *o)
 {
     char err[ERR_LEN] = "";
@@ -251,6 +291,9 @@ static int index_dump(struct index *ix, const char *path, const struct index_opt
         code = EXIT_FAILED;
     if (!code && o->e.names && !(d.names = fopen(o->e.names, "w")))
         code = cli_fail(EXIT_FAILED, "%s: %s", o->e.names, strerror(errno));
+    int rc = 0;
+    if (!code && o->e.names && o->e.delim == '\n' && (rc = index_each(ix, newline_name, NULL, err)) != 0)
+        code = rc > 0 ? rc : cli_fail(EXIT_FAILED, "%s", err); /* rc: newline_name's usage error */
     if (!code && index_each(ix, dump_row, &d, err) < 0)
         code = *err ? cli_fail(EXIT_FAILED, "%s", err) : EXIT_FAILED;
     if (vecfile_writer_close(d.out, err) < 0 && !code)
@@ -276,13 +319,12 @@ int cmd_index(int argc, char **argv)
     char err[ERR_LEN];
     int code = parse_index(argc, argv, &o);
     struct index *ix = NULL;
-    if (!code && !(ix = index_open(argv[optind], o.dump ? INDEX_READ : INDEX_CREATE, err)))
+    if (!code && !(ix = index_open(o.index, o.dump ? INDEX_READ : INDEX_CREATE, err)))
         code = cli_fail(EXIT_FAILED, "%s", err);
-    if (!code) {
-        char **rest = argv + optind + 1;
-        int nrest = argc - optind - 1;
-        code = o.dump ? index_dump(ix, argv[optind], &o) : o.merge ? index_merge(ix, nrest, rest) : index_update(ix, &o, nrest, rest);
-    }
+    if (!code)
+        code = o.dump    ? index_dump(ix, o.index, &o)
+               : o.merge ? index_merge(ix, o.nrest, o.rest)
+                         : index_update(ix, &o, o.nrest, o.rest);
     index_close(ix);
     free(o.exclude);
     return code;

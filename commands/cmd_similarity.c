@@ -155,7 +155,7 @@ static int read_names(const char *path, size_t rows, char delim, char ***out)
     ssize_t len;
     struct stat st;
     char err[ERR_LEN];
-    int fd = util_open_regular(path, &st, err);
+    int nul = 0, fd = util_open_regular(path, &st, err);
     FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
     if (!f) {
         free(names);
@@ -166,16 +166,20 @@ static int read_names(const char *path, size_t rows, char delim, char ***out)
     while (names && (len = getdelim(&line, &cap, delim, f)) >= 0) {
         if (len && line[len - 1] == delim)
             line[--len] = 0;
+        if (delim && memchr(line, 0, (size_t)len) && (nul = 1))
+            break;
         if (n < rows && !(names[n] = strdup(line)))
             break;
         n++;
     }
     free(line);
     fclose(f);
-    if (n != rows || !names) {
+    if (nul || n != rows || !names) {
         for (size_t k = 0; k < rows && names; k++)
             free(names[k]);
         free(names);
+        if (nul)
+            return cli_fail(EXIT_FAILED, "%s holds NUL bytes: NUL-terminated names need -0", path);
         return names ? cli_fail(EXIT_FAILED, "%s has %zu %s, the vectors %zu rows", path, n,
                             delim ? "lines" : "NUL-terminated names", rows)
                      : cli_fail(EXIT_FAILED, "out of memory");
@@ -263,6 +267,8 @@ struct sim_db {
 /* Everything a similarity run holds. */
 struct sim_run {
     struct weights *w;
+    struct image_opts image; /* for -i: the options, or an index's */
+    int indexes;             /* --db that are indexes */
     struct sim_db *db;    /* [ndb] */
     struct set q, cols;   /* queries; a table's columns */
     int dim;              /* of every vector compared */
@@ -296,6 +302,13 @@ static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
         if (!(d->ix = index_open(o->dbs[i], INDEX_READ, err)) || index_model(d->ix, &have, err) < 0 ||
             !(d->v = index_vectors(d->ix, err)))
             return cli_fail(EXIT_FAILED, "%s", err);
+        if (r->indexes++ && (have.exif != r->image.exif || have.draft != r->image.draft))
+            return cli_fail(EXIT_FAILED, "%s was made with other preprocessing options than %s: search them one at "
+                                         "a time", o->dbs[i], o->dbs[0]);
+        /* an image query is preprocessed as the index's photos were, or a
+         * photo would not find itself */
+        r->image.exif = have.exif;
+        r->image.draft = have.draft;
         if (r->w) {
             index_model_of(r->w, o->model ? o->model : "the model", have.exif, have.draft, &want);
             if (strcmp(have.id, want.id))
@@ -316,6 +329,7 @@ static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
 static int sim_open(struct sim_run *r, const struct sim_opts *o)
 {
     int code;
+    r->image = o->image;
     if ((o->nt || o->ni) && !(r->w = cli_open_model(o->model, NULL)))
         return EXIT_FAILED;
     r->dim = o->dim ? (int)o->dim : r->w ? (int)r->w->cfg.embed_dim : 0;
@@ -344,7 +358,7 @@ static int sim_queries(struct sim_run *r, const struct sim_opts *o)
     if (o->nt)
         code = embed_text_set(r->w, o->texts, o->nt, &r->q);
     if (!code && o->ni)
-        code = embed_image_set(r->w, o->images, o->ni, &o->image, !o->ndb && o->nt ? &r->cols : &r->q);
+        code = embed_image_set(r->w, o->images, o->ni, &r->image, !o->ndb && o->nt ? &r->cols : &r->q);
     for (int i = 0; !code && i < o->nq; i++)
         code = query_file_set(o->queries[i], r->dim, &r->q);
     if (!code && r->q.rows && r->q.dim != r->dim)
