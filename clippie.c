@@ -144,6 +144,8 @@ static const struct cmd {
     const char *name, *summary, *help;
     int (*fn)(int argc, char **argv);
 } cmds[] = {
+    {"search", "search the photo index by texts and photos", cmd_search_help, cmd_search},
+    {"duplicates", "groups of near-duplicate photos in the index", cmd_duplicates_help, cmd_duplicates},
     {"convert", "PyTorch checkpoint -> clippie weights file", cmd_convert_help, cmd_convert},
     {"embed-text", "texts -> embedding vectors", cmd_embed_text_help, cmd_embed_text},
     {"embed-image", "image files and folders -> embedding vectors", cmd_embed_image_help, cmd_embed_image},
