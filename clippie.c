@@ -31,6 +31,7 @@
 #include "commands.h"
 #include "convert.h"
 #include "heifimg.h"
+#include "preview.h"
 #include "rawimg.h"
 #include "tiffimg.h"
 #include "transformer.h"
@@ -156,10 +157,14 @@ static const struct cmd {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clippie COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: clippie COMMAND [OPTIONS] [ARGS]\n\n"
+               "  clippie index ~/Photos                 # once, then now and then: the default index\n"
+               "  clippie search \"a dog on a beach\"      # the best 10 photos: score<TAB>path\n"
+               "  clippie duplicates                     # groups of near-duplicate photos\n"
+               "\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
-    fprintf(f, "\n'clippie COMMAND --help' or 'clippie help COMMAND' tells more;\n"
+    fprintf(f, "\n'clippie COMMAND --help' or 'clippie help COMMAND' tells more, and 'man clippie';\n"
                "'clippie --version' what this binary was built with.\n" EXIT_CODES);
 }
 
@@ -194,9 +199,10 @@ static void version(void)
            heif ? heif : "(cannot load)", raw ? raw : "(cannot load)", tiff ? (int)strcspn(tiff, "\n") : INT_MAX,
            tiff ? tiff : "libtiff (cannot load)");
     if (webp < 0)
-        printf("libwebp (cannot load)\n");
+        printf("libwebp (cannot load),\n");
     else
-        printf("libwebp %d.%d.%d\n", webp >> 16, (webp >> 8) & 255, webp & 255);
+        printf("libwebp %d.%d.%d,\n", webp >> 16, (webp >> 8) & 255, webp & 255);
+    printf("  libchafa (%s), for search --preview\n", preview_available() ? "loads" : "cannot load");
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {

@@ -96,7 +96,7 @@ struct weights *cli_open_model(const char *path, const char **resolved)
         path = default_model();
         if (access(path, F_OK) != 0) {
             cli_fail(0, "no model: give -m MODEL.weights or set CLIPPIE_MODEL; make one with");
-            fprintf(stderr, "  clippie convert ViT-B-32.pt %s\n(the README says where to download ViT-B-32.pt)\n", path);
+            fprintf(stderr, "  clippie convert ViT-B-32.pt %s\n(man clippie says where to download ViT-B-32.pt)\n", path);
             return NULL;
         }
     }

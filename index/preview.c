@@ -46,6 +46,8 @@ int preview_mode_parse(const char *s, enum preview_mode *m)
 
 const char *preview_mode_names(void) { return "auto, kitty, iterm, sixel or symbols"; }
 
+int preview_available(void) { return util_lib_load(&chafa_lib, NULL) == 0; }
+
 /* What the terminal described by the environment draws best. */
 static ChafaPixelMode detect(const ChafaTermInfo *t)
 {

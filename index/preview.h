@@ -23,6 +23,9 @@ const char *preview_mode_names(void);
 
 struct preview;
 
+/* Whether libchafa loads (for --version). */
+int preview_available(void);
+
 /* Loads libchafa and, for PREVIEW_AUTO, picks what the terminal (by its
  * environment) supports. NULL with err. */
 struct preview *preview_open(enum preview_mode m, char *err);
