@@ -74,6 +74,7 @@ regen:
 test: clippie $(TESTS) tests/mkweights tests/pixels fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
+	@sh tools/check_includes.sh
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$out"; echo "man: 0 passed, 1 failed"; exit 1; fi; echo "man: 1 passed, 0 failed"; fi
 
