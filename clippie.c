@@ -168,17 +168,18 @@ static void usage(FILE *f)
                "'clippie --version' what this binary was built with.\n" EXIT_CODES);
 }
 
-/* A command's help, with the model option where it has "%s". */
+/* A command's help, with the model option where it has "%s" and the image
+ * formats (from the decoders' table) where it has "%F". */
 static void print_help(const struct cmd *c)
 {
-    const char *at = strstr(c->help, "%s");
-    if (!at) {
-        fputs(c->help, stdout);
-        return;
+    char formats[512];
+    image_format_names(formats, sizeof formats, " and ");
+    for (const char *p = c->help; *p; p++) {
+        if (p[0] == '%' && (p[1] == 's' || p[1] == 'F'))
+            fputs(*++p == 's' ? cli_model_help : formats, stdout);
+        else
+            putchar(*p);
     }
-    fwrite(c->help, 1, (size_t)(at - c->help), stdout);
-    fputs(cli_model_help, stdout);
-    fputs(at + 2, stdout);
 }
 
 extern char *openblas_get_config(void) __attribute__((weak));
