@@ -197,8 +197,8 @@ static void version(void)
     printf("image formats, in the order they are told apart:\n");
     for (size_t k = 0; k < image_format_count(); k++) {
         const struct decoder *d = image_format_at(k);
-        char v[128];
-        int loads = d->version(v, sizeof v) == 0;
+        char v[128] = "built in";
+        int loads = !d->version || d->version(v, sizeof v) == 0;
         if (!loads)
             snprintf(v, sizeof v, "%s cannot be loaded", d->library);
         printf("  %-10s %-32s %s%s\n", d->name, d->extensions, v, loads && d->library ? " (loaded when needed)" : "");

@@ -20,7 +20,6 @@
  */
 #include "decoder.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,16 +358,9 @@ static int bmpimg_decode(const unsigned char *buf, size_t len, const struct deco
     return 0;
 }
 
-static int bmpimg_version(char *out, size_t size)
-{
-    snprintf(out, size, "built in");
-    return 0;
-}
-
 const struct decoder bmpimg_decoder = {
     .name = "BMP",
     .extensions = "bmp dib",
     .probe = bmpimg_probe,
     .decode = bmpimg_decode,
-    .version = bmpimg_version,
 };

@@ -67,7 +67,8 @@ struct decoder {
     int (*decode)(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
                   char *err);
     /* What decodes it and its version into out, "libheif 1.15.1" (the
-     * library loaded if it is not yet); -1 when the library cannot load. */
+     * library loaded if it is not yet); -1 when the library cannot load.
+     * NULL: clippie's own code, built in. */
     int (*version)(char *out, size_t size);
     const char *library;    /* the library loaded on first use, by its SONAME
                                ("libheif.so.1"); NULL: linked in or built in */

@@ -19,7 +19,6 @@
  */
 #include "decoder.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,16 +291,9 @@ static int gifimg_probe(const unsigned char *buf, size_t len)
     return len >= 6 && (!memcmp(buf, "GIF87a", 6) || !memcmp(buf, "GIF89a", 6));
 }
 
-static int gifimg_version(char *out, size_t size)
-{
-    snprintf(out, size, "built in");
-    return 0;
-}
-
 const struct decoder gifimg_decoder = {
     .name = "GIF",
     .extensions = "gif",
     .probe = gifimg_probe,
     .decode = gifimg_decode,
-    .version = gifimg_version,
 };

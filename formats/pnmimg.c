@@ -21,7 +21,6 @@
 #include "decoder.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,16 +199,9 @@ static int pnmimg_decode(const unsigned char *buf, size_t len, const struct deco
     return 0;
 }
 
-static int pnmimg_version(char *out, size_t size)
-{
-    snprintf(out, size, "built in");
-    return 0;
-}
-
 const struct decoder pnmimg_decoder = {
     .name = "PNM",
     .extensions = "pnm ppm pgm pbm",
     .probe = pnmimg_probe,
     .decode = pnmimg_decode,
-    .version = pnmimg_version,
 };

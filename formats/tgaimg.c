@@ -18,7 +18,6 @@
  */
 #include "decoder.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,16 +176,9 @@ static int tgaimg_decode(const unsigned char *buf, size_t len, const struct deco
     return 0;
 }
 
-static int tgaimg_version(char *out, size_t size)
-{
-    snprintf(out, size, "built in");
-    return 0;
-}
-
 const struct decoder tgaimg_decoder = {
     .name = "TGA",
     .extensions = "tga icb vda vst",
     .probe = tgaimg_probe,
     .decode = tgaimg_decode,
-    .version = tgaimg_version,
 };

@@ -10,26 +10,12 @@
 
 #include "check.h"
 #include "resample.h"
+#include "util.h"
 
 struct reader {
     unsigned char *buf;
     size_t len, pos;
 };
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len ? *len : 1);
-    if (buf && fread(buf, 1, *len, f) != *len)
-        *len = 0;
-    fclose(f);
-    return buf;
-}
 
 static int take_u32(struct reader *r, int *v)
 {
@@ -90,8 +76,8 @@ static void test_pillow(const char *dir)
     char path[4096];
     snprintf(path, sizeof path, "%s/resample.ref", dir);
     struct reader r = {0};
-    r.buf = slurp(path, &r.len);
-    CHECK(r.buf && r.len, "cannot read %s", path);
+    char err[ERR_LEN];
+    CHECK(util_read_file(path, 1 << 20, &r.buf, &r.len, err) == 0, "%s", err);
     int n = 0, rc;
     while (r.buf && (rc = run_case(&r, n)) > 0)
         n++;
