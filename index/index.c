@@ -198,7 +198,8 @@ static int meta_number(struct index *ix, sqlite3_stmt *st, const char *key, long
     if (column_int(st, 1, v) < 0)
         return error(err, "%s: meta %s is %s, not an integer", ix->path, key, column_kind(st, 1));
     if (*v < lo || *v > hi)
-        return error(err, "%s: meta %s is %lld, outside %lld to %lld", ix->path, key, *v, lo, hi);
+        return error(err, "%s: meta %s is %lld, %s than %lld", ix->path, key, *v, *v < lo ? "less" : "more",
+                     *v < lo ? lo : hi);
     return 0;
 }
 
@@ -448,12 +449,14 @@ static int check_schema(struct index *ix, char *err)
         /* the names are the file's: shown only when they are printable */
         const char *name = f[1] && strspn(f[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
                                           strlen(f[1]) && strlen(f[1]) < 64 ? f[1] : "(unprintable name)";
-        const char *type = f[0] && (!strcmp(f[0], "view") || !strcmp(f[0], "trigger") || !strcmp(f[0], "index"))
-                               ? f[0] : "table";
+        const char *type = !f[0] ? "an entry" : !strcmp(f[0], "view") ? "a view" : !strcmp(f[0], "trigger") ? "a trigger"
+                           : !strcmp(f[0], "index") ? "an index" : "a table";
         if (f[3] && !strncmp(f[3], "CREATE VIRTUAL TABLE", 20))
-            type = "virtual table";
-        rc = error(err, "%s: not a clippie index: it holds %s %s%s", ix->path, type, name,
-                   k < SCHEMA_ENTRIES ? " unlike clippie's" : " that clippie does not make");
+            type = "a virtual table";
+        rc = k < SCHEMA_ENTRIES ? error(err, "%s: not a clippie index: its %s %s is not as clippie makes it", ix->path,
+                                        schema[k].type, name)
+                                : error(err, "%s: not a clippie index: it holds %s named %s, which clippie does not make",
+                                        ix->path, type, name);
     }
     if (!rc && s != SQLITE_DONE)
         rc = db_error(ix, err);
@@ -607,6 +610,9 @@ void index_model_of(const struct weights *w, const char *path, int exif, int dra
     snprintf(m->desc, sizeof m->desc, "%s (image %ux%u, patch %u, width %u; text width %u; embedding %u)", path,
              c->vision_grid * c->vision_patch, c->vision_grid * c->vision_patch, c->vision_patch, c->vision_width,
              c->text_width, c->embed_dim);
+    for (char *p = m->desc; *p; p++) /* read back, a description with controls would be refused (see meta_text) */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 int index_model(struct index *ix, struct index_model *m, char *err)
@@ -1083,7 +1089,7 @@ static int map_cache(struct index *ix, const struct meta *m)
     if (memcmp(p, CACHE_MAGIC, 8) || load_u32(p + 8) != CACHE_VERSION || load_u32(p + 12) != (uint32_t)ix->dim ||
         load_u64(p + 16) != (uint64_t)m->generation || memcmp(p + 40, id, sizeof id) ||
         rows > len / 8 || load_u64(p + 32) != off || size_mul(rows, (size_t)ix->dim * sizeof(float), &bytes) < 0 ||
-        off + bytes != len) {
+        off > len || bytes != len - off) {
         munmap(p, len);
         return -1;
     }
@@ -1241,7 +1247,9 @@ int index_merge_from(struct index *ix, const char *path, char *err)
     free(uri);
     if (rc < 0)
         return -1;
-    budget_for(ix, bytes); /* the statements below read the source too */
+    struct stat out;
+    /* the statements below read the source and all this index holds so far */
+    budget_for(ix, bytes + (stat(ix->path, &out) == 0 ? out.st_size : 0));
     if (begin(ix, err) < 0 ||
         exec(ix,
              "CREATE TEMP TABLE won AS SELECT s.id AS src, f.id AS dst FROM src.clippie_files s"
