@@ -6,8 +6,8 @@ MANDIR ?= $(PREFIX)/share/man
 PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson
 # loaded on first use (util_lib_load), by the SONAME the build found: linked
 # only into the tests, which make files with them
-LAZY_PKGS = libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux
-LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux
+LAZY_PKGS = libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux chafa
+LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux CHAFA:libchafa
 soname = $(shell objdump -p "$$($(CC) -print-file-name=$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
 $(foreach l,$(LAZY),$(eval $(word 1,$(subst :, ,$l))_SONAME := $(call soname,$(word 2,$(subst :, ,$l)))))
 $(foreach l,$(LAZY),$(if $($(word 1,$(subst :, ,$l))_SONAME),,$(error no SONAME found for $(word 2,$(subst :, ,$l)).so: is its -dev package installed?)))
@@ -23,18 +23,20 @@ TEST_LDLIBS = $(LDLIBS) $(shell pkg-config --libs $(LAZY_PKGS))
 # (what runs the towers), formats/ (photo decoders), index/ (the index, the
 # folder walk, search), util/ (files, vectors, errors). Every .c beside
 # clippie.c and in those folders is a module, built into build/; every
-# tests/test_*.c a unit test.
+# tests/test_*.c a unit test, linked with the modules. commands/ holds the
+# command line's files (one a subcommand), linked into clippie alone.
 LAYERS = model formats index util
 SOURCES = $(filter-out clippie.c,$(wildcard *.c)) $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 MODULES = $(SOURCES:%.c=build/%.o)
-override CPPFLAGS += -I. $(LAYERS:%=-I%)
+COMMANDS = $(patsubst %.c,build/%.o,$(wildcard commands/*.c))
+override CPPFLAGS += -I. $(LAYERS:%=-I%) -Icommands
 TESTS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
 
 all: clippie
 
-clippie: build/clippie.o $(MODULES)
+clippie: build/clippie.o $(COMMANDS) $(MODULES)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
@@ -44,7 +46,7 @@ tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
 build/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
--include $(MODULES:.o=.d) build/clippie.d
+-include $(MODULES:.o=.d) $(COMMANDS:.o=.d) build/clippie.d
 
 # the model's dot products want fused multiply-adds, which -std=c11 forbids
 # the compiler to form; the rest (pixels, tokens) keeps exact C semantics
@@ -73,6 +75,7 @@ test: clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index fuzz-regre
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
 	@sh tests/hostile_index.sh ./clippie tests/fixtures
+	@sh tools/check_includes.sh
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$out"; echo "man: 0 passed, 1 failed"; exit 1; fi; echo "man: 1 passed, 0 failed"; fi
 
@@ -113,6 +116,6 @@ uninstall:
 
 clean:
 	rm -f clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index $(FUZZ_RUNNERS)
-	rm -rf build/*.o build/*.d $(LAYERS:%=build/%)
+	rm -rf build/*.o build/*.d $(LAYERS:%=build/%) build/commands
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen

@@ -40,6 +40,7 @@ for v in 'zeroblob(100)|100 bytes' 'zeroblob(257)|257 bytes' "'abc'|text" '7|an 
     what=${v#*|}; [ "$what" = text ] || [ "$what" = "an integer" ] && tail=", not 32 floats" || tail=", not 128 (32 floats)"
     search 3 v.db; says "clippie: v.db: entry 2's vector is $what$tail"
     expect 3 "$bin" index --dump -f csv v.db; says "clippie: v.db: entry 2's vector is $what$tail"
+    expect 3 "$bin" duplicates --index v.db; says "clippie: v.db: entry 2's vector is $what$tail"
 done
 
 # 3: whatever lies at the cache's old temporary name is left alone: a link
@@ -75,6 +76,8 @@ search 3 view.db; says "$msg"
 expect 3 "$bin" index --dump -f csv view.db; says "$msg"
 expect 3 "$bin" index -m img.weights view.db; says "$msg"
 expect 3 "$bin" index --merge merged.db base.db view.db; says "$msg"
+expect 3 "$bin" search --index view.db -m img.weights dog; says "$msg"
+expect 3 "$bin" duplicates --index view.db; says "$msg"
 variant trig.db
 "$craft" trig.db "CREATE TRIGGER inject AFTER INSERT ON clippie_files BEGIN
     INSERT OR IGNORE INTO clippie_roots VALUES (CAST('/usr/share/pixmaps' AS BLOB));
@@ -123,7 +126,8 @@ meta "UPDATE clippie_meta SET value = '12abc' WHERE key = 'generation'"; both "m
 meta "UPDATE clippie_meta SET value = 0 WHERE key = 'dim'"; both "meta dim is 0 for a model: a model's dimension is at least 1"
 meta "UPDATE clippie_meta SET value = 0 WHERE key = 'dim'; UPDATE clippie_meta SET value = '' WHERE key = 'model';
       UPDATE clippie_vectors SET vector = x''"
-both "an empty index, no vectors"
+# (similarity compares the models first: the command's message, not the index's)
+search 3 m.db; expect 3 "$bin" index --dump -f csv m.db; says "clippie: m.db: an empty index, no vectors"
 meta "UPDATE clippie_meta SET value = 'x' WHERE key = 'model'"; both "meta model is not a model's id"
 meta "UPDATE clippie_meta SET value = 2 WHERE key = 'exif'"; both "meta exif is 2, more than 1"
 meta "UPDATE clippie_meta SET value = '3/2' WHERE key = 'shard'"; both "meta shard '3/2' is not K/N with K < N"
