@@ -71,9 +71,10 @@ regen:
 	$(PYTHON) tools/gen_codepages.py > "$$tmp/codepages.h"; \
 	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" "$$tmp/codepages.h" $(REGEN_DIR)/
 
-test: clippie $(TESTS) tests/mkweights tests/pixels fuzz-regress
+test: clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
+	@sh tests/hostile_index.sh ./clippie tests/fixtures
 	@sh tools/check_includes.sh
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$out"; echo "man: 0 passed, 1 failed"; exit 1; fi; echo "man: 1 passed, 0 failed"; fi
@@ -114,7 +115,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
+	rm -f clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index $(FUZZ_RUNNERS)
 	rm -rf build/*.o build/*.d $(LAYERS:%=build/%) build/commands
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen
