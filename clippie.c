@@ -30,12 +30,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "convert.h"
-#include "heifimg.h"
 #include "preview.h"
-#include "rawimg.h"
-#include "tiffimg.h"
 #include "transformer.h"
-#include "webpimg.h"
 
 #define CLIPPIE_VERSION "0.3.0"
 

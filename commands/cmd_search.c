@@ -217,10 +217,16 @@ static void search_close(struct search_run *r, const struct search_opts *o)
     weights_close(r->w);
 }
 
-/* Adds weight x the unit vector of vec [dim] to the query. */
-static int add_term(struct search_run *r, float *vec, double weight, const char *label)
+/* Adds weight x the unit vector of vec [dim] to the query. A query of one
+ * term is its vector as it is, made a unit vector once, as similarity
+ * makes it: normalising twice could move the sixth decimal of a score. */
+static int add_term(struct search_run *r, const struct search_opts *o, float *vec, double weight, const char *label)
 {
     int dim = r->v->dim;
+    if (o->nterms == 1 && weight > 0) {
+        memcpy(r->q, vec, (size_t)dim * sizeof *vec);
+        return 0;
+    }
     if (search_unit(vec, dim) < 0)
         return cli_fail(EXIT_FAILED, "%s: its vector is all zeros or not finite", label);
     for (int i = 0; i < dim; i++)
@@ -241,7 +247,7 @@ static int add_texts(struct search_run *r, const struct search_opts *o)
         code = code ? code : n ? cli_texts_run(&m) : 0;
         m.n = 0;
         for (int k = 0; !code && k < n; k++)
-            code = add_term(r, m.vec + (size_t)k * E, o->terms[idx[k]].weight, o->terms[idx[k]].s);
+            code = add_term(r, o, m.vec + (size_t)k * E, o->terms[idx[k]].weight, o->terms[idx[k]].s);
     }
     cli_texts_close(&m);
     return code;
@@ -268,7 +274,7 @@ static int add_images(struct search_run *r, const struct search_opts *o)
         else {
             vit_encode(vit, px, 1, vec);
             r->self[i] = realpath(o->terms[i].s, NULL);
-            code = add_term(r, vec, o->terms[i].weight, o->terms[i].s);
+            code = add_term(r, o, vec, o->terms[i].weight, o->terms[i].s);
         }
     }
     vit_close(vit);

@@ -1,3 +1,0 @@
-/* heifimg.h - nothing: the decoder is heifimg_decoder in decoder.h's list, its
- * version its version() there. Kept only while clippie.c includes it. */
-#include "decoder.h"
