@@ -118,15 +118,17 @@ static void budget_for(struct index *ix, long long bytes)
 }
 
 /* A value read as an integer: SQLite's INTEGER, or text that is one
- * (clippie 0.x recorded some meta values as text). -1 when neither. */
+ * (meta_set records dim, exif and draft as text). -1 when neither. (A
+ * column's type is asked first: reading it as text may convert it.) */
 static int column_int(sqlite3_stmt *st, int col, long long *v)
 {
-    if (sqlite3_column_type(st, col) == SQLITE_INTEGER) {
+    int type = sqlite3_column_type(st, col);
+    if (type == SQLITE_INTEGER) {
         *v = sqlite3_column_int64(st, col);
         return 0;
     }
-    const char *t = (const char *)sqlite3_column_text(st, col), *p = t;
-    if (sqlite3_column_type(st, col) != SQLITE_TEXT || !t)
+    const char *t = type == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, col) : NULL, *p = t;
+    if (!t)
         return -1;
     p += *p == '-';
     if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 18)
@@ -179,8 +181,8 @@ static int is_hex(const char *s, size_t n) { return strlen(s) == n && strspn(s, 
 /* A text value of meta into out (cap bytes): printable, shorter than cap. */
 static int meta_text(struct index *ix, sqlite3_stmt *st, const char *key, char *out, size_t cap, char *err)
 {
-    const unsigned char *t = sqlite3_column_text(st, 1);
-    if (sqlite3_column_type(st, 1) != SQLITE_TEXT || !t)
+    const unsigned char *t = sqlite3_column_type(st, 1) == SQLITE_TEXT ? sqlite3_column_text(st, 1) : NULL;
+    if (!t)
         return error(err, "%s: meta %s is %s, not text", ix->path, key, column_kind(st, 1));
     size_t n = (size_t)sqlite3_column_bytes(st, 1);
     if (n >= cap)
