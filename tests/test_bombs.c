@@ -85,10 +85,27 @@ static struct outcome in_child(const unsigned char *buf, size_t len, const struc
 
 static const struct image_opts defaults = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
 
+/* With CLIPPIE_BOMB_SEEDS=DIR, each small input is also written to
+ * DIR/kind-N, for the fuzz corpora (tests/fuzz/corpus/kind, named by their
+ * SHA-1 as the others are). */
+static void seed(const char *kind, const unsigned char *buf, size_t len)
+{
+    static int n;
+    const char *dir = getenv("CLIPPIE_BOMB_SEEDS");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%d", dir ? dir : "", kind, n++);
+    FILE *f = dir && len < 16384 ? fopen(path, "wb") : NULL;
+    if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
+    }
+}
+
 /* Refused, within the limits, with a message containing want, and peak
  * memory under 256 MB (the bombs took gigabytes). */
 static void refused(const unsigned char *buf, size_t len, const char *what, const char *want)
 {
+    seed(buf[4] == 'f' ? "heif" : buf[0] == 'I' ? "tiff" : "webp", buf, len);
     struct outcome r = in_child(buf, len, &defaults);
     CHECK(!r.hung, "%s: still decoding after 20 s", what);
     CHECK(r.rc == -1 && strstr(r.err, want), "%s: rc %d, message '%s', not '%s'", what, r.rc, r.err, want);
@@ -384,6 +401,7 @@ static void test_heif_derived(void)
     grid(fine, 1, 1, 64, 48);
     struct item plain[] = {{.id = 1, .type = "grid", .data = fine, .n = 8, .split = 1, .w = 64, .h = 48}, tile};
     heif_file(&f, "heic", 1, plain, 2, ovl_refs, 1);
+    seed("heif", f.p, f.n);
     struct outcome r = in_child(f.p, f.n, &defaults);
     CHECK(r.rc == 0 && fabsf(r.px[0] * 0.26862954f + 0.48145466f - 128 / 255.0f) < 0.03f,
           "grid of one tile: rc %d %s, first pixel %g", r.rc, r.err, r.px[0]);
@@ -520,6 +538,7 @@ static void test_webp_canvas(const char *dir)
     uint32_t riff = (uint32_t)f.n - 8;
     for (int k = 0; k < 4; k++)
         f.p[4 + k] = (unsigned char)(riff >> 8 * k);
+    seed("webp", f.p, f.n);
     struct outcome r = in_child(f.p, f.n, &defaults);
     /* RGB (no alpha flag): the canvas is black but for the frame's 1200 of its 10^8 pixels */
     CHECK(r.rc == 0 && fabsf(r.px[0] * 0.26862954f + 0.48145466f) < 1e-3f, "10000^2 WebP canvas: rc %d %s, %g",
@@ -562,6 +581,7 @@ static void test_dng_preview(const char *dir)
     CHECK(patched, "img-preview.dng has no StripOffsets, width and length in IFD0");
     struct image_opts o = defaults;
     o.resolution = 16; /* the 32 x 24 preview would do */
+    seed("raw", dng, len);
     struct outcome r = in_child(dng, len, &o), want = in_child(small, len, &o);
     CHECK(patched && r.rc == 0 && want.rc == 0 && !memcmp(r.px, want.px, sizeof r.px),
           "DNG of a preview outside the file: rc %d %s (%g), not the demosaic (rc %d, %g)", r.rc, r.err, r.px[0],
