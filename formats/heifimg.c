@@ -14,9 +14,9 @@
  * Before libheif allocates anything, the sizes the file claims are checked
  * against max_pixels, as libheif 1.15 and its decoders allocate them
  * whatever the container's image size says:
- *  - every HEVC sequence parameter set's picture (hvcC), and every AV1
- *    sequence header's maximum frame (av1C's, and those leading each av01
- *    item's data, up to its first frame);
+ *  - every HEVC sequence parameter set's picture and every AV1 sequence
+ *    header's maximum frame: hvcC's and av1C's, and those leading each
+ *    hvc1 and av01 item's data, up to its first picture;
  *  - every derived image (grid, overlay, iden) libheif may decode: from
  *    the primary item, and from each alpha, depth (auxl) or thumbnail
  *    (thmb) item, the dimg references are followed down to the coded
@@ -161,6 +161,27 @@ static int check_hvcc(const unsigned char *c, size_t n, uint64_t max_pixels, cha
                 return -1;
             p += 2 + len;
         }
+    }
+    return 0;
+}
+
+/* Every SPS among the NAL units (4-byte lengths, as libheif reads them)
+ * that lead an hvc1 item's data h[0, n), up to its first picture's slice:
+ * the decoder takes them after hvcC's. */
+static int check_nals(const unsigned char *h, size_t n, uint64_t max_pixels, char *err)
+{
+    for (size_t p = 0; n - p >= 6;) {
+        size_t len = load_be32(h + p), type = h[p + 4] >> 1 & 0x3f;
+        uint64_t w, ht;
+        if (type < 32) /* a slice: the parameter sets are behind */
+            return 0;
+        if (type == 33 && sps_size(h + p + 4, len < n - p - 4 ? len : n - p - 4, &w, &ht) < 0)
+            return error(err, "cannot decode HEIF: HEVC sequence parameter set cut short");
+        if (type == 33 && decoder_check_size(w, ht, max_pixels, err) < 0)
+            return -1;
+        if (len > n - p - 4)
+            return 0;
+        p += 4 + len;
     }
     return 0;
 }
@@ -335,8 +356,8 @@ static long references(const struct meta *m, const char *t, uint64_t from, uint3
  * of it, a grid among a grid's tiles, an alpha or depth image ---- */
 
 #define WALK_DEPTH 16      /* derived images within derived images */
-#define WALK_DERIVED 1024  /* derived images visited (a tile's each time) */
-#define WALK_REFS 65536    /* references followed */
+#define WALK_DERIVED 1024  /* derived images visited (a tile's each time), from all images */
+#define WALK_REFS 65536    /* references followed, from all images */
 
 struct walk {
     uint64_t pixels, max_pixels; /* the canvases of one image to decode, summed */
@@ -387,7 +408,9 @@ static int walk(const struct meta *m, uint64_t id, int depth, struct walk *w, ch
 
 /* The images libheif may decode: the primary item, and every item that
  * is an alpha or depth image (auxl) or a thumbnail (thmb) of another;
- * each composes at most max_pixels pixels of canvases in all. */
+ * each composes at most max_pixels pixels of canvases in all, and the walk
+ * visits at most WALK_DERIVED derived images and WALK_REFS references
+ * over all of them. */
 static int check_derived(const struct meta *m, uint64_t primary, uint64_t max_pixels, char *err)
 {
     const unsigned char *type, *r;
@@ -399,7 +422,7 @@ static int check_derived(const struct meta *m, uint64_t primary, uint64_t max_pi
         return -1;
     while (m->iref && next_box(m->iref, m->rn, &p, &type, &r, &rn))
         if ((!memcmp(type, "auxl", 4) || !memcmp(type, "thmb", 4)) && (q = 0, read_be(r, rn, &q, k, &id) == 0)) {
-            w = (struct walk){.max_pixels = max_pixels};
+            w.pixels = 0; /* the visits and references are counted over all of them */
             if (walk(m, id, 0, &w, err) < 0)
                 return -1;
         }
@@ -472,8 +495,9 @@ static int check_obus(const unsigned char *o, size_t n, uint64_t max_pixels, cha
 }
 
 /* Before libheif allocates anything: meta (a full box: 4 bytes of version
- * and flags) > iprp > ipco > hvcC and av1C, the AV1 headers leading every
- * av01 item's data, and the derived images. */
+ * and flags) > iprp > ipco > hvcC and av1C, the parameter sets and
+ * sequence headers leading every hvc1 and av01 item's data, and the
+ * derived images. */
 static int check_streams(const unsigned char *b, size_t len, uint64_t max_pixels, char *err)
 {
     size_t mn, n, cn, in, pn, p = 4;
@@ -497,9 +521,10 @@ static int check_streams(const unsigned char *b, size_t len, uint64_t max_pixels
     int rc = read_iinf(&m, iinf, in, err) < 0 || read_iloc(&m, err) < 0 ? -1 : 0;
     for (size_t k = 0; rc == 0 && k < m.n; k++) {
         unsigned char head[4096]; /* the headers lead the frame */
-        size_t hn = memcmp(m.items[k].type, "av01", 4) ? SIZE_MAX : item_bytes(&m, &m.items[k], head, sizeof head);
+        int av1 = !memcmp(m.items[k].type, "av01", 4), hevc = !memcmp(m.items[k].type, "hvc1", 4);
+        size_t hn = av1 || hevc ? item_bytes(&m, &m.items[k], head, sizeof head) : SIZE_MAX;
         if (hn != SIZE_MAX)
-            rc = check_obus(head, hn, max_pixels, err);
+            rc = av1 ? check_obus(head, hn, max_pixels, err) : check_nals(head, hn, max_pixels, err);
     }
     if (rc == 0)
         rc = check_derived(&m, primary, max_pixels, err);

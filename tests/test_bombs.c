@@ -408,6 +408,34 @@ static void test_heif_derived(void)
     free(f.p), free(t.hvcc), free(t.data);
 }
 
+/* An HEVC SPS of 30000 x 30000 leading a coded image's data, whose hvcC
+ * says 64 x 48: the decoder takes the later one (under libheif's own
+ * limit of 32768 a side). */
+static void test_hevc_inband(void)
+{
+    struct coded t = real_tile();
+    CHECK(t.hvcc && t.data, "libheif encoded no HEVC tile");
+    /* NAL header, VPS id 0, one layer, 96 bits of profile and level (0x01,
+     * clear of emulation prevention), then ue(v)s: SPS id 0, 4:2:0, width
+     * and height 30000 */
+    unsigned char sps[64] = {0x42, 0x01, 0x01};
+    memset(sps + 3, 0x01, 12);
+    size_t bit = 15 * 8;
+    const char *bits = "1" "010" "00000000000000111010100110001" "00000000000000111010100110001" "1";
+    for (const char *c = bits; *c; c++, bit++)
+        sps[bit / 8] |= (unsigned char)((*c == '1') << (7 - bit % 8));
+    size_t sn = (bit + 7) / 8;
+    struct bytes data = {0}, f = {0};
+    be32(&data, (uint32_t)sn), put(&data, sps, sn), put(&data, t.data, t.dn);
+    struct item item = {.id = 1, .type = "hvc1", .data = data.p, .n = data.n, .prop = t.hvcc, .prop_n = t.hn,
+                        .w = 64, .h = 48};
+    if (t.hvcc && t.data) {
+        heif_file(&f, "heic", 1, &item, 1, NULL, 0);
+        refused(f.p, f.n, "HEVC SPS of 30000^2 in the coded data", "30000 x 30000 pixels is over the limit");
+    }
+    free(f.p), free(data.p), free(t.hvcc), free(t.data);
+}
+
 /* ---- AV1 (row 7): a 32768^2 sequence header under ispe's 128 x 96 ---- */
 
 /* A sequence header OBU (AV1 5.5, reduced still picture header) of a
@@ -593,6 +621,7 @@ int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
     test_heif_derived();
+    test_hevc_inband();
     test_avif();
     test_heif_draft();
     test_tiff_rgba();
