@@ -141,6 +141,8 @@ int cli_index_model(const char *name, struct index *ix, const struct weights *w,
     struct index_model want;
     if (index_model(ix, have, err) < 0)
         return cli_fail(EXIT_FAILED, "%s", err);
+    if (!have->id[0])
+        return cli_fail(EXIT_FAILED, "%s holds no photos yet: 'clippie index %s FOLDER' adds them", name, name);
     if (!w)
         return 0;
     index_model_of(w, model_path, have->exif, have->draft, &want);
