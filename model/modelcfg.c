@@ -276,12 +276,21 @@ static cJSON *parse(const char *json, size_t len, const char *what, char *err)
         error(err, "%s is %zu bytes, more than a config's %u", what, len, MODELCFG_MAX_JSON);
         return NULL;
     }
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
         error(err, "%s is not a JSON object%s", what, root ? "" : " (malformed JSON)");
         cJSON_Delete(root);
         return NULL;
     }
+    /* Python's json refuses anything but whitespace after the value: a
+     * second object, or a NUL and more, would be read differently there */
+    for (; end < json + len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            error(err, "%s has content after its JSON object (at byte %zu)", what, (size_t)(end - json));
+            cJSON_Delete(root);
+            return NULL;
+        }
     return root;
 }
 
@@ -296,6 +305,15 @@ static const cJSON *section(const cJSON *o, const char *where, const char *key, 
         return NULL;
     }
     return v;
+}
+
+/* Released models' MLPs are 2.67 (SigLIP's so400m: 3.74) to 4 times their
+ * width; far outside that a ratio is a broken config, whatever the widths. */
+static int check_ratio(const char *at, double ratio, char *err)
+{
+    if (!(ratio >= 0.25 && ratio <= 16))
+        return error(err, "%s.mlp_ratio %g is outside [0.25, 16]: not a model's MLP", at, ratio);
+    return 0;
 }
 
 static const float openai_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f},
@@ -319,7 +337,7 @@ static int openclip_vision(const cJSON *v, struct modelcfg *m, char *err)
         return error(err, "%s: width %u is not a multiple of head_width %u", at, m->vision_width, head_width);
     m->vision_heads = m->vision_width / head_width;
     m->vision_mlp = (uint32_t)(m->vision_width * ratio); /* OpenCLIP: int(width * mlp_ratio) */
-    return 0;
+    return check_ratio(at, ratio, err);
 }
 
 static int openclip_text(const cJSON *t, struct modelcfg *m, char *err)
@@ -333,7 +351,7 @@ static int openclip_text(const cJSON *t, struct modelcfg *m, char *err)
         get_uint(t, at, "layers", 12, &m->text_layers, err) < 0 || get_num(t, at, "mlp_ratio", 4.0, &ratio, err) < 0)
         return -1;
     m->text_mlp = (uint32_t)(m->text_width * ratio);
-    return 0;
+    return check_ratio(at, ratio, err);
 }
 
 static int openclip_preprocess(const cJSON *p, struct modelcfg *m, char *err)
@@ -463,7 +481,7 @@ static int hf_size(const cJSON *o, const char *key, const char *sub, uint32_t de
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsObject(v))
         return get_uint(o, "preprocessor_config.json", key, def, out, err);
-    if (cJSON_GetObjectItemCaseSensitive(v, sub))
+    if (cJSON_GetObjectItemCaseSensitive(v, sub) && strcmp(sub, "height"))
         return get_uint(v, "preprocessor_config.json", sub, def, out, err);
     uint32_t h = 0, w = 0;
     if (get_uint(v, "preprocessor_config.json", "height", 0, &h, err) < 0 ||
