@@ -133,7 +133,7 @@ static const struct rule preprocess_rules[] = {
     {"fill_color", IGNORED, 0, 0},
     {"mode", EQUALS, "RGB", "only RGB input is supported"},
     {"interpolation", EQUALS, "bicubic", "only bicubic resizing is implemented"},
-    {"resize_mode", EQUALS, "shortest", "only shortest-side resize and centre crop is implemented"},
+    {"resize_mode", USED, 0, 0},
 };
 
 static int falsy(const cJSON *v)
@@ -354,6 +354,21 @@ static int openclip_text(const cJSON *t, struct modelcfg *m, char *err)
     return check_ratio(at, ratio, err);
 }
 
+/* resize_mode: "shortest" (OpenCLIP's default) or "squash" */
+static int get_resize(const cJSON *p, const char *at, uint32_t *out, char *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, "resize_mode");
+    char buf[256];
+    if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !strcmp(v->valuestring, "shortest")))
+        *out = WEIGHTS_RESIZE_CROP;
+    else if (cJSON_IsString(v) && !strcmp(v->valuestring, "squash"))
+        *out = WEIGHTS_RESIZE_SQUASH;
+    else
+        return error(err, "%s.resize_mode is %s: only \"shortest\" (resize and centre crop) and \"squash\" are"
+                     " implemented", at, shown(v, buf, sizeof buf));
+    return 0;
+}
+
 static int openclip_preprocess(const cJSON *p, struct modelcfg *m, char *err)
 {
     const char *at = "preprocess_cfg";
@@ -361,11 +376,214 @@ static int openclip_preprocess(const cJSON *p, struct modelcfg *m, char *err)
     if (check_keys(p, at, preprocess_rules, sizeof preprocess_rules / sizeof preprocess_rules[0], 0, err) < 0 ||
         get_size(p, at, "size", m->image_size, &size, err) < 0 ||
         get_rgb(p, at, "mean", openai_mean, m->image_mean, err) < 0 ||
-        get_rgb(p, at, "std", openai_std, m->image_std, err) < 0)
+        get_rgb(p, at, "std", openai_std, m->image_std, err) < 0 || get_resize(p, at, &m->resize, err) < 0)
         return -1;
     if (size != m->image_size)
         return error(err, "preprocess_cfg.size %u differs from model_cfg.vision_cfg.image_size %u", size, m->image_size);
     m->have_norm = 1;
+    return 0;
+}
+
+/* ---- SigLIP 2: a timm image tower, OpenCLIP's text tower without causal mask ---- */
+
+static const struct rule siglip_model_rules[] = {
+    {"embed_dim", USED, 0, 0},
+    {"vision_cfg", USED, 0, 0},
+    {"text_cfg", USED, 0, 0},
+    {"cast_dtype", IGNORED, 0, 0},
+    {"init_logit_scale", IGNORED, 0, 0},
+    {"init_logit_bias", IGNORED, 0, 0}, /* the checkpoint holds logit_bias */
+    {"custom_text", IGNORED, 0, 0},
+    {"quick_gelu", UNSET, 0, "SigLIP's activations come from timm's model and from text_cfg.act_kwargs"},
+    {"multimodal_cfg", UNSET, 0, "a CoCa model (with a text decoder) is not supported"},
+};
+
+static const struct rule siglip_vision_rules[] = {
+    {"image_size", USED, 0, 0},
+    {"timm_model_name", USED, 0, 0},
+    {"timm_model_kwargs", USED, 0, 0},
+    {"timm_model_pretrained", IGNORED, 0, 0},
+    {"timm_drop", IGNORED, 0, 0},
+    {"timm_drop_path", IGNORED, 0, 0},
+    {"patch_dropout", IGNORED, 0, 0},
+    {"timm_proj_bias", IGNORED, 0, 0}, /* only with a projection, refused below */
+    {"timm_pool", EQUALS, "map", "only SigLIP's attention pooling (\"map\") is supported"},
+    {"timm_proj", EQUALS, "none", "only SigLIP's tower without a projection after pooling is supported"},
+    {"image_seq_len", UNSET, 0, "a NaFlex variant (variable image sequence) is not supported"},
+};
+
+static const struct rule siglip_text_rules[] = {
+    {"context_length", USED, 0, 0},
+    {"vocab_size", USED, 0, 0},
+    {"width", USED, 0, 0},
+    {"heads", USED, 0, 0},
+    {"layers", USED, 0, 0},
+    {"mlp_ratio", USED, 0, 0},
+    {"tokenizer_kwargs", USED, 0, 0},
+    {"no_causal_mask", USED, 0, 0},
+    {"proj_bias", USED, 0, 0},
+    {"norm_kwargs", USED, 0, 0},
+    {"act_kwargs", USED, 0, 0},
+    {"hf_tokenizer_name", IGNORED, 0, 0}, /* the folder's tokenizer.json is read */
+    {"output_tokens", IGNORED, 0, 0},
+    {"pad_id", IGNORED, 0, 0}, /* read only with a padding mask or argmax pooling, both refused */
+    {"eos_id", IGNORED, 0, 0},
+    {"pool_type", EQUALS, "last", "only pooling at the last position (SigLIP's) is supported"},
+    {"proj_type", EQUALS, "linear", "only a linear text projection is supported"},
+    {"use_pad_mask", UNSET, 0, "a padding mask is not supported"},
+    {"embed_cls", UNSET, 0, "a class token in the text tower (CoCa) is not supported"},
+    {"norm_type", UNSET, 0, "only LayerNorm is supported"},
+    {"attention_bias", NOT_FALSE, 0, "attention without biases is not supported"},
+    {"mlp_bias", NOT_FALSE, 0, "an MLP without biases is not supported"},
+    {"hf_model_name", UNSET, 0, "Hugging Face text towers are not supported"},
+    {"tokenizer_mode", UNSET, 0, "only SigLIP's tokenizer is supported"},
+    {"text_arch", EQUALS, "clip", "only OpenCLIP's text transformer is supported"},
+};
+
+/* timm's SigLIP ViTs (vision_transformer.py): the activation is the model's,
+ * not the config's: exact GELU unless act_layer='gelu_tanh' */
+static const struct {
+    const char *name;
+    uint32_t patch, width, heads;
+    double mlp_ratio;
+    int act;
+} timm_siglip[] = {
+    {"vit_base_patch16_siglip_224", 16, 768, 12, 4.0, WEIGHTS_GELU},
+    {"vit_base_patch16_siglip_256", 16, 768, 12, 4.0, WEIGHTS_GELU},
+    {"vit_base_patch16_siglip_384", 16, 768, 12, 4.0, WEIGHTS_GELU},
+    {"vit_base_patch16_siglip_512", 16, 768, 12, 4.0, WEIGHTS_GELU},
+    {"vit_base_patch32_siglip_256", 32, 768, 12, 4.0, WEIGHTS_GELU_TANH},
+    {"vit_large_patch16_siglip_256", 16, 1024, 16, 4.0, WEIGHTS_GELU},
+    {"vit_large_patch16_siglip_384", 16, 1024, 16, 4.0, WEIGHTS_GELU},
+    {"vit_large_patch16_siglip_512", 16, 1024, 16, 4.0, WEIGHTS_GELU_TANH},
+    {"vit_so400m_patch14_siglip_224", 14, 1152, 16, 3.7362, WEIGHTS_GELU},
+    {"vit_so400m_patch14_siglip_378", 14, 1152, 16, 3.7362, WEIGHTS_GELU},
+    {"vit_so400m_patch14_siglip_384", 14, 1152, 16, 3.7362, WEIGHTS_GELU},
+    {"vit_so400m_patch16_siglip_256", 16, 1152, 16, 3.7362, WEIGHTS_GELU_TANH},
+    {"vit_so400m_patch16_siglip_384", 16, 1152, 16, 3.7362, WEIGHTS_GELU_TANH},
+    {"vit_so400m_patch16_siglip_512", 16, 1152, 16, 3.7362, WEIGHTS_GELU_TANH},
+    {"vit_giantopt_patch16_siglip_256", 16, 1536, 16, 4.0, WEIGHTS_GELU_TANH},
+    {"vit_giantopt_patch16_siglip_384", 16, 1536, 16, 4.0, WEIGHTS_GELU_TANH},
+};
+
+/* The image tower: timm's model by name, its widths as timm_model_kwargs may change them. */
+static int siglip_vision(const cJSON *v, struct modelcfg *m, char *err)
+{
+    const char *at = "model_cfg.vision_cfg";
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "timm_model_name");
+    if (check_keys(v, at, siglip_vision_rules, sizeof siglip_vision_rules / sizeof siglip_vision_rules[0], 0, err) < 0)
+        return -1;
+    if (!cJSON_IsString(name))
+        return error(err, "%s.timm_model_name is not a string", at);
+    size_t k = 0, n = sizeof timm_siglip / sizeof timm_siglip[0];
+    while (k < n && strcmp(name->valuestring, timm_siglip[k].name))
+        k++;
+    if (k == n)
+        return error(err, "%s.timm_model_name is \"%.100s\": %s", at, name->valuestring,
+                     strstr(name->valuestring, "naflex") ? "a NaFlex variant, not supported"
+                     : strstr(name->valuestring, "siglip_gap") ? "a SigLIP tower pooled by averaging, not supported"
+                     : "not one of timm's SigLIP ViTs this converter knows (only SigLIP 2 image towers are supported)");
+    double ratio = timm_siglip[k].mlp_ratio;
+    m->vision_patch = timm_siglip[k].patch;
+    m->vision_width = timm_siglip[k].width;
+    m->vision_heads = timm_siglip[k].heads;
+    m->activation = timm_siglip[k].act;
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(v, "timm_model_kwargs"), *e;
+    const char *kat = "model_cfg.vision_cfg.timm_model_kwargs";
+    if (kw && !cJSON_IsNull(kw)) {
+        if (!cJSON_IsObject(kw) || unique_keys(kw, kat, err) < 0)
+            return error(err, "%s is not an object with each key once", kat);
+        cJSON_ArrayForEach(e, kw) if (strcmp(e->string, "depth") && strcmp(e->string, "embed_dim") &&
+                                      strcmp(e->string, "num_heads") && strcmp(e->string, "mlp_ratio"))
+            return error(err, "%s.%s is not supported (only depth, embed_dim, num_heads, mlp_ratio)", kat, e->string);
+        if (get_uint(kw, kat, "depth", 0, &m->vision_layers, err) < 0 ||
+            get_uint(kw, kat, "embed_dim", m->vision_width, &m->vision_width, err) < 0 ||
+            get_uint(kw, kat, "num_heads", m->vision_heads, &m->vision_heads, err) < 0 ||
+            get_num(kw, kat, "mlp_ratio", ratio, &ratio, err) < 0 || check_ratio(kat, ratio, err) < 0)
+            return -1;
+    }
+    m->vision_mlp = (uint32_t)(m->vision_width * ratio); /* timm: int(dim * mlp_ratio) */
+    return get_size(v, at, "image_size", 224, &m->image_size, err);
+}
+
+/* {"key": "value"} exactly, or absent (when absent_ok) */
+static int only_string(const cJSON *o, const char *at, const char *key, const char *value, char *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsObject(o) && cJSON_GetArraySize(o) == 1 && cJSON_IsString(v) && !strcmp(v->valuestring, value)
+               ? 0
+               : error(err, "%s is not {\"%s\": \"%s\"}: not supported", at, key, value);
+}
+
+static int siglip_text(const cJSON *t, struct modelcfg *m, char *err)
+{
+    const char *at = "model_cfg.text_cfg";
+    double ratio = 4, eps = 1e-5;
+    const cJSON *tk = cJSON_GetObjectItemCaseSensitive(t, "tokenizer_kwargs"),
+                *act = cJSON_GetObjectItemCaseSensitive(t, "act_kwargs"),
+                *norm = cJSON_GetObjectItemCaseSensitive(t, "norm_kwargs");
+    if (check_keys(t, at, siglip_text_rules, sizeof siglip_text_rules / sizeof siglip_text_rules[0], 1, err) < 0 ||
+        get_uint(t, at, "context_length", 64, &m->context_length, err) < 0 ||
+        get_uint(t, at, "vocab_size", 256000, &m->vocab_size, err) < 0 ||
+        get_uint(t, at, "width", 768, &m->text_width, err) < 0 || get_uint(t, at, "heads", 12, &m->text_heads, err) < 0 ||
+        get_uint(t, at, "layers", 12, &m->text_layers, err) < 0 || get_num(t, at, "mlp_ratio", 4.0, &ratio, err) < 0 ||
+        check_ratio(at, ratio, err) < 0)
+        return -1;
+    m->text_mlp = (uint32_t)(m->text_width * ratio);
+    if (m->vocab_size == 32000 || m->vocab_size == 250000)
+        return error(err, "%s.vocab_size is %u: SigLIP v1 (a T5 SentencePiece vocabulary) is not supported, only SigLIP 2"
+                     " (Gemma's 256,000 pieces)", at, m->vocab_size);
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "no_causal_mask")))
+        return error(err, "%s.no_causal_mask is not true: SigLIP's text tower has no causal mask", at);
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "proj_bias")))
+        return error(err, "%s.proj_bias is not true: SigLIP's text projection has a bias", at);
+    if (only_string(tk, "model_cfg.text_cfg.tokenizer_kwargs", "clean", "canonicalize", err) < 0)
+        return -1;
+    m->text_activation = WEIGHTS_GELU; /* nn.GELU */
+    if (act && !cJSON_IsNull(act)) {
+        const cJSON *ap = cJSON_GetObjectItemCaseSensitive(act, "approximate");
+        if (!cJSON_IsObject(act) || cJSON_GetArraySize(act) != 1 || !cJSON_IsString(ap) ||
+            (strcmp(ap->valuestring, "tanh") && strcmp(ap->valuestring, "none")))
+            return error(err, "%s.act_kwargs is not {\"approximate\": \"tanh\" or \"none\"}: not supported", at);
+        m->text_activation = strcmp(ap->valuestring, "tanh") ? WEIGHTS_GELU : WEIGHTS_GELU_TANH;
+    }
+    if (norm && !cJSON_IsNull(norm)) {
+        if (!cJSON_IsObject(norm) || cJSON_GetArraySize(norm) != 1 || get_num(norm, at, "eps", 1e-5, &eps, err) < 0)
+            return error(err, "%s.norm_kwargs is not {\"eps\": x}: not supported", at);
+    }
+    /* timm's towers take 1e-6; one epsilon serves both */
+    if (fabs(eps - 1e-6) > 1e-12)
+        return error(err, "%s.norm_kwargs.eps is %g, the image tower's 1e-6: towers of different epsilons are not"
+                     " supported", at, eps);
+    m->ln_eps = 1e-6f;
+    return 0;
+}
+
+static int siglip_config(const cJSON *model, const cJSON *pre, const cJSON *empty, struct modelcfg *m, char *err)
+{
+    const cJSON *v, *t;
+    if (check_keys(model, "model_cfg", siglip_model_rules, sizeof siglip_model_rules / sizeof siglip_model_rules[0], 0,
+                   err) < 0 ||
+        !(v = section(model, "model_cfg", "vision_cfg", empty, err)) ||
+        !(t = section(model, "model_cfg", "text_cfg", empty, err)) || siglip_vision(v, m, err) < 0 ||
+        siglip_text(t, m, err) < 0 || get_uint(model, "model_cfg", "embed_dim", 768, &m->embed_dim, err) < 0)
+        return -1;
+    /* OpenCLIP's SigLIP defaults (_slpcfg): mean and std 0.5, squash */
+    static const float half[3] = {0.5f, 0.5f, 0.5f};
+    uint32_t size;
+    const char *at = "preprocess_cfg";
+    if (check_keys(pre, at, preprocess_rules, sizeof preprocess_rules / sizeof preprocess_rules[0], 0, err) < 0 ||
+        get_size(pre, at, "size", m->image_size, &size, err) < 0 || get_rgb(pre, at, "mean", half, m->image_mean, err) < 0 ||
+        get_rgb(pre, at, "std", half, m->image_std, err) < 0)
+        return -1;
+    m->resize = WEIGHTS_RESIZE_SQUASH;
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(pre, "resize_mode");
+    if (r && !cJSON_IsNull(r) && get_resize(pre, at, &m->resize, err) < 0)
+        return -1;
+    if (size != m->image_size)
+        return error(err, "preprocess_cfg.size %u differs from model_cfg.vision_cfg.image_size %u", size, m->image_size);
+    m->have_norm = 1;
+    m->family = WEIGHTS_SIGLIP;
     return 0;
 }
 
@@ -381,6 +599,13 @@ int modelcfg_openclip(const char *json, size_t len, struct modelcfg *m, char *er
         if (!(model = section(root, "config", "model_cfg", empty, err)) ||
             !(pre = section(root, "config", "preprocess_cfg", empty, err)))
             goto done;
+    }
+    /* SigLIP 2: a timm image tower (of a SigLIP name, refused by name otherwise) and a custom text tower */
+    const cJSON *vc = cJSON_GetObjectItemCaseSensitive(model, "vision_cfg");
+    const cJSON *tn = cJSON_IsObject(vc) ? cJSON_GetObjectItemCaseSensitive(vc, "timm_model_name") : NULL;
+    if (cJSON_IsString(tn) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "custom_text"))) {
+        rc = siglip_config(model, pre, empty, m, err);
+        goto done;
     }
     if (check_keys(model, "model_cfg", model_rules, sizeof model_rules / sizeof model_rules[0], 0, err) < 0 ||
         !(v = section(model, "model_cfg", "vision_cfg", empty, err)) ||

@@ -413,9 +413,7 @@ void transformer_blas_threads(int n)
     current = n;
 }
 
-/* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
- * with residual set, the result is added to y instead. */
-static void linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                    const float *bias, int rows, int in, int out, int residual)
 {
     for (int r = 0; r < rows; r++) {
@@ -505,10 +503,15 @@ UTIL_X86_64_V3 static void activate(float *x, size_t n,
             v = v / (1.0f + e);
             memcpy(x + i, &v, sizeof v);
         }
+    /* GELU's tanh form as torch computes it: sqrt(2 / pi) (x + 0.044715 x^3) */
+    const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
     for (; i < n; i++)
-        x[i] = act == WEIGHTS_GELU ? 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2))
-                                   : x[i] / (1.0f + expf(-1.702f * x[i]));
+        x[i] = act == WEIGHTS_GELU        ? 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2))
+               : act == WEIGHTS_GELU_TANH ? 0.5f * x[i] * (1.0f + tanhf(beta * (x[i] + 0.044715f * x[i] * x[i] * x[i])))
+                                          : x[i] / (1.0f + expf(-1.702f * x[i]));
 }
+
+void transformer_activate(float *x, size_t n, enum weights_activation act) { activate(x, n, act); }
 
 /* With pick, only row pick[i] of each sequence goes on past attention
  * (keys and values still come from every row), into out [nseq, W];
@@ -520,7 +523,7 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W, t->eps);
-    linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
+    transformer_linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
         int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
         attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
@@ -531,11 +534,11 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
         x = out;
         rows = nseq;
     }
-    linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
+    transformer_linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W, t->eps);
-    linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
+    transformer_linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
     activate(t->hidden, (size_t)rows * (size_t)t->mlp, t->activation);
-    linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
+    transformer_linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,

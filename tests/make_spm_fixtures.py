@@ -136,6 +136,7 @@ def train_small(texts, path_prefix):
         input=corpus, model_prefix=path_prefix, vocab_size=1200, model_type="bpe", byte_fallback=True,
         character_coverage=0.98, add_dummy_prefix=False, normalization_rule_name="identity",
         remove_extra_whitespaces=False, split_digits=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3,
+        pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>",
         user_defined_symbols=USER, seed_sentencepiece_size=100000,
         minloglevel=2)
     os.unlink(corpus)

@@ -255,6 +255,14 @@ static void test_openclip(void)
 
     openclip_config("oc", "", ", \"head_width\": 32", "");
     refuses(st, -1, 0, "model_cfg.vision_cfg.head_width appears twice"); /* Python reads 32, cJSON 64 */
+    /* DFN5B's configs resize straight to the square */
+    spit_str(in_folder("oc", "open_clip_config.json"), "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT
+             "}}, \"preprocess_cfg\": {\"resize_mode\": \"squash\"}}");
+    converts(st, -1, 0, 0, &info);
+    CHECK(info.cfg.resize == WEIGHTS_RESIZE_SQUASH, "squash read as %u", info.cfg.resize);
+    openclip_config("oc", "", "", "");
+    converts(st, -1, 0, 0, &info);
+    CHECK(info.cfg.resize == WEIGHTS_RESIZE_CROP, "the default resize read as %u", info.cfg.resize);
 }
 
 /* configs that make another model, or contradict the shapes */
@@ -286,8 +294,9 @@ static void test_openclip_refused(void)
     refuses(st, -1, 0, "preprocess_cfg.interpolation is \"bilinear\": only bicubic resizing is implemented");
     spit_str(in_folder("oc", "open_clip_config.json"),
              "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT "}}, \"preprocess_cfg\": {\"resize_mode\": "
-             "\"squash\"}}");
-    refuses(st, -1, 0, "preprocess_cfg.resize_mode is \"squash\": only shortest-side resize and centre crop");
+             "\"longest\"}}");
+    refuses(st, -1, 0, "preprocess_cfg.resize_mode is \"longest\": only \"shortest\" (resize and centre crop) and"
+            " \"squash\" are implemented");
     /* the settings either tower may have are refused in the text tower too,
      * and are no settings of the preprocessing */
     spit_str(in_folder("oc", "open_clip_config.json"),
