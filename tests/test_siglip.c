@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "convert.h"
+#include "image.h"
 #include "textenc.h"
 #include "tokenizer.h"
 #include "vit.h"
@@ -363,6 +364,83 @@ static void test_stored_tokenizer(const char *dir)
     unlink(scratch("out.weights"));
 }
 
+static unsigned char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (f)
+        fclose(f);
+    *len = buf ? (size_t)n : 0;
+    return buf;
+}
+
+/* Squash preprocessing against Pillow's pixels (fixtures/squash.ref, made
+ * by make_squash_fixtures.py), and the wrong guesses: the centre crop, and
+ * OpenAI's mean and deviation for SigLIP's 0.5, both far outside the
+ * tolerance on the normalised pixels. */
+static void test_squash(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/squash.ref", dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "cannot open %s", path);
+    static char line[1 << 20];
+    static const float half[3] = {0.5f, 0.5f, 0.5f}, zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    int cases = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char name[100];
+        int R, at;
+        if (sscanf(line, "%99s %d %n", name, &R, &at) != 2 || R < 1 || R > 512)
+            continue;
+        size_t n = 3 * (size_t)R * R, len, wrong = 0;
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        unsigned char *buf = read_file(path, &len);
+        float *px = malloc(n * sizeof *px), *ref = malloc(n * sizeof *ref), *other = malloc(n * sizeof *other);
+        char err[ERR_LEN] = "";
+        /* with mean 0 and deviation 1 the output is v / 255: Pillow's byte back, exactly */
+        struct image_opts o = {.resolution = R, .max_pixels = 1u << 26, .mean = zero, .std = one, .squash = 1};
+        int rc = buf && px && ref && other ? image_preprocess(buf, len, &o, px, err) : -1;
+        CHECK(rc == 0, "%s: %s", name, err);
+        for (int y = 0; rc == 0 && y < R; y++)
+            for (int x = 0; x < R; x++)
+                for (int c = 0; c < 3; c++) {
+                    unsigned v;
+                    sscanf(line + at + 2 * (((size_t)y * R + x) * 3 + c), "%2x", &v);
+                    size_t k = ((size_t)c * R + y) * R + x;
+                    wrong += px[k] != (float)v / 255.0f;
+                    ref[k] = ((float)v / 255.0f - 0.5f) / 0.5f; /* SigLIP's normalisation */
+                }
+        CHECK(wrong == 0, "%s at %d: %zu of %zu values differ from Pillow's", name, R, wrong, n);
+        struct err crop = {0, 0}, openai = {0, 0};
+        o.mean = o.std = half;
+        o.squash = 0;
+        if (rc == 0 && image_preprocess(buf, len, &o, other, err) == 0)
+            compare(&crop, other, ref, (int)n);
+        o.squash = 1;
+        o.mean = o.std = NULL; /* OpenAI's */
+        if (rc == 0 && image_preprocess(buf, len, &o, other, err) == 0)
+            compare(&openai, other, ref, (int)n);
+        CHECK(!within(&openai), "%s: OpenAI's mean and deviation pass", name);
+        CHECK(!within(&crop), "%s: the centre crop passes", name);
+        if (cases == 0)
+            printf("squash: %s at %d: crop instead: 1 - cosine %.2g, relative error %.2g; OpenAI's mean and"
+                   " deviation: %.2g, %.2g\n", name, R, crop.cos_gap, crop.rel, openai.cos_gap, openai.rel);
+        free(buf);
+        free(px);
+        free(ref);
+        free(other);
+        cases++;
+    }
+    if (f)
+        fclose(f);
+    CHECK(cases >= 7, "squash.ref: only %d cases", cases);
+}
+
 int main(int argc, char **argv)
 {
     if (!mkdtemp(tmpdir))
@@ -395,6 +473,7 @@ int main(int argc, char **argv)
     test_fixture(dir, "siglip-b32-256", WEIGHTS_GELU_TANH);
     test_refused(dir);
     test_stored_tokenizer(dir);
+    test_squash(dir);
     static const char *const files[] = {"open_clip_model.safetensors", "open_clip_config.json", "tokenizer.json"};
     for (int k = 0; k < 3; k++) {
         char p[700];
