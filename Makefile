@@ -23,18 +23,20 @@ TEST_LDLIBS = $(LDLIBS) $(shell pkg-config --libs $(LAZY_PKGS))
 # (what runs the towers), formats/ (photo decoders), index/ (the index, the
 # folder walk, search), util/ (files, vectors, errors). Every .c beside
 # clippie.c and in those folders is a module, built into build/; every
-# tests/test_*.c a unit test.
+# tests/test_*.c a unit test, linked with the modules. commands/ holds the
+# command line's files (one a subcommand), linked into clippie alone.
 LAYERS = model formats index util
 SOURCES = $(filter-out clippie.c,$(wildcard *.c)) $(foreach d,$(LAYERS),$(wildcard $(d)/*.c))
 MODULES = $(SOURCES:%.c=build/%.o)
-override CPPFLAGS += -I. $(LAYERS:%=-I%)
+COMMANDS = $(patsubst %.c,build/%.o,$(wildcard commands/*.c))
+override CPPFLAGS += -I. $(LAYERS:%=-I%) -Icommands
 TESTS = $(patsubst %.c,%,$(wildcard tests/test_*.c))
 FUZZ = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_RUNNERS = $(FUZZ:%=tests/fuzz/run_%)
 
 all: clippie
 
-clippie: build/clippie.o $(MODULES)
+clippie: build/clippie.o $(COMMANDS) $(MODULES)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
@@ -44,7 +46,7 @@ tests/%: tests/%.c $(wildcard tests/*.h) $(MODULES)
 build/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c -o $@ $<
--include $(MODULES:.o=.d) build/clippie.d
+-include $(MODULES:.o=.d) $(COMMANDS:.o=.d) build/clippie.d
 
 # the model's dot products want fused multiply-adds, which -std=c11 forbids
 # the compiler to form; the rest (pixels, tokens) keeps exact C semantics
@@ -112,6 +114,6 @@ uninstall:
 
 clean:
 	rm -f clippie $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
-	rm -rf build/*.o build/*.d $(LAYERS:%=build/%)
+	rm -rf build/*.o build/*.d $(LAYERS:%=build/%) build/commands
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen

@@ -30,41 +30,11 @@ struct pipeline {
     struct slot slots[2];
 };
 
-static int read_file(const char *path, unsigned char **buf, size_t *len, char *err)
-{
-    struct stat st;
-    int fd = util_open_regular(path, &st, err);
-    if (fd < 0)
-        return -1;
-    if ((uint64_t)st.st_size > PIPELINE_MAX_FILE) {
-        close(fd);
-        return error(err, "file larger than 1 GiB");
-    }
-    *len = (size_t)st.st_size;
-    *buf = malloc(*len ? *len : 1);
-    size_t got = 0;
-    while (*buf && got < *len) {
-        ssize_t r = read(fd, *buf + got, *len - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    int saved = errno;
-    close(fd);
-    if (!*buf || got != *len) {
-        free(*buf);
-        return error(err, "read failed: %s", !*buf ? "out of memory" : got < *len ? "file shrank" : strerror(saved));
-    }
-    return 0;
-}
-
 int pipeline_load(const char *path, const struct image_opts *o, float *out, char *err)
 {
     unsigned char *buf = NULL;
     size_t len = 0;
-    if (read_file(path, &buf, &len, err) < 0)
+    if (util_read_file(path, PIPELINE_MAX_FILE, &buf, &len, err) < 0)
         return -1;
     int rc = image_preprocess(buf, len, o, out, err);
     free(buf);

@@ -206,8 +206,9 @@ line.png|odd/plain.bmp|"
 expect 0 "$bin" similarity -m img.weights --db odd.npy --names odd.names -0 -i odd/plain.bmp -k 2
 same "$(tr '\0' '|' < out | sed 's/[0-9.-]*\t//g')" "odd/plain.bmp|odd/new
 line.png|"
-expect 0 "$bin" embed-image -m img.weights -f npy --names odd.lines odd
-expect 3 "$bin" similarity -m img.weights --db odd.npy --names odd.lines -i odd/plain.bmp; has err "3 lines"
+# (a newline-separated names file cannot hold that name: refused, nothing written)
+expect 2 "$bin" embed-image -m img.weights -f npy --names odd.lines odd; has err "use -0"
+[ -e odd.lines ] && bad "odd.lines written" || ok
 # RFC 4180 CSV
 expect 0 "$bin" similarity -m img.weights -t 'say "hi", friend' -i photos/a.bmp --csv
 same "$(sed -n 2p out | cut -c1-21)" '"say ""hi"", friend",'
@@ -367,6 +368,37 @@ same "$(cut -f1 s1 | md5sum)" "$(cut -f1 s4 | md5sum)"
 same "$(cut -f2 s1 | sort | md5sum)" "$(cut -f2 s4 | sort | md5sum)"
 expect 3 "$bin" index -m heavy.weights --shard 1/4 clean.db many; has err "holds the whole library"
 expect 2 "$bin" index -m img.weights --shard 4/4 x.db many; has err "shard"
+
+# ---- the index in daily use ----
+# a usage error creates nothing: no PATH for a new index, or a PATH missing
+expect 2 "$bin" index -m img.weights fresh.clippie; has err "does not exist yet"
+expect 2 "$bin" index -m img.weights fresh.clippie no-such-folder; has err "nothing was created"
+same "$(ls fresh.clippie* 2>/dev/null)" ""
+# a folder first: the default index ($CLIPPIE_INDEX, else under $XDG_DATA_HOME)
+expect 0 env -u CLIPPIE_INDEX XDG_DATA_HOME="$tmp/xdg" "$bin" index -m img.weights lib; has err "5 new"
+[ -f "$tmp/xdg/clippie/photos.clippie" ] && ok || bad "no default index under XDG_DATA_HOME"
+expect 0 env CLIPPIE_INDEX="$tmp/env.clippie" "$bin" index -m img.weights lib; has err "5 new"
+[ -f "$tmp/env.clippie" ] && ok || bad "no index at \$CLIPPIE_INDEX"
+# an image query is preprocessed as the index's photos were: itself at 1.000000
+mkdir -p turned; cp "$fix/img-orient6.jpg" turned/
+expect 0 "$bin" index -m img.weights --no-exif-orientation noexif.clippie turned
+expect 0 "$bin" similarity -m img.weights --db noexif.clippie -i turned/img-orient6.jpg -k 1
+same "$(cut -f1 out)" "1.000000"
+# a name with a newline cannot go in a newline-separated names file
+expect 2 "$bin" embed-image -m img.weights -f npy --names nl.names lib; has err "use -0"
+[ -e nl.names ] && bad "nl.names written" || ok
+expect 2 "$bin" index --dump -f npy --names nl.names lib.db; has err "use -0"
+"$bin" index --dump -f npy -0 --names nul.names lib.db > nul.npy
+expect 3 "$bin" similarity --db nul.npy --names nul.names -q q.csv --dim 32; has err "need -0"
+# Ctrl-C: the first says the batch in flight is being finished, the second
+# stops at once; the index stays whole
+"$bin" index -m heavy.weights -j 1 ctrlc.db many 2> ctrlc.err & pid=$!
+sleep 1.5; kill -INT $pid; sleep 0.3
+has ctrlc.err "finishing the batch in flight; Ctrl-C again stops now"
+kill -INT $pid 2>/dev/null; sleep 1
+if kill -0 $pid 2>/dev/null; then bad "a second Ctrl-C did not stop clippie within a second"; kill -9 $pid; else ok; fi
+wait $pid 2>/dev/null
+expect 0 "$bin" index -m heavy.weights ctrlc.db
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]

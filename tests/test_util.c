@@ -1,5 +1,9 @@
-/* util.c: libraries loaded on first use */
+/* util.c: libraries loaded on first use; whole reads and writes */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "check.h"
@@ -41,8 +45,52 @@ static void test_lib(void)
     CHECK_MSG(err, "cannot load libz.so.1: it has no cos");
 }
 
+/* util_write_full, util_read_full, util_read_fd and util_read_file on a
+ * file of 200,000 bytes (more than one read's worth) and a pipe. */
+static void test_read_write(void)
+{
+    char path[] = "/tmp/clippie-util-XXXXXX", err[ERR_LEN] = "";
+    enum { N = 200000 };
+    static unsigned char data[N], back[N];
+    for (size_t i = 0; i < N; i++)
+        data[i] = (unsigned char)(i * 7 + i / 251);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && util_write_full(fd, data, N, -1) == 0, "util_write_full");
+    CHECK(util_write_full(fd, "XY", 2, 10) == 0, "util_write_full at an offset");
+    data[10] = 'X', data[11] = 'Y';
+    CHECK(util_read_full(fd, back, N, 0) == N && !memcmp(back, data, N), "util_read_full at 0");
+    CHECK(util_read_full(fd, back, N, N - 5) == 5, "util_read_full past the end: what there is");
+    close(fd);
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    CHECK(util_read_file(path, N, &buf, &len, err) == 0 && len == N && !memcmp(buf, data, N) && buf[N] == 0,
+          "util_read_file: %s", err);
+    free(buf);
+    CHECK(util_read_file(path, N - 1, &buf, &len, err) < 0, "util_read_file over its limit");
+    CHECK_MSG(err, "larger than 199999 bytes");
+    CHECK(util_read_file("/tmp", N, &buf, &len, err) < 0, "util_read_file of a folder");
+    CHECK_MSG(err, "is a directory, not a regular file");
+    unlink(path);
+
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    if (fork() == 0) { /* a writer in pieces, as a pipe delivers them */
+        close(p[0]);
+        for (size_t i = 0; i < N; i += 1000)
+            util_write_full(p[1], data + i, 1000, -1);
+        _exit(0);
+    }
+    close(p[1]);
+    CHECK(util_read_fd(p[0], N, &buf, &len, err) == 0 && len == N && !memcmp(buf, data, N),
+          "util_read_fd of a pipe: %s", err);
+    free(buf);
+    close(p[0]);
+    wait(NULL);
+}
+
 int main(void)
 {
     test_lib();
+    test_read_write();
     return check_done("test_util");
 }

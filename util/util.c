@@ -119,6 +119,86 @@ int util_open_regular(const char *path, struct stat *st, char *err)
     return error(err, "is %s, not a regular file", util_file_kind(st->st_mode));
 }
 
+ssize_t util_read_full(int fd, void *p, size_t n, off_t at)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = at < 0 ? read(fd, (char *)p + done, n - done) : pread(fd, (char *)p + done, n - done, at + (off_t)done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+int util_write_full(int fd, const void *p, size_t n, off_t at)
+{
+    for (size_t done = 0; done < n;) {
+        const char *q = (const char *)p + done;
+        ssize_t w = at < 0 ? write(fd, q, n - done) : pwrite(fd, q, n - done, at + (off_t)done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+int util_read_fd(int fd, size_t max, unsigned char **buf, size_t *len, char *err)
+{
+    unsigned char *b = NULL;
+    size_t cap = 0, n = 0;
+    if (max > SIZE_MAX / 2)
+        return error(err, "a limit of %zu bytes is too large", max);
+    for (;;) {
+        size_t want = n + 65536 < max + 1 ? n + 65536 : max + 1; /* one byte past max tells a larger file */
+        if (util_grow(&b, &cap, want + 1, 1, max + 2) < 0) {
+            free(b);
+            return error(err, "out of memory");
+        }
+        ssize_t got = util_read_full(fd, b + n, want - n, -1);
+        if (got < 0) {
+            free(b);
+            return error(err, "read failed: %s", strerror(errno));
+        }
+        n += (size_t)got;
+        if (n > max) {
+            free(b);
+            return error(err, "larger than %zu bytes", max);
+        }
+        if (n < want)
+            break;
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int util_read_file(const char *path, size_t max, unsigned char **buf, size_t *len, char *err)
+{
+    struct stat st;
+    int fd = util_open_regular(path, &st, err);
+    if (fd < 0)
+        return -1;
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return error(err, "larger than %zu bytes", max);
+    }
+    int rc = util_read_fd(fd, max, buf, len, err);
+    close(fd);
+    return rc;
+}
+
 const char *util_file_kind(mode_t mode)
 {
     return S_ISDIR(mode) ? "a directory" : S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" : "a device";

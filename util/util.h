@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/stat.h>
 
 #define ERR_LEN 512
@@ -77,6 +78,24 @@ uint16_t util_float_to_bf16(float f);
  * FIFOs, sockets and devices with the reason in err. The descriptor, with
  * *st filled, or -1. */
 int util_open_regular(const char *path, struct stat *st, char *err);
+
+/* n bytes at offset at (or, with at < 0, at the file position) through
+ * short reads and EINTR: the bytes read, fewer than n only at the end of
+ * the file, or -1 with errno. */
+ssize_t util_read_full(int fd, void *p, size_t n, off_t at);
+
+/* n bytes at offset at (at < 0: the file position) through short writes
+ * and EINTR: 0, or -1 with errno (ENOSPC when nothing more was taken). */
+int util_write_full(int fd, const void *p, size_t n, off_t at);
+
+/* Everything fd holds up to its end, at most max bytes (more is an error:
+ * "larger than MAX bytes"; max at most SIZE_MAX / 2), in a malloc'd buffer
+ * the caller frees (one byte more than *len, a NUL). For pipes as for
+ * files. -1 with err. */
+int util_read_fd(int fd, size_t max, unsigned char **buf, size_t *len, char *err);
+
+/* The whole regular file path (util_open_regular, then util_read_fd). */
+int util_read_file(const char *path, size_t max, unsigned char **buf, size_t *len, char *err);
 
 /* What a file that is not a regular one is: "a directory", "a FIFO", "a
  * socket" or "a device", for messages. */

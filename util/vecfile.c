@@ -350,35 +350,13 @@ struct vecfile *vecfile_parse(const unsigned char *buf, size_t len, int dim, cha
     return v;
 }
 
-static unsigned char *read_all(int fd, size_t *len)
-{
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (util_grow(&buf, &cap, n + 65536, 1, SIZE_MAX / 2) < 0)
-            break;
-        ssize_t got = read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            if (got < 0)
-                break;
-            *len = n;
-            return buf;
-        }
-        n += (size_t)got;
-    }
-    free(buf);
-    return NULL;
-}
-
 /* The bytes of path: mapped, or read from stdin into v->owned. */
 static unsigned char *load(struct vecfile *v, const char *path, size_t *len, char *err)
 {
     if (!strcmp(path, "-")) {
-        unsigned char *buf = read_all(STDIN_FILENO, len);
-        if (!buf)
-            error(err, "%s", errno ? strerror(errno) : "out of memory");
+        unsigned char *buf = NULL;
+        if (util_read_fd(STDIN_FILENO, SIZE_MAX / 2, &buf, len, err) < 0)
+            return NULL;
         return v->map = buf; /* freed, not unmapped: size 0 says so */
     }
     struct stat st;
@@ -458,6 +436,21 @@ static void npy_header(char *h, size_t rows, int dim)
     h[NPY_HEADER - 1] = '\n';
 }
 
+/* The formats by name, in enum vecfile_format's order. */
+static const char *const format_names[] = {"raw", "csv", "npy"};
+
+int vecfile_format_parse(const char *s, enum vecfile_format *f)
+{
+    for (size_t i = 0; i < sizeof format_names / sizeof format_names[0]; i++)
+        if (!strcmp(s, format_names[i])) {
+            *f = (enum vecfile_format)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *vecfile_format_names(void) { return "raw, csv or npy"; }
+
 struct vecfile_writer *vecfile_writer_open(FILE *f, enum vecfile_format fmt, int dim, char *err)
 {
     struct vecfile_writer *w = calloc(1, sizeof *w);
@@ -507,7 +500,7 @@ int vecfile_writer_sync(struct vecfile_writer *w, char *err)
     if (w->patch) {
         char h[NPY_HEADER];
         npy_header(h, w->rows, w->dim);
-        if (pwrite(fileno(w->f), h, sizeof h, 0) != (ssize_t)sizeof h)
+        if (util_write_full(fileno(w->f), h, sizeof h, 0) < 0)
             return error(err, "cannot rewrite the .npy header: %s", strerror(errno));
     }
     return 0;

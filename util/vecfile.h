@@ -53,6 +53,11 @@ void vecfile_close(struct vecfile *v);
 
 enum vecfile_format { VECFILE_RAW, VECFILE_CSV, VECFILE_NPY };
 
+/* The format named s ("raw", "csv", "npy") into *f; -1 for another name. */
+int vecfile_format_parse(const char *s, enum vecfile_format *f);
+/* The names the parser takes, for messages and help: "raw, csv or npy". */
+const char *vecfile_format_names(void);
+
 /* A writer of dim-float rows to f, which it does not close. An .npy needs
  * the row count in its header: to a regular file it is rewritten by each
  * sync, to a pipe the rows wait in memory until close. NULL when out of
