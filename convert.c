@@ -60,7 +60,7 @@ static const char *const folder_files[] = {"open_clip_model.safetensors", "open_
 /* The tensor names: OpenAI's (OpenAI's .pt and OpenCLIP, maybe under a
  * prefix), transformers' CLIPModel's, or OpenCLIP's SigLIP 2 (timm's image
  * tower, "text." before the text tower's). */
-enum family { OPENAI_JIT, OPENCLIP, HF, OC_SIGLIP };
+enum family { OPENAI_JIT, OPENCLIP, HF, OC_SIGLIP, HF_SIGLIP };
 
 struct ckpt {
     const char *path;   /* the tensors' file */
@@ -381,6 +381,15 @@ static int detect_family(struct ckpt *c, struct convert_info *info)
             return 0;
         }
     }
+    if (!c->jit && find_anchor(c, "vision_model.head.probe")) {
+        char text[300];
+        snprintf(text, sizeof text, "%stext_model.head.weight", c->prefix);
+        if (find_index(c, text) >= 0) {
+            c->family = HF_SIGLIP;
+            info->family = "Hugging Face SiglipModel";
+            return 0;
+        }
+    }
     for (size_t k = 0; k < c->ntensors; k++)
         for (size_t t = 0; t < sizeof telltales / sizeof telltales[0]; t++)
             if (strstr(c->tensors[k].name, telltales[t].part))
@@ -488,6 +497,44 @@ static const struct { const char *ours, *theirs; } siglip_block[] = {
     {"mlp.c_proj.", "mlp.fc2."},
 };
 
+/* transformers' SiglipModel names for ours that are not CLIPModel's; rows
+ * [first, first + rows) of the tensor when rows is not 0 (q, k and v of
+ * the head's nn.MultiheadAttention are one in_proj there, in units of the width) */
+static const struct { const char *ours, *hf; int first, rows; } hf_siglip_names[] = {
+    {"logit_bias", "logit_bias", 0, 0},
+    {"text_projection.weight", "text_model.head.weight", 0, 0},
+    {"text_projection.bias", "text_model.head.bias", 0, 0},
+    {"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight", 0, 0},
+    {"visual.conv1.bias", "vision_model.embeddings.patch_embedding.bias", 0, 0},
+    {"visual.attn_pool.latent", "vision_model.head.probe", 0, 0},
+    {"visual.attn_pool.q.weight", "vision_model.head.attention.in_proj_weight", 0, 1},
+    {"visual.attn_pool.q.bias", "vision_model.head.attention.in_proj_bias", 0, 1},
+    {"visual.attn_pool.kv.weight", "vision_model.head.attention.in_proj_weight", 1, 2},
+    {"visual.attn_pool.kv.bias", "vision_model.head.attention.in_proj_bias", 1, 2},
+    {"visual.attn_pool.proj.", "vision_model.head.attention.out_proj.", 0, 0},
+    {"visual.attn_pool.norm.", "vision_model.head.layernorm.", 0, 0},
+    {"visual.attn_pool.mlp.", "vision_model.head.mlp.", 0, 0},
+};
+
+/* transformers' SiglipModel name for ours into buf (CLIPModel's where they
+ * agree, q, k, v pieces included); the rows *first, *rows of it that are
+ * ours (0, 0: all); the number of pieces, 0 when none. */
+static int hf_siglip_name(const char *name, int piece, char *buf, size_t cap, int *first, int *rows)
+{
+    *first = *rows = 0;
+    for (size_t k = 0; k < sizeof hf_siglip_names / sizeof hf_siglip_names[0]; k++) {
+        size_t n = strlen(hf_siglip_names[k].ours);
+        if (!strncmp(name, hf_siglip_names[k].ours, n)) {
+            snprintf(buf, cap, "%s%s", hf_siglip_names[k].hf, name + n);
+            *first = hf_siglip_names[k].first;
+            *rows = hf_siglip_names[k].rows;
+            return 1;
+        }
+    }
+    int transposed;
+    return hf_name(name, piece, buf, cap, &transposed); /* never transposed: SigLIP has no CLIP projections */
+}
+
 /* OpenCLIP's SigLIP name for ours into buf. */
 static void siglip_name(const char *name, char *buf, size_t cap)
 {
@@ -515,25 +562,35 @@ static void siglip_name(const char *name, char *buf, size_t cap)
  * 0 with err naming the tensor when one is missing. */
 static int resolve(struct ckpt *c, const char *name, struct pickle_tensor out[3], size_t idx[3])
 {
-    int n = 1, transposed = 0;
+    int n = 1, transposed = 0, first = 0, rows = 0;
     for (int k = 0; k < n; k++) {
         char hf[300], full[600];
         if (c->family == HF && !(n = hf_name(name, k, hf, sizeof hf, &transposed)))
             return error(c->err, "%s: no Hugging Face tensor for %s", c->path, name), 0;
+        if (c->family == HF_SIGLIP && !(n = hf_siglip_name(name, k, hf, sizeof hf, &first, &rows)))
+            return error(c->err, "%s: no Hugging Face tensor for %s", c->path, name), 0;
         if (c->family == OC_SIGLIP)
             siglip_name(name, hf, sizeof hf);
-        snprintf(full, sizeof full, "%s%s", c->prefix, c->family == HF || c->family == OC_SIGLIP ? hf : name);
+        snprintf(full, sizeof full, "%s%s", c->prefix, c->family == OPENAI_JIT || c->family == OPENCLIP ? name : hf);
         ssize_t i = find_index(c, full);
         if (i < 0)
             return error(c->err, "%s: missing tensor %s", c->path, full), 0;
         out[k] = c->tensors[i];
         idx[k] = (size_t)i;
-        /* timm's pos_embed [1, N, W] and latent [1, 1, W]: the leading ones dropped */
-        while (c->family == OC_SIGLIP && out[k].ndim > 1 && out[k].size[0] == 1 &&
-               (strstr(name, "positional_embedding") || strstr(name, "latent"))) {
+        /* timm's pos_embed [1, N, W], latent or probe [1, 1, W], transformers'
+         * logit_scale and logit_bias [1]: the leading ones dropped */
+        int siglip = c->family == OC_SIGLIP || c->family == HF_SIGLIP;
+        while (siglip && out[k].ndim > 0 && out[k].size[0] == 1 &&
+               (strstr(name, "positional_embedding") || strstr(name, "latent") || !strncmp(name, "logit_", 6))) {
             memmove(out[k].size, out[k].size + 1, (size_t)(out[k].ndim - 1) * sizeof out[k].size[0]);
             memmove(out[k].stride, out[k].stride + 1, (size_t)(out[k].ndim - 1) * sizeof out[k].stride[0]);
             out[k].ndim--;
+        }
+        /* the head's q rows, or its k and v rows, of an in_proj [3W, ...]: a view of them */
+        if (rows && out[k].ndim >= 1 && out[k].size[0] % 3 == 0) {
+            uint64_t W = out[k].size[0] / 3;
+            out[k].offset += (uint64_t)first * W * out[k].stride[0];
+            out[k].size[0] = (uint64_t)rows * W;
         }
         if (transposed && out[k].ndim == 2) {
             uint64_t s = out[k].size[0], t = out[k].stride[0];
@@ -564,7 +621,7 @@ static uint32_t count_layers(struct ckpt *c, int visual)
                                              {"text.transformer.resblocks.", "visual.trunk.blocks."}};
     char prefix[400];
     size_t pl = (size_t)snprintf(prefix, sizeof prefix, "%s%s", c->prefix,
-                                 towers[c->family == HF ? 1 : c->family == OC_SIGLIP ? 2 : 0][visual]);
+                                 towers[c->family == HF || c->family == HF_SIGLIP ? 1 : c->family == OC_SIGLIP ? 2 : 0][visual]);
     uint64_t layers = 0;
     for (size_t k = 0; k < c->ntensors; k++) {
         const char *name = c->tensors[k].name;
@@ -596,7 +653,7 @@ static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
     while ((grid + 1) * (grid + 1) <= cells && grid < 65536)
         grid++;
     if (grid * grid != cells || !grid)
-        return error(c->err, "%s: visual.trunk.pos_embed has %llu rows, not a square grid", c->path,
+        return error(c->err, "%s: the image tower's position embedding has %llu rows, not a square grid", c->path,
                      (unsigned long long)vpos.size[0]);
     *cfg = (struct weights_config){
         .family = WEIGHTS_SIGLIP,
@@ -619,7 +676,7 @@ static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
 /* Everything the shapes tell: widths, layers, patch, grid, MLP widths. */
 static int infer_shapes(struct ckpt *c, struct weights_config *cfg)
 {
-    if (c->family == OC_SIGLIP)
+    if (c->family == OC_SIGLIP || c->family == HF_SIGLIP)
         return infer_siglip(c, cfg);
     struct pickle_tensor conv = {0}, vpos = {0}, proj = {0}, pos = {0}, tok = {0}, lnf = {0}, vfc = {0}, tfc = {0};
     if (need(c, "visual.conv1.weight", 4, &conv) < 0 || need(c, "visual.positional_embedding", 2, &vpos) < 0 ||
@@ -698,34 +755,34 @@ static char *read_config(struct ckpt *c, const char *name, size_t limit, size_t 
 static int load_config(struct ckpt *c, struct modelcfg *m, int *have, struct convert_info *info)
 {
     size_t len = 0, plen = 0;
-    int absent = 0, pabsent = 0, rc = -1;
+    int absent = 0, pabsent = 0, rc = -1, hf = c->family == HF || c->family == HF_SIGLIP,
+        siglip = c->family == OC_SIGLIP || c->family == HF_SIGLIP;
     char why[ERR_LEN], *json = NULL, *pre = NULL;
     *have = 0;
     if (c->family == OPENAI_JIT)
         return 0;
-    json = read_config(c, c->family == HF ? "config.json" : "open_clip_config.json", MODELCFG_MAX_JSON, &len, &absent,
-                       info);
+    json = read_config(c, hf ? "config.json" : "open_clip_config.json", MODELCFG_MAX_JSON, &len, &absent, info);
     if (!json && !absent)
         return -1;
     if (c->family == OPENCLIP && absent)
         return 0;
     if (c->family == OC_SIGLIP && absent)
         return error(c->err, "%s: a SigLIP checkpoint needs open_clip_config.json beside it (in %s)", c->path, c->dir);
-    if (c->family == HF && !absent &&
-        !(pre = read_config(c, "preprocessor_config.json", MODELCFG_MAX_JSON, &plen, &pabsent, info)) && !pabsent)
+    if (hf && !absent && !(pre = read_config(c, "preprocessor_config.json", MODELCFG_MAX_JSON, &plen, &pabsent, info)) &&
+        !pabsent)
         goto done;
-    if (c->family == HF && (absent || pabsent)) {
-        error(c->err, "%s: a Hugging Face CLIPModel needs config.json and preprocessor_config.json beside it (in %s)",
-              c->path, c->dir);
+    if (hf && (absent || pabsent)) {
+        error(c->err, "%s: a Hugging Face %s needs config.json and preprocessor_config.json beside it (in %s)", c->path,
+              siglip ? "SiglipModel" : "CLIPModel", c->dir);
         goto done;
     }
-    if ((c->family == HF ? modelcfg_hf(json, len, pre, plen, m, why) : modelcfg_openclip(json, len, m, why)) < 0) {
+    if ((hf ? modelcfg_hf(json, len, pre, plen, m, why) : modelcfg_openclip(json, len, m, why)) < 0) {
         error(c->err, "%s: %s", info->config, why);
         goto done;
     }
-    if ((c->family == OC_SIGLIP) != (m->family == WEIGHTS_SIGLIP)) {
+    if (siglip != (m->family == WEIGHTS_SIGLIP)) {
         error(c->err, "%s: %s is not the config of a %s", c->path, info->config,
-              c->family == OC_SIGLIP ? "SigLIP model (its tensors are)" : "CLIP model (its tensors are)");
+              siglip ? "SigLIP model (its tensors are)" : "CLIP model (its tensors are)");
         goto done;
     }
     *have = 1;
@@ -846,8 +903,9 @@ static int configure_siglip(struct ckpt *c, const struct convert_opts *o, const 
     struct weights_config *k = &info->cfg;
     static const char *const names[] = {"quick_gelu", "gelu", "gelu_tanh"};
     if (o->activation >= 0 && o->activation != m->activation)
-        return error(c->err, "%s: %s names a timm model of activation %s, --activation %s contradicts it", c->path,
-                     info->config, names[m->activation], names[o->activation]);
+        return error(c->err, "%s: %s %s activation %s, --activation %s contradicts it", c->path, info->config,
+                     c->family == OC_SIGLIP ? "names a timm model of" : "says", names[m->activation],
+                     names[o->activation]);
     if (o->vision_heads && (o->vision_heads != m->vision_heads || o->text_heads != m->text_heads))
         return error(c->err, "%s: %s says %u,%u heads, --heads %u,%u contradicts it", c->path, info->config,
                      m->vision_heads, m->text_heads, o->vision_heads, o->text_heads);
@@ -871,7 +929,7 @@ static int configure(struct ckpt *c, const struct convert_opts *o, struct conver
     struct weights_config *k = &info->cfg;
     if (infer_shapes(c, k) < 0 || load_config(c, &m, &have, info) < 0 || (have && check_config(c, &m, k, info) < 0))
         return -1;
-    if (c->family == OC_SIGLIP) {
+    if (c->family == OC_SIGLIP || c->family == HF_SIGLIP) {
         char why[ERR_LEN];
         if (configure_siglip(c, o, &m, info) < 0)
             return -1;

@@ -673,7 +673,8 @@ static int hf_model(const cJSON *root, const cJSON *empty, struct modelcfg *m, c
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type"), *t, *v;
     if (cJSON_IsString(type) && strcmp(type->valuestring, "clip"))
-        return error(err, "config.json: model_type is \"%.100s\": only CLIP models (model_type \"clip\") are supported",
+        return error(err, "config.json: model_type is \"%.100s\": only CLIP and SigLIP models (model_type \"clip\","
+                     " \"siglip\") are supported",
                      type->valuestring);
     /* configs written by old transformers hold the towers as *_config_dict */
     if (!cJSON_GetObjectItemCaseSensitive(root, "text_config") && cJSON_GetObjectItemCaseSensitive(root, "text_config_dict"))
@@ -759,12 +760,127 @@ static int hf_preprocess(const cJSON *p, struct modelcfg *m, char *err)
     return 0;
 }
 
+/* ---- transformers' SiglipModel ---- */
+
+/* SiglipTextConfig / SiglipVisionConfig hidden_act, default gelu_pytorch_tanh */
+static int hf_siglip_activation(const cJSON *o, const char *where, int *act, char *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "hidden_act");
+    const char *name = cJSON_IsString(v) ? v->valuestring : v && !cJSON_IsNull(v) ? "not a string" : "gelu_pytorch_tanh";
+    if (!strcmp(name, "gelu_pytorch_tanh"))
+        *act = WEIGHTS_GELU_TANH;
+    else if (!strcmp(name, "gelu"))
+        *act = WEIGHTS_GELU;
+    else
+        return error(err, "%s.hidden_act is %.100s: only gelu_pytorch_tanh and gelu are supported", where, name);
+    return 0;
+}
+
+/* One tower of a SiglipConfig (defaults: transformers' SiglipTextConfig and SiglipVisionConfig). */
+static int hf_siglip_tower(const cJSON *o, const char *where, int vision, struct modelcfg *m, int *act, double *eps,
+                           char *err)
+{
+    uint32_t channels = 3;
+    const cJSON *head = cJSON_GetObjectItemCaseSensitive(o, "vision_use_head");
+    if (unique_keys(o, where, err) < 0 || hf_siglip_activation(o, where, act, err) < 0 ||
+        get_num(o, where, "layer_norm_eps", 1e-6, eps, err) < 0)
+        return -1;
+    if (!vision)
+        return get_uint(o, where, "hidden_size", 768, &m->text_width, err) < 0 ||
+                       get_uint(o, where, "intermediate_size", 3072, &m->text_mlp, err) < 0 ||
+                       get_uint(o, where, "num_attention_heads", 12, &m->text_heads, err) < 0 ||
+                       get_uint(o, where, "num_hidden_layers", 12, &m->text_layers, err) < 0 ||
+                       get_uint(o, where, "max_position_embeddings", 64, &m->context_length, err) < 0 ||
+                       get_uint(o, where, "vocab_size", 32000, &m->vocab_size, err) < 0 ||
+                       get_uint(o, where, "projection_size", m->text_width, &m->embed_dim, err) < 0
+                   ? -1
+                   : 0;
+    if (head && !cJSON_IsNull(head) && !cJSON_IsTrue(head))
+        return error(err, "%s.vision_use_head is not true: a SigLIP tower without its attention-pool head is not"
+                     " supported", where);
+    if (get_uint(o, where, "hidden_size", 768, &m->vision_width, err) < 0 ||
+        get_uint(o, where, "intermediate_size", 3072, &m->vision_mlp, err) < 0 ||
+        get_uint(o, where, "num_attention_heads", 12, &m->vision_heads, err) < 0 ||
+        get_uint(o, where, "num_hidden_layers", 12, &m->vision_layers, err) < 0 ||
+        get_uint(o, where, "image_size", 224, &m->image_size, err) < 0 ||
+        get_uint(o, where, "patch_size", 16, &m->vision_patch, err) < 0 ||
+        get_uint(o, where, "num_channels", 3, &channels, err) < 0)
+        return -1;
+    if (channels != 3)
+        return error(err, "%s.num_channels is %u: only RGB images are supported", where, channels);
+    return 0;
+}
+
+static int hf_siglip_model(const cJSON *root, const cJSON *empty, struct modelcfg *m, char *err)
+{
+    const cJSON *t = section(root, "config.json", "text_config", empty, err),
+                *v = t ? section(root, "config.json", "vision_config", empty, err) : NULL;
+    int ta, va;
+    double te, ve;
+    if (!t || !v || unique_keys(root, "config.json", err) < 0 ||
+        hf_siglip_tower(t, "config.json: text_config", 0, m, &ta, &te, err) < 0 ||
+        hf_siglip_tower(v, "config.json: vision_config", 1, m, &va, &ve, err) < 0)
+        return -1;
+    if (m->vocab_size == 32000 || m->vocab_size == 250000)
+        return error(err, "config.json: text_config.vocab_size is %u: SigLIP v1 (a T5 SentencePiece vocabulary) is not"
+                     " supported, only SigLIP 2 (Gemma's 256,000 pieces)", m->vocab_size);
+    if (fabs(te - ve) > 1e-12)
+        return error(err, "config.json: the towers' layer_norm_eps differ (%g, %g): not supported", te, ve);
+    m->activation = va;
+    m->text_activation = ta;
+    m->ln_eps = (float)te;
+    m->family = WEIGHTS_SIGLIP;
+    return 0;
+}
+
+/* SiglipImageProcessor: resize straight to size (no crop), scale by 1/255,
+ * normalise; defaults are transformers' (bicubic, 224, mean and std 0.5). */
+static int hf_siglip_preprocess(const cJSON *p, struct modelcfg *m, char *err)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(p, "resample"),
+                *scale = cJSON_GetObjectItemCaseSensitive(p, "rescale_factor"),
+                *size = cJSON_GetObjectItemCaseSensitive(p, "size");
+    static const float half[3] = {0.5f, 0.5f, 0.5f};
+    uint32_t h = 224, w = 224;
+    const char *at = "preprocessor_config.json";
+    if (r && !cJSON_IsNull(r) && !(cJSON_IsNumber(r) && r->valuedouble == 3))
+        return error(err, "%s: resample is not bicubic (3): only bicubic resizing is implemented", at);
+    if (scale && !cJSON_IsNull(scale) && !(cJSON_IsNumber(scale) && fabs(scale->valuedouble * 255 - 1) < 1e-6))
+        return error(err, "%s: rescale_factor is not 1/255: not supported", at);
+    if (size && !cJSON_IsNull(size) &&
+        (!cJSON_IsObject(size) || get_uint(size, at, "height", 224, &h, err) < 0 || get_uint(size, at, "width", 224, &w, err) < 0))
+        return error(err, "%s: size is not {\"height\": n, \"width\": n}: not supported", at);
+    if (unique_keys(p, at, err) < 0 || hf_flag(p, "do_resize", 1, "images must be resized", err) < 0 ||
+        hf_flag(p, "do_center_crop", 0, "SigLIP's images are resized whole, not cropped", err) < 0 ||
+        hf_flag(p, "do_normalize", 1, "images must be normalised", err) < 0 ||
+        hf_flag(p, "do_rescale", 1, "pixels must be scaled to [0, 1]", err) < 0 ||
+        get_rgb(p, at, "image_mean", half, m->image_mean, err) < 0 || get_rgb(p, at, "image_std", half, m->image_std, err) < 0)
+        return -1;
+    if (h != w || h != m->image_size)
+        return error(err, "%s resizes to %ux%u, the model takes %u: only a resize to the model's square is implemented",
+                     at, w, h, m->image_size);
+    m->resize = WEIGHTS_RESIZE_SQUASH;
+    m->have_norm = 1;
+    return 0;
+}
+
+static int hf_config(const cJSON *root, const cJSON *pre, const cJSON *empty, struct modelcfg *m, char *err)
+{
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "siglip2"))
+        return error(err, "config.json: model_type is \"siglip2\": the NaFlex variant (Siglip2Model, variable image"
+                     " sizes) is not supported; SigLIP 2's fixed-resolution models are model_type \"siglip\"");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "siglip"))
+        return hf_siglip_model(root, empty, m, err) < 0 ? -1 : hf_siglip_preprocess(pre, m, err);
+    return hf_model(root, empty, m, err) < 0 ? -1 : hf_preprocess(pre, m, err);
+}
+
 int modelcfg_hf(const char *config, size_t len, const char *preproc, size_t plen, struct modelcfg *m, char *err)
 {
     memset(m, 0, sizeof *m);
     cJSON *root = parse(config, len, "config.json", err), *pre = root ? parse(preproc, plen, "preprocessor_config.json", err) : NULL;
     cJSON *empty = cJSON_CreateObject();
-    int rc = root && pre && empty && hf_model(root, empty, m, err) == 0 && hf_preprocess(pre, m, err) == 0 ? 0 : -1;
+    int rc = root && pre && empty && hf_config(root, pre, empty, m, err) == 0 ? 0 : -1;
     cJSON_Delete(root);
     cJSON_Delete(pre);
     cJSON_Delete(empty);

@@ -7,6 +7,7 @@
  * token, the causal mask, padding with 1) shown to fail that tolerance; the
  * families still refused named. With --ref CHECKPOINT REF, a checkpoint made
  * elsewhere (a released config at full width). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +175,7 @@ static int convert(const char *in, struct convert_info *info, char *err)
 
 /* One fixture: converted from its folder, then its vectors against the
  * reference, then each wrong guess away from it. */
-static void test_fixture(const char *dir, const char *name, int image_act)
+static void test_fixture(const char *dir, const char *name, const char *family, int image_act)
 {
     char in[600], refpath[600], err[ERR_LEN];
     struct convert_info info;
@@ -191,7 +192,7 @@ static void test_fixture(const char *dir, const char *name, int image_act)
         return;
     }
     const struct weights_config *k = &w->cfg;
-    CHECK(!strcmp(info.family, "OpenCLIP SigLIP 2") && k->family == WEIGHTS_SIGLIP && k->activation == (uint32_t)image_act &&
+    CHECK(!strcmp(info.family, family) && k->family == WEIGHTS_SIGLIP && k->activation == (uint32_t)image_act &&
               k->text_activation == WEIGHTS_GELU_TANH && k->resize == WEIGHTS_RESIZE_SQUASH && k->image_mean[0] == 0.5f &&
               k->image_std[2] == 0.5f && k->ln_eps == 1e-6f && k->pad_id == 0 && k->eos_id == 1 && k->text_causal == 0 &&
               k->text_pool == WEIGHTS_POOL_LAST && k->context_length == 64 && k->vocab_size == 1200,
@@ -337,6 +338,56 @@ static void test_refused(const char *dir)
     CHECK_MSG(err, "names a timm model of activation gelu, --activation quick_gelu contradicts it");
 }
 
+/* Hugging Face folders: the fixture's files, one replaced by text */
+static void hf_refuses(const char *dir, const char *file, const char *from, const char *to, const char *want)
+{
+    static const char *const files[] = {"model.safetensors", "config.json", "preprocessor_config.json", "tokenizer.json"};
+    char src[600], dst[600], abs[PATH_MAX], err[ERR_LEN];
+    mkdir(scratch("hf"), 0700);
+    for (int k = 0; k < 4; k++) {
+        snprintf(src, sizeof src, "%s/siglip-hf-b16/%s", dir, files[k]);
+        snprintf(dst, sizeof dst, "%s/%s", scratch("hf"), files[k]);
+        unlink(dst);
+        if (strcmp(files[k], file)) {
+            if (!realpath(src, abs) || symlink(abs, dst) < 0)
+                CHECK(0, "cannot link %s", dst);
+            continue;
+        }
+        const char *s = slurp(src), *at = strstr(s, from);
+        CHECK(at != NULL, "%s lacks %s", file, from);
+        FILE *f = fopen(dst, "w");
+        fprintf(f, "%.*s%s%s", (int)(at ? at - s : 0), s, to, at ? at + strlen(from) : s);
+        fclose(f);
+    }
+    struct convert_info info;
+    CHECK(convert(scratch("hf"), &info, err) < 0, "converted, wanted '%s'", want);
+    CHECK_MSG(err, want);
+    for (int k = 0; k < 4; k++) {
+        snprintf(dst, sizeof dst, "%s/%s", scratch("hf"), files[k]);
+        unlink(dst);
+    }
+    rmdir(scratch("hf"));
+}
+
+static void test_hf_refused(const char *dir)
+{
+    hf_refuses(dir, "config.json", "\"model_type\": \"siglip\"", "\"model_type\": \"siglip2\"",
+               "model_type is \"siglip2\": the NaFlex variant");
+    hf_refuses(dir, "config.json", "\"vocab_size\": 1200", "\"vocab_size\": 32000",
+               "text_config.vocab_size is 32000: SigLIP v1");
+    hf_refuses(dir, "config.json", "\"hidden_act\": \"gelu\"", "\"hidden_act\": \"gelu_new\"",
+               "vision_config.hidden_act is gelu_new: only gelu_pytorch_tanh and gelu");
+    hf_refuses(dir, "config.json", "\"hidden_act\": \"gelu\"", "\"hidden_act\": \"gelu\", \"vision_use_head\": false",
+               "vision_use_head is not true");
+    hf_refuses(dir, "config.json", "\"num_hidden_layers\": 2,\n    \"image_size\"",
+               "\"num_hidden_layers\": 3,\n    \"image_size\"", "says image layers 3, but the tensors of");
+    hf_refuses(dir, "preprocessor_config.json", "\"resample\": 3", "\"resample\": 2", "resample is not bicubic (3)");
+    hf_refuses(dir, "preprocessor_config.json", "\"do_resize\": true", "\"do_resize\": true, \"do_center_crop\": true",
+               "do_center_crop is not false");
+    hf_refuses(dir, "preprocessor_config.json", "\"width\": 224", "\"width\": 225", "resizes to 225x224");
+    hf_refuses(dir, "tokenizer.json", "\"type\":\"BPE\"", "\"type\":\"WordPiece\"", "model.type is not \"BPE\"");
+}
+
 /* The tokenizer stored in the weights file gives the ids the tables built
  * from tokenizer.json give. */
 static void test_stored_tokenizer(const char *dir)
@@ -468,10 +519,12 @@ int main(int argc, char **argv)
         return check_done("test_siglip");
     }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
-    test_fixture(dir, "siglip-b16", WEIGHTS_GELU);
-    test_fixture(dir, "siglip-b16-256", WEIGHTS_GELU);
-    test_fixture(dir, "siglip-b32-256", WEIGHTS_GELU_TANH);
+    test_fixture(dir, "siglip-b16", "OpenCLIP SigLIP 2", WEIGHTS_GELU);
+    test_fixture(dir, "siglip-b16-256", "OpenCLIP SigLIP 2", WEIGHTS_GELU);
+    test_fixture(dir, "siglip-b32-256", "OpenCLIP SigLIP 2", WEIGHTS_GELU_TANH);
+    test_fixture(dir, "siglip-hf-b16", "Hugging Face SiglipModel", WEIGHTS_GELU);
     test_refused(dir);
+    test_hf_refused(dir);
     test_stored_tokenizer(dir);
     test_squash(dir);
     static const char *const files[] = {"open_clip_model.safetensors", "open_clip_config.json", "tokenizer.json"};

@@ -375,8 +375,10 @@ static void test_hf(void)
     strstr(pre, "\"width\": 8")[9] = '9';
     spit_str(in_folder("hf", "preprocessor_config.json"), pre);
     refuses(st, -1, 0, "preprocessor_config.json: crop_size is not height nor a square");
-    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"siglip\"}");
-    refuses(st, -1, 0, "model_type is \"siglip\": only CLIP models");
+    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"siglip\", \"text_config\": {\"vocab_size\": 256000}}");
+    refuses(st, -1, 0, "do_center_crop is not false: SigLIP's images are resized whole");
+    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"align\"}");
+    refuses(st, -1, 0, "model_type is \"align\": only CLIP and SigLIP models");
 }
 
 /* a training checkpoint's names under "state_dict.module.": nothing says
