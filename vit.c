@@ -145,7 +145,8 @@ static void attention_pool(struct vit_lane *l, const float *x, int n, int seq, f
     const struct weights_head *p = &w->pool;
     struct transformer *t = l->t;
     int W = (int)w->cfg.vision_width, M = (int)w->cfg.vision_mlp, H = t->heads, D = t->head_dim;
-    float q[W], *kv = t->qkv, *att = l->emb, *s = t->scores;
+    /* q: the lane's pooled rows, which SigLIP does not use otherwise */
+    float *q = l->pooled, *kv = t->qkv, *att = l->emb, *s = t->scores;
     /* q[1, W] = latent[1, W] @ Wq[W, W]^T + bq: the same query for every image */
     transformer_linear(t, q, p->latent, &p->q_weight, p->q_bias, 1, W, W, 0);
     /* kv[n*seq, 2W] = x @ Wkv[2W, W]^T + bkv: keys, then values */

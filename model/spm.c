@@ -525,16 +525,18 @@ static int encode_word(const struct spm_tables *t, const unsigned char *s, size_
     return 0;
 }
 
-/* The longest added token at s (of len bytes): its index, or -1. */
+/* The longest added token at s (of len bytes): its index, or -1. *work
+ * counts the bytes compared (the callers bound it). */
 static int32_t added_at(const struct spm_tables *t, const unsigned char *s, size_t len, const int32_t *first,
-                        const int32_t *chain)
+                        const int32_t *chain, size_t *work)
 {
     int32_t best = -1, best_len = 0;
     for (int32_t k = first[s[0]]; k >= 0; k = chain[k]) {
         const int32_t *a = t->added + (size_t)k * SPM_ADDED_COLS;
-        if (a[SPM_ADDED_LEN] > best_len && (size_t)a[SPM_ADDED_LEN] <= len &&
-            !memcmp(s, t->strings + a[SPM_ADDED_OFFSET], (size_t)a[SPM_ADDED_LEN]))
-            best = k, best_len = a[SPM_ADDED_LEN];
+        size_t n = (size_t)a[SPM_ADDED_LEN];
+        *work += n;
+        if ((int32_t)n > best_len && n <= len && !memcmp(s, t->strings + a[SPM_ADDED_OFFSET], n))
+            best = k, best_len = (int32_t)n;
     }
     return best;
 }
@@ -565,9 +567,15 @@ int spm_encode(const struct spm_tables *t, const char *text, size_t len, int32_t
         chain[k] = first[c];
         first[c] = k;
     }
-    size_t start = 0;
+    /* Gemma's added tokens cost a few bytes a position; tables made to cost
+     * more (thousands of long tokens of one first byte) are refused here */
+    size_t start = 0, work = 0, budget = SPM_WORK_PER_BYTE * len + SPM_WORK_PER_BYTE * 1024;
     for (size_t i = 0; i <= len;) {
-        int32_t k = i < len ? added_at(t, s + i, len - i, first, chain) : -1;
+        int32_t k = i < len ? added_at(t, s + i, len - i, first, chain, &work) : -1;
+        if (work > budget) {
+            error(err, "tokenizer: its added tokens take over %d bytes of matching a byte of text", SPM_WORK_PER_BYTE);
+            goto done;
+        }
         if (k < 0 && i < len) {
             i++;
             continue;

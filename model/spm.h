@@ -36,6 +36,8 @@
 #define SPM_MAX_ADDED 4096          /* added tokens (Gemma's: 217) */
 #define SPM_MAX_PIECE 1024          /* bytes of one piece or added token */
 #define SPM_MAX_TEXT (1u << 20)     /* bytes spm_encode takes */
+#define SPM_WORK_PER_BYTE 4096      /* bytes of added tokens compared per byte of text, at most
+                                       (Gemma's: about 10 for text with spaces) */
 
 /* Columns of the tables, each row int32. */
 enum { SPM_MERGE_LEFT, SPM_MERGE_RIGHT, SPM_MERGE_RANK, SPM_MERGE_ID, SPM_MERGE_COLS };
@@ -73,7 +75,9 @@ int spm_check(const struct spm_tables *t, char *err);
 
 /* Ids of len bytes of valid UTF-8 (at most SPM_MAX_TEXT), malloc'd into
  * *ids (the caller frees; NULL when there are none), their count in *n.
- * -1 with err when out of memory or a table holds an id outside the vocabulary. */
+ * -1 with err when out of memory, a table holds an id outside the
+ * vocabulary, or matching the added tokens would cost more than
+ * SPM_WORK_PER_BYTE compared bytes per byte of text. */
 int spm_encode(const struct spm_tables *t, const char *text, size_t len, int32_t **ids, size_t *n, char *err);
 
 #endif

@@ -343,8 +343,28 @@ static void test_spm_refused(const char *dir)
         CHECK_MSG(err, "join the same two pieces");
         free(bad);
     }
-    struct spm_build b;
+    /* tables whose added tokens would cost minutes to match: refused */
+    static int32_t added[2000 * SPM_ADDED_COLS], bytes[256], none[1];
+    static unsigned char as[1000];
+    memset(as, 'a', sizeof as);
+    memset(bytes, 0xff, sizeof bytes);
+    for (int k = 0; k < 2000; k++) {
+        added[k * SPM_ADDED_COLS + SPM_ADDED_ID] = 5;
+        added[k * SPM_ADDED_COLS + SPM_ADDED_OFFSET] = 0;
+        added[k * SPM_ADDED_COLS + SPM_ADDED_LEN] = 1000 - k % 7;
+    }
+    struct spm_tables hostile = {.merges = none, .chars = none, .bytes = bytes, .added = added, .strings = as,
+                                 .n_added = 2000, .strings_len = sizeof as, .vocab = 10, .unk = 3};
+    static char text[4000]; /* runs of 990 a's: no token matches, every one is tried */
+    for (size_t i = 0; i < sizeof text; i++)
+        text[i] = i % 991 == 990 ? 'b' : 'a';
+    int32_t *ids = NULL;
+    size_t nids;
     char err[ERR_LEN] = "";
+    CHECK(spm_encode(&hostile, text, sizeof text, &ids, &nids, err) < 0, "a hostile added-token table was matched");
+    CHECK_MSG(err, "added tokens take over 4096 bytes of matching a byte of text");
+    free(ids);
+    struct spm_build b;
     char *two = malloc(len + 3);
     memcpy(two, good, len);
     memcpy(two + len, "{}", 2);
