@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetensors.h"
+
 /* ---- building the tables from tokenizer.json ---- */
 
 /* piece text -> id, open addressing over the cJSON strings (borrowed) */
@@ -279,6 +281,8 @@ int spm_build(const char *json, size_t len, struct spm_build *b, char *err)
     memset(b, 0, sizeof *b);
     if (len > SPM_MAX_JSON)
         return error(err, "tokenizer.json is %zu bytes, more than the %u taken", len, SPM_MAX_JSON);
+    if (safetensors_json_values((const unsigned char *)json, len, SPM_MAX_VALUES) > SPM_MAX_VALUES)
+        return error(err, "tokenizer.json holds more than %u JSON values", SPM_MAX_VALUES);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0), *none = cJSON_CreateArray();
     struct vocab_map m = {0};

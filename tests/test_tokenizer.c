@@ -372,6 +372,16 @@ static void test_spm_refused(const char *dir)
     CHECK_MSG(err, "content after its JSON object");
     CHECK(spm_build(good, len / 2, &b, err) < 0, "half a file was accepted");
     CHECK_MSG(err, "malformed JSON");
+    /* a value bomb: 48 MiB of zeros in a list, refused before cJSON builds 25 million nodes */
+    size_t nb = 48u << 20;
+    char *bomb = malloc(nb + 16);
+    strcpy(bomb, "{\"a\":[");
+    for (size_t k = 6; k < nb; k += 2)
+        memcpy(bomb + k, "0,", 2);
+    strcpy(bomb + nb, "0]}");
+    CHECK(spm_build(bomb, strlen(bomb), &b, err) < 0, "a value bomb was accepted");
+    CHECK_MSG(err, "more than 4194304 JSON values");
+    free(bomb);
     free(two);
     free(good);
 }
