@@ -31,7 +31,7 @@
 #include "util.h"
 
 #define SPM_MAX_JSON (64u << 20)    /* tokenizer.json bytes (Gemma's: 17 MB) */
-#define SPM_MAX_VALUES (1u << 22)   /* its JSON values, about 80 bytes of memory each (Gemma's: 1.7 million) */
+#define SPM_MAX_VALUES (1u << 22)   /* its JSON values, about 80 bytes of memory each (Gemma's: 1.1 million) */
 #define SPM_MAX_VOCAB (1u << 20)    /* pieces (Gemma's: 256,000) */
 #define SPM_MAX_MERGES (1u << 23)   /* merges (Gemma's: 580,604) */
 #define SPM_MAX_ADDED 4096          /* added tokens (Gemma's: 217) */
