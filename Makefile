@@ -6,8 +6,8 @@ MANDIR ?= $(PREFIX)/share/man
 PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson
 # loaded on first use (util_lib_load), by the SONAME the build found: linked
 # only into the tests, which make files with them
-LAZY_PKGS = libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux
-LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux
+LAZY_PKGS = libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux chafa
+LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux CHAFA:libchafa
 soname = $(shell objdump -p "$$($(CC) -print-file-name=$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
 $(foreach l,$(LAZY),$(eval $(word 1,$(subst :, ,$l))_SONAME := $(call soname,$(word 2,$(subst :, ,$l)))))
 $(foreach l,$(LAZY),$(if $($(word 1,$(subst :, ,$l))_SONAME),,$(error no SONAME found for $(word 2,$(subst :, ,$l)).so: is its -dev package installed?)))
@@ -71,9 +71,11 @@ regen:
 	$(PYTHON) tools/gen_codepages.py > "$$tmp/codepages.h"; \
 	mv "$$tmp/vocab.bpe.h" "$$tmp/entities.h" "$$tmp/codepages.h" $(REGEN_DIR)/
 
-test: clippie $(TESTS) tests/mkweights tests/pixels fuzz-regress
+test: clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index fuzz-regress
 	@set -e; for t in $(TESTS); do ./$$t tests/fixtures; done
 	@sh tests/cli.sh ./clippie tests/fixtures
+	@sh tests/hostile_index.sh ./clippie tests/fixtures
+	@sh tools/check_includes.sh
 	@if command -v groff >/dev/null; then out=$$(groff -man -ww -z clippie.1 2>&1); \
 	    if [ -n "$$out" ]; then echo "$$out"; echo "man: 0 passed, 1 failed"; exit 1; fi; echo "man: 1 passed, 0 failed"; fi
 
@@ -113,7 +115,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/clippie $(DESTDIR)$(MANDIR)/man1/clippie.1
 
 clean:
-	rm -f clippie $(TESTS) tests/mkweights tests/pixels $(FUZZ_RUNNERS)
+	rm -f clippie $(TESTS) tests/mkweights tests/pixels tests/craft_index $(FUZZ_RUNNERS)
 	rm -rf build/*.o build/*.d $(LAYERS:%=build/%) build/commands
 
 .PHONY: all test install uninstall clean fuzz-regress test-sanitize regen

@@ -30,11 +30,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "convert.h"
-#include "heifimg.h"
-#include "rawimg.h"
-#include "tiffimg.h"
+#include "preview.h"
 #include "transformer.h"
-#include "webpimg.h"
 
 #define CLIPPIE_VERSION "0.3.0"
 
@@ -144,6 +141,8 @@ static const struct cmd {
     const char *name, *summary, *help;
     int (*fn)(int argc, char **argv);
 } cmds[] = {
+    {"search", "search the photo index by texts and photos", cmd_search_help, cmd_search},
+    {"duplicates", "groups of near-duplicate photos in the index", cmd_duplicates_help, cmd_duplicates},
     {"convert", "PyTorch checkpoint -> clippie weights file", cmd_convert_help, cmd_convert},
     {"embed-text", "texts -> embedding vectors", cmd_embed_text_help, cmd_embed_text},
     {"embed-image", "image files and folders -> embedding vectors", cmd_embed_image_help, cmd_embed_image},
@@ -154,24 +153,29 @@ static const struct cmd {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: clippie COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
+    fprintf(f, "usage: clippie COMMAND [OPTIONS] [ARGS]\n\n"
+               "  clippie index ~/Photos                 # once, then now and then: the default index\n"
+               "  clippie search \"a dog on a beach\"      # the best 10 photos: score<TAB>path\n"
+               "  clippie duplicates                     # groups of near-duplicate photos\n"
+               "\ncommands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
-    fprintf(f, "\n'clippie COMMAND --help' or 'clippie help COMMAND' tells more;\n"
+    fprintf(f, "\n'clippie COMMAND --help' or 'clippie help COMMAND' tells more, and 'man clippie';\n"
                "'clippie --version' what this binary was built with.\n" EXIT_CODES);
 }
 
-/* A command's help, with the model option where it has "%s". */
+/* A command's help, with the model option where it has "%s" and the image
+ * formats (from the decoders' table) where it has "%F". */
 static void print_help(const struct cmd *c)
 {
-    const char *at = strstr(c->help, "%s");
-    if (!at) {
-        fputs(c->help, stdout);
-        return;
+    char formats[512];
+    image_format_names(formats, sizeof formats, " and ");
+    for (const char *p = c->help; *p; p++) {
+        if (p[0] == '%' && (p[1] == 's' || p[1] == 'F'))
+            fputs(*++p == 's' ? cli_model_help : formats, stdout);
+        else
+            putchar(*p);
     }
-    fwrite(c->help, 1, (size_t)(at - c->help), stdout);
-    fputs(cli_model_help, stdout);
-    fputs(at + 2, stdout);
 }
 
 extern char *openblas_get_config(void) __attribute__((weak));
@@ -181,20 +185,20 @@ static void version(void)
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
     printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
-    printf("libraries: libjpeg-turbo (libjpeg API %d), zlib %s, utf8proc %s, SQLite %s, cJSON %s,\n"
-           "  stb_image (built in)\n",
-           JPEG_LIB_VERSION, zlibVersion(), utf8proc_version(), sqlite3_libversion(), cJSON_Version());
-    /* loaded on first use: said here whether they load */
-    const char *zip = convert_zip_version(), *heif = heifimg_version(), *raw = rawimg_version();
-    const char *tiff = tiffimg_version(); /* "LIBTIFF, Version 4.5.0\n..." */
-    int webp = webpimg_version();
-    printf("loaded when needed: libzip %s, libheif %s, LibRaw %s,\n  %.*s, ", zip ? zip : "(cannot load)",
-           heif ? heif : "(cannot load)", raw ? raw : "(cannot load)", tiff ? (int)strcspn(tiff, "\n") : INT_MAX,
-           tiff ? tiff : "libtiff (cannot load)");
-    if (webp < 0)
-        printf("libwebp (cannot load)\n");
-    else
-        printf("libwebp %d.%d.%d\n", webp >> 16, (webp >> 8) & 255, webp & 255);
+    printf("libraries: zlib %s, utf8proc %s, SQLite %s, cJSON %s\n", zlibVersion(), utf8proc_version(),
+           sqlite3_libversion(), cJSON_Version());
+    const char *zip = convert_zip_version(); /* loaded on first use: said here whether it loads */
+    printf("loaded when needed: libzip %s, libchafa (%s) for search --preview\n", zip ? zip : "(cannot load)",
+           preview_available() ? "loads" : "cannot load");
+    printf("image formats, in the order they are told apart:\n");
+    for (size_t k = 0; k < image_format_count(); k++) {
+        const struct decoder *d = image_format_at(k);
+        char v[128] = "built in";
+        int loads = !d->version || d->version(v, sizeof v) == 0;
+        if (!loads)
+            snprintf(v, sizeof v, "%s cannot be loaded", d->library);
+        printf("  %-10s %-32s %s%s\n", d->name, d->extensions, v, loads && d->library ? " (loaded when needed)" : "");
+    }
     printf("SIMD on this CPU:");
     __builtin_cpu_init();
     for (size_t i = 0; i < sizeof simd / sizeof simd[0]; i++) {

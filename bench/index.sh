@@ -39,6 +39,20 @@ echo "|---|---|"
 echo "| index refresh, nothing changed | $(timeit "$bin index -m b32.weights lib.db") |"
 echo "| search the index, top 10 | $(timeit "$bin similarity --db lib.db -q query.vec -k 10") |"
 echo "| search the .npy, top 10 | $(timeit "$bin similarity --db db.npy -q query.vec -k 10") |"
+# clippie search: one text (tokenized and run through the text tower) against
+# the index, as a user types it
+echo "| search \"a dog on a beach\", top 10 | $(timeit "$bin search --index lib.db -m b32.weights 'a dog on a beach'") |"
+# with previews: the ten results made real photos (the synthetic library's
+# files are empty), drawn with Unicode symbols
+photos=$(ls "$top"/../shared/images/*.jpg 2>/dev/null | head -3)
+if [ -n "$photos" ]; then
+    "$bin" search --index lib.db -m b32.weights --paths beach > top10
+    set -- $photos
+    k=0
+    while read -r f; do eval "cp \"\${$((k % $# + 1))}\" \"$f\""; k=$((k + 1)); done < top10
+    echo "| search with symbol previews of the 10 results (photos of ../shared/images) | $(timeit "sh -c '$bin search --index lib.db -m b32.weights --preview=symbols beach > /dev/null'") |"
+fi
+echo "| duplicates, all pairs of $n photos | $(timeit "sh -c '$bin duplicates --index lib.db > /dev/null'" 3) |"
 # embedding: index and embed-image run the same image pipeline
 /usr/bin/python3 - <<'PY'
 import os, numpy as np

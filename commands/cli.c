@@ -96,7 +96,7 @@ struct weights *cli_open_model(const char *path, const char **resolved)
         path = default_model();
         if (access(path, F_OK) != 0) {
             cli_fail(0, "no model: give -m MODEL.weights or set CLIPPIE_MODEL; make one with");
-            fprintf(stderr, "  clippie convert ViT-B-32.pt %s\n(the README says where to download ViT-B-32.pt)\n", path);
+            fprintf(stderr, "  clippie convert ViT-B-32.pt %s\n(man clippie says where to download ViT-B-32.pt)\n", path);
             return NULL;
         }
     }
@@ -131,6 +131,22 @@ int cli_make_parent(const char *path)
             return cli_fail(-1, "cannot make the folder %s: %s", dir, strerror(errno));
         *p = '/';
     }
+    return 0;
+}
+
+int cli_index_model(const char *name, struct index *ix, const struct weights *w, const char *model_path,
+                    struct index_model *have)
+{
+    char err[ERR_LEN];
+    struct index_model want;
+    if (index_model(ix, have, err) < 0)
+        return cli_fail(EXIT_FAILED, "%s", err);
+    if (!w)
+        return 0;
+    index_model_of(w, model_path, have->exif, have->draft, &want);
+    if (strcmp(have->id, want.id))
+        return cli_fail(EXIT_FAILED, "%s was made with another model: the index's is %s (id %s), the one given %s (id %s)",
+                        name, have->desc, have->id, want.desc, want.id);
     return 0;
 }
 
@@ -223,4 +239,39 @@ int cli_write_rows(struct vecfile_writer *out, float *vec, size_t n, int dim, in
     if (vecfile_write(out, vec, n, err) < 0 || vecfile_writer_sync(out, err) < 0)
         return cli_fail(EXIT_FAILED, "cannot write the vectors: %s", err);
     return 0;
+}
+
+/* A CSV field as RFC 4180 has it: quoted when it holds a comma, a quote or
+ * a line break, inner quotes doubled. */
+void cli_csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+void cli_print_name(const char *s, char end)
+{
+    if (!isatty(STDOUT_FILENO)) {
+        fputs(s, stdout);
+        putchar(end);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            putchar(*p);
+        else if (*p == '\n' || *p == '\t')
+            printf("\\%c", *p == '\n' ? 'n' : 't');
+        else
+            printf("\\x%02x", *p);
+    }
+    putchar(end);
 }

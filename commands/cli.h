@@ -109,6 +109,11 @@ const char *cli_default_index(void);
 /* Makes the folders above path (as mkdir -p); -1 after saying why. */
 int cli_make_parent(const char *path);
 
+/* The model and preprocessing the index ix (called name) records, into
+ * *have; with w (opened from model_path), refused unless w made them. */
+int cli_index_model(const char *name, struct index *ix, const struct weights *w, const char *model_path,
+                    struct index_model *have);
+
 /* The image options o completed for the model w: its resolution, mean and
  * deviation, and its resizing (squash or crop). */
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o);
@@ -138,6 +143,14 @@ void cli_unit_rows(float *vec, size_t n, int dim);
 /* Writes the first n rows of vec [n, dim] (made unit vectors first when
  * normalize is set) and flushes them. */
 int cli_write_rows(struct vecfile_writer *out, float *vec, size_t n, int dim, int normalize);
+
+/* A CSV field as RFC 4180 has it (quoted when it holds a comma, a quote or
+ * a line break, inner quotes doubled) on standard output. */
+void cli_csv_field(const char *s);
+/* A file name and the record's end on standard output: the exact bytes to
+ * a pipe or file, control characters escaped (\n, \t, \xHH) on a terminal,
+ * where they would move the cursor. */
+void cli_print_name(const char *s, char end);
 
 /* ---- texts to vectors, embed-text and similarity (texts.c) ---- */
 

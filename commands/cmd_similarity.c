@@ -35,7 +35,8 @@ const char cmd_similarity_help[] =
     "  -t, --text TEXT  a text to embed\n"
     "  -i, --image IMAGE  an image file to embed\n"
     "  -q, --query VECTORS  query vectors: .npy, CSV or raw float32 ('-': stdin)\n"
-    "  --db VECTORS     vectors to search (memory-mapped); '-' reads stdin\n"
+    "  --db VECTORS     what to search: an index made by 'clippie index', or a\n"
+    "                   vector file (memory-mapped); '-' reads stdin\n"
     "  --names FILE     one name per row of the --db before it (default: row\n"
     "                   numbers from 1); give one for each --db or none\n"
     "  -k K             how many results per query (default 10; more than the\n"
@@ -272,6 +273,7 @@ struct sim_db {
 /* Everything a similarity run holds. */
 struct sim_run {
     struct weights *w;
+    const char *model_path;  /* the model file opened */
     struct image_opts image; /* for -i: the options, or an index's */
     int indexes;             /* --db that are indexes */
     struct sim_db *db;    /* [ndb] */
@@ -301,11 +303,14 @@ static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
     struct sim_db *d = &r->db[i];
     char err[ERR_LEN];
     if (strcmp(o->dbs[i], "-") && index_probe(o->dbs[i], NULL) == 1) {
-        struct index_model have, want;
+        struct index_model have;
         if (o->nnames)
             return cli_usage("similarity", "%s is an index, which names its rows: no --names for it", o->dbs[i]);
-        if (!(d->ix = index_open(o->dbs[i], INDEX_READ, err)) || index_model(d->ix, &have, err) < 0 ||
-            !(d->v = index_vectors(d->ix, err)))
+        if (!(d->ix = index_open(o->dbs[i], INDEX_READ, err)))
+            return cli_fail(EXIT_FAILED, "%s", err);
+        if (cli_index_model(o->dbs[i], d->ix, r->w, r->model_path, &have))
+            return EXIT_FAILED;
+        if (!(d->v = index_vectors(d->ix, err)))
             return cli_fail(EXIT_FAILED, "%s", err);
         if (r->indexes++ && (have.exif != r->image.exif || have.draft != r->image.draft))
             return cli_fail(EXIT_FAILED, "%s was made with other preprocessing options than %s: search them one at "
@@ -314,12 +319,6 @@ static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
          * photo would not find itself */
         r->image.exif = have.exif;
         r->image.draft = have.draft;
-        if (r->w) {
-            index_model_of(r->w, o->model ? o->model : "the model", have.exif, have.draft, &want);
-            if (strcmp(have.id, want.id))
-                return cli_fail(EXIT_FAILED, "%s was made with another model: %s (id %s), not %s (id %s)", o->dbs[i],
-                            have.desc, have.id, want.desc, want.id);
-        }
         return 0;
     }
     if (!(d->v = d->file = vecfile_open(o->dbs[i], r->dim, err)))
@@ -335,7 +334,7 @@ static int sim_open(struct sim_run *r, const struct sim_opts *o)
 {
     int code;
     r->image = o->image;
-    if ((o->nt || o->ni || o->probability) && !(r->w = cli_open_model(o->model, NULL)))
+    if ((o->nt || o->ni || o->probability) && !(r->w = cli_open_model(o->model, &r->model_path)))
         return EXIT_FAILED;
     if (o->probability && r->w->cfg.family != WEIGHTS_SIGLIP)
         return cli_fail(EXIT_USAGE, "--probability needs a SigLIP model (a sigmoid's bias): %s is CLIP",
@@ -372,23 +371,6 @@ static int sim_queries(struct sim_run *r, const struct sim_opts *o)
     if (!code && r->q.rows && r->q.dim != r->dim)
         code = cli_fail(EXIT_FAILED, "the queries have dimension %d, the database %d", r->q.dim, r->dim);
     return code;
-}
-
-/* A CSV field as RFC 4180 has it: quoted when it holds a comma, a quote or
- * a line break, inner quotes doubled. */
-static void csv_field(const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
-        return;
-    }
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"')
-            putchar('"');
-        putchar(*s);
-    }
-    putchar('"');
 }
 
 #define LABEL_MAX 40 /* columns of a table label before its middle is cut */
@@ -455,7 +437,7 @@ static int sim_table(struct sim_run *r, const struct sim_opts *o)
     for (size_t j = 0; j < cols->rows; j++) {
         if (o->csv) {
             putchar(',');
-            csv_field(cols->labels[j]);
+            cli_csv_field(cols->labels[j]);
             continue;
         }
         table_label(cols->labels[j], cols_are_images, label, sizeof label);
@@ -465,7 +447,7 @@ static int sim_table(struct sim_run *r, const struct sim_opts *o)
     putchar('\n');
     for (size_t i = 0; i < r->q.rows; i++) {
         if (o->csv)
-            csv_field(r->q.labels[i]);
+            cli_csv_field(r->q.labels[i]);
         else {
             table_label(r->q.labels[i], !o->nt, label, sizeof label);
             print_padded(label, wrow, 0);
@@ -515,12 +497,12 @@ static int sim_matrix(struct sim_run *r, const struct sim_opts *o)
             if (!name)
                 return EXIT_FAILED;
             putchar(',');
-            csv_field(name);
+            cli_csv_field(name);
             free(owned);
         }
     putchar('\n');
     for (size_t i = 0; i < r->q.rows; i++) {
-        csv_field(r->q.labels[i]);
+        cli_csv_field(r->q.labels[i]);
         for (int d = 0; d < o->ndb; d++)
             for (size_t row = 0; row < r->db[d].v->rows; row++) {
                 const struct vecfile *v = r->db[d].v;

@@ -11,8 +11,11 @@ int cmd_embed_image(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_duplicates(int argc, char **argv);
 
 extern const char cmd_convert_help[], cmd_embed_text_help[], cmd_embed_image_help[], cmd_similarity_help[],
-    cmd_tokenize_help[], cmd_index_help[];
+    cmd_tokenize_help[], cmd_index_help[], cmd_search_help[],
+    cmd_duplicates_help[];
 
 #endif

@@ -1,11 +1,27 @@
-/* bmpimg.c - BMP and DIB as Pillow 9.4's BmpImagePlugin reads them; see bmpimg.h.
- * Each step below is a step of that plugin, named after it. */
-#include "bmpimg.h"
+/* bmpimg.c - BMP and DIB pixels as Pillow 9.4's BmpImagePlugin reads them.
+ *
+ * A BMP starts with "BM"; a DIB (a BMP without that file header, as the
+ * Windows clipboard holds it) with the size of its info header, as Pillow
+ * tells it: 12, 40, 64, 108 or 124. Headers of OS/2 (12 and 64 bytes) and
+ * Windows (40, 108, 124); 1, 4 and 8 bits a pixel through a palette, raw or
+ * RLE8/RLE4, and 16, 24 and 32 bits raw or with the bit-field masks Pillow
+ * knows. What Pillow does with the odd ones, this does too: the pixel data
+ * where the header's offset says, a palette's missing entries as grey (i, i,
+ * i), a palette of black and white or of greys read as Pillow's mode "1" or
+ * "L" (bits of the row read as that mode's), RLE runs clipped at the row's
+ * end, a file that ends before its rows do refused. What Pillow refuses is
+ * refused with the reason. The output, as decoder.h says: mode "1" and "P"
+ * (its palette applied: 3 bytes a pixel) with palette set, so that they
+ * are resized with nearest neighbour; "L" grey; "RGB"; "RGBA" with alpha.
+ * Work and memory go with the file's length and its w x h, which is
+ * checked against max_pixels before anything is allocated. Thread-safe.
+ * Each step below is a step of that plugin, named after it.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "util.h"
 
 /* Pillow's raw modes: how the bytes of a row become pixels (BGR;15 and
  * BGR;16 are little-endian words of 5-5-5 and 5-6-5 bits, blue lowest) */
@@ -46,7 +62,7 @@ static size_t take(struct bmp *b, size_t n, const unsigned char **p)
     return n;
 }
 
-int bmpimg_probe(const unsigned char *buf, size_t len)
+static int bmpimg_probe(const unsigned char *buf, size_t len)
 {
     if (len >= 2 && buf[0] == 'B' && buf[1] == 'M')
         return 1;
@@ -308,11 +324,12 @@ static int decode_rle(struct bmp *b, uint64_t data, unsigned char *out, char *er
     return rc;
 }
 
-int bmpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int bmpimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                         char *err)
 {
     struct bmp b = {.buf = buf, .len = len};
     uint64_t offset = 0; /* the pixels', from the file header; a DIB has none */
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (len >= 2 && buf[0] == 'B' && buf[1] == 'M') {
         if (len < 14)
             return error(err, "truncated BMP: the file ends in its file header");
@@ -325,7 +342,7 @@ int bmpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, str
     if (offset == 14 + (uint64_t)b.header && b.bits <= 8)
         offset += 4 * b.colors;
     uint64_t data = offset ? offset : b.pos;
-    if (image_check_size(b.w, b.h, max_pixels, err) < 0)
+    if (decoder_check_size(b.w, b.h, o->max_pixels, err) < 0)
         return -1;
     int c = mode_bytes[b.mode];
     unsigned char *px = malloc((size_t)b.w * b.h * c);
@@ -336,7 +353,14 @@ int bmpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, str
         free(px);
         return -1;
     }
-    *im = (struct image_pixels){.px = px, .w = (int)b.w, .h = (int)b.h, .c = c,
+    *im = (struct decoder_pixels){.px = px, .w = (int)b.w, .h = (int)b.h, .c = c,
                                 .palette = b.mode == MODE_1 || b.mode == MODE_P};
     return 0;
 }
+
+const struct decoder bmpimg_decoder = {
+    .name = "BMP",
+    .extensions = "bmp dib",
+    .probe = bmpimg_probe,
+    .decode = bmpimg_decode,
+};

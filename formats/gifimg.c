@@ -1,11 +1,26 @@
-/* A GIF's first frame as Pillow 9.4's GifImagePlugin and GifDecode.c read
- * it; see gifimg.h. */
-#include "gifimg.h"
+/* gifimg.c - a GIF's first frame, as Pillow 9.4 reads it.
+ *
+ * Pillow opens a GIF's first frame without composing it: the canvas (the
+ * logical screen, grown to hold the frame) is filled with the frame's
+ * transparent index, or 0 without one, and the frame is decoded onto it
+ * with its transparent pixels kept as their index. It is mode "P" (resized
+ * with nearest neighbour, then looked up in the frame's colour table, or
+ * the global one; indices past the table are grey) unless there is no
+ * colour table or it is the grey ramp 0, 1, 2...: then mode "L", the index
+ * being the grey level, resized with bicubic. So is this.
+ *
+ * im is RGB with im.palette set, or grey. The canvas size is checked
+ * against max_pixels before anything is allocated. Refused, as Pillow
+ * refuses them: no image descriptor, a colour table or graphic control
+ * block cut short, an LZW code size over 12, a code past the next free
+ * one, and image data that ends (end code, or the file) before the frame's
+ * last pixel. Thread-safe.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "util.h"
 
 #define LZW_BITS 12
 #define LZW_TABLE (1 << LZW_BITS)
@@ -226,9 +241,9 @@ static int lzw_decode(struct lzw *z, const struct frame *f, unsigned char *canva
 /* The canvas of indices to RGB through the colour table (indices past it
  * grey, as Pillow's palette starts as a grey ramp); the indices stay as
  * grey levels when there is none. */
-static int to_pixels(const struct frame *f, unsigned char *canvas, struct image_pixels *im, char *err)
+static int to_pixels(const struct frame *f, unsigned char *canvas, struct decoder_pixels *im, char *err)
 {
-    *im = (struct image_pixels){.px = canvas, .w = (int)f->w, .h = (int)f->h, .c = 1};
+    *im = (struct decoder_pixels){.px = canvas, .w = (int)f->w, .h = (int)f->h, .c = 1};
     if (!f->pal)
         return 0;
     unsigned char *rgb = malloc(f->w * f->h * 3);
@@ -241,15 +256,16 @@ static int to_pixels(const struct frame *f, unsigned char *canvas, struct image_
         for (int ch = 0; ch < 3; ch++)
             rgb[3 * k + ch] = canvas[k] < f->pal_n ? f->pal[3 * canvas[k] + ch] : canvas[k];
     free(canvas);
-    *im = (struct image_pixels){.px = rgb, .w = (int)f->w, .h = (int)f->h, .c = 3, .palette = 1};
+    *im = (struct decoder_pixels){.px = rgb, .w = (int)f->w, .h = (int)f->h, .c = 3, .palette = 1};
     return 0;
 }
 
-int gifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int gifimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                         char *err)
 {
     struct frame f;
-    *im = (struct image_pixels){0};
-    if (read_frame(buf, len, &f, err) < 0 || image_check_size(f.w, f.h, max_pixels, err) < 0)
+    *im = (struct decoder_pixels){0};
+    if (read_frame(buf, len, &f, err) < 0 || decoder_check_size(f.w, f.h, o->max_pixels, err) < 0)
         return -1;
     /* the canvas starts as the transparent index, or 0 */
     unsigned char *canvas = malloc(f.w * f.h);
@@ -269,3 +285,15 @@ int gifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, str
     }
     return to_pixels(&f, canvas, im, err);
 }
+
+static int gifimg_probe(const unsigned char *buf, size_t len)
+{
+    return len >= 6 && (!memcmp(buf, "GIF87a", 6) || !memcmp(buf, "GIF89a", 6));
+}
+
+const struct decoder gifimg_decoder = {
+    .name = "GIF",
+    .extensions = "gif",
+    .probe = gifimg_probe,
+    .decode = gifimg_decode,
+};

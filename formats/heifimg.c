@@ -1,12 +1,26 @@
-/* HEIC/HEIF and AVIF by libheif; see heifimg.h. */
-#include "heifimg.h"
+/* heifimg.c - HEIC/HEIF and AVIF pixels by libheif.
+ *
+ * The primary image, decoded by libheif with the container's
+ * transformations (rotation, mirror, crop), which is how a phone shows
+ * the photo; its EXIF orientation is then not applied again. 8-bit RGB,
+ * or RGBA when it has an alpha image; images of more bits are reduced to
+ * 8 by libheif.
+ *
+ * Before libheif allocates anything, the sizes the file claims are checked
+ * against max_pixels: a primary grid or overlay image's canvas, and every
+ * HEVC sequence parameter set's picture (libheif 1.15 allocates both as
+ * they say, whatever the container's image size); then the primary
+ * image's size, and the decoded image must be that size. AV1 sequence
+ * headers are not read (they sit in the coded data). Thread-safe.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libheif/heif.h>
-
-#include "util.h"
 
 /* libheif is loaded on first use (util.h), not with clippie */
 #define HEIF_API(X) X(heif_init) X(heif_deinit) X(heif_get_version) X(heif_context_alloc) X(heif_context_free) X(heif_context_read_from_memory_without_copy) X(heif_context_get_primary_image_handle) X(heif_image_handle_get_width) X(heif_image_handle_get_height) X(heif_image_handle_has_alpha_channel) X(heif_image_handle_release) X(heif_decode_image) X(heif_image_get_width) X(heif_image_get_height) X(heif_image_get_plane_readonly) X(heif_image_release)
@@ -16,7 +30,13 @@ static struct {
 static const char *const heif_names[] = {HEIF_API(UTIL_LIB_NAME)};
 static struct util_lib heif_lib = UTIL_LIB(HEIFIMG_SONAME, heif_names, heif);
 
-const char *heifimg_version(void) { return util_lib_load(&heif_lib, NULL) < 0 ? NULL : heif.heif_get_version(); }
+static int heifimg_version(char *out, size_t size)
+{
+    if (util_lib_load(&heif_lib, NULL) < 0)
+        return -1;
+    snprintf(out, size, "libheif %s", heif.heif_get_version());
+    return 0;
+}
 
 /* ---- sizes the file claims, read before libheif allocates them: libheif
  * 1.15 allocates a grid's canvas, and libde265 an HEVC stream's picture, as
@@ -121,7 +141,7 @@ static int check_hvcc(const unsigned char *c, size_t n, uint64_t max_pixels, cha
             uint64_t w, h;
             if (type == 33 && sps_size(c + p + 2, len, &w, &h) < 0)
                 return error(err, "cannot decode HEIF: HEVC sequence parameter set cut short");
-            if (type == 33 && image_check_size(w, h, max_pixels, err) < 0)
+            if (type == 33 && decoder_check_size(w, h, max_pixels, err) < 0)
                 return -1;
             p += 2 + len;
         }
@@ -221,7 +241,7 @@ static int check_derived(const unsigned char *b, size_t len, const unsigned char
     int k = n >= 2 && (d[1] & 1) ? 4 : 2;
     if (read_be(d, n, &p, k, &w) < 0 || read_be(d, n, &p, k, &h) < 0)
         return 0;
-    return image_check_size(w, h, max_pixels, err);
+    return decoder_check_size(w, h, max_pixels, err);
 }
 
 /* Before libheif allocates anything: meta (a full box: 4 bytes of version
@@ -245,7 +265,7 @@ static int check_streams(const unsigned char *b, size_t len, uint64_t max_pixels
 
 /* The decoded image's interleaved plane to im, c bytes a pixel; it must be
  * the size the container said (a coded stream may say otherwise). */
-static int copy_plane(const struct heif_image *img, int c, int hw, int hh, struct image_pixels *im, char *err)
+static int copy_plane(const struct heif_image *img, int c, int hw, int hh, struct decoder_pixels *im, char *err)
 {
     int stride, w = heif.heif_image_get_width(img, heif_channel_interleaved),
                 h = heif.heif_image_get_height(img, heif_channel_interleaved);
@@ -262,7 +282,7 @@ static int copy_plane(const struct heif_image *img, int c, int hw, int hh, struc
     return 0;
 }
 
-static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct decoder_pixels *im, char *err)
 {
     struct heif_image_handle *handle = NULL;
     struct heif_image *img = NULL;
@@ -274,7 +294,7 @@ static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct 
     }
     /* the size after the transformations: what decoding allocates */
     int w = heif.heif_image_handle_get_width(handle), h = heif.heif_image_handle_get_height(handle);
-    if (image_check_size(w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0, max_pixels, err) < 0)
+    if (decoder_check_size(w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0, max_pixels, err) < 0)
         goto done;
     int alpha = heif.heif_image_handle_has_alpha_channel(handle);
     e = heif.heif_decode_image(handle, &img, heif_colorspace_RGB,
@@ -291,9 +311,10 @@ done:
     return rc;
 }
 
-int heifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int heifimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                          char *err)
 {
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (util_lib_load(&heif_lib, err) < 0)
         return -1;
     /* reference counted: plugins stay loaded while any decode runs */
@@ -304,13 +325,36 @@ int heifimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, st
     int rc = -1;
     if (!ctx)
         error(err, "out of memory starting libheif");
-    else if (check_streams(buf, len, max_pixels, err) < 0)
+    else if (check_streams(buf, len, o->max_pixels, err) < 0)
         ;
     else if ((e = heif.heif_context_read_from_memory_without_copy(ctx, buf, len, NULL)).code != heif_error_Ok)
         error(err, "cannot decode HEIF: %s", e.message);
     else
-        rc = decode_primary(ctx, max_pixels, im, err);
+        rc = decode_primary(ctx, o->max_pixels, im, err);
     heif.heif_context_free(ctx);
     heif.heif_deinit();
     return rc;
 }
+
+/* HEIF and AVIF: an ISO-BMFF file whose first box is ftyp with one of
+ * their major brands (mif1 and msf1 are the generic HEIF ones). */
+static int heifimg_probe(const unsigned char *b, size_t len)
+{
+    static const char brands[][5] = {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs",
+                                     "mif1", "msf1", "avif", "avis"};
+    if (len < 12 || memcmp(b + 4, "ftyp", 4))
+        return 0;
+    for (size_t k = 0; k < sizeof brands / sizeof brands[0]; k++)
+        if (!memcmp(b + 8, brands[k], 4))
+            return 1;
+    return 0;
+}
+
+const struct decoder heifimg_decoder = {
+    .name = "HEIF/AVIF",
+    .extensions = "heic heif avif",
+    .probe = heifimg_probe,
+    .decode = heifimg_decode,
+    .version = heifimg_version,
+    .library = HEIFIMG_SONAME,
+};

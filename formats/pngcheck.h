@@ -1,5 +1,5 @@
 /* pngcheck.h - the checks Pillow 9.4 makes of a PNG's chunks, which
- * stb_image does not, for image.c.
+ * stb_image does not, for pngimg.c.
  *
  * Refused, as Pillow refuses them:
  *   - a chunk before the image data whose CRC is wrong (Pillow checks

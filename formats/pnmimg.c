@@ -1,16 +1,33 @@
-/* PBM, PGM and PPM as Pillow 9.4's PpmImagePlugin reads them; see pnmimg.h. */
-#include "pnmimg.h"
+/* pnmimg.c - PBM, PGM and PPM pixels (P1 to P6), as Pillow 9.4 reads
+ * them.
+ *
+ * The header: "P1" to "P6" and a whitespace byte, then width, height and
+ * (but for bitmaps) the maximum value, as numbers of at most 10 digits
+ * between whitespace and #-comments; the raw pixels start after the one
+ * whitespace byte that ends the last number. Pillow's modes, and so ours:
+ * bitmaps (P1 plain, P4 raw, 1 black) are mode "1", resized with nearest
+ * neighbour; grey (P2, P5) is "L", or "I" when the maximum value is over
+ * 255 (16-bit samples, resized as Pillow's 32-bit ints); colour (P3, P6)
+ * is "RGB". Samples are scaled to 0..255 (0..65535 for "I") as Pillow
+ * does, round(v / maxval * top) with halves to even; a raw sample over the
+ * maximum is clipped, a plain one refused.
+ *
+ * im is 1 or 3 bytes a pixel, or native uint16 grey with im.grey16 set.
+ * The size is checked against max_pixels, and against the bytes the file
+ * has (a plain sample takes at least one), before anything is allocated;
+ * a file that ends before its last sample is refused. Thread-safe.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
-
 /* Pillow's whitespace: space, tab, LF, VT, FF, CR */
 static int is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-int pnmimg_probe(const unsigned char *b, size_t len)
+static int pnmimg_probe(const unsigned char *b, size_t len)
 {
     return len >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && is_space(b[2]);
 }
@@ -152,13 +169,14 @@ static int read_plain(struct pnm *m, const unsigned char *b, size_t len, char *e
     return 0;
 }
 
-int pnmimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int pnmimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                         char *err)
 {
     struct pnm m;
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (!pnmimg_probe(buf, len))
         return error(err, "not a PNM: no P1 to P6 and whitespace");
-    if (read_header(buf, len, &m, err) < 0 || image_check_size(m.w, m.h, max_pixels, err) < 0)
+    if (read_header(buf, len, &m, err) < 0 || decoder_check_size(m.w, m.h, o->max_pixels, err) < 0)
         return -1;
     m.samples = m.w * m.h * m.c;
     /* the least the pixels take: all of them when raw, a byte a sample when plain */
@@ -176,7 +194,14 @@ int pnmimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, str
     }
     if (m.kind > 3)
         read_raw(&m, buf);
-    *im = (struct image_pixels){.px = m.out, .w = (int)m.w, .h = (int)m.h, .c = m.c, .grey16 = m.grey16,
+    *im = (struct decoder_pixels){.px = m.out, .w = (int)m.w, .h = (int)m.h, .c = m.c, .grey16 = m.grey16,
                                 .palette = m.bitmap};
     return 0;
 }
+
+const struct decoder pnmimg_decoder = {
+    .name = "PNM",
+    .extensions = "pnm ppm pgm pbm",
+    .probe = pnmimg_probe,
+    .decode = pnmimg_decode,
+};

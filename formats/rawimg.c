@@ -1,12 +1,28 @@
-/* Camera RAW by LibRaw: the preview or a demosaic; see rawimg.h. */
-#include "rawimg.h"
+/* rawimg.c - camera RAW (DNG, CR2, CR3, NEF, ARW, RAF, ORF, RW2...) by
+ * LibRaw. Not the reference pipeline: the camera's own rendering or
+ * LibRaw's demosaic, never what Pillow would make.
+ *
+ * The embedded preview is used when its shorter side is at least the
+ * resolution asked: a JPEG decoded by the JPEG decoder (jpegimg_decoder,
+ * as a preview), a bitmap as it is. Else the raw data is demosaiced by
+ * LibRaw at half size (raw_full: whole size) with the camera's white
+ * balance, to 8-bit sRGB. The camera's orientation comes back in
+ * im->transform (EXIF's numbering).
+ * The raw and output sizes LibRaw reads when it opens the file are checked
+ * against max_pixels before anything is unpacked, and LibRaw's allocations
+ * are capped. Thread-safe (libraw_r). LibRaw is loaded on the first call
+ * (util_lib_load): without it, RAW files get "cannot load libraw_r.so.20".
+ * A TIFF LibRaw does not know (one that only looked like a camera's) is
+ * read by the TIFF decoder (tiffimg_decoder).
+ * See decoder.h.
+ */
+#include "decoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libraw.h>
-
-#include "util.h"
 
 /* LibRaw is loaded on first use (util.h), not with clippie */
 #define RAW_API(X) X(libraw_version) X(libraw_init) X(libraw_close) X(libraw_set_dataerror_handler) X(libraw_set_memerror_handler) X(libraw_open_buffer) X(libraw_strerror) X(libraw_unpack) X(libraw_unpack_thumb) X(libraw_dcraw_process) X(libraw_dcraw_make_mem_image) X(libraw_dcraw_make_mem_thumb) X(libraw_dcraw_clear_mem)
@@ -16,7 +32,13 @@ static struct {
 static const char *const raw_names[] = {RAW_API(UTIL_LIB_NAME)};
 static struct util_lib raw_lib = UTIL_LIB(RAWIMG_SONAME, raw_names, raw);
 
-const char *rawimg_version(void) { return util_lib_load(&raw_lib, NULL) < 0 ? NULL : raw.libraw_version(); }
+static int rawimg_version(char *out, size_t size)
+{
+    if (util_lib_load(&raw_lib, NULL) < 0)
+        return -1;
+    snprintf(out, size, "LibRaw %s", raw.libraw_version());
+    return 0;
+}
 
 /* LibRaw's flip (dcraw's numbering) to EXIF's orientation */
 static int exif_of_flip(int flip)
@@ -30,7 +52,7 @@ static void quiet_data(void *data, const char *file, const int offset) { (void)d
 static void quiet_memory(void *data, const char *file, const char *where) { (void)data, (void)file, (void)where; }
 
 /* A processed image of LibRaw's: JPEG bytes to *jpeg, 8-bit RGB or grey to im. */
-static int take(libraw_processed_image_t *p, struct image_pixels *im, unsigned char **jpeg, size_t *jpeg_len,
+static int take(libraw_processed_image_t *p, struct decoder_pixels *im, unsigned char **jpeg, size_t *jpeg_len,
                 char *err)
 {
     if (p->type == LIBRAW_IMAGE_JPEG) {
@@ -51,15 +73,15 @@ static int take(libraw_processed_image_t *p, struct image_pixels *im, unsigned c
     return 0;
 }
 
-/* The embedded preview, when its shorter side is at least min_side and it
+/* The embedded preview, when its shorter side is at least the resolution and it
  * turns out a JPEG or an 8-bit bitmap (LibRaw tells its format only once
  * unpacked): 1 when taken, 0 when not, -1 with err. */
-static int take_preview(libraw_data_t *lr, const struct rawimg_opts *o, struct image_pixels *im, unsigned char **jpeg,
+static int take_preview(libraw_data_t *lr, const struct decoder_opts *o, struct decoder_pixels *im, unsigned char **jpeg,
                         size_t *jpeg_len, char *err)
 {
     const libraw_thumbnail_t *t = &lr->thumbnail;
     int side = t->twidth < t->theight ? t->twidth : t->theight, rc;
-    if (o->full || side < o->min_side || t->tlength == 0)
+    if (o->raw_full || side < o->resolution || t->tlength == 0)
         return 0;
     if ((uint64_t)t->twidth * t->theight > o->max_pixels)
         return error(err, "preview of %u x %u pixels is over the limit of %llu pixels", t->twidth, t->theight,
@@ -76,13 +98,13 @@ static int take_preview(libraw_data_t *lr, const struct rawimg_opts *o, struct i
 }
 
 /* The preview if it will do, else LibRaw's demosaic. */
-static int develop(libraw_data_t *lr, const struct rawimg_opts *o, struct image_pixels *im, unsigned char **jpeg,
+static int develop(libraw_data_t *lr, const struct decoder_opts *o, struct decoder_pixels *im, unsigned char **jpeg,
                    size_t *jpeg_len, char *err)
 {
     int rc = take_preview(lr, o, im, jpeg, jpeg_len, err);
     if (rc)
         return rc < 0 ? -1 : 0;
-    lr->params.half_size = !o->full;
+    lr->params.half_size = !o->raw_full;
     lr->params.use_camera_wb = 1;
     lr->params.user_flip = 0; /* turned by image.c, as the preview is */
     lr->params.output_bps = 8;
@@ -96,10 +118,16 @@ static int develop(libraw_data_t *lr, const struct rawimg_opts *o, struct image_
     return rc;
 }
 
-int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts *o, struct image_pixels *im,
-                  unsigned char **jpeg, size_t *jpeg_len, char *err)
+/* What open_file returns when LibRaw does not know the file (a TIFF that
+ * only looked like a camera's is then read as a TIFF). */
+#define UNKNOWN (-2)
+
+/* The pixels in im, or a preview JPEG in *jpeg (malloc'd: the caller
+ * decodes and frees it); -1 or UNKNOWN with err. */
+static int open_file(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                     unsigned char **jpeg, size_t *jpeg_len, char *err)
 {
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     *jpeg = NULL;
     *jpeg_len = 0;
     if (util_lib_load(&raw_lib, err) < 0)
@@ -115,14 +143,14 @@ int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts
     int rc = raw.libraw_open_buffer(lr, (void *)buf, len);
     if (rc == LIBRAW_FILE_UNSUPPORTED) {
         error(err, "not a camera RAW LibRaw knows");
-        rc = RAWIMG_UNKNOWN;
+        rc = UNKNOWN;
     } else if (rc != LIBRAW_SUCCESS) {
         rc = error(err, "cannot decode camera RAW: %s", raw.libraw_strerror(rc));
     } else {
         const libraw_image_sizes_t *s = &lr->sizes;
         int flip = s->flip; /* before the demosaic, which sets it to user_flip */
-        rc = image_check_size(s->raw_width, s->raw_height, o->max_pixels, err) < 0 ||
-                     image_check_size(s->width, s->height, o->max_pixels, err) < 0
+        rc = decoder_check_size(s->raw_width, s->raw_height, o->max_pixels, err) < 0 ||
+                     decoder_check_size(s->width, s->height, o->max_pixels, err) < 0
                  ? -1
                  : develop(lr, o, im, jpeg, jpeg_len, err);
         im->transform = exif_of_flip(flip);
@@ -134,3 +162,47 @@ int rawimg_decode(const unsigned char *buf, size_t len, const struct rawimg_opts
     }
     return rc;
 }
+
+/* LibRaw's pixels, or its preview decoded by the JPEG decoder; a TIFF
+ * LibRaw does not know by the TIFF decoder. */
+static int rawimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                         char *err)
+{
+    unsigned char *jpeg;
+    size_t jpeg_len;
+    int rc = open_file(buf, len, o, im, &jpeg, &jpeg_len, err);
+    if (rc == UNKNOWN && tiffimg_decoder.probe(buf, len))
+        return tiffimg_decoder.decode(buf, len, o, im, err);
+    if (rc < 0 || !jpeg)
+        return rc < 0 ? -1 : 0;
+    struct decoder_opts preview = *o;
+    preview.preview = 1;
+    int transform = im->transform;
+    rc = jpegimg_decoder.decode(jpeg, jpeg_len, &preview, im, err);
+    im->transform = transform; /* the preview is stored as the sensor was, turned as LibRaw says */
+    free(jpeg);
+    return rc;
+}
+
+/* Fujifilm's RAF, Olympus's ORF, Panasonic's RW2, Canon's CR3 (ISO-BMFF),
+ * CR2 (a TIFF marked "CR" after its header), and TIFFs with a DNGVersion
+ * tag or SubIFDs, where cameras keep the raw image (NEF, ARW, PEF...) */
+static int rawimg_probe(const unsigned char *b, size_t len)
+{
+    if (len >= 8 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4)))
+        return (len >= 10 && b[8] == 'C' && b[9] == 'R') || decoder_tiff_tag(b, len, 0xc612) ||
+               decoder_tiff_tag(b, len, 0x014a);
+    return (len >= 16 && !memcmp(b, "FUJIFILMCCD-RAW", 15)) ||
+           (len >= 4 && (!memcmp(b, "IIRO", 4) || !memcmp(b, "IIRS", 4) || !memcmp(b, "MMOR", 4) ||
+                         !memcmp(b, "IIU\0", 4))) ||
+           (len >= 12 && !memcmp(b + 4, "ftypcrx ", 8));
+}
+
+const struct decoder rawimg_decoder = {
+    .name = "camera RAW",
+    .extensions = "dng cr2 cr3 nef arw raf orf rw2",
+    .probe = rawimg_probe,
+    .decode = rawimg_decode,
+    .version = rawimg_version,
+    .library = RAWIMG_SONAME,
+};

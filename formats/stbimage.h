@@ -1,10 +1,10 @@
-/* stbimage.h - PNG pixels by stb_image, for image.c (BMP is bmpimg.c's; GIF,
+/* stbimage.h - PNG pixels by stb_image, for pngimg.c (BMP is bmpimg.c's; GIF,
  * PNM and TGA have decoders of their own, as Pillow reads them).
  *
  * stb_image is compiled into stbimage.c from Debian's header (libstb-dev)
  * with only this format, so that it is built with our flags and the
  * sanitizers and libFuzzer instrument it. The caller decides the format from
- * the magic bytes and checks the header's size first (image.c does).
+ * the magic bytes and checks the header's size first (pngimg.c does).
  *
  *     int w, h, c;
  *     unsigned char *px = stbimage_decode(buf, len, 64 << 20, &w, &h, &c, err);

@@ -1,10 +1,25 @@
-/* TGA (Targa), as Pillow 9.4's TgaImagePlugin reads it; see tgaimg.h. */
-#include "tgaimg.h"
+/* tgaimg.c - Truevision TGA (Targa) pixels, as Pillow 9.4 reads them.
+ *
+ * TGA has no magic bytes, so a file is taken for one only when all of its
+ * 18-byte header is one Pillow reads (tgaimg_probe) and no other format's
+ * magic matched first: colour-mapped 8-bit (colour map of 16, 24 or 32-bit
+ * entries, at most 256), true-colour 16 (5 bits a channel, the alpha bit
+ * ignored), 24 or 32-bit (with alpha), grey 8-bit or 16-bit (grey + alpha),
+ * uncompressed or run-length encoded, in any of the four origins, with no
+ * colour-map fields set when there is no colour map. The 15-bit, 1-bit and
+ * interleaved kinds Pillow refuses, or reads oddly, are left out.
+ *
+ * Colour-mapped images come out as RGB with im.palette set (Pillow's mode
+ * "P", resized with nearest neighbour); grey + alpha and 32-bit as 2 and 4
+ * channels. The size is checked against max_pixels, and against the bytes
+ * the file has, before anything is allocated; a file that ends before its
+ * last pixel is refused, as Pillow does. Thread-safe.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "util.h"
 
 /* The 18-byte header: ID length, colour-map type, image type, colour map
  * (first entry, entries, bits an entry), x and y origin, width, height,
@@ -12,7 +27,7 @@
 enum { ID_LEN = 0, MAP_TYPE = 1, TYPE = 2, MAP_FIRST = 3, MAP_LEN = 5, MAP_DEPTH = 7, WIDTH = 12, HEIGHT = 14,
        DEPTH = 16, FLAGS = 17, HEADER = 18 };
 
-int tgaimg_probe(const unsigned char *b, size_t len)
+static int tgaimg_probe(const unsigned char *b, size_t len)
 {
     if (len < HEADER || b[MAP_TYPE] > 1 || (b[FLAGS] & 0xc0) || (b[FLAGS] & 0x0f) > 8 || !load_u16(b + WIDTH) ||
         !load_u16(b + HEIGHT))
@@ -131,14 +146,15 @@ static long read_header(const unsigned char *b, size_t len, struct tga *t, char 
     return (long)off;
 }
 
-int tgaimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int tgaimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                         char *err)
 {
     struct tga t;
     long off;
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (!tgaimg_probe(buf, len))
         return error(err, "not a TGA of a kind Pillow reads");
-    if ((off = read_header(buf, len, &t, err)) < 0 || image_check_size(t.w, t.h, max_pixels, err) < 0)
+    if ((off = read_header(buf, len, &t, err)) < 0 || decoder_check_size(t.w, t.h, o->max_pixels, err) < 0)
         return -1;
     const unsigned char *d = buf + off;
     size_t n = len - (size_t)off, total = t.w * t.h, rle = buf[TYPE] & 8;
@@ -159,3 +175,10 @@ int tgaimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, str
     im->w = (int)t.w, im->h = (int)t.h, im->c = t.c, im->palette = t.palette;
     return 0;
 }
+
+const struct decoder tgaimg_decoder = {
+    .name = "TGA",
+    .extensions = "tga icb vda vst",
+    .probe = tgaimg_probe,
+    .decode = tgaimg_decode,
+};

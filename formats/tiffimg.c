@@ -1,5 +1,31 @@
-/* TIFF by libtiff from memory, to the pixels Pillow 9.4 makes; see tiffimg.h. */
-#include "tiffimg.h"
+/* tiffimg.c - TIFF pixels by libtiff, read from memory.
+ *
+ * The first page, as Pillow 9.4 opens it: grey (1, 2, 4, 8 bits; 1-bit
+ * resized with nearest neighbour as Pillow's mode "1"), grey + alpha, RGB,
+ * RGBA (associated alpha undone as Pillow does; four samples and no
+ * ExtraSamples tag are RGBA too), palette (with alpha: Pillow's "PA",
+ * resized here as RGBA), CMYK, CIELab (to sRGB by LittleCMS, as Pillow's
+ * convert("RGB"), but before the resize) and YCbCr (JPEG-compressed
+ * through libjpeg's RGB, else libtiff's RGBA reader), in strips or tiles,
+ * contiguous or planar, any compression libtiff decodes. 16-bit samples
+ * of RGB and CMYK keep their high byte, as Pillow does. One grey sample
+ * of 16 or 32 bits (Pillow's modes "I;16", "I", "F": unsigned, signed or
+ * float) is kept whole in im->grey16, clamped to 0..65535 and floats
+ * truncated, and resized as mode "I", which the conversion to RGB clamps
+ * to 0..255 (Pillow 9.4 cannot resize "I;16": it refuses what this reads
+ * as its mode "I" copy). A tag of the layout found twice in the first
+ * directory with different values is refused: Pillow takes the last,
+ * libtiff the first.
+ * The Orientation tag comes back in im->transform: Pillow's TIFF loader
+ * applies it whatever the pipeline asks (and exif_transpose then applies
+ * it a second time, which is not reproduced).
+ *
+ * The size in the tags is checked against max_pixels before any pixel is
+ * decoded, and no single allocation of libtiff's may exceed 8 bytes a
+ * pixel of max_pixels. Thread-safe: libtiff's messages go to this call.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,8 +34,6 @@
 
 #include <lcms2.h>
 #include <tiffio.h>
-
-#include "util.h"
 
 /* libtiff, and LittleCMS for CIELab, are loaded on first use (util.h) */
 #define TIFF_API(X) X(TIFFGetVersion) X(TIFFOpenOptionsAlloc) X(TIFFOpenOptionsFree) X(TIFFOpenOptionsSetMaxSingleMemAlloc) X(TIFFOpenOptionsSetErrorHandlerExtR) X(TIFFOpenOptionsSetWarningHandlerExtR) X(TIFFClientOpenExt) X(TIFFClose) X(TIFFGetField) X(TIFFGetFieldDefaulted) X(TIFFSetField) X(TIFFIsTiled) X(TIFFComputeStrip) X(TIFFComputeTile) X(TIFFReadEncodedStrip) X(TIFFReadEncodedTile) X(TIFFReadRGBAImageOriented)
@@ -26,7 +50,15 @@ static struct {
 static const char *const lcms_names[] = {LCMS_API(UTIL_LIB_NAME)};
 static struct util_lib lcms_lib = UTIL_LIB(LCMS_SONAME, lcms_names, lcms);
 
-const char *tiffimg_version(void) { return util_lib_load(&tiff_lib, NULL) < 0 ? NULL : tiff.TIFFGetVersion(); }
+/* libtiff's version's first line, "LIBTIFF, Version 4.5.0" */
+static int tiffimg_version(char *out, size_t size)
+{
+    if (util_lib_load(&tiff_lib, NULL) < 0)
+        return -1;
+    const char *v = tiff.TIFFGetVersion();
+    snprintf(out, size, "%.*s", (int)strcspn(v, "\n"), v);
+    return 0;
+}
 
 /* ---- libtiff reading from the buffer ---- */
 
@@ -290,7 +322,7 @@ struct chunk {
     int n, first;
 };
 
-static void put_chunk(const struct chunk *k, const struct layout *l, struct image_pixels *im)
+static void put_chunk(const struct chunk *k, const struct layout *l, struct decoder_pixels *im)
 {
     uint32_t rows = l->h - k->y0 < k->ch ? l->h - k->y0 : k->ch, cols = l->w - k->x0 < k->cw ? l->w - k->x0 : k->cw;
     size_t bytes = l->wide ? 2 : 1; /* a kept sample */
@@ -321,7 +353,7 @@ static void put_chunk(const struct chunk *k, const struct layout *l, struct imag
  * whole, and chunks may all point at one small compressed stream (tiles
  * far wider than the image, say), so a small file could cost terabytes of
  * inflating within every single chunk's limit. */
-static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
+static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct decoder_pixels *im, char *err)
 {
     int tiled = tiff.TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
     uint32_t cw = l->w, ch = l->h;
@@ -369,7 +401,7 @@ static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, st
 /* ---- after the samples: as Pillow's unpackers leave them ---- */
 
 /* Pillow's "RGBa" unpacker: associated alpha undone, truncating. */
-static void unassociate(struct image_pixels *im)
+static void unassociate(struct decoder_pixels *im)
 {
     for (size_t p = 0; p < (size_t)im->w * im->h; p++) {
         unsigned char *px = im->px + p * 4;
@@ -383,7 +415,7 @@ static void unassociate(struct image_pixels *im)
 
 /* Palette indices (and alpha, Pillow's "PA") to RGB (and alpha), each
  * colour the high byte of libtiff's 16-bit map (Pillow: b // 256). */
-static int expand_palette(const struct layout *l, struct image_pixels *im)
+static int expand_palette(const struct layout *l, struct decoder_pixels *im)
 {
     size_t n = (size_t)im->w * im->h;
     int c = im->c + 2;
@@ -406,7 +438,7 @@ static int expand_palette(const struct layout *l, struct image_pixels *im)
 /* CIELab to sRGB by LittleCMS, as Pillow's convert("RGB") does it: its
  * Lab (v2, D50) and sRGB profiles, perceptual intent. Pillow converts
  * after the resize, this before it. */
-static int lab_to_rgb(struct image_pixels *im, char *err)
+static int lab_to_rgb(struct decoder_pixels *im, char *err)
 {
     if (util_lib_load(&lcms_lib, err) < 0)
         return -1;
@@ -430,7 +462,7 @@ static int lab_to_rgb(struct image_pixels *im, char *err)
 
 /* YCbCr that is not JPEG in one plane: libtiff's RGBA reader, as Pillow's
  * fallback; alpha dropped (it is opaque). */
-static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, struct image_pixels *im, char *err)
+static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, struct decoder_pixels *im, char *err)
 {
     uint32_t *raster = malloc((size_t)l->w * l->h * sizeof *raster);
     if (!raster)
@@ -448,17 +480,17 @@ static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, stru
     return 0;
 }
 
-static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct decoder_pixels *im, char *err)
 {
     struct layout l = {0};
     struct raw_ifd raw;
     uint16_t orientation = 1;
     scan_ifd(src->buf, src->len, &raw);
-    if (read_layout(tif, &raw, &l, err) < 0 || image_check_size(l.w, l.h, max_pixels, err) < 0)
+    if (read_layout(tif, &raw, &l, err) < 0 || decoder_check_size(l.w, l.h, max_pixels, err) < 0)
         return -1;
     int rgba = l.keep < 0;
     l.keep = rgba ? 3 : l.keep;
-    *im = (struct image_pixels){.px = malloc((size_t)l.w * l.h * l.keep * (l.wide ? 2 : 1)), .w = (int)l.w,
+    *im = (struct decoder_pixels){.px = malloc((size_t)l.w * l.h * l.keep * (l.wide ? 2 : 1)), .w = (int)l.w,
                                 .h = (int)l.h, .c = l.keep, .grey16 = l.wide};
     if (!im->px)
         return error(err, "out of memory for a %u x %u TIFF", l.w, l.h);
@@ -478,16 +510,17 @@ static int read_image(TIFF *tif, struct source *src, uint64_t max_pixels, struct
     return 0;
 }
 
-int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int tiffimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                          char *err)
 {
     struct source src = {.buf = buf, .len = len};
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (util_lib_load(&tiff_lib, err) < 0)
         return -1;
     TIFFOpenOptions *opts = tiff.TIFFOpenOptionsAlloc();
     if (!opts)
         return error(err, "out of memory opening a TIFF");
-    uint64_t limit = max_pixels < (1ull << 40) ? 8 * max_pixels + (16 << 20) : 1ull << 43;
+    uint64_t limit = o->max_pixels < (1ull << 40) ? 8 * o->max_pixels + (16 << 20) : 1ull << 43;
     tiff.TIFFOpenOptionsSetMaxSingleMemAlloc(opts, (tmsize_t)limit);
     tiff.TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &src);
     tiff.TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &src);
@@ -496,7 +529,7 @@ int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, st
     tiff.TIFFOpenOptionsFree(opts);
     if (!tif)
         return error(err, "cannot decode TIFF: %s", src.msg[0] ? src.msg : "bad header");
-    int rc = read_image(tif, &src, max_pixels, im, err);
+    int rc = read_image(tif, &src, o->max_pixels, im, err);
     tiff.TIFFClose(tif);
     if (rc < 0) {
         free(im->px);
@@ -504,3 +537,19 @@ int tiffimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, st
     }
     return rc;
 }
+
+/* classic TIFF or BigTIFF */
+static int tiffimg_probe(const unsigned char *b, size_t len)
+{
+    return len >= 4 &&
+           (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) || !memcmp(b, "MM\0+", 4));
+}
+
+const struct decoder tiffimg_decoder = {
+    .name = "TIFF",
+    .extensions = "tif tiff",
+    .probe = tiffimg_probe,
+    .decode = tiffimg_decode,
+    .version = tiffimg_version,
+    .library = TIFFIMG_SONAME,
+};

@@ -1,13 +1,21 @@
-/* WebP by libwebp's animation decoder, as Pillow does it; see webpimg.h. */
-#include "webpimg.h"
+/* webpimg.c - WebP pixels by libwebp.
+ *
+ * Decoded as Pillow 9.4 decodes it, through libwebp's animation decoder
+ * (which reads stills too): the first frame on the canvas, RGBA when the
+ * file's alpha flag is set, else RGB; the orientation from its EXIF chunk.
+ *
+ * The canvas size is read (WebPGetFeatures) and checked against max_pixels
+ * before anything is decoded. Thread-safe.
+ * See decoder.h.
+ */
+#include "decoder.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <webp/decode.h>
 #include <webp/demux.h>
-
-#include "util.h"
 
 /* libwebpdemux, and through it libwebp, loaded on first use (util.h); the
  * headers' inline wrappers (WebPGetFeatures...) are called as what they
@@ -19,7 +27,15 @@ static struct {
 static const char *const webp_names[] = {WEBP_API(UTIL_LIB_NAME)};
 static struct util_lib webp_lib = UTIL_LIB(WEBPDEMUX_SONAME, webp_names, webp);
 
-int webpimg_version(void) { return util_lib_load(&webp_lib, NULL) < 0 ? -1 : webp.WebPGetDecoderVersion(); }
+/* libwebp's decoder version, as WebPGetDecoderVersion gives it (0x010204 for 1.2.4) */
+static int webpimg_version(char *out, size_t size)
+{
+    if (util_lib_load(&webp_lib, NULL) < 0)
+        return -1;
+    int v = webp.WebPGetDecoderVersion();
+    snprintf(out, size, "libwebp %d.%d.%d", v >> 16, (v >> 8) & 255, v & 255);
+    return 0;
+}
 
 /* The orientation in the EXIF chunk, which may start with "Exif\0\0"
  * (Pillow strips it too); 1 without one. */
@@ -32,14 +48,14 @@ static int exif_orientation(const WebPDemuxer *demux)
         size_t n = it.chunk.size;
         if (n >= 6 && !memcmp(t, "Exif\0\0", 6))
             t += 6, n -= 6;
-        o = image_tiff_orientation(t, n);
+        o = decoder_tiff_orientation(t, n);
         webp.WebPDemuxReleaseChunkIterator(&it);
     }
     return o;
 }
 
 /* The first frame, composed on the canvas as RGBA, to c bytes a pixel. */
-static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct image_pixels *im, char *err)
+static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct decoder_pixels *im, char *err)
 {
     uint8_t *rgba;
     int timestamp;
@@ -53,17 +69,18 @@ static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct image_p
     return 0;
 }
 
-int webpimg_decode(const unsigned char *buf, size_t len, uint64_t max_pixels, struct image_pixels *im, char *err)
+static int webpimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
+                          char *err)
 {
     WebPBitstreamFeatures f;
-    *im = (struct image_pixels){0};
+    *im = (struct decoder_pixels){0};
     if (util_lib_load(&webp_lib, err) < 0)
         return -1;
     VP8StatusCode st = webp.WebPGetFeaturesInternal(buf, len, &f, WEBP_DECODER_ABI_VERSION);
     if (st != VP8_STATUS_OK)
         return error(err, "cannot decode WebP: %s header (status %d)",
                      st == VP8_STATUS_NOT_ENOUGH_DATA ? "truncated" : "bad", (int)st);
-    if (image_check_size((uint64_t)f.width, (uint64_t)f.height, max_pixels, err) < 0)
+    if (decoder_check_size((uint64_t)f.width, (uint64_t)f.height, o->max_pixels, err) < 0)
         return -1;
     WebPAnimDecoderOptions opts;
     if (!webp.WebPAnimDecoderOptionsInitInternal(&opts, WEBP_DEMUX_ABI_VERSION))
@@ -91,3 +108,17 @@ done:
     webp.WebPAnimDecoderDelete(dec);
     return rc;
 }
+
+static int webpimg_probe(const unsigned char *buf, size_t len)
+{
+    return len >= 12 && !memcmp(buf, "RIFF", 4) && !memcmp(buf + 8, "WEBP", 4);
+}
+
+const struct decoder webpimg_decoder = {
+    .name = "WebP",
+    .extensions = "webp",
+    .probe = webpimg_probe,
+    .decode = webpimg_decode,
+    .version = webpimg_version,
+    .library = WEBPDEMUX_SONAME,
+};

@@ -1,3 +1,6 @@
+/* index.c - the photo index: an SQLite database, opened as untrusted input
+ * (SQLite's defences on, the schema checked against clippie's, every value
+ * read validated), and the flat cache of its vectors beside it. */
 #include "index.h"
 
 #include "transformer.h"
@@ -11,14 +14,26 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define FORMAT "clippie-index 1"
 #define CACHE_MAGIC "CLIPPIEV"
-#define CACHE_VERSION 2
+#define CACHE_VERSION 3 /* 3: the database's identity in the header */
 #define CACHE_HEADER 64
 #define CACHE_ALIGN 4096 /* the vectors start on a page: written in one go, they fill large page-cache folios, which a search maps with few faults */
+#define IDENTITY_LEN 32  /* hex digits of the 16 random bytes naming a database */
+#define MAX_DIM 65536    /* far above any CLIP's embedding (1,280 at most) */
+#define MAX_SHARDS 1000000
+#define MAX_VALUE (1 << 20) /* the longest string or blob SQLite hands over: paths, a vector of MAX_DIM floats */
+/* The work one statement may do, in SQLite's virtual-machine steps: a
+ * legitimate statement of clippie's touches each row a bounded number of
+ * times (no sorts, no recursion), so it stays within a few steps per byte
+ * of the database; a hostile schema or a damaged file is cut off. */
+#define STEPS_PER_BYTE 16
+#define STEPS_BASE 10000000
+#define PROGRESS_EVERY 1000 /* steps between two calls of the progress handler */
 
 struct index {
     sqlite3 *db;
@@ -26,6 +41,9 @@ struct index {
     enum index_mode mode;
     int lock_fd;            /* the writer's lock, or -1 */
     int dim;
+    long long budget;       /* progress-handler calls a statement may take */
+    long long spent;        /* by the statement running */
+    int snapshot;           /* a reader: one read transaction from open to close */
     struct vecfile view;    /* index_vectors's answer */
     void *map;              /* the cache's mapping, or NULL */
     size_t map_len;
@@ -34,51 +52,229 @@ struct index {
     int64_t *owned_ids;
 };
 
-static const char schema[] =
-    "CREATE TABLE clippie_meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE clippie_roots(path BLOB PRIMARY KEY) WITHOUT ROWID;"
+/* Every entry of sqlite_schema in an index, exactly as SQLite records it:
+ * anything else (a view, a trigger, a virtual table, another index, a
+ * table of another shape) is refused before any statement reads it. */
+static const struct schema_entry {
+    const char *type, *name, *table, *sql;
+} schema[] = {
+    {"table", "clippie_meta", "clippie_meta",
+     "CREATE TABLE clippie_meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID"},
+    {"table", "clippie_roots", "clippie_roots", "CREATE TABLE clippie_roots(path BLOB PRIMARY KEY) WITHOUT ROWID"},
     /* vectors apart from the files' metadata: a refresh scans the metadata
      * alone, 100 bytes a file rather than 2 KB */
-    "CREATE TABLE clippie_files(id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,"
-    " mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, dev INTEGER NOT NULL);"
-    "CREATE TABLE clippie_vectors(id INTEGER PRIMARY KEY REFERENCES clippie_files(id), vector BLOB NOT NULL);"
-    "INSERT INTO clippie_meta VALUES('format', '" FORMAT "'), ('generation', 0), ('model', ''), ('dim', 0),"
-    " ('exif', 1), ('draft', 0), ('model_desc', ''), ('shard', '');";
+    {"table", "clippie_files", "clippie_files",
+     "CREATE TABLE clippie_files(id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,"
+     " mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, dev INTEGER NOT NULL)"},
+    {"index", "sqlite_autoindex_clippie_files_1", "clippie_files", NULL},
+    {"table", "clippie_vectors", "clippie_vectors",
+     "CREATE TABLE clippie_vectors(id INTEGER PRIMARY KEY REFERENCES clippie_files(id), vector BLOB NOT NULL)"},
+};
+#define SCHEMA_ENTRIES (sizeof schema / sizeof schema[0])
 
 /* ---- SQLite glue: errors name the file and say what SQLite said ---- */
 
 static int db_error(struct index *ix, char *err)
 {
+    if (ix->spent > ix->budget)
+        return error(err, "%s: a statement ran past %lld steps: a damaged or hostile index", ix->path,
+                     ix->budget * PROGRESS_EVERY);
     return error(err, "%s: %s", ix->path, sqlite3_errmsg(ix->db));
+}
+
+/* The progress handler: nonzero interrupts the statement. */
+static int progress(void *ctx)
+{
+    struct index *ix = ctx;
+    return ++ix->spent > ix->budget;
 }
 
 static int exec(struct index *ix, const char *sql, char *err)
 {
+    ix->spent = 0;
     return sqlite3_exec(ix->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_error(ix, err);
+}
+
+/* sqlite3_step with the statement's work bounded afresh. */
+static int step(struct index *ix, sqlite3_stmt *st)
+{
+    ix->spent = 0;
+    return sqlite3_step(st);
 }
 
 static sqlite3_stmt *prepare(struct index *ix, const char *sql, char *err)
 {
     sqlite3_stmt *st = NULL;
+    ix->spent = 0;
     if (sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL) != SQLITE_OK)
         db_error(ix, err);
     return st;
 }
 
-/* A meta value as text into out (cap bytes); -1 when missing. */
-static int meta_get(struct index *ix, const char *key, char *out, size_t cap, char *err)
+/* The work allowed to a statement over bytes of database files. */
+static void budget_for(struct index *ix, long long bytes)
 {
-    sqlite3_stmt *st = prepare(ix, "SELECT value FROM clippie_meta WHERE key = ?", err);
-    if (!st)
+    ix->budget += (bytes > 0 ? bytes : 0) / PROGRESS_EVERY * STEPS_PER_BYTE;
+}
+
+/* A value read as an integer: SQLite's INTEGER, or text that is one
+ * (clippie 0.x recorded some meta values as text). -1 when neither. */
+static int column_int(sqlite3_stmt *st, int col, long long *v)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_INTEGER) {
+        *v = sqlite3_column_int64(st, col);
+        return 0;
+    }
+    const char *t = (const char *)sqlite3_column_text(st, col), *p = t;
+    if (sqlite3_column_type(st, col) != SQLITE_TEXT || !t)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    p += *p == '-';
+    if (*p < '0' || *p > '9' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 18)
+        return -1;
+    *v = strtoll(t, NULL, 10);
+    return 0;
+}
+
+/* What a value that is not what was wanted is, for messages: never a
+ * hostile file's bytes. */
+static const char *column_kind(sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_NULL: return "NULL";
+    case SQLITE_INTEGER: return "an integer";
+    case SQLITE_FLOAT: return "a real number";
+    case SQLITE_TEXT: return "text";
+    default: return "a blob";
+    }
+}
+
+/* A path read from an index (an entry's, a root's): bytes (BLOB or TEXT),
+ * at least one, no NUL. NULL with err naming what of the index is at fault. */
+static const char *column_path(struct index *ix, sqlite3_stmt *st, int col, size_t *len, const char *what,
+                               char *err)
+{
+    int type = sqlite3_column_type(st, col);
+    const char *p = type == SQLITE_BLOB || type == SQLITE_TEXT ? sqlite3_column_blob(st, col) : NULL;
+    *len = p ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (!p || !*len)
+        error(err, "%s: %s's path is %s, not a file's path", ix->path, what,
+              type == SQLITE_BLOB || type == SQLITE_TEXT ? "empty" : column_kind(st, col));
+    else if (memchr(p, 0, *len))
+        error(err, "%s: %s's path holds a NUL byte", ix->path, what);
     else
-        rc == SQLITE_DONE ? error(err, "%s: not a clippie index (no %s)", ix->path, key) : db_error(ix, err);
+        return p;
+    return NULL;
+}
+
+/* ---- the meta table, read whole and checked ---- */
+
+struct meta {
+    long long generation, dim, exif, draft;
+    char model[33], desc[INDEX_MAX_DESC], shard[64], identity[IDENTITY_LEN + 1];
+    unsigned shard_k, shard_n;
+};
+
+static int is_hex(const char *s, size_t n) { return strlen(s) == n && strspn(s, "0123456789abcdef") == n; }
+
+/* A text value of meta into out (cap bytes): printable, shorter than cap. */
+static int meta_text(struct index *ix, sqlite3_stmt *st, const char *key, char *out, size_t cap, char *err)
+{
+    const unsigned char *t = sqlite3_column_text(st, 1);
+    if (sqlite3_column_type(st, 1) != SQLITE_TEXT || !t)
+        return error(err, "%s: meta %s is %s, not text", ix->path, key, column_kind(st, 1));
+    size_t n = (size_t)sqlite3_column_bytes(st, 1);
+    if (n >= cap)
+        return error(err, "%s: meta %s is %zu bytes long, more than %zu", ix->path, key, n, cap - 1);
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < 0x20 || t[i] == 0x7f) /* it is printed in messages: no terminal controls */
+            return error(err, "%s: meta %s holds a control character", ix->path, key);
+    memcpy(out, t, n + 1);
+    return 0;
+}
+
+static int meta_number(struct index *ix, sqlite3_stmt *st, const char *key, long long lo, long long hi,
+                       long long *v, char *err)
+{
+    if (column_int(st, 1, v) < 0)
+        return error(err, "%s: meta %s is %s, not an integer", ix->path, key, column_kind(st, 1));
+    if (*v < lo || *v > hi)
+        return error(err, "%s: meta %s is %lld, %s than %lld", ix->path, key, *v, *v < lo ? "less" : "more",
+                     *v < lo ? lo : hi);
+    return 0;
+}
+
+/* One row of meta into m; unknown keys are left for later clippies. */
+static int meta_row(struct index *ix, sqlite3_stmt *st, struct meta *m, unsigned *seen, char *err)
+{
+    static const char *const keys[] = {"format", "generation", "model", "dim", "exif", "draft", "model_desc",
+                                       "shard", "identity"};
+    char format[64];
+    const char *key = (const char *)sqlite3_column_text(st, 0);
+    size_t k = 0;
+    while (key && k < sizeof keys / sizeof *keys && strcmp(key, keys[k]))
+        k++;
+    if (!key || k == sizeof keys / sizeof *keys)
+        return 0;
+    *seen |= 1u << k;
+    switch (k) {
+    case 0:
+        if (meta_text(ix, st, key, format, sizeof format, err) < 0)
+            return -1;
+        return strcmp(format, FORMAT) ? error(err, "%s: index format '%s', this clippie reads '%s'", ix->path, format,
+                                              FORMAT)
+                                      : 0;
+    case 1: return meta_number(ix, st, key, 0, INT64_MAX / 2, &m->generation, err);
+    case 2:
+        if (meta_text(ix, st, key, m->model, sizeof m->model, err) < 0)
+            return -1;
+        return *m->model && !is_hex(m->model, 32) ? error(err, "%s: meta model is not a model's id", ix->path) : 0;
+    case 3: return meta_number(ix, st, key, 0, MAX_DIM, &m->dim, err);
+    case 4: return meta_number(ix, st, key, 0, 1, &m->exif, err);
+    case 5: return meta_number(ix, st, key, 0, 1, &m->draft, err);
+    case 6: return meta_text(ix, st, key, m->desc, sizeof m->desc, err);
+    case 7: {
+        int end = 0;
+        if (meta_text(ix, st, key, m->shard, sizeof m->shard, err) < 0)
+            return -1;
+        if (!*m->shard)
+            return 0;
+        if (sscanf(m->shard, "%u/%u%n", &m->shard_k, &m->shard_n, &end) != 2 || m->shard[end] ||
+            m->shard_k >= m->shard_n || m->shard_n > MAX_SHARDS || m->shard[0] < '0' || m->shard[0] > '9')
+            return error(err, "%s: meta shard '%s' is not K/N with K < N", ix->path, m->shard);
+        return 0;
+    }
+    default:
+        if (meta_text(ix, st, key, m->identity, sizeof m->identity, err) < 0)
+            return -1;
+        return is_hex(m->identity, IDENTITY_LEN) ? 0 : error(err, "%s: meta identity is not %d hex digits", ix->path,
+                                                             IDENTITY_LEN);
+    }
+}
+
+/* The whole meta table, every value checked; identity "" when the index
+ * predates it. */
+static int read_meta(struct index *ix, struct meta *m, char *err)
+{
+    static const char *const required[] = {"format", "generation", "model", "dim", "exif", "draft", "model_desc",
+                                           "shard"};
+    sqlite3_stmt *st = prepare(ix, "SELECT key, value FROM clippie_meta", err);
+    unsigned seen = 0;
+    int rc = st ? 0 : -1, s = SQLITE_DONE;
+    *m = (struct meta){0};
+    while (!rc && (s = step(ix, st)) == SQLITE_ROW)
+        rc = meta_row(ix, st, m, &seen, err);
+    if (!rc && s != SQLITE_DONE)
+        rc = db_error(ix, err);
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
+    for (size_t k = 0; !rc && k < sizeof required / sizeof *required; k++)
+        if (!(seen & 1u << k))
+            rc = error(err, "%s: not a clippie index (no meta %s)", ix->path, required[k]);
+    if (!rc && !*m->model != !m->dim)
+        rc = error(err, "%s: meta dim is %lld %s", ix->path, m->dim,
+                   *m->model ? "for a model: a model's dimension is at least 1" : "but no model is recorded");
+    if (!rc)
+        ix->dim = (int)m->dim;
+    return rc;
 }
 
 static int meta_set(struct index *ix, const char *key, const char *value, char *err)
@@ -88,15 +284,9 @@ static int meta_set(struct index *ix, const char *key, const char *value, char *
         return -1;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(ix, err);
+    int rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
     sqlite3_finalize(st);
     return rc;
-}
-
-static long long meta_int(struct index *ix, const char *key, char *err)
-{
-    char v[32];
-    return meta_get(ix, key, v, sizeof v, err) < 0 ? -1 : strtoll(v, NULL, 10);
 }
 
 static int begin(struct index *ix, char *err) { return exec(ix, "BEGIN IMMEDIATE", err); }
@@ -140,30 +330,150 @@ int index_probe(const char *path, char *err)
     return is_sqlite(head, n > 0 ? (size_t)n : 0) ? 1 : error(err, "%s: not a clippie index (not SQLite)", path);
 }
 
-static int check_format(struct index *ix, char *err)
+/* A file name as an SQLite URI (file:PATH?QUERY): every byte but the plain
+ * ones percent-encoded, so that a name is always the file of that name
+ * (one starting "file:" or holding '?' or '#' too). malloc'd. */
+static char *uri_of(const char *path, const char *query)
 {
-    char v[64];
-    sqlite3_stmt *st = prepare(ix, "SELECT 1 FROM sqlite_master WHERE name = 'clippie_meta'", err);
-    if (!st)
+    size_t n = strlen(path), at = 0;
+    char *u = malloc(3 * n + strlen(query) + 16);
+    if (!u)
+        return NULL;
+    /* "file:" then "//" (an empty authority) before an absolute path, which
+     * could itself begin with "//" */
+    at += (size_t)sprintf(u, "file:%s", path[0] == '/' ? "//" : "");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("/._-~", *p))
+            u[at++] = (char)*p;
+        else
+            at += (size_t)sprintf(u + at, "%%%02X", *p);
+    sprintf(u + at, "%s%s", *query ? "?" : "", query);
+    return u;
+}
+
+/* SQLite's defences for a database that may be hostile (its "defense
+ * against the dark arts"): no triggers, views or functions with side
+ * effects run from the schema, no writes to the schema, every cell's size
+ * checked, values and statements kept small, every statement's work
+ * bounded. */
+static int defend(struct index *ix, char *err)
+{
+    static const int limits[][2] = {
+        {SQLITE_LIMIT_LENGTH, MAX_VALUE},         {SQLITE_LIMIT_SQL_LENGTH, 100000},
+        {SQLITE_LIMIT_COLUMN, 32},                {SQLITE_LIMIT_EXPR_DEPTH, 32},
+        {SQLITE_LIMIT_COMPOUND_SELECT, 4},        {SQLITE_LIMIT_VDBE_OP, 25000},
+        {SQLITE_LIMIT_FUNCTION_ARG, 8},           {SQLITE_LIMIT_ATTACHED, 1}, /* a merge's source */
+        {SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 64},   {SQLITE_LIMIT_VARIABLE_NUMBER, 16},
+        {SQLITE_LIMIT_TRIGGER_DEPTH, 1},          {SQLITE_LIMIT_WORKER_THREADS, 0},
+    };
+    static const int off[] = {SQLITE_DBCONFIG_ENABLE_TRIGGER, SQLITE_DBCONFIG_ENABLE_VIEW,
+                              SQLITE_DBCONFIG_TRUSTED_SCHEMA, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION};
+    for (size_t i = 0; i < sizeof limits / sizeof *limits; i++)
+        sqlite3_limit(ix->db, limits[i][0], limits[i][1]);
+    if (sqlite3_db_config(ix->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL) != SQLITE_OK)
+        return db_error(ix, err);
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++)
+        if (sqlite3_db_config(ix->db, off[i], 0, (int *)NULL) != SQLITE_OK)
+            return db_error(ix, err);
+    sqlite3_progress_handler(ix->db, PROGRESS_EVERY, progress, ix);
+    sqlite3_busy_timeout(ix->db, 10000);
+    return exec(ix, "PRAGMA trusted_schema=OFF; PRAGMA cell_size_check=ON; PRAGMA mmap_size=0", err);
+}
+
+/* Opens the database file at ix->path through uri_of(query). */
+static int open_db(struct index *ix, const char *query, int flags, char *err)
+{
+    char *uri = uri_of(ix->path, query);
+    if (!uri)
+        return error(err, "out of memory");
+    int rc = sqlite3_open_v2(uri, &ix->db, flags | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    if (rc != SQLITE_OK)
+        return ix->db ? db_error(ix, err) : error(err, "out of memory");
+    return defend(ix, err);
+}
+
+/* Makes a new index: the schema, the meta values and a random identity
+ * (which the cache beside it is bound to). */
+static int create(struct index *ix, char *err)
+{
+    unsigned char r[IDENTITY_LEN / 2];
+    char sql[1024], id[IDENTITY_LEN + 1];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        return error(err, "no random numbers for the index's identity: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(id + 2 * i, 3, "%02x", r[i]);
+    if (exec(ix, "PRAGMA journal_mode=WAL", err) < 0 || begin(ix, err) < 0)
         return -1;
-    int found = sqlite3_step(st) == SQLITE_ROW;
+    for (size_t i = 0; i < SCHEMA_ENTRIES; i++)
+        if (schema[i].sql && exec(ix, schema[i].sql, err) < 0)
+            return rollback(ix);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO clippie_meta VALUES('format', '" FORMAT "'), ('generation', 0), ('model', ''), ('dim', 0),"
+             " ('exif', 1), ('draft', 0), ('model_desc', ''), ('shard', ''), ('identity', '%s')",
+             id);
+    return exec(ix, sql, err) < 0 || exec(ix, "COMMIT", err) < 0 ? rollback(ix) : 0;
+}
+
+/* Gives an index made before identities one, so that its cache is bound. */
+static int add_identity(struct index *ix, char *err)
+{
+    unsigned char r[IDENTITY_LEN / 2];
+    char id[IDENTITY_LEN + 1];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        return error(err, "no random numbers for the index's identity: %s", strerror(errno));
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(id + 2 * i, 3, "%02x", r[i]);
+    return meta_set(ix, "identity", id, err);
+}
+
+/* sqlite_schema holds exactly clippie's tables and index: named refusals
+ * for anything else, before any statement touches the tables. */
+static int check_schema(struct index *ix, char *err)
+{
+    sqlite3_stmt *st = prepare(ix, "SELECT type, name, tbl_name, sql FROM sqlite_schema", err);
+    unsigned found = 0;
+    int rc = st ? 0 : -1, s = SQLITE_DONE;
+    while (!rc && (s = step(ix, st)) == SQLITE_ROW) {
+        const char *f[4];
+        for (int c = 0; c < 4; c++)
+            f[c] = (const char *)sqlite3_column_text(st, c);
+        size_t k = 0;
+        while (k < SCHEMA_ENTRIES && !(f[0] && f[1] && !strcmp(f[0], schema[k].type) && !strcmp(f[1], schema[k].name)))
+            k++;
+        if (k < SCHEMA_ENTRIES && f[2] && !strcmp(f[2], schema[k].table) &&
+            (schema[k].sql ? f[3] && !strcmp(f[3], schema[k].sql) : !f[3])) {
+            found |= 1u << k;
+            continue;
+        }
+        /* the names are the file's: shown only when they are printable */
+        const char *name = f[1] && strspn(f[1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
+                                          strlen(f[1]) && strlen(f[1]) < 64 ? f[1] : "(unprintable name)";
+        const char *type = !f[0] ? "an entry" : !strcmp(f[0], "view") ? "a view" : !strcmp(f[0], "trigger") ? "a trigger"
+                           : !strcmp(f[0], "index") ? "an index" : "a table";
+        if (f[3] && !strncmp(f[3], "CREATE VIRTUAL TABLE", 20))
+            type = "a virtual table";
+        rc = k < SCHEMA_ENTRIES ? error(err, "%s: not a clippie index: its %s %s is not as clippie makes it", ix->path,
+                                        schema[k].type, name)
+                                : error(err, "%s: not a clippie index: it holds %s named %s, which clippie does not make",
+                                        ix->path, type, name);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = db_error(ix, err);
     sqlite3_finalize(st);
-    if (!found)
-        return error(err, "%s: an SQLite database, but not a clippie index", ix->path);
-    if (meta_get(ix, "format", v, sizeof v, err) < 0)
-        return -1;
-    if (strcmp(v, FORMAT))
-        return error(err, "%s: index format '%s', this clippie reads '%s'", ix->path, v, FORMAT);
-    if (exec(ix, "SELECT 1 FROM clippie_files LIMIT 1; SELECT 1 FROM clippie_vectors LIMIT 1", err) < 0) /* the tables are there */
-        return -1;
-    return (ix->dim = (int)meta_int(ix, "dim", err)) < 0 ? -1 : 0;
+    if (!rc && !(found & 1))
+        rc = error(err, "%s: an SQLite database, but not a clippie index", ix->path);
+    for (size_t k = 1; !rc && k < SCHEMA_ENTRIES; k++)
+        if (!(found & 1u << k))
+            rc = error(err, "%s: not a clippie index: no %s %s", ix->path, schema[k].type, schema[k].name);
+    return rc;
 }
 
 /* The writer's lock: flock on the database file, which SQLite's own
  * (fcntl) locks do not see, held for the whole run. */
 static int lock(struct index *ix, char *err)
 {
-    ix->lock_fd = open(ix->path, O_RDONLY | O_CLOEXEC);
+    ix->lock_fd = open(ix->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (ix->lock_fd < 0)
         return error(err, "%s: %s", ix->path, strerror(errno));
     if (flock(ix->lock_fd, LOCK_EX | LOCK_NB) < 0)
@@ -171,9 +481,51 @@ static int lock(struct index *ix, char *err)
     return 0;
 }
 
+/* A reader's first read, which opens the write-ahead log: -1 when SQLite
+ * cannot create it or its shared-memory file (a read-only folder), the
+ * case for opening the file as immutable. */
+static int first_read(struct index *ix, char *err)
+{
+    sqlite3_stmt *st = prepare(ix, "SELECT count(*) FROM sqlite_schema", err);
+    int rc = st && step(ix, st) == SQLITE_ROW ? 0 : -1;
+    if (st && rc < 0)
+        db_error(ix, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int cannot_write(struct index *ix)
+{
+    int code = sqlite3_errcode(ix->db);
+    return code == SQLITE_CANTOPEN || code == SQLITE_READONLY;
+}
+
+/* A reader: read-write where it may (so that, the last to close, SQLite
+ * removes the -wal and -shm files), queries only; immutable where the
+ * folder is read-only. One read transaction from here to index_close: a
+ * search sees one state of the index whatever a refresh commits meanwhile. */
+static int open_reader(struct index *ix, char *err)
+{
+    if (open_db(ix, "", SQLITE_OPEN_READWRITE, err) < 0 || exec(ix, "PRAGMA query_only=ON; BEGIN", err) < 0)
+        return -1;
+    if (first_read(ix, err) < 0) {
+        if (!cannot_write(ix))
+            return -1;
+        sqlite3_close(ix->db);
+        ix->db = NULL;
+        if (open_db(ix, "immutable=1", SQLITE_OPEN_READONLY, err) < 0 || exec(ix, "BEGIN", err) < 0 ||
+            first_read(ix, err) < 0)
+            return -1;
+    }
+    ix->snapshot = 1;
+    return 0;
+}
+
 struct index *index_open(const char *path, enum index_mode mode, char *err)
 {
     struct index *ix = calloc(1, sizeof *ix);
+    struct meta m;
+    struct stat st;
     if (!ix || !(ix->path = strdup(path))) {
         free(ix);
         error(err, "out of memory");
@@ -181,25 +533,26 @@ struct index *index_open(const char *path, enum index_mode mode, char *err)
     }
     ix->lock_fd = -1;
     ix->mode = mode;
+    ix->budget = STEPS_BASE / PROGRESS_EVERY;
     int kind = index_probe(path, err), created = 0;
     if (kind < 0 || (kind == 0 && mode != INDEX_CREATE)) {
         if (kind == 0)
             error(err, "%s: no such index", path);
         goto fail;
     }
-    int flags = mode == INDEX_READ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    if (sqlite3_open_v2(path, &ix->db, flags, NULL) != SQLITE_OK) {
-        db_error(ix, err);
+    if (kind == 1 && stat(path, &st) == 0)
+        budget_for(ix, st.st_size);
+    if (mode == INDEX_READ ? open_reader(ix, err) < 0
+                           : open_db(ix, "", SQLITE_OPEN_READWRITE | (kind ? 0 : SQLITE_OPEN_CREATE), err) < 0)
         goto fail;
-    }
-    sqlite3_busy_timeout(ix->db, 10000);
     if (kind == 0) {
         created = 1;
-        if (exec(ix, "PRAGMA journal_mode=WAL", err) < 0 || begin(ix, err) < 0 || exec(ix, schema, err) < 0 ||
-            exec(ix, "COMMIT", err) < 0)
+        if (create(ix, err) < 0)
             goto fail;
     }
-    if (check_format(ix, err) < 0 || (mode != INDEX_READ && lock(ix, err) < 0))
+    if (check_schema(ix, err) < 0 || read_meta(ix, &m, err) < 0 || (mode != INDEX_READ && lock(ix, err) < 0))
+        goto fail;
+    if (mode != INDEX_READ && !*m.identity && add_identity(ix, err) < 0)
         goto fail;
     return ix;
 fail:
@@ -217,6 +570,8 @@ void index_close(struct index *ix)
         munmap(ix->map, ix->map_len);
     free(ix->owned);
     free(ix->owned_ids);
+    if (ix->snapshot)
+        sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(ix->db);
     if (ix->lock_fd >= 0)
         close(ix->lock_fd);
@@ -255,17 +610,21 @@ void index_model_of(const struct weights *w, const char *path, int exif, int dra
     snprintf(m->desc, sizeof m->desc, "%s (image %ux%u, patch %u, width %u; text width %u; embedding %u)", path,
              c->vision_grid * c->vision_patch, c->vision_grid * c->vision_patch, c->vision_patch, c->vision_width,
              c->text_width, c->embed_dim);
+    for (char *p = m->desc; *p; p++) /* read back, a description with controls would be refused (see meta_text) */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 int index_model(struct index *ix, struct index_model *m, char *err)
 {
-    long long exif = meta_int(ix, "exif", err), draft = meta_int(ix, "draft", err);
-    if (exif < 0 || draft < 0 || meta_get(ix, "model", m->id, sizeof m->id, err) < 0 ||
-        meta_get(ix, "model_desc", m->desc, sizeof m->desc, err) < 0)
+    struct meta meta;
+    if (read_meta(ix, &meta, err) < 0)
         return -1;
-    m->dim = ix->dim;
-    m->exif = (int)exif;
-    m->draft = (int)draft;
+    memcpy(m->id, meta.model, sizeof m->id);
+    memcpy(m->desc, meta.desc, sizeof m->desc);
+    m->dim = (int)meta.dim;
+    m->exif = (int)meta.exif;
+    m->draft = (int)meta.draft;
     return 0;
 }
 
@@ -276,6 +635,8 @@ int index_bind_model(struct index *ix, const struct index_model *m, char *err)
     if (index_model(ix, &have, err) < 0)
         return -1;
     if (!have.id[0]) {
+        if (m->dim < 1 || m->dim > MAX_DIM || !is_hex(m->id, 32))
+            return error(err, "%s: a model of dimension %d cannot be recorded", ix->path, m->dim);
         snprintf(dim, sizeof dim, "%d", m->dim);
         if (begin(ix, err) < 0)
             return -1;
@@ -306,16 +667,26 @@ int index_roots(struct index *ix, char ***roots, size_t *n, char *err)
     *n = 0;
     if (!st)
         return -1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (util_grow(roots, &cap, *n + 1, sizeof **roots, SIZE_MAX / 16) < 0 ||
-            !((*roots)[*n] = strndup(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0)))) {
-            rc = SQLITE_NOMEM;
+    while ((rc = step(ix, st)) == SQLITE_ROW) {
+        size_t len;
+        const char *p = column_path(ix, st, 0, &len, "a root", err);
+        if (!p || util_grow(roots, &cap, *n + 1, sizeof **roots, SIZE_MAX / 16) < 0 ||
+            !((*roots)[*n] = strndup(p, len))) {
+            rc = p ? SQLITE_NOMEM : SQLITE_MISMATCH;
             break;
         }
         (*n)++;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error(err, "out of memory") : db_error(ix, err);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < *n; i++)
+            free((*roots)[i]);
+        free(*roots);
+        *roots = NULL;
+        *n = 0;
+    }
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error(err, "out of memory") : rc == SQLITE_MISMATCH ? -1
+                                                                                     : db_error(ix, err);
 }
 
 int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err)
@@ -326,7 +697,7 @@ int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err)
     int rc = st ? 0 : -1;
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_blob(st, 1, roots[i], (int)strlen(roots[i]), SQLITE_STATIC);
-        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(ix, err);
+        rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
@@ -346,15 +717,17 @@ static int index_in_shard(const char *path, unsigned k, unsigned n)
 
 int index_bind_shard(struct index *ix, unsigned k, unsigned n, char *err)
 {
-    char have[64], want[64] = "";
-    if (meta_get(ix, "shard", have, sizeof have, err) < 0)
+    char want[64] = "";
+    struct meta m;
+    if (read_meta(ix, &m, err) < 0)
         return -1;
+    const char *have = m.shard;
     if (n)
         snprintf(want, sizeof want, "%u/%u", k, n);
     if (!strcmp(have, want))
         return 0;
     sqlite3_stmt *st = prepare(ix, "SELECT count(*) FROM clippie_files", err);
-    int empty = st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0;
+    int empty = st && step(ix, st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0;
     sqlite3_finalize(st);
     if (!empty)
         return error(err, "%s holds %s, not %s", ix->path, *have ? have : "the whole library (no --shard)",
@@ -402,8 +775,7 @@ static int plan_grow(struct index_plan *p, size_t *cap, int64_t id, char *err)
 int index_plan(struct index *ix, const struct walk *files, char *const *roots, size_t nroots, struct index_plan *p,
                char *err)
 {
-    char shard[64];
-    unsigned k = 0, n = 0;
+    struct meta meta;
     size_t gcap = 0;
     const struct walk_file **sorted = malloc((files->n + 1) * sizeof *sorted);
     *p = (struct index_plan){.todo = malloc((files->n + 1) * sizeof *p->todo)};
@@ -411,14 +783,14 @@ int index_plan(struct index *ix, const struct walk *files, char *const *roots, s
         free(sorted);
         return error(err, "out of memory");
     }
-    if (meta_get(ix, "shard", shard, sizeof shard, err) < 0) {
+    if (read_meta(ix, &meta, err) < 0) {
         free(sorted);
+        index_plan_free(p);
         return -1;
     }
-    sscanf(shard, "%u/%u", &k, &n);
     size_t m = 0;
     for (size_t i = 0; i < files->n; i++)
-        if (index_in_shard(files->files[i].path, k, n))
+        if (index_in_shard(files->files[i].path, meta.shard_k, meta.shard_n))
             sorted[m++] = &files->files[i];
     qsort(sorted, m, sizeof *sorted, by_path);
     /* every entry: unchanged, changed, or gone when under a root */
@@ -426,14 +798,18 @@ int index_plan(struct index *ix, const struct walk *files, char *const *roots, s
     char *seen = calloc(m + 1, 1);
     int rc = !st ? -1 : !seen ? error(err, "out of memory") : 0;
     while (!rc) {
-        int step = sqlite3_step(st);
-        if (step != SQLITE_ROW) {
-            rc = step == SQLITE_DONE ? 0 : db_error(ix, err);
+        int s = step(ix, st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? 0 : db_error(ix, err);
             break;
         }
-        const char *path = sqlite3_column_blob(st, 1);
-        size_t plen = (size_t)sqlite3_column_bytes(st, 1);
-        struct blob key = {path ? path : "", plen};
+        size_t plen;
+        const char *path = column_path(ix, st, 1, &plen, "an entry", err);
+        if (!path) {
+            rc = -1;
+            break;
+        }
+        struct blob key = {path, plen};
         const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
         if (hit) {
             const struct walk_file *f = *hit;
@@ -443,7 +819,7 @@ int index_plan(struct index *ix, const struct walk *files, char *const *roots, s
             continue;
         }
         for (size_t r = 0; !rc && r < nroots; r++)
-            if (under(path ? path : "", plen, roots[r])) {
+            if (under(path, plen, roots[r])) {
                 rc = plan_grow(p, &gcap, sqlite3_column_int64(st, 0), err);
                 break;
             }
@@ -491,12 +867,12 @@ int index_put(struct index *ix, const struct walk_file *const *files, const floa
         sqlite3_bind_int64(st, 3, f->mtime_ns);
         sqlite3_bind_int64(st, 4, (int64_t)f->ino);
         sqlite3_bind_int64(st, 5, (int64_t)f->dev);
-        rc = sqlite3_step(st) == SQLITE_ROW ? 0 : db_error(ix, err);
+        rc = step(ix, st) == SQLITE_ROW ? 0 : db_error(ix, err);
         sqlite3_bind_int64(sv, 1, rc ? 0 : sqlite3_column_int64(st, 0));
         sqlite3_bind_blob(sv, 2, vecs + i * (size_t)ix->dim, ix->dim * (int)sizeof(float), SQLITE_STATIC);
         sqlite3_reset(st);
         if (!rc)
-            rc = sqlite3_step(sv) == SQLITE_DONE ? 0 : db_error(ix, err);
+            rc = step(ix, sv) == SQLITE_DONE ? 0 : db_error(ix, err);
         sqlite3_reset(sv);
     }
     sqlite3_finalize(st);
@@ -516,7 +892,7 @@ int index_remove(struct index *ix, const int64_t *ids, size_t n, char *err)
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_int64(st, 1, ids[i]);
         sqlite3_bind_int64(sv, 1, ids[i]);
-        rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_step(sv) == SQLITE_DONE ? 0 : db_error(ix, err);
+        rc = step(ix, st) == SQLITE_DONE && step(ix, sv) == SQLITE_DONE ? 0 : db_error(ix, err);
         sqlite3_reset(st);
         sqlite3_reset(sv);
     }
@@ -527,29 +903,63 @@ int index_remove(struct index *ix, const int64_t *ids, size_t n, char *err)
 
 /* ---- reading ---- */
 
+/* An entry's vector, checked: a BLOB of dim floats. NULL with err. */
+static const void *column_vector(struct index *ix, sqlite3_stmt *st, int col, int64_t id, char *err)
+{
+    size_t vbytes = (size_t)ix->dim * sizeof(float);
+    if (sqlite3_column_type(st, col) != SQLITE_BLOB) {
+        error(err, "%s: entry %lld's vector is %s, not %d floats", ix->path, (long long)id, column_kind(st, col),
+              ix->dim);
+        return NULL;
+    }
+    const void *v = sqlite3_column_blob(st, col);
+    size_t n = (size_t)sqlite3_column_bytes(st, col);
+    if (!v || n != vbytes) {
+        error(err, "%s: entry %lld's vector is %zu bytes, not %zu (%d floats)", ix->path, (long long)id, n, vbytes,
+              ix->dim);
+        return NULL;
+    }
+    return v;
+}
+
+/* The dimension for reading vectors: -1 with err when no model (and so no
+ * vector) was ever recorded. */
+static int vector_dim(struct index *ix, char *err)
+{
+    struct meta m;
+    if (read_meta(ix, &m, err) < 0)
+        return -1;
+    return ix->dim ? 0 : error(err, "%s: an empty index, no vectors", ix->path);
+}
+
 int index_each(struct index *ix, int (*fn)(void *ctx, const char *path, const float *vec), void *ctx, char *err)
 {
-    sqlite3_stmt *st = prepare(ix, "SELECT path, vector FROM clippie_files JOIN clippie_vectors USING (id) ORDER BY path", err);
-    int rc = st ? 0 : -1, step;
+    if (vector_dim(ix, err) < 0)
+        return -1;
+    sqlite3_stmt *st = prepare(
+        ix, "SELECT path, vector, id FROM clippie_files JOIN clippie_vectors USING (id) ORDER BY path", err);
+    int rc = st ? 0 : -1, s = SQLITE_DONE;
     size_t vbytes = (size_t)ix->dim * sizeof(float);
-    float *vec = malloc(vbytes ? vbytes : 1);
+    float *vec = malloc(vbytes);
     char *path = NULL;
     if (!vec)
         rc = error(err, "out of memory");
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((size_t)sqlite3_column_bytes(st, 1) != vbytes) {
-            rc = error(err, "%s: an entry's vector is %d bytes, not %zu", ix->path, sqlite3_column_bytes(st, 1), vbytes);
+    while (!rc && (s = step(ix, st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 2);
+        size_t plen;
+        const void *v = column_vector(ix, st, 1, id, err), *p = v ? column_path(ix, st, 0, &plen, "an entry", err) : NULL;
+        if (!p) {
+            rc = -1;
             break;
         }
-        memcpy(vec, sqlite3_column_blob(st, 1), vbytes); /* aligned, whatever SQLite's buffer is */
-        const void *p = sqlite3_column_blob(st, 0);
+        memcpy(vec, v, vbytes); /* aligned, whatever SQLite's buffer is */
         free(path);
-        if (!(path = strndup(p ? p : "", (size_t)sqlite3_column_bytes(st, 0))))
+        if (!(path = strndup(p, plen)))
             rc = error(err, "out of memory");
         else
             rc = fn(ctx, path, vec);
     }
-    if (!rc && step != SQLITE_DONE)
+    if (!rc && s != SQLITE_DONE)
         rc = db_error(ix, err);
     free(path);
     free(vec);
@@ -559,54 +969,84 @@ int index_each(struct index *ix, int (*fn)(void *ctx, const char *path, const fl
 
 char *index_path_of(struct index *ix, size_t row, char *err)
 {
+    if (!ix->ids || row >= ix->view.rows) {
+        error(err, "%s: no row %zu in the index's vectors", ix->path, row);
+        return NULL;
+    }
     sqlite3_stmt *st = prepare(ix, "SELECT path FROM clippie_files WHERE id = ?", err);
     char *out = NULL;
     if (!st)
         return NULL;
     sqlite3_bind_int64(st, 1, ix->ids[row]);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const void *p = sqlite3_column_blob(st, 0);
-        if (!(out = strndup(p ? p : "", (size_t)sqlite3_column_bytes(st, 0))))
+    int s = step(ix, st);
+    if (s == SQLITE_ROW) {
+        size_t plen;
+        const char *p = column_path(ix, st, 0, &plen, "an entry", err);
+        if (p && !(out = strndup(p, plen)))
             error(err, "out of memory");
-    } else
-        error(err, "%s: entry %lld vanished during the search", ix->path, (long long)ix->ids[row]);
+    } else if (s == SQLITE_DONE) /* a reader's snapshot holds every id of its vectors: a cache not of this database */
+        error(err, "%s: its cache names entry %lld, which it does not hold", ix->path, (long long)ix->ids[row]);
+    else
+        db_error(ix, err);
     sqlite3_finalize(st);
     return out;
 }
 
 /* The rows of the database read into memory: ids and vectors, in path
- * order, within one read transaction so that *generation matches them. */
-static int read_all(struct index *ix, int64_t **ids, float **vecs, size_t *rows, long long *generation, char *err)
+ * order, within one read transaction (the reader's snapshot, or one of
+ * their own) so that m's generation matches them. On failure *ids and
+ * *vecs are NULL. */
+static int read_all(struct index *ix, int64_t **ids, float **vecs, size_t *rows, struct meta *m, char *err)
 {
-    size_t cap = 0, vcap = 0, vbytes = (size_t)ix->dim * sizeof(float);
-    int rc = exec(ix, "BEGIN", err), step = SQLITE_DONE;
+    size_t cap = 0, vcap = 0;
+    int own = sqlite3_get_autocommit(ix->db), s = SQLITE_DONE;
     *ids = NULL, *vecs = NULL, *rows = 0;
-    if (rc < 0)
+    if (own && exec(ix, "BEGIN", err) < 0)
         return -1;
-    *generation = meta_int(ix, "generation", err);
-    sqlite3_stmt *st = *generation < 0 ? NULL : prepare(ix, "SELECT id, vector FROM clippie_files JOIN clippie_vectors USING (id) ORDER BY path", err);
-    rc = st ? 0 : -1;
-    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((size_t)sqlite3_column_bytes(st, 1) != vbytes)
-            rc = error(err, "%s: an entry's vector is %d bytes, not %zu", ix->path, sqlite3_column_bytes(st, 1), vbytes);
+    int rc = read_meta(ix, m, err) < 0 ? -1 : !ix->dim ? error(err, "%s: an empty index, no vectors", ix->path) : 0;
+    sqlite3_stmt *st = rc ? NULL : prepare(ix, "SELECT id, vector FROM clippie_files JOIN clippie_vectors USING (id) ORDER BY path", err);
+    size_t vbytes = (size_t)ix->dim * sizeof(float);
+    if (!rc && !st)
+        rc = -1;
+    while (!rc && (s = step(ix, st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        const void *v = column_vector(ix, st, 1, id, err);
+        if (!v)
+            rc = -1;
         else if (util_grow(ids, &cap, *rows + 1, sizeof **ids, SIZE_MAX / 16) < 0 ||
                  util_grow(vecs, &vcap, (*rows + 1) * (size_t)ix->dim, sizeof **vecs, SIZE_MAX / 16) < 0)
             rc = error(err, "out of memory");
         else {
-            (*ids)[*rows] = sqlite3_column_int64(st, 0);
-            memcpy(*vecs + *rows * (size_t)ix->dim, sqlite3_column_blob(st, 1), vbytes);
+            (*ids)[*rows] = id;
+            memcpy(*vecs + *rows * (size_t)ix->dim, v, vbytes);
             (*rows)++;
         }
     }
-    if (!rc && step != SQLITE_DONE)
+    if (!rc && s != SQLITE_DONE)
         rc = db_error(ix, err);
     sqlite3_finalize(st);
-    sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
-    if (rc < 0) {
+    if (own)
+        sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL);
+    if (rc < 0) { /* the caller's pointers may be the index's own: none left to free twice */
         free(*ids);
         free(*vecs);
+        *ids = NULL, *vecs = NULL, *rows = 0;
     }
     return rc;
+}
+
+/* The identity's 16 bytes, as the cache records them; -1 when the index
+ * predates identities (its cache cannot be told from another's). */
+static int identity_bytes(const struct meta *m, unsigned char *out)
+{
+    if (!*m->identity)
+        return -1;
+    for (size_t i = 0; i < IDENTITY_LEN / 2; i++) {
+        unsigned v;
+        sscanf(m->identity + 2 * i, "%2x", &v);
+        out[i] = (unsigned char)v;
+    }
+    return 0;
 }
 
 static char *cache_path(const struct index *ix)
@@ -624,35 +1064,41 @@ static uint64_t cache_data_offset(uint64_t rows)
     return (end + CACHE_ALIGN - 1) / CACHE_ALIGN * CACHE_ALIGN;
 }
 
-/* Maps the cache when it is whole and of the current generation. */
-static int map_cache(struct index *ix, long long generation)
+/* Maps the cache when it is whole, of this database (its identity) and of
+ * the generation m describes. */
+static int map_cache(struct index *ix, const struct meta *m)
 {
     char *path = cache_path(ix), e[ERR_LEN];
+    unsigned char id[IDENTITY_LEN / 2];
     struct stat st;
+    if (identity_bytes(m, id) < 0 || !ix->dim) {
+        free(path);
+        return -1;
+    }
     int fd = path ? util_open_regular(path, &st, e) : -1;
     free(path);
     if (fd < 0)
         return -1;
     size_t len = (size_t)st.st_size;
-    unsigned char *m = len >= CACHE_HEADER ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    unsigned char *p = len >= CACHE_HEADER ? mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
     close(fd);
-    if (m == MAP_FAILED)
+    if (p == MAP_FAILED)
         return -1;
-    uint64_t rows = load_u64(m + 24), off = load_u64(m + 32), bytes;
-    if (memcmp(m, CACHE_MAGIC, 8) || load_u32(m + 8) != CACHE_VERSION || (int)load_u32(m + 12) != ix->dim ||
-        (long long)load_u64(m + 16) != generation || rows > len / 8 || off != cache_data_offset(rows) ||
-        size_mul(rows, (size_t)ix->dim * sizeof(float), &bytes) < 0 || off + bytes != len) {
-        munmap(m, len);
+    uint64_t rows = load_u64(p + 24), off = rows <= len / 8 ? cache_data_offset(rows) : 0;
+    size_t bytes;
+    if (memcmp(p, CACHE_MAGIC, 8) || load_u32(p + 8) != CACHE_VERSION || load_u32(p + 12) != (uint32_t)ix->dim ||
+        load_u64(p + 16) != (uint64_t)m->generation || memcmp(p + 40, id, sizeof id) ||
+        rows > len / 8 || load_u64(p + 32) != off || size_mul(rows, (size_t)ix->dim * sizeof(float), &bytes) < 0 ||
+        off > len || bytes != len - off) {
+        munmap(p, len);
         return -1;
     }
-    ix->map = m;
+    ix->map = p;
     ix->map_len = len;
-    ix->ids = (int64_t *)(m + CACHE_HEADER);
-    ix->view = (struct vecfile){.data = (const float *)(m + off), .rows = rows, .dim = ix->dim};
+    ix->ids = (int64_t *)(p + CACHE_HEADER);
+    ix->view = (struct vecfile){.data = (const float *)(p + off), .rows = rows, .dim = ix->dim};
     return 0;
 }
-
-/* Writes the cache beside the database, renamed into place when whole. */
 static int write_all(int fd, const void *p, size_t n)
 {
     for (size_t done = 0; done < n;) {
@@ -667,29 +1113,36 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 /* Writes the cache beside the database, renamed into place when whole: the
- * header and ids in one write, the vectors in another (see CACHE_ALIGN). */
-static int write_cache(struct index *ix, const int64_t *ids, const float *vecs, size_t rows, long long generation,
+ * header and ids in one write, the vectors in another (see CACHE_ALIGN).
+ * The file is new (mkostemp's O_EXCL, and no link followed): whatever lies
+ * at any name beside the index (a link to another file, a FIFO) is never
+ * opened for writing. */
+static int write_cache(struct index *ix, const int64_t *ids, const float *vecs, size_t rows, const struct meta *m,
                        char *err)
 {
     char *path = cache_path(ix), *tmp = path ? malloc(strlen(path) + 8) : NULL;
     uint64_t off = cache_data_offset(rows);
     unsigned char *h = tmp ? calloc(1, off) : NULL;
+    struct stat st;
     int rc = -1, fd = -1;
     if (!h) {
         free(path);
         free(tmp);
         return error(err, "out of memory");
     }
-    sprintf(tmp, "%s.part", path);
+    sprintf(tmp, "%s.XXXXXX", path);
     memcpy(h, CACHE_MAGIC, 8);
     store_u32(h + 8, CACHE_VERSION);
     store_u32(h + 12, (uint32_t)ix->dim);
-    store_u64(h + 16, (uint64_t)generation);
+    store_u64(h + 16, (uint64_t)m->generation);
     store_u64(h + 24, rows);
     store_u64(h + 32, off);
+    identity_bytes(m, h + 40); /* an index without one was given one when opened for writing */
     for (size_t i = 0; i < rows; i++) /* little-endian on any host */
         store_u64(h + CACHE_HEADER + 8 * i, (uint64_t)ids[i]);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0 && write_all(fd, h, off) == 0 &&
+    /* as readable as the index it serves (mkostemp makes it the owner's alone) */
+    if ((fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW)) >= 0 &&
+        (stat(ix->path, &st) < 0 || fchmod(fd, st.st_mode & 0644) == 0) && write_all(fd, h, off) == 0 &&
         write_all(fd, vecs, rows * (size_t)ix->dim * sizeof *vecs) == 0 && fsync(fd) == 0)
         rc = 0;
     if (fd >= 0 && close(fd) != 0)
@@ -697,8 +1150,9 @@ static int write_cache(struct index *ix, const int64_t *ids, const float *vecs, 
     if (rc == 0)
         rc = rename(tmp, path);
     if (rc < 0) {
-        error(err, "%s: %s", tmp, strerror(errno));
-        unlink(tmp);
+        error(err, "%s: %s", fd < 0 ? path : tmp, strerror(errno));
+        if (fd >= 0)
+            unlink(tmp);
     }
     free(h);
     free(tmp);
@@ -711,14 +1165,14 @@ int index_refresh_cache(struct index *ix, char *err)
     int64_t *ids;
     float *vecs;
     size_t rows;
-    long long gen = meta_int(ix, "generation", err);
-    if (gen < 0)
+    struct meta m;
+    if (read_meta(ix, &m, err) < 0)
         return -1;
-    if (map_cache(ix, gen) == 0)
+    if (!ix->dim || map_cache(ix, &m) == 0) /* no model yet: no vectors to cache */
         return 0;
-    if (read_all(ix, &ids, &vecs, &rows, &gen, err) < 0)
+    if (read_all(ix, &ids, &vecs, &rows, &m, err) < 0)
         return -1;
-    int rc = write_cache(ix, ids, vecs, rows, gen, err);
+    int rc = write_cache(ix, ids, vecs, rows, &m, err);
     free(ids);
     free(vecs);
     return rc;
@@ -726,19 +1180,19 @@ int index_refresh_cache(struct index *ix, char *err)
 
 const struct vecfile *index_vectors(struct index *ix, char *err)
 {
+    struct meta m;
+    size_t rows;
     if (ix->map || ix->owned)
         return &ix->view;
-    long long gen = meta_int(ix, "generation", err);
-    if (gen < 0)
+    if (vector_dim(ix, err) < 0 || read_meta(ix, &m, err) < 0)
         return NULL;
-    if (map_cache(ix, gen) == 0)
+    if (map_cache(ix, &m) == 0)
         return ix->view.rows ? &ix->view : (error(err, "%s: an empty index, no vectors", ix->path), NULL);
-    size_t rows;
-    if (read_all(ix, &ix->owned_ids, &ix->owned, &rows, &gen, err) < 0)
+    if (read_all(ix, &ix->owned_ids, &ix->owned, &rows, &m, err) < 0)
         return NULL;
     /* a writer keeps the cache fresh for the searches after it */
     if (ix->mode != INDEX_READ)
-        write_cache(ix, ix->owned_ids, ix->owned, rows, gen, NULL);
+        write_cache(ix, ix->owned_ids, ix->owned, rows, &m, NULL);
     ix->ids = ix->owned_ids;
     ix->view = (struct vecfile){.data = ix->owned, .rows = rows, .dim = ix->dim};
     return rows ? &ix->view : (error(err, "%s: an empty index, no vectors", ix->path), NULL);
@@ -746,28 +1200,56 @@ const struct vecfile *index_vectors(struct index *ix, char *err)
 
 /* ---- merging ---- */
 
-int index_merge_from(struct index *ix, const char *path, char *err)
+static int no_op(void *ctx, const char *path, const float *vec)
+{
+    (void)ctx, (void)path, (void)vec;
+    return 0;
+}
+
+/* The index at path, read whole and checked as any index (its schema, its
+ * meta, every entry's path and vector, its roots): its model into m. */
+static int check_source(const char *path, struct index_model *m, long long *bytes, char *err)
 {
     struct index *src = index_open(path, INDEX_READ, err);
-    struct index_model m;
+    char **roots = NULL;
+    size_t n = 0;
+    struct stat st;
     if (!src)
         return -1;
-    int rc = index_model(src, &m, err);
-    if (!rc && !m.id[0])
+    int rc = index_model(src, m, err);
+    if (!rc && !m->id[0])
         rc = error(err, "%s: an index with no model yet", path);
-    if (!rc)
-        rc = index_bind_model(ix, &m, err);
+    if (!rc && (index_each(src, no_op, NULL, err) < 0 || index_roots(src, &roots, &n, err) < 0))
+        rc = -1;
+    for (size_t i = 0; i < n; i++)
+        free(roots[i]);
+    free(roots);
+    *bytes = stat(path, &st) == 0 ? st.st_size : 0;
     index_close(src);
-    if (rc < 0)
+    return rc;
+}
+
+int index_merge_from(struct index *ix, const char *path, char *err)
+{
+    struct index_model m;
+    long long bytes, budget = ix->budget;
+    if (check_source(path, &m, &bytes, err) < 0 || index_bind_model(ix, &m, err) < 0)
         return -1;
-    sqlite3_stmt *st = prepare(ix, "ATTACH DATABASE ? AS src", err);
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_error(ix, err);
+    char *uri = uri_of(path, "");
+    sqlite3_stmt *st = uri ? prepare(ix, "ATTACH DATABASE ? AS src", err) : NULL;
+    if (!st) {
+        free(uri);
+        return uri ? -1 : error(err, "out of memory");
+    }
+    sqlite3_bind_text(st, 1, uri, -1, SQLITE_STATIC);
+    int rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
     sqlite3_finalize(st);
+    free(uri);
     if (rc < 0)
         return -1;
+    struct stat out;
+    /* the statements below read the source and all this index holds so far */
+    budget_for(ix, bytes + (stat(ix->path, &out) == 0 ? out.st_size : 0));
     if (begin(ix, err) < 0 ||
         exec(ix,
              "CREATE TEMP TABLE won AS SELECT s.id AS src, f.id AS dst FROM src.clippie_files s"
@@ -785,5 +1267,6 @@ int index_merge_from(struct index *ix, const char *path, char *err)
         commit(ix, err) < 0)
         rc = rollback(ix);
     sqlite3_exec(ix->db, "DETACH DATABASE src", NULL, NULL, NULL);
+    ix->budget = budget;
     return rc;
 }

@@ -16,9 +16,18 @@
  * Paths are stored as the bytes the filesystem gave (BLOBs), newlines and
  * invalid UTF-8 included. Every change bumps a generation number; the cache
  * (INDEX-vectors: ids and float32 vectors in path order, memory-mapped by
- * searches) counts as valid only for the generation it was made from, and
- * is rebuilt from the database when stale. One writer at a time: a second
- * is refused (an advisory lock on INDEX); readers never wait.
+ * searches) counts as valid only for the database it was made from (a
+ * random identity recorded in both) and the generation it was made from,
+ * and is rebuilt from the database when stale, written to a fresh name
+ * beside it and renamed into place. One writer at a time: a second is
+ * refused (an advisory lock on INDEX); readers never wait.
+ *
+ * An index is untrusted input: it is opened with SQLite's defences for
+ * hostile databases (no triggers, views or schema functions, cell sizes
+ * checked, values of at most 1 MiB, each statement's work bounded by the
+ * file's size), refused unless its schema is exactly clippie's, and every
+ * value read from it is checked; errors name the value at fault. A path is
+ * a file's name, never an SQLite URI.
  */
 #ifndef INDEX_H
 #define INDEX_H
@@ -53,8 +62,15 @@ int index_probe(const char *path, char *err);
 
 /* Opens an index: READ for searching, WRITE to update one that exists
  * (taking the writer's lock), CREATE to make it when missing. NULL with err
- * naming the file: not SQLite, SQLite but not a clippie index, corrupt,
- * being updated by another process. */
+ * naming the file: not SQLite, SQLite but not a clippie index (naming the
+ * view, trigger or other table it holds), a meta value out of range,
+ * corrupt, being updated by another process.
+ *
+ * A reader sees one state of the index from index_open to index_close (one
+ * read transaction), whatever a writer commits meanwhile. It never writes
+ * (queries only); it opens the file read-write where it can, so that, the
+ * last to close, it leaves no -wal or -shm file behind, and as immutable
+ * where the folder cannot be written. */
 struct index *index_open(const char *path, enum index_mode mode, char *err);
 void index_close(struct index *ix);
 

@@ -6,25 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
+#include "image.h"
 #include "util.h"
-
-/* Whether a file name has the extension of a format clippie reads. */
-static int walk_is_image_name(const char *name)
-{
-    static const char *const ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".bmp", ".dib",
-                                      ".gif", ".pnm", ".ppm", ".pgm", ".pbm", ".tga", ".icb", ".vda", ".vst",
-                                      ".webp", ".tif", ".tiff",
-                                      ".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw",
-                                      ".raf", ".orf", ".rw2"};
-    const char *dot = strrchr(name, '.');
-    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
-        if (!strcasecmp(dot, ext[k]))
-            return 1;
-    return 0;
-}
 
 static int add_file(struct walk *w, const char *path, const struct stat *st)
 {
@@ -47,21 +32,65 @@ static void skip(struct walk *w, const char *path, const char *why)
         w->skip(w->ctx, path, why);
 }
 
-static int walk_dir(struct walk *w, const char *dir);
+/* The folders being walked, outermost first: each with its sorted entries
+ * and the next to visit. An explicit stack rather than recursion, so that
+ * folders nested thousands deep (as deep as PATH_MAX lets a path go) cannot
+ * overflow the call stack; the order is the recursion's. */
+struct frame {
+    char *dir;
+    struct dirent **list;
+    int n, next;
+};
+
+struct stack {
+    struct frame *f;
+    size_t n, cap;
+};
 
 static int by_name(const struct dirent **a, const struct dirent **b) { return strcmp((*a)->d_name, (*b)->d_name); }
 
 static int not_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 
+/* Reads a folder onto the stack; one that cannot be read is handed to
+ * skip(). -1 when out of memory. */
+static int push_dir(struct walk *w, struct stack *s, const char *dir)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, not_hidden, by_name);
+    if (n < 0) {
+        skip(w, dir, strerror(errno));
+        return 0;
+    }
+    char *copy = strdup(dir);
+    if (!copy || util_grow(&s->f, &s->cap, s->n + 1, sizeof *s->f, SIZE_MAX / 2 / sizeof *s->f) < 0) {
+        free(copy);
+        for (int k = 0; k < n; k++)
+            free(list[k]);
+        free(list);
+        return -1;
+    }
+    s->f[s->n++] = (struct frame){copy, list, n, 0};
+    return 0;
+}
+
+static void pop_dir(struct stack *s)
+{
+    struct frame *f = &s->f[--s->n];
+    for (int k = f->next; k < f->n; k++)
+        free(f->list[k]);
+    free(f->list);
+    free(f->dir);
+}
+
 /* One entry of a folder: the entry's type from the folder itself spares a
  * stat of every folder and of files not named like images (a refresh of a
- * large library is mostly this loop). */
-static int walk_entry(struct walk *w, const char *path, unsigned char type)
+ * large library is mostly this loop). A folder goes on the stack. */
+static int walk_entry(struct walk *w, struct stack *s, const char *path, unsigned char type)
 {
     struct stat st, link;
     if (type == DT_DIR)
-        return walk_dir(w, path);
-    if (type == DT_REG && !walk_is_image_name(path)) {
+        return push_dir(w, s, path);
+    if (type == DT_REG && !image_has_extension(path)) {
         w->not_images++;
         return 0;
     }
@@ -70,38 +99,51 @@ static int walk_entry(struct walk *w, const char *path, unsigned char type)
     if (stat(path, &st) < 0)
         return 0;
     if (S_ISDIR(st.st_mode)) /* a link to a folder is not followed; an unknown type may be a folder */
-        return type == DT_UNKNOWN && lstat(path, &link) == 0 && !S_ISLNK(link.st_mode) ? walk_dir(w, path) : 0;
+        return type == DT_UNKNOWN && lstat(path, &link) == 0 && !S_ISLNK(link.st_mode) ? push_dir(w, s, path) : 0;
     if (!S_ISREG(st.st_mode))
         return 0;
-    if (!walk_is_image_name(path)) {
+    if (!image_has_extension(path)) {
         w->not_images++;
         return 0;
     }
     return add_file(w, path, &st);
 }
 
+/* The next entry of the innermost folder, taken from its list */
+static int walk_next(struct walk *w, struct stack *s)
+{
+    struct frame *f = &s->f[s->n - 1];
+    struct dirent *d = f->list[f->next++];
+    size_t dl = strlen(f->dir), nl = strlen(d->d_name), slash = !(dl && f->dir[dl - 1] == '/');
+    char path[PATH_MAX];
+    int rc = 0;
+    if (dl + 1 + nl >= sizeof path) {
+        char shown[PATH_MAX + 256];
+        snprintf(shown, sizeof shown, "%s/%s", f->dir, d->d_name);
+        skip(w, shown, "path too long");
+    } else {
+        memcpy(path, f->dir, dl);
+        path[dl] = '/';
+        memcpy(path + dl + slash, d->d_name, nl + 1);
+        rc = walk_entry(w, s, path, d->d_type); /* may move s->f: f is not used after */
+    }
+    free(d);
+    return rc;
+}
+
 static int walk_dir(struct walk *w, const char *dir)
 {
-    struct dirent **list;
-    int n = scandir(dir, &list, not_hidden, by_name), rc = 0;
-    if (n < 0) {
-        skip(w, dir, strerror(errno));
-        return 0;
+    struct stack s = {0};
+    int rc = push_dir(w, &s, dir);
+    while (rc == 0 && s.n > 0) {
+        if (s.f[s.n - 1].next == s.f[s.n - 1].n)
+            pop_dir(&s);
+        else
+            rc = walk_next(w, &s);
     }
-    size_t dl = strlen(dir);
-    for (int k = 0; k < n; k++) {
-        char path[PATH_MAX];
-        if (dl + 1 + strlen(list[k]->d_name) >= sizeof path) {
-            char shown[PATH_MAX + 256];
-            snprintf(shown, sizeof shown, "%s/%s", dir, list[k]->d_name);
-            skip(w, shown, "path too long");
-        } else if (!rc) {
-            snprintf(path, sizeof path, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", list[k]->d_name);
-            rc = walk_entry(w, path, list[k]->d_type);
-        }
-        free(list[k]);
-    }
-    free(list);
+    while (s.n > 0)
+        pop_dir(&s);
+    free(s.f);
     return rc;
 }
 

@@ -5,11 +5,16 @@
  *     for (size_t i = 0; i < w.n; i++) use(w.files[i].path);
  *     walk_free(&w);
  *
- * Folders are walked recursively in sorted (byte) order; hidden entries are
- * passed over, and so are files not named like images, which are counted.
+ * Folders are walked depth first in sorted (byte) order; hidden entries are
+ * passed over, and so are files not named with an extension of one of the
+ * image formats (image_has_extension), which are counted. The walk keeps
+ * its own stack, not the call stack's: folders nested as deep as a path
+ * can be (PATH_MAX) are walked; an entry whose path would be longer is
+ * handed to skip() as "path too long".
  * Links to files are followed, links to folders are not: a link back up the
- * tree would never end. A folder that cannot be read or a path too long to
- * open is handed to skip(), and the walk goes on.
+ * tree would never end. A folder that cannot be read is handed to skip()
+ * too, and the walk goes on. Memory: the paths found, and the entries of
+ * the folders from the root down to the one being read.
  */
 #ifndef WALK_H
 #define WALK_H

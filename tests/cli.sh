@@ -400,6 +400,82 @@ if kill -0 $pid 2>/dev/null; then bad "a second Ctrl-C did not stop clippie with
 wait $pid 2>/dev/null
 expect 0 "$bin" index -m heavy.weights ctrlc.db
 
+# ---- search ----
+mkdir -p slib/trips; cp "$fix/img-photo.jpg" slib/photo.jpg; cp "$fix/img-photo.jpg" slib/copy.jpg
+cp "$fix/dup-reenc.jpg" "$fix/dup-small.png" "$fix/img-rgb.png" "$fix/img-grey.jpg" slib/
+cp "$fix/img-tall.png" "$fix/img-progressive.jpg" "$fix/img-small.bmp" slib/trips/
+cp "$fix/img-grey.png" "slib/trips/new
+line.png"
+expect 0 env XDG_DATA_HOME="$tmp/sx" "$bin" index -m img.weights slib
+expect 0 env XDG_DATA_HOME="$tmp/sx" "$bin" search -m img.weights -0 "a dog"
+same "$(tr -cd '\0' < out | wc -c | tr -d ' ')" 10
+env XDG_DATA_HOME="$tmp/sx" "$bin" search -m img.weights "a dog" > out
+# one text scores exactly as similarity --db does
+"$bin" similarity -m img.weights --db "$tmp/sx/clippie/photos.clippie" -t "a dog" > sim.out
+if cmp -s out sim.out; then ok; else bad "search and similarity --db score one text differently"; fi
+expect 0 env CLIPPIE_INDEX="$tmp/sx/clippie/photos.clippie" "$bin" search -m img.weights -k 3 "a dog"
+same "$(wc -l < out | tr -d ' ')" 3
+"$bin" index -m img.weights s.clippie slib 2>/dev/null
+# the arithmetic, against vectors made apart: unit(2 unit(a) + unit(b) - unit(c))
+"$bin" embed-text -m img.weights -f csv "red car" night dog > terms.csv
+"$bin" index --dump -f csv s.clippie > sdump.csv
+score=$(awk -F, 'function unit(v, n,   i, s) { s = 0; for (i = 1; i <= n; i++) s += v[i] * v[i]; s = sqrt(s); for (i = 1; i <= n; i++) v[i] /= s }
+    FNR == NR { for (i = 1; i <= NF; i++) t[FNR, i] = $i; n = NF; next }
+    FNR == 1 { for (k = 1; k <= 3; k++) { for (i = 1; i <= n; i++) v[i] = t[k, i]; unit(v, n); w = k == 1 ? 2 : k == 2 ? 1 : -1
+               for (i = 1; i <= n; i++) q[i] += w * v[i] } unit(q, n) }
+    { for (i = 1; i <= NF; i++) v[i] = $i; unit(v, NF); d = 0; for (i = 1; i <= NF; i++) d += v[i] * q[i]; if (FNR == 1 || d > best) best = d }
+    END { printf "%.6f", best }' terms.csv sdump.csv)
+expect 0 "$bin" search --index s.clippie -m img.weights 2:"red car" + night - dog
+awk -v w="$score" 'NR == 1 { d = $1 - w; exit !(d < 2e-6 && d > -2e-6) }' out && ok || bad "2:red car + night - dog scored $(head -c 20 out), expected $score"
+expect 2 "$bin" search --index s.clippie -m img.weights cat + - dog; has err "two operators"
+expect 2 "$bin" search --index s.clippie -m img.weights cat dog; has err "join terms with + or -"
+expect 3 "$bin" search --index s.clippie -m img.weights cat - cat; has err "cancel out"
+# an image term: found by its copy, never itself
+expect 0 "$bin" search --index s.clippie -m img.weights --paths -k 20 slib/photo.jpg
+has out "$tmp/slib/copy.jpg"; grep -q "/slib/photo.jpg" out && bad "the query photo found itself" || ok
+# filters: --under, --min-score
+expect 0 "$bin" search --index s.clippie -m img.weights --under slib/trips --paths -0 -k 20 "a dog"
+same "$(tr '\0' '\n' < out | grep -c "^$tmp/slib/trips/")" 4
+same "$(tr -cd '\0' < out | wc -c | tr -d ' ')" 4
+expect 0 "$bin" search --index s.clippie -m img.weights --min-score 1 "a dog"; same "$(wc -c < out | tr -d ' ')" 0
+expect 2 "$bin" search --index s.clippie -m img.weights --under no-such "a dog"; has err "no-such"
+# --paths -0 keeps a newline in a name; on a terminal it is shown escaped
+expect 0 "$bin" search --index s.clippie -m img.weights --paths -0 -k 20 "a dog"
+tr '\0' '|' < out | grep -q "|$tmp/slib/trips/new
+line.png|\|^$tmp/slib/trips/new
+line.png|" && ok || bad "search -0 lost the name with a newline"
+if command -v script >/dev/null; then
+    script -qec "'$bin' search --index s.clippie -m img.weights --paths -k 20 'a dog'" /dev/null > tty.out
+    has tty.out 'trips/new\\nline.png'
+fi
+# CSV, read back by Python's csv module
+expect 0 "$bin" search --index s.clippie -m img.weights -f csv -k 20 "a dog"
+python3 -c 'import csv, sys; r = list(csv.reader(open(sys.argv[1], newline=""))); assert r[0] == ["rank", "score", "path"]; assert [x[0] for x in r[1:]] == [str(i) for i in range(1, len(r))]; assert any(x[2].endswith("new\nline.png") for x in r[1:]); print(len(r) - 1)' out > csvn && same "$(cat csvn)" 10 || bad "search -f csv is not read back by Python's csv"
+# previews, forced on a pipe, and what auto finds in tmux
+for mode in symbols kitty iterm sixel; do
+    expect 0 "$bin" search --index s.clippie -m img.weights --preview=$mode -k 2 "a dog"
+    has out "$tmp/slib"
+done
+expect 0 "$bin" search --index s.clippie -m img.weights --preview=kitty -k 1 "a dog"; has out '_Ga=T'
+expect 0 "$bin" search --index s.clippie -m img.weights --preview=sixel -k 1 "a dog"; has out 'Pq\|P0;1;0q'
+expect 0 "$bin" search --index s.clippie -m img.weights --preview=iterm -k 1 "a dog"; has out ']1337;File='
+expect 0 "$bin" search --index s.clippie -m img.weights --preview=symbols -k 1 "a dog"; has out '\[38;2;'
+expect 2 "$bin" search --index s.clippie -m img.weights --preview=ascii "a dog"; has err "auto, kitty"
+if command -v tmux >/dev/null; then
+    tmux -L clippie-test new-session -d -x 120 -y 40 "'$bin' search --index s.clippie -m img.weights --preview -k 1 'a dog' > tmux.out 2>&1; sleep 5"
+    sleep 2; tmux -L clippie-test kill-server 2>/dev/null
+    has tmux.out "$tmp/slib"; has tmux.out '\[38;2;\|_G\|1337\|P0;1;0q'
+fi
+# duplicates: the copy, the re-encoded and the resized copy with their original
+"$bin" convert "$fix/zoo-oc-st" zoo.weights 2>/dev/null
+expect 0 "$bin" index -m zoo.weights dup.clippie slib
+expect 0 "$bin" duplicates --index dup.clippie --threshold 0.998
+same "$(cat out)" "$(printf '%s\n' "$tmp/slib/copy.jpg" "$tmp/slib/dup-reenc.jpg" "$tmp/slib/dup-small.png" "$tmp/slib/photo.jpg")"
+expect 0 "$bin" duplicates --index dup.clippie --threshold 1 -0
+same "$(tr '\0' '|' < out)" "$tmp/slib/copy.jpg|$tmp/slib/photo.jpg|"
+expect 2 "$bin" duplicates --index dup.clippie --threshold 1.5; has err "threshold"
+expect 3 env XDG_DATA_HOME="$tmp/none" "$bin" duplicates; has err "clippie index FOLDER"
+
 # SigLIP 2: an OpenCLIP folder (its tokenizer.json goes into the file), the
 # model's own tokenizer (ids of the reference encoder, make_spm_fixtures.py),
 # squash preprocessing, the sigmoid's probability

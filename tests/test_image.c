@@ -964,6 +964,66 @@ static void test_raw(const char *dir)
     test_preview(dir);
 }
 
+/* Whether word is one of the space-separated words of list */
+static int has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p++)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* The decoders' table (decoder.h): every entry whole, no extension
+ * claimed twice, TGA (no magic) last; the extensions the walk takes; and
+ * every fixture taken by the first probe of the decoder its extension
+ * names (RAWs that are TIFFs by rawimg, which comes before tiffimg). */
+static void test_formats(const char *dir)
+{
+    size_t n = image_format_count();
+    CHECK(n >= 10 && !image_format_at(n) && !strcmp(image_format_at(n - 1)->name, "TGA"), "%zu formats, TGA not last",
+          n);
+    for (size_t k = 0; k < n; k++) {
+        const struct decoder *d = image_format_at(k);
+        char v[128], ext[32];
+        CHECK(d->name && d->extensions && d->probe && d->decode, "format %zu incomplete", k);
+        CHECK(d->library ? d->version != NULL : !d->version || d->version(v, sizeof v) == 0, "%s: no version",
+              d->name);
+        for (const char *e = d->extensions; *e; e += strspn(e, " ")) {
+            size_t len = strcspn(e, " ");
+            snprintf(ext, sizeof ext, "x.%.*s", (int)len, e);
+            int claims = 0;
+            for (size_t j = 0; j < n; j++)
+                claims += has_word(image_format_at(j)->extensions, ext + 2);
+            CHECK(claims == 1 && image_has_extension(ext), "%s: extension %s claimed %d times", d->name, ext, claims);
+            e += len;
+        }
+    }
+    CHECK(image_has_extension("a/B.JPG") && image_has_extension("x.tiff") && !image_has_extension("x.tiff.txt") &&
+              !image_has_extension("dir.jpg/x") && !image_has_extension("jpg") && !image_has_extension("x.jp"),
+          "image_has_extension");
+    char names[256];
+    image_format_names(names, sizeof names, " or ");
+    CHECK(!strncmp(names, "JPEG, PNG, ", 11) && strstr(names, " or TGA"), "format names: %s", names);
+    DIR *dp = opendir(dir);
+    for (struct dirent *e; dp && (e = readdir(dp));) {
+        size_t len;
+        if (strncmp(e->d_name, "img-", 4))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unsigned char *buf = slurp(path, &len);
+        const struct decoder *d = NULL;
+        for (size_t k = 0; buf && !d && k < n; k++)
+            d = image_format_at(k)->probe(buf, len) ? image_format_at(k) : NULL;
+        const char *dot = strrchr(e->d_name, '.');
+        CHECK(d && dot && has_word(d->extensions, dot + 1), "%s taken by %s", e->d_name, d ? d->name : "no format");
+        free(buf);
+    }
+    if (dp)
+        closedir(dp);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -986,5 +1046,6 @@ int main(int argc, char **argv)
     test_heif_orientation(dir);
     test_heif_bombs(dir);
     test_raw(dir);
+    test_formats(dir);
     return check_done("test_image");
 }
