@@ -158,6 +158,7 @@ struct image_opts cli_image_opts_for(const struct weights *w, const struct image
     io.resolution = (int)(w->cfg.vision_grid * w->cfg.vision_patch);
     io.mean = w->cfg.image_mean;
     io.std = w->cfg.image_std;
+    io.squash = w->cfg.resize == WEIGHTS_RESIZE_SQUASH;
     return io;
 }
 
