@@ -133,6 +133,8 @@ struct bytes {
 
 static void put(struct bytes *b, const void *s, size_t n)
 {
+    if (n == 0) /* an item of no data: s may be NULL */
+        return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2;
         if (!(b->p = realloc(b->p, b->cap)))
