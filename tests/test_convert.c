@@ -254,8 +254,8 @@ static void test_mixed_dtypes(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     test_packed();
     test_flipped_byte();
     test_shared_huge();
@@ -263,9 +263,6 @@ int main(void)
     test_mixed_dtypes();
     test_outputs();
     test_fifo_inputs();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    scratch_close();
     return check_done("test_convert");
 }

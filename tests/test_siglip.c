@@ -25,17 +25,6 @@
 
 #define MAX_ITEMS 16
 
-static char tmpdir[] = "/tmp/clippie-siglip-XXXXXX";
-
-static const char *scratch(const char *name)
-{
-    static char buf[8][600];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
 /* a fixture's reference: texts (ids) and images (xorshift seeds), each with OpenCLIP's vector */
 struct ref {
     double logit_scale, logit_bias;
@@ -494,8 +483,8 @@ static void test_squash(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a checkpoint made elsewhere */
         char err[ERR_LEN];
         struct convert_info info;
@@ -515,7 +504,7 @@ int main(int argc, char **argv)
         weights_close(w);
         free_ref(&r);
         unlink(scratch("out.weights"));
-        rmdir(tmpdir);
+        scratch_close();
         return check_done("test_siglip");
     }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -535,6 +524,6 @@ int main(int argc, char **argv)
     }
     rmdir(scratch("bad"));
     unlink(scratch("out.weights"));
-    rmdir(tmpdir);
+    scratch_close();
     return check_done("test_siglip");
 }
