@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util.h"
+
 static int check_passed, check_failed;
 
 #define CHECK(cond, ...)                                                                                               \
@@ -26,6 +28,14 @@ static int check_passed, check_failed;
 
 /* err contains want. */
 #define CHECK_MSG(err, want) CHECK(strstr((err), (want)) != NULL, "message '%s' lacks '%s'", (err), (want))
+
+/* The whole file at path, malloc'd (a NUL after its *len bytes), or NULL. */
+static inline unsigned char *slurp(const char *path, size_t *len)
+{
+    unsigned char *buf = NULL;
+    char err[ERR_LEN];
+    return util_read_file(path, SIZE_MAX / 2, &buf, len, err) < 0 ? NULL : buf;
+}
 
 /* A test's scratch folder: scratch_open() makes it (mkdtemp), scratch(name)
  * names a file in it (four names at a time stay valid), scratch_close()

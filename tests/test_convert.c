@@ -62,21 +62,6 @@ static void add(zip_t *z, const char *name, const void *data, size_t len, int de
         abort();
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        abort();
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len);
-    if (fread(buf, 1, *len, f) != *len)
-        abort();
-    fclose(f);
-    return buf;
-}
-
 static void spit(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");

@@ -257,7 +257,7 @@ static void copy_folder(const char *dir, const char *from, const char *to, const
     }
 }
 
-static char *slurp(const char *path)
+static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
     static char buf[1 << 16];
@@ -274,7 +274,7 @@ static const char *edited(const char *dir, const char *from, const char *to)
     static char out[1 << 16];
     char path[600];
     snprintf(path, sizeof path, "%s/siglip-b16/open_clip_config.json", dir);
-    const char *s = slurp(path), *at = strstr(s, from);
+    const char *s = read_text(path), *at = strstr(s, from);
     CHECK(at != NULL, "the fixture's config lacks %s", from);
     if (!at)
         return s;
@@ -342,7 +342,7 @@ static void hf_refuses(const char *dir, const char *file, const char *from, cons
                 CHECK(0, "cannot link %s", dst);
             continue;
         }
-        const char *s = slurp(src), *at = strstr(s, from);
+        const char *s = read_text(src), *at = strstr(s, from);
         CHECK(at != NULL, "%s lacks %s", file, from);
         FILE *f = fopen(dst, "w");
         fprintf(f, "%.*s%s%s", (int)(at ? at - s : 0), s, to, at ? at + strlen(from) : s);

@@ -165,21 +165,6 @@ static void test_pickle_limits(void)
     pickle_fails("nothing", buf, 0, "without STOP");
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        abort();
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len);
-    if (fread(buf, 1, *len, f) != *len)
-        abort();
-    fclose(f);
-    return buf;
-}
-
 static void open_fails(const unsigned char *data, size_t len, const char *want)
 {
     const char *path = scratch("damaged.weights");
