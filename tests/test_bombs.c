@@ -23,21 +23,6 @@
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len ? *len : 1);
-    if (fread(buf, 1, *len, f) != *len)
-        *len = 0;
-    fclose(f);
-    return buf;
-}
-
 /* ---- a child process preprocessing one input ---- */
 
 struct outcome {
