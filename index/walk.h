@@ -22,10 +22,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a file's bytes say, found by the index when it plans a refresh. */
+struct walk_facts {
+    int64_t date;              /* wall-clock seconds: EXIF's date, else the mtime's */
+    unsigned char sha256[32];
+    int known;                 /* date and sha256 were read */
+    int changed;               /* the file replaces an entry of its path */
+};
+
 struct walk_file {
     char *path;       /* owned by the walk */
     int64_t size, mtime_ns; /* as stat() gave them (0 when it failed) */
     uint64_t ino, dev;
+    struct walk_facts *facts; /* NULL, or owned by the walk */
 };
 
 struct walk {
