@@ -12,34 +12,56 @@
 #include "commands.h"
 
 const char cmd_index_help[] =
-    "usage: clippie index [-m MODEL] [-j N] [--exclude GLOB]... [--shard K/N] [INDEX] [PATH...]\n"
+    "usage: clippie index [-m MODEL] [-j N] [--exclude PATTERN]... [--shard K/N] [INDEX] [PATH...]\n"
     "       clippie index --dump [-f raw|csv|npy] [-n] [--names FILE] [-0] INDEX\n"
+    "       clippie index --info [INDEX]\n"
+    "       clippie index --forget PATH [INDEX]\n"
     "       clippie index --merge OUT IN...\n"
     "\n"
     "Keeps the vectors of a photo library up to date in INDEX (an SQLite file):\n"
     "files not in it are embedded, files whose size, mtime or inode changed are\n"
     "embedded again, files gone from the PATHs are removed; files unchanged are\n"
-    "not even opened. Without PATHs, the roots recorded by earlier runs are\n"
-    "refreshed. Search it with 'clippie search TEXT'.\n"
+    "not even opened. A file moved or renamed (same device, inode, size and\n"
+    "mtime) keeps its vector, and so does a copy of a known file (same bytes):\n"
+    "nothing is decoded for them. A file that cannot be read is recorded and\n"
+    "not tried again until it changes. Without PATHs, the folders recorded by\n"
+    "earlier runs are refreshed. Search it with 'clippie search TEXT'.\n"
     "\n"
     "When the first argument is an existing folder, every argument is a PATH\n"
     "and INDEX is the default index: $CLIPPIE_INDEX, else\n"
     "$XDG_DATA_HOME/clippie/photos.clippie (~/.local/share by default). A\n"
     "regular file, or a name that does not exist, is the INDEX. A new INDEX\n"
-    "needs PATHs that exist: otherwise nothing is created.\n"
+    "needs PATHs that exist: otherwise nothing is created. PATHs are recorded\n"
+    "as their real paths: a folder inside a recorded one adds nothing, one\n"
+    "holding recorded ones takes their place.\n"
     "\n"
     "%s"
     "  -j, --jobs N     decode and resize with N threads (default: the cores)\n"
-    "  --exclude GLOB   leave out files whose path or name matches GLOB\n"
+    "  --exclude PATTERN  leave out what PATTERN matches: the path relative to\n"
+    "                   its folder ('2019/drafts'), or any one name in it\n"
+    "                   ('broken', '*.tmp'); repeatable\n"
     "  --shard K/N      index only the files whose path hashes to shard K of N\n"
     "                   (0 <= K < N): N machines build N indexes, which\n"
     "                   similarity searches together or --merge combines\n"
     CLI_IMAGE_HELP
-    "                   (--no-exif-orientation and --draft are recorded: later\n"
-    "                   runs must agree)\n"
+    "                   (the model, these options, --exclude and --shard are\n"
+    "                   recorded by the first run and used by later ones;\n"
+    "                   another value is refused)\n"
     "  --dump           write the vectors in path order to standard output, as\n"
     "                   embed-image does (-f, -n, --names, -0)\n"
-    "  --merge          combine the indexes IN... (same model) into OUT\n"
+    "  --info           print the model, folders, excludes, options, counts and\n"
+    "                   last refresh, and the files that could not be read\n"
+    "  --forget PATH    drop the recorded folder PATH and every entry under it\n"
+    "                   (a missing folder keeps its entries until then)\n"
+    "  --merge          combine the indexes IN... (same model) into OUT, built\n"
+    "                   beside it: an existing OUT is replaced by exactly the\n"
+    "                   union of the inputs, or, when one cannot be merged,\n"
+    "                   left as it was\n"
+    "\n"
+    "The closing line counts what was stored: 'N new, N changed, N moved,\n"
+    "N removed, N unchanged, N skipped', then ', N still unreadable' for\n"
+    "files that failed before and have not changed (they do not make the run\n"
+    "exit 1; those that fail now do).\n"
     "\n"
     "Each batch of files is committed on its own: a run killed at any moment\n"
     "loses at most the batch in flight, and the next run goes on from there.\n"
@@ -133,6 +155,11 @@ static int parse_index(int argc, char **argv, struct index_opts *o)
     }
     if (o->dump + o->merge + o->info + o->forget > 1)
         return cli_usage("index", "--dump, --merge, --info and --forget do not go together");
+    if ((o->info || o->forget) && optind == argc) { /* the default index's */
+        o->index = cli_default_index();
+        o->rest = argv + argc;
+        return 0;
+    }
     if (optind == argc)
         return cli_usage("index", "needs an INDEX");
     if ((o->dump || o->info || o->forget) && argc - optind != 1)

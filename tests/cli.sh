@@ -379,6 +379,7 @@ expect 0 env -u CLIPPIE_INDEX XDG_DATA_HOME="$tmp/xdg" "$bin" index -m img.weigh
 [ -f "$tmp/xdg/clippie/photos.clippie" ] && ok || bad "no default index under XDG_DATA_HOME"
 expect 0 env CLIPPIE_INDEX="$tmp/env.clippie" "$bin" index -m img.weights lib; has err "5 new"
 [ -f "$tmp/env.clippie" ] && ok || bad "no index at \$CLIPPIE_INDEX"
+expect 0 env CLIPPIE_INDEX="$tmp/env.clippie" "$bin" index --info; has out "^photos: 5\$"
 # an image query is preprocessed as the index's photos were: itself at 1.000000
 mkdir -p turned; cp "$fix/img-orient6.jpg" turned/
 expect 0 "$bin" index -m img.weights --no-exif-orientation noexif.clippie turned
