@@ -66,7 +66,7 @@ int main(int argc, char **argv)
                                           (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, st.st_ino,
                                           st.st_dev, &facts[i]};
             /* what index_plan finds in an empty file: its hash, no EXIF date */
-            facts[i] = (struct walk_facts){.date = st.st_mtim.tv_sec, .sha256 = EMPTY_SHA256, .known = 1};
+            facts[i] = (struct walk_facts){.date = st.st_mtim.tv_sec, .sha256 = EMPTY_SHA256, .hashed = 1, .known = 1};
             ptrs[i] = &files[i];
             float *v = vecs + i * (size_t)m.dim;
             for (int k = 0; k < m.dim; k++)

@@ -80,9 +80,10 @@ static const struct schema_entry {
      " ino INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID"},
     {"table", "clippie_excludes", "clippie_excludes",
      "CREATE TABLE clippie_excludes(pattern BLOB PRIMARY KEY) WITHOUT ROWID"},
-    /* an entry's date (wall-clock seconds) and its bytes' SHA-256 */
+    /* an entry's date (wall-clock seconds) and its bytes' SHA-256 (NULL
+     * for an entry dated after the fact: its bytes were not all read) */
     {"table", "clippie_info", "clippie_info",
-     "CREATE TABLE clippie_info(id INTEGER PRIMARY KEY, date INTEGER NOT NULL, sha256 BLOB NOT NULL)"},
+     "CREATE TABLE clippie_info(id INTEGER PRIMARY KEY, date INTEGER NOT NULL, sha256 BLOB)"},
     {"index", "clippie_info_sha256", "clippie_info", "CREATE INDEX clippie_info_sha256 ON clippie_info(sha256)"},
 };
 #define SCHEMA_ENTRIES (sizeof schema / sizeof schema[0])
@@ -862,30 +863,93 @@ static int blob_vs_file(const void *key, const void *file)
     return r ? r : (b->n > n) - (b->n < n);
 }
 
-/* What a file's bytes say: its SHA-256 and its date (EXIF's, else the
- * mtime as wall-clock time in the local zone, as EXIF records it). -1
- * when it cannot be read (it is then left to the decoder to say why). */
-static int facts_of(struct walk_file *f, int changed)
+#define HEAD_BYTES (1 << 20) /* where a JPEG's EXIF is: the whole file is read only when it has none there */
+
+/* The mtime as wall-clock seconds in the local zone, as EXIF records dates. */
+static int64_t local_mtime(const struct walk_file *f)
 {
-    unsigned char *buf;
-    size_t len;
+    time_t t = (time_t)(f->mtime_ns / 1000000000);
+    struct tm tm;
+    return localtime_r(&t, &tm) ? (int64_t)t + tm.tm_gmtoff : (int64_t)t;
+}
+
+/* What a file's bytes say, into f->facts: its date (EXIF's, else the
+ * mtime's) and, when f->facts->hashed asks, its SHA-256 (else only its
+ * first HEAD_BYTES are read, unless the date is not among them). known
+ * stays 0 when it cannot be read (the decoder will then say why). */
+static void read_facts(struct walk_file *f)
+{
+    struct walk_facts *x = f->facts;
+    unsigned char *buf = NULL;
+    size_t len = 0;
     char e[ERR_LEN];
-    struct sha256_ctx h;
+    if (!x->hashed && f->size > HEAD_BYTES) {
+        int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        ssize_t n = fd >= 0 && (buf = malloc(HEAD_BYTES)) ? util_read_full(fd, buf, HEAD_BYTES, 0) : -1;
+        if (fd >= 0)
+            close(fd);
+        int dated = n > 0 && image_date(buf, (size_t)n, &x->date) == 0;
+        free(buf);
+        buf = NULL;
+        if (n <= 0)
+            return;
+        if (dated) {
+            x->known = 1;
+            return;
+        }
+    }
+    if (util_read_file(f->path, (size_t)1 << 31, &buf, &len, e) < 0)
+        return;
+    if (x->hashed) {
+        struct sha256_ctx h;
+        sha256_init(&h);
+        sha256_update(&h, len, buf);
+        sha256_digest(&h, sizeof x->sha256, x->sha256);
+    }
+    if (image_date(buf, len, &x->date) < 0)
+        x->date = local_mtime(f);
+    x->known = 1;
+    free(buf);
+}
+
+/* The facts of files[which[0..n)], on every core (reading is most of a
+ * first index's plan). */
+struct facts_job {
+    struct walk *files;
+    const size_t *which;
+    size_t n, t, threads;
+};
+
+static void *facts_thread(void *arg)
+{
+    struct facts_job *j = arg;
+    for (size_t i = j->t; i < j->n; i += j->threads)
+        read_facts(&j->files->files[j->which[i]]);
+    return NULL;
+}
+
+static void read_all_facts(struct walk *files, const size_t *which, size_t n)
+{
+    struct facts_job jobs[UTIL_MAX_THREADS];
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = util_threads((int)(n < (size_t)(cores > 0 ? cores : 1) ? n : (size_t)cores));
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (struct facts_job){files, which, n, (size_t)t, (size_t)threads};
+    if (n)
+        util_parallel(facts_thread, jobs, sizeof *jobs, threads);
+}
+
+/* Asks for file at's facts: -1 when out of memory. */
+static int want_facts(struct walk *files, size_t at, int hashed, int changed, size_t **which, size_t *n, size_t *cap)
+{
+    struct walk_file *f = &files->files[at];
     if (!f->facts && !(f->facts = calloc(1, sizeof *f->facts)))
         return -1;
+    f->facts->hashed = hashed;
     f->facts->changed = changed;
-    if (util_read_file(f->path, (size_t)1 << 31, &buf, &len, e) < 0)
+    if (util_grow(which, cap, *n + 1, sizeof **which, SIZE_MAX / 16) < 0)
         return -1;
-    sha256_init(&h);
-    sha256_update(&h, len, buf);
-    sha256_digest(&h, sizeof f->facts->sha256, f->facts->sha256);
-    if (image_date(buf, len, &f->facts->date) < 0) {
-        time_t t = (time_t)(f->mtime_ns / 1000000000);
-        struct tm tm;
-        f->facts->date = localtime_r(&t, &tm) ? (int64_t)t + tm.tm_gmtoff : (int64_t)t;
-    }
-    f->facts->known = 1;
-    free(buf);
+    (*which)[(*n)++] = at;
     return 0;
 }
 
@@ -1014,25 +1078,24 @@ static int scan_failed(struct index *ix, const struct walk_file **sorted, size_t
 }
 
 /* New files: moved (the inode, size and mtime of an entry gone), copies
- * (the bytes of a known entry), or to embed. */
+ * (the bytes of a known entry), or to embed; changed files to embed;
+ * unchanged ones without a date given theirs. */
 static int plan_new(struct index *ix, struct walk *files, const struct walk_file **sorted, size_t m, char *seen,
                     struct gone_entry *gone, size_t ngone, struct index_plan *p, char *err)
 {
-    size_t rcap = 0;
-    sqlite3_stmt *st = ix->extended ? prepare(ix, "SELECT id FROM clippie_info WHERE sha256 = ? LIMIT 1", err) : NULL;
-    int rc = !ix->extended || st ? 0 : -1;
+    size_t rcap = 0, *which = NULL, nwhich = 0, wcap = 0;
+    int rc = 0;
     qsort(gone, ngone, sizeof *gone, by_inode);
     for (size_t i = 0; !rc && i < m; i++) {
-        struct walk_file *f = &files->files[sorted[i] - files->files];
         size_t at = (size_t)(sorted[i] - files->files);
+        const struct walk_file *f = sorted[i];
         if (seen[i] == 2 || seen[i] == 4) {
             seen[i] == 2 ? p->nunchanged++ : p->nknown++;
             continue;
         }
         if (seen[i] == 3) { /* unchanged, from before dates were recorded */
             p->nunchanged++;
-            if (facts_of(f, 0) == 0 && util_grow(&p->dated, &p->dcap, p->ndated + 1, sizeof *p->dated, SIZE_MAX / 16) == 0)
-                p->dated[p->ndated++] = at;
+            rc = want_facts(files, at, 0, 0, &which, &nwhich, &wcap);
             continue;
         }
         if (!seen[i]) {
@@ -1040,28 +1103,45 @@ static int plan_new(struct index *ix, struct walk *files, const struct walk_file
             struct gone_entry *g = bsearch(&key, gone, ngone, sizeof *gone, by_inode);
             if (g && !g->taken && g->size == f->size && g->mtime_ns == f->mtime_ns) {
                 g->taken = 1;
-                if (add_reuse(p, &rcap, at, g->id, 1) < 0)
-                    rc = error(err, "out of memory");
+                rc = add_reuse(p, &rcap, at, g->id, 1);
                 continue;
             }
         }
-        int known = facts_of(f, seen[i] == 1) == 0;
-        int64_t id = known && st && !seen[i] ? entry_of_hash(ix, st, f->facts->sha256) : 0;
+        rc = want_facts(files, at, 1, seen[i] == 1, &which, &nwhich, &wcap);
+    }
+    if (rc) {
+        free(which);
+        return error(err, "out of memory");
+    }
+    read_all_facts(files, which, nwhich);
+    sqlite3_stmt *st = ix->extended ? prepare(ix, "SELECT id FROM clippie_info WHERE sha256 = ? LIMIT 1", err) : NULL;
+    rc = !ix->extended || st ? 0 : -1;
+    for (size_t k = 0; !rc && k < nwhich; k++) {
+        struct walk_file *f = &files->files[which[k]];
+        if (!f->facts->hashed) { /* an unchanged file dated */
+            if (f->facts->known && util_grow(&p->dated, &p->dcap, p->ndated + 1, sizeof *p->dated, SIZE_MAX / 16) < 0)
+                rc = error(err, "out of memory");
+            else if (f->facts->known)
+                p->dated[p->ndated++] = which[k];
+            continue;
+        }
+        int64_t id = st && f->facts->known && !f->facts->changed ? entry_of_hash(ix, st, f->facts->sha256) : 0;
         if (id) {
             struct gone_entry *g = NULL;
-            for (size_t k = 0; k < ngone && !g; k++) /* a move across disks: the bytes of an entry gone */
-                if (gone[k].id == id && !gone[k].taken)
-                    g = &gone[k];
+            for (size_t j = 0; j < ngone && !g; j++) /* a move across disks: the bytes of an entry gone */
+                if (gone[j].id == id && !gone[j].taken)
+                    g = &gone[j];
             if (g)
                 g->taken = 1;
-            if (add_reuse(p, &rcap, at, id, g != NULL) < 0)
+            if (add_reuse(p, &rcap, which[k], id, g != NULL) < 0)
                 rc = error(err, "out of memory");
             continue;
         }
-        seen[i] ? p->nchanged++ : p->nnew++;
-        p->todo[p->ntodo++] = at;
+        f->facts->changed ? p->nchanged++ : p->nnew++;
+        p->todo[p->ntodo++] = which[k];
     }
     sqlite3_finalize(st);
+    free(which);
     for (size_t k = 0; !rc && k < ngone; k++)
         if (!gone[k].taken)
             p->gone[p->ngone++] = gone[k].id;
@@ -1122,7 +1202,10 @@ static int put_info(struct index *ix, sqlite3_stmt *si, int64_t id, const struct
         return 0;
     sqlite3_bind_int64(si, 1, id);
     sqlite3_bind_int64(si, 2, f->facts->date);
-    sqlite3_bind_blob(si, 3, f->facts->sha256, 32, SQLITE_STATIC);
+    if (f->facts->hashed)
+        sqlite3_bind_blob(si, 3, f->facts->sha256, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(si, 3);
     int rc = step(ix, si) == SQLITE_DONE ? 0 : db_error(ix, err);
     sqlite3_reset(si);
     return rc;

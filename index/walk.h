@@ -26,7 +26,8 @@
 struct walk_facts {
     int64_t date;              /* wall-clock seconds: EXIF's date, else the mtime's */
     unsigned char sha256[32];
-    int known;                 /* date and sha256 were read */
+    int hashed;                /* sha256 is wanted (else the date alone) */
+    int known;                 /* the file was read: date (and sha256 when hashed) */
     int changed;               /* the file replaces an entry of its path */
 };
 
