@@ -15,6 +15,7 @@
 #include "modelcfg.h"
 #include "pickle.h"
 #include "safetensors.h"
+#include "spm.h"
 
 /* libzip is loaded on first use (util.h): only convert reads zip archives */
 #define ZIP_API(X) X(zip_libzip_version) X(zip_fdopen) X(zip_discard) X(zip_error_init_with_code) X(zip_error_strerror) X(zip_error_fini) X(zip_strerror) X(zip_get_num_entries) X(zip_get_name) X(zip_name_locate) X(zip_stat_index) X(zip_fopen_index) X(zip_fread) X(zip_fclose) X(zip_file_strerror)
@@ -57,8 +58,9 @@ static const char *const folder_files[] = {"open_clip_model.safetensors", "open_
                                            "model.safetensors", "pytorch_model.bin"};
 
 /* The tensor names: OpenAI's (OpenAI's .pt and OpenCLIP, maybe under a
- * prefix) or transformers' CLIPModel's. */
-enum family { OPENAI_JIT, OPENCLIP, HF };
+ * prefix), transformers' CLIPModel's, or OpenCLIP's SigLIP 2 (timm's image
+ * tower, "text." before the text tower's). */
+enum family { OPENAI_JIT, OPENCLIP, HF, OC_SIGLIP, HF_SIGLIP };
 
 struct ckpt {
     const char *path;   /* the tensors' file */
@@ -77,6 +79,7 @@ struct ckpt {
     char prefix[256];   /* before every name, e.g. "state_dict.module." */
     enum family family;
     int dtype;          /* what the large matrices are stored as: enum weights_dtype, or -1 as they are */
+    struct spm_build spm; /* SigLIP: the tokenizer's tables, from tokenizer.json */
     char *err;
 };
 
@@ -369,6 +372,24 @@ static const struct { const char *part, *what; } telltales[] = {
 /* The family by the names of the tensors. */
 static int detect_family(struct ckpt *c, struct convert_info *info)
 {
+    if (!c->jit && find_anchor(c, "visual.trunk.attn_pool.latent")) {
+        char text[300];
+        snprintf(text, sizeof text, "%stext.token_embedding.weight", c->prefix);
+        if (find_index(c, text) >= 0) {
+            c->family = OC_SIGLIP;
+            info->family = "OpenCLIP SigLIP 2";
+            return 0;
+        }
+    }
+    if (!c->jit && find_anchor(c, "vision_model.head.probe")) {
+        char text[300];
+        snprintf(text, sizeof text, "%stext_model.head.weight", c->prefix);
+        if (find_index(c, text) >= 0) {
+            c->family = HF_SIGLIP;
+            info->family = "Hugging Face SiglipModel";
+            return 0;
+        }
+    }
     for (size_t k = 0; k < c->ntensors; k++)
         for (size_t t = 0; t < sizeof telltales / sizeof telltales[0]; t++)
             if (strstr(c->tensors[k].name, telltales[t].part))
@@ -459,23 +480,118 @@ static int hf_name(const char *name, int piece, char *buf, size_t cap, int *tran
     return 0;
 }
 
+/* OpenCLIP's SigLIP names (timm's image tower) for ours (weights.c's siglip_specs) */
+static const struct { const char *ours, *theirs; } siglip_names[] = {
+    {"visual.conv1.", "visual.trunk.patch_embed.proj."},
+    {"visual.positional_embedding", "visual.trunk.pos_embed"},
+    {"visual.ln_post.", "visual.trunk.norm."},
+    {"visual.attn_pool.", "visual.trunk.attn_pool."},
+    {"visual.transformer.resblocks.", "visual.trunk.blocks."},
+    {"logit_", "logit_"},
+    {"", "text."}, /* the text tower's, last: it matches every name */
+};
+
+static const struct { const char *ours, *theirs; } siglip_block[] = {
+    {"ln_1.", "norm1."}, {"ln_2.", "norm2."}, {"attn.in_proj_weight", "attn.qkv.weight"},
+    {"attn.in_proj_bias", "attn.qkv.bias"}, {"attn.out_proj.", "attn.proj."}, {"mlp.c_fc.", "mlp.fc1."},
+    {"mlp.c_proj.", "mlp.fc2."},
+};
+
+/* transformers' SiglipModel names for ours that are not CLIPModel's; rows
+ * [first, first + rows) of the tensor when rows is not 0 (q, k and v of
+ * the head's nn.MultiheadAttention are one in_proj there, in units of the width) */
+static const struct { const char *ours, *hf; int first, rows; } hf_siglip_names[] = {
+    {"logit_bias", "logit_bias", 0, 0},
+    {"text_projection.weight", "text_model.head.weight", 0, 0},
+    {"text_projection.bias", "text_model.head.bias", 0, 0},
+    {"visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight", 0, 0},
+    {"visual.conv1.bias", "vision_model.embeddings.patch_embedding.bias", 0, 0},
+    {"visual.attn_pool.latent", "vision_model.head.probe", 0, 0},
+    {"visual.attn_pool.q.weight", "vision_model.head.attention.in_proj_weight", 0, 1},
+    {"visual.attn_pool.q.bias", "vision_model.head.attention.in_proj_bias", 0, 1},
+    {"visual.attn_pool.kv.weight", "vision_model.head.attention.in_proj_weight", 1, 2},
+    {"visual.attn_pool.kv.bias", "vision_model.head.attention.in_proj_bias", 1, 2},
+    {"visual.attn_pool.proj.", "vision_model.head.attention.out_proj.", 0, 0},
+    {"visual.attn_pool.norm.", "vision_model.head.layernorm.", 0, 0},
+    {"visual.attn_pool.mlp.", "vision_model.head.mlp.", 0, 0},
+};
+
+/* transformers' SiglipModel name for ours into buf (CLIPModel's where they
+ * agree, q, k, v pieces included); the rows *first, *rows of it that are
+ * ours (0, 0: all); the number of pieces, 0 when none. */
+static int hf_siglip_name(const char *name, int piece, char *buf, size_t cap, int *first, int *rows)
+{
+    *first = *rows = 0;
+    for (size_t k = 0; k < sizeof hf_siglip_names / sizeof hf_siglip_names[0]; k++) {
+        size_t n = strlen(hf_siglip_names[k].ours);
+        if (!strncmp(name, hf_siglip_names[k].ours, n)) {
+            snprintf(buf, cap, "%s%s", hf_siglip_names[k].hf, name + n);
+            *first = hf_siglip_names[k].first;
+            *rows = hf_siglip_names[k].rows;
+            return 1;
+        }
+    }
+    int transposed;
+    return hf_name(name, piece, buf, cap, &transposed); /* never transposed: SigLIP has no CLIP projections */
+}
+
+/* OpenCLIP's SigLIP name for ours into buf. */
+static void siglip_name(const char *name, char *buf, size_t cap)
+{
+    size_t k = 0;
+    while (strncmp(name, siglip_names[k].ours, strlen(siglip_names[k].ours)))
+        k++;
+    const char *rest = name + strlen(siglip_names[k].ours);
+    if (strcmp(siglip_names[k].ours, "visual.transformer.resblocks.")) {
+        snprintf(buf, cap, "%s%s", siglip_names[k].theirs, rest);
+        return;
+    }
+    const char *dot = strchr(rest, '.');
+    for (size_t b = 0; dot && b < sizeof siglip_block / sizeof siglip_block[0]; b++)
+        if (!strncmp(dot + 1, siglip_block[b].ours, strlen(siglip_block[b].ours))) {
+            snprintf(buf, cap, "visual.trunk.blocks.%.*s.%s%s", (int)(dot - rest), rest, siglip_block[b].theirs,
+                     dot + 1 + strlen(siglip_block[b].ours));
+            return;
+        }
+    snprintf(buf, cap, "%s", name); /* not found: named in the message */
+}
+
 /* The checkpoint's tensors that make the model's tensor `name`, as views in
  * the model's layout (transformers' projections transposed): their count
  * (3 for the q, k, v of a Hugging Face in_proj, else 1) and their indexes;
  * 0 with err naming the tensor when one is missing. */
 static int resolve(struct ckpt *c, const char *name, struct pickle_tensor out[3], size_t idx[3])
 {
-    int n = 1, transposed = 0;
+    int n = 1, transposed = 0, first = 0, rows = 0;
     for (int k = 0; k < n; k++) {
         char hf[300], full[600];
         if (c->family == HF && !(n = hf_name(name, k, hf, sizeof hf, &transposed)))
             return error(c->err, "%s: no Hugging Face tensor for %s", c->path, name), 0;
-        snprintf(full, sizeof full, "%s%s", c->prefix, c->family == HF ? hf : name);
+        if (c->family == HF_SIGLIP && !(n = hf_siglip_name(name, k, hf, sizeof hf, &first, &rows)))
+            return error(c->err, "%s: no Hugging Face tensor for %s", c->path, name), 0;
+        if (c->family == OC_SIGLIP)
+            siglip_name(name, hf, sizeof hf);
+        snprintf(full, sizeof full, "%s%s", c->prefix, c->family == OPENAI_JIT || c->family == OPENCLIP ? name : hf);
         ssize_t i = find_index(c, full);
         if (i < 0)
             return error(c->err, "%s: missing tensor %s", c->path, full), 0;
         out[k] = c->tensors[i];
         idx[k] = (size_t)i;
+        /* timm's pos_embed [1, N, W], latent or probe [1, 1, W], transformers'
+         * logit_scale and logit_bias [1]: the leading ones dropped */
+        int siglip = c->family == OC_SIGLIP || c->family == HF_SIGLIP;
+        while (siglip && out[k].ndim > 0 && out[k].size[0] == 1 &&
+               (strstr(name, "positional_embedding") || strstr(name, "latent") || !strncmp(name, "logit_", 6))) {
+            memmove(out[k].size, out[k].size + 1, (size_t)(out[k].ndim - 1) * sizeof out[k].size[0]);
+            memmove(out[k].stride, out[k].stride + 1, (size_t)(out[k].ndim - 1) * sizeof out[k].stride[0]);
+            out[k].ndim--;
+        }
+        /* the head's q rows, or its k and v rows, of an in_proj [3W, ...]: a view of them */
+        if (rows && out[k].ndim >= 1 && out[k].size[0] % 3 == 0) {
+            uint64_t W = out[k].size[0] / 3;
+            out[k].offset += (uint64_t)first * W * out[k].stride[0];
+            out[k].size[0] = (uint64_t)rows * W;
+        }
         if (transposed && out[k].ndim == 2) {
             uint64_t s = out[k].size[0], t = out[k].stride[0];
             out[k].size[0] = out[k].size[1], out[k].stride[0] = out[k].stride[1];
@@ -500,10 +616,12 @@ static int need(struct ckpt *c, const char *name, int ndim, struct pickle_tensor
 
 static uint32_t count_layers(struct ckpt *c, int visual)
 {
-    static const char *const towers[2][2] = {{"transformer.resblocks.", "visual.transformer.resblocks."},
-                                             {"text_model.encoder.layers.", "vision_model.encoder.layers."}};
+    static const char *const towers[3][2] = {{"transformer.resblocks.", "visual.transformer.resblocks."},
+                                             {"text_model.encoder.layers.", "vision_model.encoder.layers."},
+                                             {"text.transformer.resblocks.", "visual.trunk.blocks."}};
     char prefix[400];
-    size_t pl = (size_t)snprintf(prefix, sizeof prefix, "%s%s", c->prefix, towers[c->family == HF][visual]);
+    size_t pl = (size_t)snprintf(prefix, sizeof prefix, "%s%s", c->prefix,
+                                 towers[c->family == HF || c->family == HF_SIGLIP ? 1 : c->family == OC_SIGLIP ? 2 : 0][visual]);
     uint64_t layers = 0;
     for (size_t k = 0; k < c->ntensors; k++) {
         const char *name = c->tensors[k].name;
@@ -521,9 +639,45 @@ static uint32_t dim(const struct pickle_tensor *t, int d)
     return t->size[d] > UINT32_MAX ? UINT32_MAX : (uint32_t)t->size[d];
 }
 
+/* SigLIP's shapes: no class token, the projection a Linear [E, Wt]. */
+static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
+{
+    struct pickle_tensor conv = {0}, vpos = {0}, proj = {0}, pos = {0}, tok = {0}, lnf = {0}, vfc = {0}, tfc = {0};
+    if (need(c, "visual.conv1.weight", 4, &conv) < 0 || need(c, "visual.positional_embedding", 2, &vpos) < 0 ||
+        need(c, "text_projection.weight", 2, &proj) < 0 || need(c, "positional_embedding", 2, &pos) < 0 ||
+        need(c, "token_embedding.weight", 2, &tok) < 0 || need(c, "ln_final.weight", 1, &lnf) < 0 ||
+        need(c, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, &vfc) < 0 ||
+        need(c, "transformer.resblocks.0.mlp.c_fc.weight", 2, &tfc) < 0)
+        return -1;
+    uint64_t cells = vpos.size[0], grid = 0;
+    while ((grid + 1) * (grid + 1) <= cells && grid < 65536)
+        grid++;
+    if (grid * grid != cells || !grid)
+        return error(c->err, "%s: the image tower's position embedding has %llu rows, not a square grid", c->path,
+                     (unsigned long long)vpos.size[0]);
+    *cfg = (struct weights_config){
+        .family = WEIGHTS_SIGLIP,
+        .embed_dim = dim(&proj, 0),
+        .vision_width = dim(&conv, 0),
+        .vision_layers = count_layers(c, 1),
+        .vision_patch = dim(&conv, 3),
+        .vision_grid = (uint32_t)grid,
+        .context_length = dim(&pos, 0),
+        .vocab_size = dim(&tok, 0),
+        .text_width = dim(&lnf, 0),
+        .text_layers = count_layers(c, 0),
+        .vision_mlp = dim(&vfc, 0),
+        .text_mlp = dim(&tfc, 0),
+        .text_pool = WEIGHTS_POOL_LAST,
+    };
+    return 0;
+}
+
 /* Everything the shapes tell: widths, layers, patch, grid, MLP widths. */
 static int infer_shapes(struct ckpt *c, struct weights_config *cfg)
 {
+    if (c->family == OC_SIGLIP || c->family == HF_SIGLIP)
+        return infer_siglip(c, cfg);
     struct pickle_tensor conv = {0}, vpos = {0}, proj = {0}, pos = {0}, tok = {0}, lnf = {0}, vfc = {0}, tfc = {0};
     if (need(c, "visual.conv1.weight", 4, &conv) < 0 || need(c, "visual.positional_embedding", 2, &vpos) < 0 ||
         need(c, "text_projection", 2, &proj) < 0 || need(c, "positional_embedding", 2, &pos) < 0 ||
@@ -558,7 +712,8 @@ static int infer_shapes(struct ckpt *c, struct weights_config *cfg)
 
 /* Reads dir/name into a malloc'd buffer; NULL with *absent set when there
  * is no such file, NULL with err set when it cannot be read. */
-static char *read_config(struct ckpt *c, const char *name, size_t *len, int *absent, struct convert_info *info)
+static char *read_config(struct ckpt *c, const char *name, size_t limit, size_t *len, int *absent,
+                         struct convert_info *info)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -577,8 +732,8 @@ static char *read_config(struct ckpt *c, const char *name, size_t *len, int *abs
         return NULL;
     }
     char *buf = NULL;
-    if (st.st_size > MODELCFG_MAX_JSON)
-        error(c->err, "%s: %lld bytes, more than a config's %u", path, (long long)st.st_size, MODELCFG_MAX_JSON);
+    if ((uint64_t)st.st_size > limit)
+        error(c->err, "%s: %lld bytes, more than the %zu read", path, (long long)st.st_size, limit);
     else if (!(buf = malloc((size_t)st.st_size + 1)))
         error(c->err, "out of memory");
     else if (read_at(fd, buf, (size_t)st.st_size, 0) < 0) {
@@ -600,25 +755,34 @@ static char *read_config(struct ckpt *c, const char *name, size_t *len, int *abs
 static int load_config(struct ckpt *c, struct modelcfg *m, int *have, struct convert_info *info)
 {
     size_t len = 0, plen = 0;
-    int absent = 0, pabsent = 0, rc = -1;
+    int absent = 0, pabsent = 0, rc = -1, hf = c->family == HF || c->family == HF_SIGLIP,
+        siglip = c->family == OC_SIGLIP || c->family == HF_SIGLIP;
     char why[ERR_LEN], *json = NULL, *pre = NULL;
     *have = 0;
     if (c->family == OPENAI_JIT)
         return 0;
-    json = read_config(c, c->family == HF ? "config.json" : "open_clip_config.json", &len, &absent, info);
+    json = read_config(c, hf ? "config.json" : "open_clip_config.json", MODELCFG_MAX_JSON, &len, &absent, info);
     if (!json && !absent)
         return -1;
     if (c->family == OPENCLIP && absent)
         return 0;
-    if (c->family == HF && !absent && !(pre = read_config(c, "preprocessor_config.json", &plen, &pabsent, info)) && !pabsent)
+    if (c->family == OC_SIGLIP && absent)
+        return error(c->err, "%s: a SigLIP checkpoint needs open_clip_config.json beside it (in %s)", c->path, c->dir);
+    if (hf && !absent && !(pre = read_config(c, "preprocessor_config.json", MODELCFG_MAX_JSON, &plen, &pabsent, info)) &&
+        !pabsent)
         goto done;
-    if (c->family == HF && (absent || pabsent)) {
-        error(c->err, "%s: a Hugging Face CLIPModel needs config.json and preprocessor_config.json beside it (in %s)",
-              c->path, c->dir);
+    if (hf && (absent || pabsent)) {
+        error(c->err, "%s: a Hugging Face %s needs config.json and preprocessor_config.json beside it (in %s)", c->path,
+              siglip ? "SiglipModel" : "CLIPModel", c->dir);
         goto done;
     }
-    if ((c->family == HF ? modelcfg_hf(json, len, pre, plen, m, why) : modelcfg_openclip(json, len, m, why)) < 0) {
+    if ((hf ? modelcfg_hf(json, len, pre, plen, m, why) : modelcfg_openclip(json, len, m, why)) < 0) {
         error(c->err, "%s: %s", info->config, why);
+        goto done;
+    }
+    if (siglip != (m->family == WEIGHTS_SIGLIP)) {
+        error(c->err, "%s: %s is not the config of a %s", c->path, info->config,
+              siglip ? "SigLIP model (its tensors are)" : "CLIP model (its tensors are)");
         goto done;
     }
     *have = 1;
@@ -698,17 +862,86 @@ static int choose_heads(struct ckpt *c, const struct convert_opts *o, const stru
     return 0;
 }
 
+/* SigLIP's tokenizer: the folder's tokenizer.json, whose tables go into the weights file. */
+static int read_tokenizer(struct ckpt *c, struct weights_config *k)
+{
+    size_t len;
+    int absent;
+    char why[ERR_LEN], path[PATH_MAX + 16];
+    struct convert_info scratch = {0};
+    char *json = read_config(c, "tokenizer.json", SPM_MAX_JSON, &len, &absent, &scratch);
+    snprintf(path, sizeof path, "%s/tokenizer.json", c->dir);
+    if (!json && absent)
+        return error(c->err, "%s: no tokenizer.json beside it (in %s)%s", c->path, c->dir,
+                     k->vocab_size == 32000 || k->vocab_size == 250000
+                         ? ": SigLIP v1 (a T5 SentencePiece vocabulary of 32,000 or 250,000 pieces, no tokenizer.json)"
+                           " is not supported, only SigLIP 2"
+                         : "");
+    if (!json)
+        return -1;
+    int rc = spm_build(json, len, &c->spm, why);
+    free(json);
+    if (rc < 0)
+        return error(c->err, "%s: %s", path, why);
+    if (c->spm.t.vocab > k->vocab_size || c->spm.eos < 0 || c->spm.pad < 0)
+        return error(c->err, "%s: %s has %u pieces%s, the model's vocabulary %u", c->path, path, c->spm.t.vocab,
+                     c->spm.eos < 0 || c->spm.pad < 0 ? " and no <eos> or <pad>" : "", k->vocab_size);
+    k->eos_id = (uint32_t)c->spm.eos;
+    k->pad_id = (uint32_t)c->spm.pad;
+    k->tok_merges = c->spm.t.n_merges;
+    k->tok_chars = c->spm.t.n_chars;
+    k->tok_added = c->spm.t.n_added;
+    k->tok_strings = c->spm.t.strings_len;
+    k->tok_unk = c->spm.t.unk < 0 ? UINT32_MAX : (uint32_t)c->spm.t.unk;
+    return 0;
+}
+
+/* SigLIP: everything from the config (no option may contradict it) and tokenizer.json. */
+static int configure_siglip(struct ckpt *c, const struct convert_opts *o, const struct modelcfg *m,
+                            struct convert_info *info)
+{
+    struct weights_config *k = &info->cfg;
+    static const char *const names[] = {"quick_gelu", "gelu", "gelu_tanh"};
+    if (o->activation >= 0 && o->activation != m->activation)
+        return error(c->err, "%s: %s %s activation %s, --activation %s contradicts it", c->path, info->config,
+                     c->family == OC_SIGLIP ? "names a timm model of" : "says", names[m->activation],
+                     names[o->activation]);
+    if (o->vision_heads && (o->vision_heads != m->vision_heads || o->text_heads != m->text_heads))
+        return error(c->err, "%s: %s says %u,%u heads, --heads %u,%u contradicts it", c->path, info->config,
+                     m->vision_heads, m->text_heads, o->vision_heads, o->text_heads);
+    k->activation = (uint32_t)m->activation;
+    k->text_activation = (uint32_t)m->text_activation;
+    k->vision_heads = m->vision_heads;
+    k->text_heads = m->text_heads;
+    k->ln_eps = m->ln_eps;
+    k->resize = m->resize;
+    memcpy(k->image_mean, m->image_mean, sizeof k->image_mean);
+    memcpy(k->image_std, m->image_std, sizeof k->image_std);
+    info->activation_from = info->heads_from = info->config;
+    return read_tokenizer(c, k);
+}
+
 /* The config: what the shapes do not tell, checked against what they do. */
 static int configure(struct ckpt *c, const struct convert_opts *o, struct convert_info *info)
 {
     struct modelcfg m;
     int have;
     struct weights_config *k = &info->cfg;
-    if (infer_shapes(c, k) < 0 || load_config(c, &m, &have, info) < 0 || (have && check_config(c, &m, k, info) < 0) ||
-        choose_activation(c, o, &m, have, k, info) < 0 || choose_heads(c, o, &m, have, k, info) < 0)
+    if (infer_shapes(c, k) < 0 || load_config(c, &m, &have, info) < 0 || (have && check_config(c, &m, k, info) < 0))
+        return -1;
+    if (c->family == OC_SIGLIP || c->family == HF_SIGLIP) {
+        char why[ERR_LEN];
+        if (configure_siglip(c, o, &m, info) < 0)
+            return -1;
+        if (weights_config_check(k, why) < 0)
+            return error(c->err, "%s: unsupported model: %s", c->path, why);
+        return 0;
+    }
+    if (choose_activation(c, o, &m, have, k, info) < 0 || choose_heads(c, o, &m, have, k, info) < 0)
         return -1;
     if (have) {
         k->ln_eps = m.ln_eps;
+        k->resize = m.resize;
         if (m.have_norm) {
             memcpy(k->image_mean, m.image_mean, sizeof k->image_mean);
             memcpy(k->image_std, m.image_std, sizeof k->image_std);
@@ -993,6 +1226,8 @@ static int plan_parts(struct ckpt *c, struct weights_spec *specs, size_t n, stru
     for (size_t k = 0; k < n; k++) {
         struct pickle_tensor ts[3];
         size_t idx[3];
+        if (specs[k].table) /* the tokenizer's, from tokenizer.json */
+            continue;
         int pieces = resolve(c, specs[k].name, ts, idx);
         if (!pieces)
             return -1;
@@ -1021,6 +1256,37 @@ static int check_unused(struct ckpt *c)
         if (!c->used[k] && !strncmp(name, c->prefix, pl) && !ignorable(name + pl))
             return error(c->err, "%s: tensor %s is not part of a CLIP ViT as this converter knows it: refusing to "
                          "convert without it", c->path, name);
+    }
+    return 0;
+}
+
+/* SigLIP's tokenizer tables, from c->spm, at their offsets. */
+static int write_tables(struct ckpt *c, const struct weights_spec *specs, size_t n, const uint64_t *offsets, int fd,
+                        const char *out)
+{
+    const struct spm_tables *t = &c->spm.t;
+    for (size_t k = 0; k < n; k++) {
+        if (!specs[k].table)
+            continue;
+        const void *src = !strcmp(specs[k].name, "tokenizer.merges") ? (const void *)t->merges
+                        : !strcmp(specs[k].name, "tokenizer.chars")  ? (const void *)t->chars
+                        : !strcmp(specs[k].name, "tokenizer.bytes")  ? (const void *)t->bytes
+                        : !strcmp(specs[k].name, "tokenizer.added")  ? (const void *)t->added
+                                                                     : (const void *)t->strings;
+        /* the tables are int32 in this machine's order: the file's is little-endian */
+        size_t bytes = weights_spec_numel(&specs[k]) * weights_dtype_size(specs[k].dtype);
+        if (specs[k].dtype == WEIGHTS_I32) {
+            unsigned char *le = malloc(bytes ? bytes : 1);
+            if (!le)
+                return error(c->err, "out of memory");
+            for (size_t i = 0; i < bytes / 4; i++)
+                store_u32(le + 4 * i, (uint32_t)((const int32_t *)src)[i]);
+            int rc = write_at(fd, le, bytes, offsets[k], out, c->err);
+            free(le);
+            if (rc < 0)
+                return -1;
+        } else if (write_at(fd, src, bytes, offsets[k], out, c->err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -1055,9 +1321,10 @@ static int write_weights(struct ckpt *c, const struct weights_config *cfg, int f
     for (size_t k = 0; k < nparts; k++) {
         size_t s = (size_t)(parts[k].spec - specs), es = weights_dtype_size(specs[s].dtype);
         parts[k].out = offsets[s] + parts[k].first * es;
-        if (offsets[s] + weights_spec_numel(&specs[s]) * es > end)
-            end = offsets[s] + weights_spec_numel(&specs[s]) * es;
     }
+    for (size_t k = 0; k < n; k++)
+        if (offsets[k] + weights_spec_numel(&specs[k]) * weights_dtype_size(specs[k].dtype) > end)
+            end = offsets[k] + weights_spec_numel(&specs[k]) * weights_dtype_size(specs[k].dtype);
     qsort(parts, nparts, sizeof *parts, by_storage);
     if (!(storages = group_storages(c, parts, nparts, &nstorages)))
         goto done;
@@ -1070,6 +1337,8 @@ static int write_weights(struct ckpt *c, const struct weights_config *cfg, int f
     for (size_t k = 0; k < nstorages; k++)
         if (convert_storage(c, &storages[k], data, fd, out, info) < 0)
             goto done;
+    if (write_tables(c, specs, n, offsets, fd, out) < 0)
+        goto done;
     rc = 0;
 done:
     free(specs);
@@ -1146,6 +1415,7 @@ done:
     safetensors_close(c.sf);
     free(c.own);
     free(c.used);
+    spm_build_free(&c.spm);
     return rc;
 }
 

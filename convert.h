@@ -16,14 +16,19 @@
  *   - Hugging Face transformers CLIPModel (model.safetensors or
  *     pytorch_model.bin) with config.json and preprocessor_config.json
  *     beside it: its names mapped to OpenAI's, q, k and v joined;
+ *   - SigLIP 2: OpenCLIP's hub folders (timm's image tower, open_clip_config.json,
+ *     tokenizer.json) and transformers' SiglipModel folders (config.json,
+ *     preprocessor_config.json, tokenizer.json); the tokenizer's tables
+ *     are stored in the weights file;
  *   - a folder holding one of open_clip_model.safetensors,
  *     open_clip_pytorch_model.bin, model.safetensors, pytorch_model.bin
  *     (the first found, in that order).
  * float32, float16 or bfloat16 tensors. What neither the tensors nor a
  * config say (activation, attention heads) is taken from opts, and refused
  * with the option to pass when opts does not say either; an option that
- * contradicts the config is refused. Other model families (SigLIP, CoCa,
- * timm or ResNet towers, multilingual text) are refused by name. The large
+ * contradicts the config is refused. Other model families (SigLIP v1,
+ * NaFlex, CoCa, other timm or ResNet towers, multilingual text) are
+ * refused by name. The large
  * matrices keep the checkpoint's precision (lossless) or take the one asked
  * for; the rest is stored as float32. The output is written to a temporary
  * file beside it and renamed into place only when complete: on failure
@@ -54,7 +59,8 @@ struct convert_info {
     const char *shape;     /* "ViT-B/32" when the shapes are a released model's, else NULL */
     const char *release;   /* "ViT-B-32.pt" when the file is OpenAI's release (by SHA-256), else NULL */
     /* what was found, for the one line convert prints */
-    const char *family;    /* "OpenAI CLIP", "OpenCLIP", "OpenCLIP training checkpoint", "Hugging Face CLIPModel" */
+    const char *family;    /* "OpenAI CLIP", "OpenCLIP", "OpenCLIP training checkpoint", "Hugging Face CLIPModel",
+                              "OpenCLIP SigLIP 2", "Hugging Face SiglipModel" */
     const char *format;    /* "TorchScript archive", "torch.save archive", "safetensors" */
     const char *activation_from; /* "OpenAI's release", "--activation", or the config's file name */
     const char *heads_from;      /* likewise, or "head width 64" (heads_of_64) */

@@ -8,7 +8,8 @@ struct textenc_lane {
     struct transformer *t;
     float *x;                  /* [max_rows, Wt] residual stream, texts packed */
     float *pooled;             /* [max_rows, Wt]: the last block's end-of-text rows */
-    size_t *eot;               /* [max_rows]: row of each text's end-of-text token */
+    size_t *eot;               /* [max_rows]: row of each text's pooled token */
+    int *seq;                  /* [max_rows]: rows of each text (SigLIP: the context, padded) */
     const int32_t *const *ids; /* this lane's share of a textenc_encode call */
     const int *lens;
     float *out;
@@ -41,12 +42,13 @@ static int lane_open(struct textenc_lane *l, const struct weights *w, int max_ro
     l->x = malloc((size_t)max_rows * W * sizeof(float));
     l->pooled = malloc((size_t)max_rows * W * sizeof(float));
     l->eot = malloc((size_t)max_rows * sizeof *l->eot);
-    if (!l->x || !l->pooled || !l->eot)
+    l->seq = malloc((size_t)max_rows * sizeof *l->seq);
+    if (!l->x || !l->pooled || !l->eot || !l->seq)
         return error(err, "out of memory for the text encoder");
-    /* OpenAI's shape: heads of width 64, an MLP 4 times as wide */
+    uint32_t act = c->family == WEIGHTS_SIGLIP ? c->text_activation : c->activation;
     struct transformer_opts o = {.width = (int)W, .heads = (int)c->text_heads, .mlp = (int)c->text_mlp,
                                  .max_rows = max_rows, .max_seq = (int)c->context_length,
-                                 .activation = (enum weights_activation)c->activation, .eps = c->ln_eps,
+                                 .activation = (enum weights_activation)act, .eps = c->ln_eps,
                                  .threads = 1, .expand_floats = text_matrix_floats(w)};
     l->t = transformer_open(&o, err);
     return l->t ? 0 : -1;
@@ -58,6 +60,7 @@ static void lane_close(struct textenc_lane *l)
     free(l->x);
     free(l->pooled);
     free(l->eot);
+    free(l->seq);
 }
 
 struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err)
@@ -96,33 +99,48 @@ void textenc_close(struct textenc *e)
     free(e);
 }
 
+/* Rows a text of len ids takes: CLIP's stop at its end token (the causal
+ * mask makes padding irrelevant); SigLIP's run to the context's end,
+ * padded, since every position sees every other. */
+static int rows_of(const struct weights_config *c, int len)
+{
+    return c->family == WEIGHTS_SIGLIP ? (int)c->context_length : len;
+}
+
 /* The lane's texts, whose tokens fit its max_rows, packed one after
- * another without padding, through the tower. */
+ * another, through the tower. */
 static void *lane_encode(void *arg)
 {
     struct textenc_lane *l = arg;
     const struct weights *w = l->w;
-    int n = l->n, W = (int)w->cfg.text_width, E = (int)w->cfg.embed_dim;
+    const struct weights_config *c = &w->cfg;
+    int n = l->n, W = (int)c->text_width, E = (int)c->embed_dim, siglip = c->family == WEIGHTS_SIGLIP;
     size_t row = 0;
-    for (int i = 0; i < n; i++)
-        for (int p = 0; p < l->lens[i]; p++, row++) {
+    for (int i = 0; i < n; i++) {
+        l->seq[i] = rows_of(c, l->lens[i]);
+        for (int p = 0; p < l->seq[i]; p++, row++) {
             float *x = l->x + row * W;
             const float *pos = w->positional_embedding + (size_t)p * W;
-            transformer_to_float(x, &w->token_embedding, (size_t)l->ids[i][p] * W, (size_t)W);
+            int32_t id = p < l->lens[i] ? l->ids[i][p] : (int32_t)c->pad_id;
+            transformer_to_float(x, &w->token_embedding, (size_t)id * W, (size_t)W);
             for (int k = 0; k < W; k++)
                 x[k] += pos[k];
         }
-    /* each text's vector is read at its end-of-text token, its last */
-    row = 0;
-    for (int i = 0; i < n; i++) {
-        row += (size_t)l->lens[i];
-        l->eot[i] = row - 1;
+        /* CLIP reads its end token, its last id; SigLIP the context's last position */
+        l->eot[i] = row - (size_t)l->seq[i] + (size_t)(siglip && c->text_pool == WEIGHTS_POOL_LAST ? l->seq[i] : l->lens[i]) - 1;
     }
-    uint32_t last = w->cfg.text_layers - 1;
+    int causal = siglip ? (int)c->text_causal : 1;
+    uint32_t last = c->text_layers - 1;
     for (uint32_t b = 0; b < last; b++)
-        transformer_block(l->t, &w->text_blocks[b], l->x, n, l->lens, 1);
-    transformer_block_pick(l->t, &w->text_blocks[last], l->x, n, l->lens, 1, l->eot, l->pooled);
-    transformer_project(l->t, l->out, l->pooled, n, w->ln_final_weight, w->ln_final_bias, &w->text_projection, W, E);
+        transformer_block(l->t, &w->text_blocks[b], l->x, n, l->seq, causal);
+    transformer_block_pick(l->t, &w->text_blocks[last], l->x, n, l->seq, causal, l->eot, l->pooled);
+    if (!siglip) {
+        transformer_project(l->t, l->out, l->pooled, n, w->ln_final_weight, w->ln_final_bias, &w->text_projection, W, E);
+        return NULL;
+    }
+    transformer_layernorm(l->pooled, l->pooled, w->ln_final_weight, w->ln_final_bias, n, W, c->ln_eps);
+    /* out[n, E] = pooled[n, W] @ proj[E, W]^T + bias: a Linear */
+    transformer_linear(l->t, l->out, l->pooled, &w->text_projection, w->text_projection_bias, n, W, E, 0);
     return NULL;
 }
 
@@ -142,8 +160,8 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
      * would overfill its lane waits for the next round */
     for (int i = 0; i < count;) {
         int rows = 0, lanes = 0;
-        for (int j = i; j < count && rows + lens[j] <= e->max_rows * e->nlanes; j++)
-            rows += lens[j];
+        for (int j = i; j < count && rows + rows_of(c, lens[j]) <= e->max_rows * e->nlanes; j++)
+            rows += rows_of(c, lens[j]);
         int share = (rows + e->nlanes - 1) / e->nlanes;
         for (; lanes < e->nlanes && i < count; lanes++) {
             struct textenc_lane *l = &e->lanes[lanes];
@@ -151,7 +169,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
             l->lens = lens + i;
             l->out = out + (size_t)i * c->embed_dim;
             l->n = 0;
-            for (int lr = 0; i < count && lr < share && lr + lens[i] <= e->max_rows; lr += lens[i++])
+            for (int lr = 0; i < count && lr < share && lr + rows_of(c, lens[i]) <= e->max_rows; lr += rows_of(c, lens[i++]))
                 l->n++;
         }
         /* a text alone keeps both the BLAS's threads and the few-rows ones */

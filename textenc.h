@@ -1,4 +1,4 @@
-/* textenc.h - CLIP's text tower: token ids to embedding vectors.
+/* textenc.h - the text tower (CLIP's or SigLIP 2's): token ids to embedding vectors.
  *
  *     struct textenc *e = textenc_open(w, 32, 2, err);
  *     const int32_t *ids[1] = {tokens}; int lens[1] = {n};   // 49406 ... 49407
@@ -12,6 +12,12 @@
  * are shared between lanes, one thread each, as in vit.h; a text alone runs
  * in one lane, its products of a few rows split between the threads
  * (transformer_few_rows). The encoder borrows w, which must outlive it.
+ *
+ * SigLIP 2's text tower has no causal mask: each text (its ids, EOS last,
+ * as tokenizer_encode_spm gives them) is padded with the model's pad id to
+ * the context length and every position is computed; the vector is the
+ * last position's, after the final LayerNorm, through a projection with a
+ * bias.
  */
 #ifndef TEXTENC_H
 #define TEXTENC_H

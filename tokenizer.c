@@ -710,14 +710,11 @@ static utf8proc_ssize_t bad_utf8_length(const unsigned char *s, size_t n)
     return (utf8proc_ssize_t)k;
 }
 
-int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *replaced, char *err)
+/* Decodes len bytes into *a (bad sequences as U+FFFD, counted in *replaced)
+ * and applies open_clip's basic_clean but for its strip: ftfy, then HTML
+ * unescaped twice; *b is scratch. */
+static void basic_clean(struct tokenizer *t, const char *text, size_t len, struct cps *a, struct cps *b, size_t *replaced)
 {
-    *ids = NULL;
-    *replaced = 0;
-    if (len > TOKENIZER_MAX_BYTES)
-        return error(err, "text of %zu bytes is over the %d-byte limit", len, TOKENIZER_MAX_BYTES);
-    struct cps a = {0}, b = {0};
-    struct ids out = {0};
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t c;
         utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
@@ -726,7 +723,7 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t 
             k = bad_utf8_length((const unsigned char *)text + i, len - i);
             (*replaced)++;
         }
-        push(&a, (uint32_t)c);
+        push(a, (uint32_t)c);
         i += (size_t)k;
     }
     /* printable ASCII without '&' is what most captions are, and nothing
@@ -735,11 +732,22 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t 
     for (size_t i = 0; i < len && plain; i++)
         plain = text[i] >= 0x20 && text[i] <= 0x7e && text[i] != '&';
     if (!plain) {
-        ftfy(t, &a, &b);
-        then(&a, &b);
-        step(html_unescape, &a, &b);
-        step(html_unescape, &a, &b);
+        ftfy(t, a, b);
+        then(a, b);
+        step(html_unescape, a, b);
+        step(html_unescape, a, b);
     }
+}
+
+int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *replaced, char *err)
+{
+    *ids = NULL;
+    *replaced = 0;
+    if (len > TOKENIZER_MAX_BYTES)
+        return error(err, "text of %zu bytes is over the %d-byte limit", len, TOKENIZER_MAX_BYTES);
+    struct cps a = {0}, b = {0};
+    struct ids out = {0};
+    basic_clean(t, text, len, &a, &b, replaced);
     step(whitespace, &a, &b);
     step(lower, &a, &b);
     add_ids(&out, &(int32_t){TOKENIZER_SOT}, 1);
@@ -766,4 +774,82 @@ int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t 
     }
     *ids = out.v;
     return (int)out.n;
+}
+
+/* canonicalize_text's step before lowering: '_' to a space, Python's
+ * string.punctuation (ASCII's) removed */
+static void strip_punctuation(const struct cps *in, struct cps *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        uint32_t c = in->c[i];
+        if (c == '_')
+            push(out, ' ');
+        else if (!(c < 0x80 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~", (int)c) && c))
+            push(out, c);
+    }
+}
+
+/* " ".join(text.split()): runs of Python's whitespace to one space, none at the ends */
+static void split_join(const struct cps *in, struct cps *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        if (is_space(in->c[i]))
+            continue;
+        if (out->n)
+            push(out, ' ');
+        while (i < in->n && !is_space(in->c[i]))
+            push(out, in->c[i++]);
+    }
+}
+
+int tokenizer_canonicalize(struct tokenizer *t, const char *text, size_t len, char **out, size_t *out_len,
+                           size_t *replaced, char *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    *replaced = 0;
+    if (len > TOKENIZER_MAX_BYTES)
+        return error(err, "text of %zu bytes is over the %d-byte limit", len, TOKENIZER_MAX_BYTES);
+    struct cps a = {0}, b = {0};
+    basic_clean(t, text, len, &a, &b, replaced);
+    step(strip_punctuation, &a, &b);
+    step(lower, &a, &b);
+    step(split_join, &a, &b);
+    char *s = a.oom || b.oom ? NULL : malloc(a.n * 4 + 1);
+    size_t n = 0;
+    for (size_t i = 0; s && i < a.n; i++)
+        n += (size_t)utf8proc_encode_char((utf8proc_int32_t)a.c[i], (utf8proc_uint8_t *)s + n);
+    free(a.c);
+    free(b.c);
+    if (!s)
+        return error(err, "out of memory while tokenizing");
+    s[n] = 0;
+    *out = s;
+    *out_len = n;
+    return 0;
+}
+
+int tokenizer_encode_spm(struct tokenizer *t, const struct spm_tables *s, int32_t eos, uint32_t context,
+                         const char *text, size_t len, int32_t **ids, size_t *replaced, char *err)
+{
+    *ids = NULL;
+    char *clean;
+    size_t n, count;
+    if (tokenizer_canonicalize(t, text, len, &clean, &n, replaced, err) < 0)
+        return -1;
+    int32_t *v;
+    int rc = spm_encode(s, clean, n, &v, &count, err);
+    free(clean);
+    if (rc < 0)
+        return -1;
+    /* transformers truncates the text's ids to leave room for the end token */
+    count = count > context - 1 ? context - 1 : count;
+    int32_t *r = realloc(v, (count + 1) * sizeof *r);
+    if (!r) {
+        free(v);
+        return error(err, "out of memory while tokenizing");
+    }
+    r[count] = eos;
+    *ids = r;
+    return (int)count + 1;
 }

@@ -1,4 +1,5 @@
-/* tokenizer.h - CLIP's byte-pair tokenizer, text cleaning included.
+/* tokenizer.h - CLIP's byte-pair tokenizer, text cleaning included; and
+ * SigLIP 2's, open_clip's cleaning for it before Gemma's BPE (spm.h).
  *
  *     struct tokenizer *t = tokenizer_open(err);
  *     int32_t *ids; size_t replaced;
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spm.h"
 #include "util.h"
 
 #define TOKENIZER_SOT 49406
@@ -38,5 +40,20 @@ void tokenizer_close(struct tokenizer *t);
  * no truncation), malloc'd for the caller to free; returns their count, or -1
  * with err set. */
 int tokenizer_encode(struct tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *replaced, char *err);
+
+/* open_clip's cleaning for SigLIP, canonicalize_text(basic_clean(text)):
+ * ftfy and HTML unescaping as above, '_' to a space, ASCII punctuation
+ * (Python's string.punctuation) removed, str.lower(), runs of whitespace to
+ * one space and none at the ends. *out gets the UTF-8 (malloc'd,
+ * NUL-terminated, the caller frees), *out_len its bytes. -1 with err. */
+int tokenizer_canonicalize(struct tokenizer *t, const char *text, size_t len, char **out, size_t *out_len,
+                           size_t *replaced, char *err);
+
+/* SigLIP 2's ids of a text, as open_clip's HFTokenizer gives them before
+ * padding: the cleaning above, Gemma's BPE with tables s, the ids cut to
+ * context - 1 (context at least 2) and eos appended; no BOS. *ids as for
+ * tokenizer_encode (no padding: the text encoder pads); returns the count. */
+int tokenizer_encode_spm(struct tokenizer *t, const struct spm_tables *s, int32_t eos, uint32_t context,
+                         const char *text, size_t len, int32_t **ids, size_t *replaced, char *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* vit.h - CLIP's image tower: preprocessed pixels to embedding vectors.
+/* vit.h - the image tower (CLIP's ViT, or SigLIP 2's: no class token, an
+ * attention-pool head): preprocessed pixels to embedding vectors.
  *
  *     struct vit *v = vit_open(w, vit_batch(w, 2), 2, err);
  *     // pixels: count images of [3, R, R] floats, normalised (image.h)

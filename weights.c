@@ -28,7 +28,9 @@ void weights_config_openai(struct weights_config *c)
 int weights_config_check(const struct weights_config *c, char *err)
 {
     const struct { const char *name; uint32_t v, lo, hi; } f[] = {
-        {"activation", c->activation, 0, 1},
+        {"activation", c->activation, 0, 2},
+        {"family", c->family, 0, 1},
+        {"resize", c->resize, 0, 1},
         {"embedding size", c->embed_dim, 1, 16384},
         {"image width", c->vision_width, 64, 8192},
         {"image layers", c->vision_layers, 1, 256},
@@ -61,6 +63,32 @@ int weights_config_check(const struct weights_config *c, char *err)
                          (double)c->image_std[k]);
     if (c->vision_patch * c->vision_grid > 8192)
         return error(err, "image resolution %u is too large", c->vision_patch * c->vision_grid);
+    if (c->family == WEIGHTS_CLIP) {
+        if (c->text_activation || c->text_causal || c->text_pool || c->pad_id || c->eos_id || c->tok_merges ||
+            c->tok_chars || c->tok_added || c->tok_strings || c->tok_unk)
+            return error(err, "a CLIP model with SigLIP's settings");
+        return 0;
+    }
+    const struct { const char *name; uint32_t v, lo, hi; } g[] = {
+        {"text activation", c->text_activation, 0, 2},
+        {"causal flag", c->text_causal, 0, 1},
+        {"text pooling", c->text_pool, 0, 1},
+        {"padding id", c->pad_id, 0, c->vocab_size - 1},
+        {"end id", c->eos_id, 0, c->vocab_size - 1},
+        {"tokenizer merges", c->tok_merges, 0, SPM_MAX_MERGES},
+        {"tokenizer characters", c->tok_chars, 0, SPM_MAX_VOCAB},
+        {"tokenizer added tokens", c->tok_added, 0, SPM_MAX_ADDED},
+        {"tokenizer strings", c->tok_strings, 0, SPM_MAX_ADDED * SPM_MAX_PIECE},
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++)
+        if (g[k].v < g[k].lo || g[k].v > g[k].hi)
+            return error(err, "%s %u is out of range [%u, %u]", g[k].name, g[k].v, g[k].lo, g[k].hi);
+    if (c->tok_unk != UINT32_MAX && c->tok_unk >= c->vocab_size)
+        return error(err, "unknown token %u is outside the vocabulary of %u", c->tok_unk, c->vocab_size);
+    if (c->vocab_size > SPM_MAX_VOCAB)
+        return error(err, "vocabulary of %u is over the tokenizer's %u", c->vocab_size, SPM_MAX_VOCAB);
+    if (c->embed_dim != c->vision_width)
+        return error(err, "SigLIP's image embedding is its width: %u and %u differ", c->embed_dim, c->vision_width);
     return 0;
 }
 
@@ -73,6 +101,7 @@ static struct weights_spec *add(struct specs *sp, int visual, const float **slot
                                 uint32_t d0, uint32_t d1, uint32_t d2, uint32_t d3)
 {
     struct weights_spec *s = &sp->s[sp->n++];
+    memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->ndim = ndim;
     s->shape[0] = d0, s->shape[1] = d1, s->shape[2] = d2, s->shape[3] = d3;
@@ -90,7 +119,18 @@ static void add_matrix(struct specs *sp, int visual, struct weights_tensor *matr
     s->matrix = matrix;
 }
 
+/* A tokenizer table: int32 or bytes. */
+static void add_table(struct specs *sp, const void **raw, const char *name, uint32_t dtype, uint32_t ndim, uint32_t d0,
+                      uint32_t d1)
+{
+    struct weights_spec *s = add(sp, 0, NULL, name, ndim, d0, d1, 0, 0);
+    s->table = 1;
+    s->dtype = dtype;
+    s->raw = raw;
+}
+
 #define SLOT(w, field) ((w) ? &(w)->field : NULL)
+#define RAW(w, field) ((w) ? (const void **)&(w)->field : NULL)
 
 static void add_blocks(struct specs *sp, int visual, const char *prefix, uint32_t layers, uint32_t W, uint32_t M,
                        struct weights_block *blocks)
@@ -127,9 +167,52 @@ static void add_blocks(struct specs *sp, int visual, const char *prefix, uint32_
     }
 }
 
+#define SIGLIP_TENSORS 31 /* tensors outside the blocks: siglip_specs */
+
 static size_t spec_count(const struct weights_config *c)
 {
-    return 14 + BLOCK_TENSORS * ((size_t)c->text_layers + c->vision_layers);
+    return (c->family == WEIGHTS_SIGLIP ? SIGLIP_TENSORS : 14) + BLOCK_TENSORS * ((size_t)c->text_layers + c->vision_layers);
+}
+
+/* SigLIP 2: text tower, tokenizer, image tower (timm's names in convert.c) */
+static void siglip_specs(struct specs *sp, const struct weights_config *c, struct weights *w)
+{
+    uint32_t Wt = c->text_width, Wv = c->vision_width, E = c->embed_dim, P = c->vision_patch, M = c->vision_mlp;
+    struct weights_head *p = w ? &w->pool : NULL;
+    add(sp, 0, SLOT(w, logit_scale), "logit_scale", 0, 0, 0, 0, 0);
+    add(sp, 0, SLOT(w, logit_bias), "logit_bias", 0, 0, 0, 0, 0);
+    add_matrix(sp, 0, SLOT(w, token_embedding), "token_embedding.weight", 2, c->vocab_size, Wt, 0, 0);
+    add(sp, 0, SLOT(w, positional_embedding), "positional_embedding", 2, c->context_length, Wt, 0, 0);
+    add_blocks(sp, 0, "transformer.", c->text_layers, Wt, c->text_mlp, w ? w->text_blocks : NULL);
+    add(sp, 0, SLOT(w, ln_final_weight), "ln_final.weight", 1, Wt, 0, 0, 0);
+    add(sp, 0, SLOT(w, ln_final_bias), "ln_final.bias", 1, Wt, 0, 0, 0);
+    add_matrix(sp, 0, SLOT(w, text_projection), "text_projection.weight", 2, E, Wt, 0, 0);
+    add(sp, 0, SLOT(w, text_projection_bias), "text_projection.bias", 1, E, 0, 0, 0);
+    add_table(sp, RAW(w, tokenizer.merges), "tokenizer.merges", WEIGHTS_I32, 2, c->tok_merges, SPM_MERGE_COLS);
+    add_table(sp, RAW(w, tokenizer.chars), "tokenizer.chars", WEIGHTS_I32, 2, c->tok_chars, SPM_CHAR_COLS);
+    add_table(sp, RAW(w, tokenizer.bytes), "tokenizer.bytes", WEIGHTS_I32, 1, 256, 0);
+    add_table(sp, RAW(w, tokenizer.added), "tokenizer.added", WEIGHTS_I32, 2, c->tok_added, SPM_ADDED_COLS);
+    add_table(sp, RAW(w, tokenizer.strings), "tokenizer.strings", WEIGHTS_U8, 1, c->tok_strings, 0);
+    add_matrix(sp, 1, SLOT(w, conv1_weight), "visual.conv1.weight", 4, Wv, 3, P, P);
+    add(sp, 1, SLOT(w, conv1_bias), "visual.conv1.bias", 1, Wv, 0, 0, 0);
+    add(sp, 1, SLOT(w, visual_positional_embedding), "visual.positional_embedding", 2, c->vision_grid * c->vision_grid,
+        Wv, 0, 0);
+    add_blocks(sp, 1, "visual.transformer.", c->vision_layers, Wv, M, w ? w->visual_blocks : NULL);
+    add(sp, 1, SLOT(w, ln_post_weight), "visual.ln_post.weight", 1, Wv, 0, 0, 0);
+    add(sp, 1, SLOT(w, ln_post_bias), "visual.ln_post.bias", 1, Wv, 0, 0, 0);
+    add(sp, 1, SLOT(p, latent), "visual.attn_pool.latent", 1, Wv, 0, 0, 0);
+    add_matrix(sp, 1, SLOT(p, q_weight), "visual.attn_pool.q.weight", 2, Wv, Wv, 0, 0);
+    add(sp, 1, SLOT(p, q_bias), "visual.attn_pool.q.bias", 1, Wv, 0, 0, 0);
+    add_matrix(sp, 1, SLOT(p, kv_weight), "visual.attn_pool.kv.weight", 2, 2 * Wv, Wv, 0, 0);
+    add(sp, 1, SLOT(p, kv_bias), "visual.attn_pool.kv.bias", 1, 2 * Wv, 0, 0, 0);
+    add_matrix(sp, 1, SLOT(p, proj_weight), "visual.attn_pool.proj.weight", 2, Wv, Wv, 0, 0);
+    add(sp, 1, SLOT(p, proj_bias), "visual.attn_pool.proj.bias", 1, Wv, 0, 0, 0);
+    add(sp, 1, SLOT(p, norm_weight), "visual.attn_pool.norm.weight", 1, Wv, 0, 0, 0);
+    add(sp, 1, SLOT(p, norm_bias), "visual.attn_pool.norm.bias", 1, Wv, 0, 0, 0);
+    add_matrix(sp, 1, SLOT(p, fc1_weight), "visual.attn_pool.mlp.fc1.weight", 2, M, Wv, 0, 0);
+    add(sp, 1, SLOT(p, fc1_bias), "visual.attn_pool.mlp.fc1.bias", 1, M, 0, 0, 0);
+    add_matrix(sp, 1, SLOT(p, fc2_weight), "visual.attn_pool.mlp.fc2.weight", 2, Wv, M, 0, 0);
+    add(sp, 1, SLOT(p, fc2_bias), "visual.attn_pool.mlp.fc2.bias", 1, Wv, 0, 0, 0);
 }
 
 struct weights_spec *weights_specs(const struct weights_config *c, struct weights *w, size_t *n)
@@ -137,6 +220,11 @@ struct weights_spec *weights_specs(const struct weights_config *c, struct weight
     struct specs sp = {calloc(spec_count(c), sizeof *sp.s), 0};
     if (!sp.s)
         return NULL;
+    if (c->family == WEIGHTS_SIGLIP) {
+        siglip_specs(&sp, c, w);
+        *n = sp.n;
+        return sp.s;
+    }
     uint32_t Wt = c->text_width, Wv = c->vision_width, E = c->embed_dim, P = c->vision_patch;
     add(&sp, 0, SLOT(w, logit_scale), "logit_scale", 0, 0, 0, 0, 0);
     add_matrix(&sp, 0, SLOT(w, token_embedding), "token_embedding.weight", 2, c->vocab_size, Wt, 0, 0);
@@ -170,6 +258,8 @@ size_t weights_spec_numel(const struct weights_spec *s)
 
 float weights_spec_value(const struct weights_spec *s, size_t i)
 {
+    if (s->table)
+        return s->dtype == WEIGHTS_I32 ? (float)((const int32_t *)*s->raw)[i] : (float)((const unsigned char *)*s->raw)[i];
     if (!s->halves)
         return (*s->slot)[i];
     const struct weights_tensor *m = s->matrix;
@@ -200,7 +290,13 @@ static const size_t config_fields[] = {
     offsetof(struct weights_config, ln_eps),         offsetof(struct weights_config, image_mean[0]),
     offsetof(struct weights_config, image_mean[1]),  offsetof(struct weights_config, image_mean[2]),
     offsetof(struct weights_config, image_std[0]),   offsetof(struct weights_config, image_std[1]),
-    offsetof(struct weights_config, image_std[2]),
+    offsetof(struct weights_config, image_std[2]),   offsetof(struct weights_config, family),
+    offsetof(struct weights_config, text_activation), offsetof(struct weights_config, text_causal),
+    offsetof(struct weights_config, text_pool),      offsetof(struct weights_config, pad_id),
+    offsetof(struct weights_config, eos_id),         offsetof(struct weights_config, resize),
+    offsetof(struct weights_config, tok_merges),     offsetof(struct weights_config, tok_chars),
+    offsetof(struct weights_config, tok_added),      offsetof(struct weights_config, tok_strings),
+    offsetof(struct weights_config, tok_unk),
 };
 #define CONFIG_FIELDS (sizeof config_fields / sizeof config_fields[0])
 
@@ -326,9 +422,10 @@ static int bind(struct weights *w, const char *path, char *err)
             goto done;
         }
         uint32_t dtype = load_u32(e + WEIGHTS_ENT_DTYPE);
-        if (dtype > WEIGHTS_BF16 || (dtype != WEIGHTS_F32 && !s->halves)) {
+        if (s->table ? dtype != s->dtype : dtype > WEIGHTS_BF16 || (dtype != WEIGHTS_F32 && !s->halves)) {
             error(err, "%s: tensor %s has dtype %u, expected %s", path, s->name, dtype,
-                  s->halves ? "0 (float32), 1 (float16) or 2 (bfloat16)" : "0 (float32)");
+                  s->table ? (s->dtype == WEIGHTS_I32 ? "3 (int32)" : "4 (bytes)")
+                  : s->halves ? "0 (float32), 1 (float16) or 2 (bfloat16)" : "0 (float32)");
             goto done;
         }
         uint64_t off = load_u64(e + WEIGHTS_ENT_OFFSET);
@@ -338,7 +435,9 @@ static int bind(struct weights *w, const char *path, char *err)
                   path, s->name, (unsigned long long)off, (unsigned long long)bytes, w->size);
             goto done;
         }
-        if (s->halves)
+        if (s->table)
+            *s->raw = base + off;
+        else if (s->halves)
             *s->matrix = (struct weights_tensor){base + off, dtype};
         else
             *s->slot = (const float *)(base + off);
@@ -347,6 +446,14 @@ static int bind(struct weights *w, const char *path, char *err)
 done:
     free(specs);
     return rc;
+}
+
+float weights_probability(const struct weights *w, float cosine)
+{
+    if (!w->logit_bias)
+        return -1;
+    double z = exp((double)*w->logit_scale) * cosine + *w->logit_bias;
+    return (float)(1 / (1 + exp(-z)));
 }
 
 /* Maps the file at an address that is a multiple of WEIGHTS_TOWER_ALIGN, so
@@ -441,6 +548,20 @@ struct weights *weights_open(const char *path, char *err)
     }
     if (bind(w, path, err) < 0)
         goto fail;
+    if (w->cfg.family == WEIGHTS_SIGLIP) {
+        const struct weights_config *c = &w->cfg;
+        w->tokenizer.n_merges = c->tok_merges;
+        w->tokenizer.n_chars = c->tok_chars;
+        w->tokenizer.n_added = c->tok_added;
+        w->tokenizer.strings_len = c->tok_strings;
+        w->tokenizer.vocab = c->vocab_size;
+        w->tokenizer.unk = c->tok_unk == UINT32_MAX ? -1 : (int32_t)c->tok_unk;
+        char why[ERR_LEN];
+        if (spm_check(&w->tokenizer, why) < 0) {
+            error(err, "%s: %s", path, why);
+            goto fail;
+        }
+    }
     return w;
 fail:
     weights_close(w);

@@ -7,7 +7,7 @@
  *     weights_close(w);                          // unmaps: every pointer dies
  *
  * File layout (all little-endian):
- *   header    128 bytes: magic "CLIPPIE\0", format version, the config below
+ *   header    256 bytes: magic "CLIPPIE\0", format version, the config below
  *             in the order of struct weights_config, the tensor count, and a
  *             CRC-32 of the header and directory (taken with this field 0)
  *   directory one 96-byte entry per tensor: name[64] (NUL-padded), ndim,
@@ -17,7 +17,12 @@
  *             start at a multiple of 64 KiB, so that text-only use never
  *             maps them in (fault-around stays within 64 KiB windows). The
  *             large matrices (struct weights_tensor) are float32, float16
- *             or bfloat16, as the checkpoint had them; the rest is float32.
+ *             or bfloat16, as the checkpoint had them; the rest is float32,
+ *             but SigLIP's tokenizer tables (int32 and bytes, spm.h).
+ * Two families: CLIP (OpenAI's ViT) and SigLIP 2 (a timm ViT pooled by a
+ * latent query, a text tower without causal mask read at its last
+ * position, Gemma's tokenizer stored in the file). Format 3 added SigLIP;
+ * files of formats 1 and 2 are refused with "convert again".
  * Opening reads only the header and directory: tensor pages are faulted in
  * when a forward pass first reads them.
  */
@@ -27,11 +32,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spm.h"
 #include "util.h"
 
 #define WEIGHTS_MAGIC "CLIPPIE"
-#define WEIGHTS_VERSION 2
-#define WEIGHTS_HEADER_SIZE 128
+#define WEIGHTS_VERSION 3
+#define WEIGHTS_HEADER_SIZE 256
 #define WEIGHTS_ENTRY_SIZE 96
 #define WEIGHTS_NAME_MAX 64
 #define WEIGHTS_ALIGN 64
@@ -43,9 +49,9 @@ enum weights_header_field {
     WEIGHTS_HDR_MAGIC = 0,    /* char[8]: WEIGHTS_MAGIC, NUL-padded */
     WEIGHTS_HDR_VERSION = 8,  /* WEIGHTS_VERSION */
     WEIGHTS_HDR_CONFIG = 12,  /* struct weights_config, field by field in its order (floats as their bits) */
-    WEIGHTS_HDR_COUNT = 96,   /* tensors in the directory */
-    WEIGHTS_HDR_CRC = 100,    /* CRC-32 of header and directory, taken with this field 0 */
-    WEIGHTS_HDR_END = 104,    /* zero up to WEIGHTS_HEADER_SIZE */
+    WEIGHTS_HDR_COUNT = 144,  /* tensors in the directory */
+    WEIGHTS_HDR_CRC = 148,    /* CRC-32 of header and directory, taken with this field 0 */
+    WEIGHTS_HDR_END = 152,    /* zero up to WEIGHTS_HEADER_SIZE */
 };
 
 /* Byte offsets in a directory entry. */
@@ -57,18 +63,30 @@ enum weights_entry_field {
     WEIGHTS_ENT_OFFSET = 88, /* u64: the tensor's data, from the start of the file */
 };
 
-enum weights_activation { WEIGHTS_QUICK_GELU = 0, WEIGHTS_GELU = 1 };
+/* GELU_TANH: GELU's tanh approximation (timm's gelu_tanh, torch's approximate="tanh") */
+enum weights_activation { WEIGHTS_QUICK_GELU = 0, WEIGHTS_GELU = 1, WEIGHTS_GELU_TANH = 2 };
 
-enum weights_dtype { WEIGHTS_F32 = 0, WEIGHTS_F16 = 1, WEIGHTS_BF16 = 2 };
+enum weights_family { WEIGHTS_CLIP = 0, WEIGHTS_SIGLIP = 1 };
+
+/* the text's vector: at its end token, its last id (CLIP); at the context's last position (SigLIP) */
+enum weights_pool { WEIGHTS_POOL_EOT = 0, WEIGHTS_POOL_LAST = 1 };
+
+/* preprocessing: shortest side to the resolution, then the centre crop; or straight to the square */
+enum weights_resize { WEIGHTS_RESIZE_CROP = 0, WEIGHTS_RESIZE_SQUASH = 1 };
+
+enum weights_dtype { WEIGHTS_F32 = 0, WEIGHTS_F16 = 1, WEIGHTS_BF16 = 2, WEIGHTS_I32 = 3, WEIGHTS_U8 = 4 };
 
 /* Bytes per element of a dtype. */
-static inline size_t weights_dtype_size(uint32_t dtype) { return dtype == WEIGHTS_F32 ? 4 : 2; }
+static inline size_t weights_dtype_size(uint32_t dtype)
+{
+    return dtype == WEIGHTS_F32 || dtype == WEIGHTS_I32 ? 4 : dtype == WEIGHTS_U8 ? 1 : 2;
+}
 
 /* Hyperparameters: OpenAI's are all inferred from tensor shapes (heads of
  * width 64, MLPs 4 times as wide, LayerNorm's epsilon 1e-5, OpenAI's
  * pixel mean and deviation); the image resolution is patch * grid. */
 struct weights_config {
-    uint32_t activation;     /* enum weights_activation */
+    uint32_t activation;     /* enum weights_activation: the image tower's (CLIP: both towers') */
     uint32_t embed_dim;      /* E: text_projection [Wt, E] */
     uint32_t vision_width;   /* Wv: visual.conv1.weight [Wv, 3, P, P] */
     uint32_t vision_layers;  /* visual.transformer.resblocks.N */
@@ -85,6 +103,20 @@ struct weights_config {
     float ln_eps;            /* LayerNorm's epsilon */
     float image_mean[3];     /* the preprocessing's per-channel mean and deviation */
     float image_std[3];
+    /* format 3 on; CLIP's text tower is always causal, read at the end
+     * token, of the image tower's activation: its text_* fields are 0 */
+    uint32_t family;         /* enum weights_family */
+    uint32_t text_activation; /* SigLIP: enum weights_activation */
+    uint32_t text_causal;    /* SigLIP: 1 when position i attends to 0..i only (0 as released) */
+    uint32_t text_pool;      /* SigLIP: enum weights_pool (LAST as released) */
+    uint32_t pad_id;         /* SigLIP: the id filling a text to the context length */
+    uint32_t eos_id;         /* SigLIP: the id ending a text */
+    uint32_t resize;         /* enum weights_resize (either family) */
+    uint32_t tok_merges;     /* SigLIP: rows of the tokenizer's tables (spm.h) */
+    uint32_t tok_chars;
+    uint32_t tok_added;
+    uint32_t tok_strings;    /* bytes of the added tokens' text */
+    uint32_t tok_unk;        /* the unknown token's id, or UINT32_MAX */
 };
 
 /* A large matrix, in the precision the checkpoint had: computed in float32. */
@@ -110,26 +142,52 @@ struct weights_block {
     const float *c_proj_bias;     /* mlp.c_proj.bias [W] */
 };
 
+/* SigLIP's attention-pool head (timm's AttentionPoolLatent, prefix
+ * "visual.attn_pool."): the latent query attends over the tokens, then
+ * x + mlp(norm(x)); W the image width, M its MLP width. */
+struct weights_head {
+    const float *latent;          /* latent [W] */
+    struct weights_tensor q_weight;   /* q.weight [W, W] */
+    const float *q_bias;          /* q.bias [W] */
+    struct weights_tensor kv_weight;  /* kv.weight [2W, W]: k rows, then v */
+    const float *kv_bias;         /* kv.bias [2W] */
+    struct weights_tensor proj_weight; /* proj.weight [W, W] */
+    const float *proj_bias;       /* proj.bias [W] */
+    const float *norm_weight;     /* norm.weight [W] */
+    const float *norm_bias;       /* norm.bias [W] */
+    struct weights_tensor fc1_weight; /* mlp.fc1.weight [M, W] */
+    const float *fc1_bias;        /* mlp.fc1.bias [M] */
+    struct weights_tensor fc2_weight; /* mlp.fc2.weight [W, M] */
+    const float *fc2_bias;        /* mlp.fc2.bias [W] */
+};
+
 struct weights {
     struct weights_config cfg;
     const float *logit_scale;          /* logit_scale [] */
+    const float *logit_bias;           /* SigLIP: logit_bias []; CLIP: NULL */
     /* text tower */
     struct weights_tensor token_embedding; /* token_embedding.weight [V, Wt] */
     const float *positional_embedding; /* positional_embedding [C, Wt] */
     struct weights_block *text_blocks; /* [text_layers] */
     const float *ln_final_weight;      /* ln_final.weight [Wt] */
     const float *ln_final_bias;        /* ln_final.bias [Wt] */
-    struct weights_tensor text_projection; /* text_projection [Wt, E] */
+    struct weights_tensor text_projection; /* CLIP: text_projection [Wt, E];
+                                              SigLIP: text_projection.weight [E, Wt] (a Linear) */
+    const float *text_projection_bias; /* SigLIP: text_projection.bias [E] */
     /* image tower */
     struct weights_tensor conv1_weight; /* visual.conv1.weight [Wv, 3, P, P] */
-    const float *class_embedding;      /* visual.class_embedding [Wv] */
-    const float *visual_positional_embedding; /* visual.positional_embedding [G*G+1, Wv] */
-    const float *ln_pre_weight;        /* visual.ln_pre.weight [Wv] */
-    const float *ln_pre_bias;          /* visual.ln_pre.bias [Wv] */
+    const float *conv1_bias;           /* SigLIP: visual.conv1.bias [Wv] */
+    const float *class_embedding;      /* CLIP: visual.class_embedding [Wv] */
+    const float *visual_positional_embedding; /* visual.positional_embedding [G*G+1, Wv] (SigLIP: [G*G, Wv]) */
+    const float *ln_pre_weight;        /* CLIP: visual.ln_pre.weight [Wv] */
+    const float *ln_pre_bias;          /* CLIP: visual.ln_pre.bias [Wv] */
     struct weights_block *visual_blocks; /* [vision_layers] */
     const float *ln_post_weight;       /* visual.ln_post.weight [Wv] */
     const float *ln_post_bias;         /* visual.ln_post.bias [Wv] */
-    struct weights_tensor visual_proj;  /* visual.proj [Wv, E] */
+    struct weights_tensor visual_proj;  /* CLIP: visual.proj [Wv, E] */
+    struct weights_head pool;          /* SigLIP */
+    /* SigLIP's tokenizer: tokenizer.merges, .chars, .bytes, .added (int32), .strings (bytes) */
+    struct spm_tables tokenizer;
 
     void *map; /* the whole file, read-only */
     size_t size;
@@ -144,9 +202,11 @@ struct weights_spec {
     uint32_t shape[4];
     int visual;        /* belongs to the image tower */
     int halves;        /* may be float16 or bfloat16 (a struct weights_tensor) */
+    int table;         /* SigLIP's tokenizer tables: dtype I32 or U8 as made, never a checkpoint's */
     uint32_t dtype;    /* enum weights_dtype: F32 as made; weights_layout writes it */
     const float **slot;
     struct weights_tensor *matrix;
+    const void **raw;  /* tables */
 };
 
 /* Sets the fields that OpenAI's models fix from the widths: heads of 64,
@@ -173,6 +233,11 @@ float weights_spec_value(const struct weights_spec *s, size_t i);
 /* Formats the ndim (at most 8) sizes of shape as "[768, 3, 32, 32]" ("[]"
  * for a scalar) into buf, of WEIGHTS_SHAPE_LEN bytes; returns buf. */
 const char *weights_shape_str(char *buf, int ndim, const uint64_t *shape);
+
+/* SigLIP's probability that a text and an image match, from their cosine:
+ * sigmoid(exp(logit_scale) * cosine + logit_bias), the sigmoid loss's own
+ * reading; CLIP models have no bias: -1. */
+float weights_probability(const struct weights *w, float cosine);
 
 /* Maps and validates path; NULL with err naming the file and the problem. */
 struct weights *weights_open(const char *path, char *err);

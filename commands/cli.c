@@ -141,6 +141,8 @@ int cli_index_model(const char *name, struct index *ix, const struct weights *w,
     struct index_model want;
     if (index_model(ix, have, err) < 0)
         return cli_fail(EXIT_FAILED, "%s", err);
+    if (!have->id[0])
+        return cli_fail(EXIT_FAILED, "%s holds no photos yet: 'clippie index %s FOLDER' adds them", name, name);
     if (!w)
         return 0;
     index_model_of(w, model_path, have->exif, have->draft, &want);
@@ -156,6 +158,7 @@ struct image_opts cli_image_opts_for(const struct weights *w, const struct image
     io.resolution = (int)(w->cfg.vision_grid * w->cfg.vision_patch);
     io.mean = w->cfg.image_mean;
     io.std = w->cfg.image_std;
+    io.squash = w->cfg.resize == WEIGHTS_RESIZE_SQUASH;
     return io;
 }
 

@@ -115,7 +115,7 @@ int cli_index_model(const char *name, struct index *ix, const struct weights *w,
                     struct index_model *have);
 
 /* The image options o completed for the model w: its resolution, mean and
- * deviation. */
+ * deviation, and its resizing (squash or crop). */
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o);
 
 /* ---- signals (cli.c) ---- */
@@ -167,7 +167,8 @@ struct cli_texts {
 
 int cli_texts_open(struct cli_texts *m, struct weights *w);
 void cli_texts_close(struct cli_texts *m);
-/* Tokenizes text number `index` into the batch, cut to the context. */
+/* Tokenizes text number `index` into the batch with the model's tokenizer
+ * (CLIP's, or SigLIP's tables in the weights file), cut to the context. */
 int cli_texts_add(struct cli_texts *m, const char *text, int index);
 /* Encodes the texts added into m->vec [n, E] and empties the batch's ids
  * (m->n is left for the caller to read and reset). */

@@ -28,14 +28,21 @@ const char cmd_convert_help[] =
     "                   f16, half the size of f32 for the same vectors)\n"
     "\n"
     "Where nothing says the activation or the heads, convert refuses and names\n"
-    "the option to pass: a guess would give wrong vectors silently. Other model\n"
-    "families (SigLIP, CoCa, timm or ResNet towers, ...) are refused by name.\n"
+    "the option to pass: a guess would give wrong vectors silently. OpenCLIP's\n"
+    "SigLIP 2 folders (open_clip_config.json, the checkpoint and tokenizer.json)\n"
+    "are read whole: the tokenizer goes into OUTPUT. Other model families\n"
+    "(SigLIP v1, NaFlex, CoCa, other timm or ResNet towers, ...) are refused by name.\n"
     "OUTPUT appears only when the conversion succeeded.\n" EXIT_CODES;
 
 static void print_converted(const char *out, const struct convert_info *info)
 {
     const struct weights_config *k = &info->cfg;
-    char shape[160];
+    static const char *const acts[] = {"quick_gelu", "gelu", "gelu_tanh"};
+    char shape[160], act[64];
+    if (k->family == WEIGHTS_SIGLIP)
+        snprintf(act, sizeof act, "%s/%s", acts[k->activation % 3], acts[k->text_activation % 3]);
+    else
+        snprintf(act, sizeof act, "%s", acts[k->activation % 3]);
     if (info->shape)
         snprintf(shape, sizeof shape, "%s-shaped", info->shape);
     else
@@ -49,7 +56,7 @@ static void print_converted(const char *out, const struct convert_info *info)
             info->file, info->family, info->format, shape, info->release ? ", OpenAI's released " : "",
             info->release ? info->release : "", k->embed_dim, k->context_length, k->vocab_size, k->vision_heads,
             k->text_heads, info->heads_from, k->vision_mlp, k->text_mlp,
-            k->activation == WEIGHTS_GELU ? "gelu" : "quick_gelu", info->activation_from,
+            act, info->activation_from,
             (double)info->params / 1e6, info->tensors[0], info->tensors[1], info->tensors[2], info->stored[0],
             info->stored[1], info->stored[2], out);
     if (info->max_rounding > 0)

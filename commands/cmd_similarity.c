@@ -46,6 +46,9 @@ const char cmd_similarity_help[] =
     "                   the database or the model)\n"
     "  -0, --null       --names files are NUL-terminated, and so are the result\n"
     "                   records printed\n"
+    "  --probability    SigLIP models: print the model's own probability that\n"
+    "                   query and match go together, sigmoid(scale * cosine +\n"
+    "                   bias), rather than the cosine (the ranking is the same)\n"
     CLI_IMAGE_HELP
     "\n"
     "Vectors are normalised before comparing. Ties keep input order.\n"
@@ -54,7 +57,7 @@ const char cmd_similarity_help[] =
 struct sim_opts {
     const char *model;
     char **texts, **images, **queries, **dbs, **names; /* each [argc], borrowed from argv */
-    int nt, ni, nq, ndb, nnames, csv;
+    int nt, ni, nq, ndb, nnames, csv, probability;
     struct image_opts image; /* for -i: resolution, mean and std are the model's */
     unsigned long long k, dim;
     char delim;
@@ -196,7 +199,8 @@ static int parse_similarity(int argc, char **argv, struct sim_opts *o)
         {"text", required_argument, 0, 't'},  {"image", required_argument, 0, 'i'},
         {"query", required_argument, 0, 'q'}, {"db", required_argument, 0, 'd'},
         {"names", required_argument, 0, 'N'}, {"csv", no_argument, 0, 'c'},
-        {"dim", required_argument, 0, 'd' + 256},   CLI_IMAGE_OPTS,
+        {"dim", required_argument, 0, 'd' + 256},   {"probability", no_argument, 0, 'p' + 256},
+        CLI_IMAGE_OPTS,
         {0, 0, 0, 0},
     };
     const char *cmd = "similarity";
@@ -216,6 +220,7 @@ static int parse_similarity(int argc, char **argv, struct sim_opts *o)
         case 'd': o->dbs[o->ndb++] = optarg; break;
         case 'N': o->names[o->nnames++] = optarg; break;
         case 'c': o->csv = 1; break;
+        case 'p' + 256: o->probability = 1; break;
         case '0': o->delim = 0; break;
         case 'k':
             if (cli_parse_number(cmd, "-k", optarg, 1, UINT64_MAX, &o->k))
@@ -329,8 +334,11 @@ static int sim_open(struct sim_run *r, const struct sim_opts *o)
 {
     int code;
     r->image = o->image;
-    if ((o->nt || o->ni) && !(r->w = cli_open_model(o->model, &r->model_path)))
+    if ((o->nt || o->ni || o->probability) && !(r->w = cli_open_model(o->model, &r->model_path)))
         return EXIT_FAILED;
+    if (o->probability && r->w->cfg.family != WEIGHTS_SIGLIP)
+        return cli_fail(EXIT_USAGE, "--probability needs a SigLIP model (a sigmoid's bias): %s is CLIP",
+                        o->model ? o->model : "the model");
     r->dim = o->dim ? (int)o->dim : r->w ? (int)r->w->cfg.embed_dim : 0;
     if (!(r->db = calloc((size_t)o->ndb + 1, sizeof *r->db)))
         return cli_fail(EXIT_FAILED, "out of memory");
@@ -404,6 +412,12 @@ static void print_padded(const char *label, size_t width, int right)
     printf("%*s%s%*s", right ? (int)pad : 0, "", label, right ? 0 : (int)pad, "");
 }
 
+/* What is printed for cosine s: s, or with --probability SigLIP's sigmoid. */
+static float shown(const struct sim_run *r, const struct sim_opts *o, float s)
+{
+    return o->probability && isfinite(s) ? weights_probability(r->w, s) : s;
+}
+
 /* One-off comparisons: a table (or CSV) of queries against columns. */
 static int sim_table(struct sim_run *r, const struct sim_opts *o)
 {
@@ -439,8 +453,12 @@ static int sim_table(struct sim_run *r, const struct sim_opts *o)
             print_padded(label, wrow, 0);
         }
         for (size_t j = 0; j < cols->rows; j++) {
-            float s = search_cosine(cols->vec + j * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
-            o->csv ? printf(",%.6f", s) : printf(" %*.4f", (int)wcol, s);
+            float s = shown(r, o, search_cosine(cols->vec + j * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim));
+            /* probabilities run to 1e-6 and below: significant digits, not places */
+            if (o->probability)
+                o->csv ? printf(",%.6g", s) : printf(" %*.4g", (int)wcol, s);
+            else
+                o->csv ? printf(",%.6f", s) : printf(" %*.4f", (int)wcol, s);
         }
         putchar('\n');
     }
@@ -491,7 +509,7 @@ static int sim_matrix(struct sim_run *r, const struct sim_opts *o)
                 float s = search_cosine(v->data + row * (size_t)r->dim, r->q.vec + i * (size_t)r->dim, r->dim);
                 if (!isfinite(s))
                     return cli_fail(EXIT_FAILED, "%s: vector %zu is all zeros, NaN or infinite", o->dbs[d], row + 1);
-                printf(",%.6f", s);
+                printf(",%.6f", shown(r, o, s));
             }
         putchar('\n');
     }
@@ -519,7 +537,7 @@ static int sim_search(struct sim_run *r, const struct sim_opts *o)
                 code = EXIT_FAILED;
                 break;
             }
-            printf("%.6f\t%s", best[j].score, name);
+            printf("%.6f\t%s", shown(r, o, best[j].score), name);
             if (r->q.rows > 1)
                 printf("\t%s", r->q.labels[i]);
             putchar(o->delim);

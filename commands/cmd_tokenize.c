@@ -1,5 +1,5 @@
-/* cmd_tokenize.c - clippie tokenize: texts to CLIP's token ids, a line
- * each. */
+/* cmd_tokenize.c - clippie tokenize: texts to token ids (CLIP's, or a
+ * model's own), a line each. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,12 +7,16 @@
 #include "commands.h"
 
 const char cmd_tokenize_help[] =
-    "usage: clippie tokenize [-0] [TEXT...]\n"
+    "usage: clippie tokenize [-m MODEL] [-0] [TEXT...]\n"
     "\n"
     "Prints CLIP's token ids for each TEXT (or each line of standard input) on\n"
     "a line of its own: 49406 (start), the text's ids, 49407 (end), with no\n"
     "padding and no truncation. Invalid UTF-8 becomes U+FFFD, with a warning.\n"
+    "With -m, the ids of that model's own tokenizer: a SigLIP 2 model's are\n"
+    "Gemma's, after open_clip's cleaning (lower case, no punctuation), the end\n"
+    "token 1 last, no start token; again no padding and no truncation.\n"
     "\n"
+    "  -m, --model MODEL  a weights file whose tokenizer to use\n"
     "  -0, --null       standard input holds NUL-terminated texts\n"
     "\n" EXIT_CODES;
 
@@ -33,24 +37,36 @@ static void print_ids(const int32_t *ids, int n)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    static const struct option opts[] = {CLI_NULL_OPT, {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_NULL_OPT, CLI_MODEL_OPT, {0, 0, 0, 0}};
     char delim = '\n', err[ERR_LEN] = "";
+    const char *model = NULL;
     int c, code = EXIT_ALL_DONE;
     cli_options_reset();
-    while ((c = getopt_long(argc, argv, ":0", opts, NULL)) != -1) {
-        if (c != '0')
+    while ((c = getopt_long(argc, argv, ":0m:", opts, NULL)) != -1) {
+        if (c == 'm')
+            model = optarg;
+        else if (c == '0')
+            delim = 0;
+        else
             return cli_bad_option("tokenize", c, argv);
-        delim = 0;
     }
+    struct weights *w = NULL;
+    if (model && !(w = cli_open_model(model, NULL)))
+        return EXIT_FAILED;
+    int siglip = w && w->cfg.family == WEIGHTS_SIGLIP;
     struct input in;
     input_init(&in, argc - optind, argv + optind, delim);
     struct tokenizer *t = tokenizer_open(err);
-    if (!t)
+    if (!t) {
+        weights_close(w);
         return cli_fail(EXIT_FAILED, "%s", err);
+    }
     for (const char *text; (text = cli_next_input(&in, 0, err));) {
         int32_t *ids;
         size_t replaced;
-        int n = tokenizer_encode(t, text, strlen(text), &ids, &replaced, err);
+        int n = siglip ? tokenizer_encode_spm(t, &w->tokenizer, (int32_t)w->cfg.eos_id, UINT32_MAX, text, strlen(text),
+                                              &ids, &replaced, err)
+                       : tokenizer_encode(t, text, strlen(text), &ids, &replaced, err);
         if (n < 0) {
             cli_fail(0, "text %d: %s", in.number, err);
             putchar('\n');
@@ -66,5 +82,6 @@ int cmd_tokenize(int argc, char **argv)
         code = cli_fail(EXIT_FAILED, "%s", err);
     input_free(&in);
     tokenizer_close(t);
+    weights_close(w);
     return code;
 }

@@ -41,16 +41,22 @@ int cli_texts_add(struct cli_texts *m, const char *text, int index)
             len--;
         len = len ? len : TOKENIZER_MAX_BYTES;
     }
-    int n = tokenizer_encode(m->tok, text, len, &m->ids[m->n], &replaced, err);
+    const struct weights_config *c = &m->w->cfg;
+    int siglip = c->family == WEIGHTS_SIGLIP;
+    /* SigLIP's whole text, then cut below as transformers cuts it (the first
+     * context - 1 ids, then the end token) */
+    int n = siglip ? tokenizer_encode_spm(m->tok, &m->w->tokenizer, (int32_t)c->eos_id, UINT32_MAX, text, len,
+                                          &m->ids[m->n], &replaced, err)
+                   : tokenizer_encode(m->tok, text, len, &m->ids[m->n], &replaced, err);
     if (n < 0)
         return cli_fail(EXIT_FAILED, "text %d: %s", index, err);
     if (replaced)
         cli_warning("text %d: %zu invalid UTF-8 sequences read as U+FFFD", index, replaced);
-    int C = (int)m->w->cfg.context_length;
+    int C = (int)c->context_length;
     if (n > C) {
         cli_warning("text %d (\"%.40s%s\") has %d tokens, cut to the model's %d", index, text,
                 strlen(text) > 40 ? "..." : "", n, C);
-        m->ids[m->n][C - 1] = TOKENIZER_EOT;
+        m->ids[m->n][C - 1] = siglip ? (int32_t)c->eos_id : TOKENIZER_EOT;
         n = C;
     }
     m->lens[m->n++] = n;

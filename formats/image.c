@@ -116,13 +116,14 @@ static int round_half_even(double v)
 
 /* Step 3: the shorter side resized to R, the longer to int(R * long /
  * short), which must be an int as in Pillow (whose sizes are C ints), and
- * the centre R x R kept; im becomes that crop. */
-static int resize_centre(struct decoder_pixels *im, int R, char *err)
+ * the centre R x R kept; im becomes that crop. With squash, both sides
+ * resized to R, nothing cropped. */
+static int resize_centre(struct decoder_pixels *im, int R, int squash, char *err)
 {
     double longer = (double)R * (im->w <= im->h ? im->h : im->w) / (im->w <= im->h ? im->w : im->h);
-    if (longer > INT_MAX)
+    if (longer > INT_MAX && !squash)
         return error(err, "image of %d x %d pixels is too thin to resize", im->w, im->h);
-    int nw = im->w <= im->h ? R : (int)longer, nh = im->w <= im->h ? (int)longer : R;
+    int nw = im->w <= im->h || squash ? R : (int)longer, nh = im->w <= im->h && !squash ? (int)longer : R;
     int top = round_half_even((nh - R) / 2.0), left = round_half_even((nw - R) / 2.0);
     return resample_crop(im, nw, nh, left, top, R, err);
 }
@@ -161,7 +162,7 @@ int image_preprocess(const unsigned char *buf, size_t len, const struct image_op
         error(err, "out of memory turning a %d x %d image", im.w, im.h);
         goto done;
     }
-    if (resize_centre(&im, o->resolution, err) < 0)
+    if (resize_centre(&im, o->resolution, o->squash, err) < 0)
         goto done;
     normalise(&im, o, out);
     rc = 0;

@@ -48,6 +48,8 @@ struct image_opts {
                             preview or a half-size one */
     const float *mean;   /* [3]: the model's pixel mean and deviation, as its */
     const float *std;    /* weights file has them; NULL: OpenAI's */
+    int squash;          /* resize straight to R x R, no crop (OpenCLIP's resize_mode
+                            "squash": SigLIP, DFN5B), as the weights file says */
 };
 
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */

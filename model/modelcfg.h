@@ -7,9 +7,12 @@
  *     if (modelcfg_openclip(json, len, &m, err) < 0)
  *         fprintf(stderr, "open_clip_config.json: %s\n", err);
  *
- * Only the plain CLIP ViT is accepted (pre-LayerNorm blocks, class-token
- * pooling, argmax text pooling, CLIP's BPE vocabulary, shortest-side bicubic
- * resize and centre crop). Every setting that would make another model is
+ * The plain CLIP ViT is accepted (pre-LayerNorm blocks, class-token
+ * pooling, argmax text pooling, CLIP's BPE vocabulary, bicubic resize and
+ * centre crop, or squash), and OpenCLIP's SigLIP 2 (a timm SigLIP ViT known
+ * by name, its activation from a table of timm's models; a text tower
+ * without causal mask pooled at the last position, projected with a bias;
+ * Gemma's tokenizer with open_clip's "canonicalize" cleaning). Every setting that would make another model is
  * refused by name, with the family it belongs to when known (SigLIP, CoCa,
  * timm or Hugging Face towers, ...); OpenCLIP settings this reader does not
  * know are refused too, rather than ignored. The parsers take (buffer,
@@ -28,7 +31,10 @@
 /* What a config says; 0 (or -1 for activation) where it says nothing. The
  * widths, layers, sizes are for checking against the tensors' shapes. */
 struct modelcfg {
-    int activation; /* enum weights_activation, or -1 */
+    uint32_t family; /* enum weights_family */
+    int activation; /* enum weights_activation, or -1: the image tower's (CLIP: both towers') */
+    int text_activation; /* SigLIP: enum weights_activation */
+    uint32_t resize; /* enum weights_resize */
     uint32_t embed_dim, image_size, vision_width, vision_layers, vision_patch, vision_heads, vision_mlp;
     uint32_t context_length, vocab_size, text_width, text_layers, text_heads, text_mlp;
     float ln_eps;
@@ -38,7 +44,9 @@ struct modelcfg {
 
 /* OpenCLIP's open_clip_config.json: {"model_cfg": {...}, "preprocess_cfg": {...}}
  * (a bare model config, as in OpenCLIP's model_configs/, is also taken, with
- * OpenCLIP's default preprocessing). Unset fields take OpenCLIP's defaults. */
+ * OpenCLIP's default preprocessing). Unset fields take OpenCLIP's defaults.
+ * A SigLIP config leaves vision_layers 0 unless timm_model_kwargs gives
+ * depth (the tensors tell). */
 int modelcfg_openclip(const char *json, size_t len, struct modelcfg *m, char *err);
 
 /* transformers' CLIPModel config.json and preprocessor_config.json. */

@@ -24,9 +24,7 @@ int safetensors_header_len(const unsigned char *p, size_t len, uint64_t file_siz
     return 0;
 }
 
-/* JSON values in text (commas, brackets and colons outside strings, plus
- * one), counted before cJSON builds them: at most limit + 1. */
-static size_t count_values(const unsigned char *p, size_t n, size_t limit)
+size_t safetensors_json_values(const unsigned char *p, size_t n, size_t limit)
 {
     size_t count = 1;
     int in_string = 0;
@@ -133,7 +131,7 @@ static int check_ranges(struct safetensors *s, uint64_t data_size, char *err)
 
 static int parse_header(struct safetensors *s, const unsigned char *buf, uint64_t n, uint64_t file_size, char *err)
 {
-    if (count_values(buf + 8, n, SAFETENSORS_MAX_NODES) > SAFETENSORS_MAX_NODES)
+    if (safetensors_json_values(buf + 8, n, SAFETENSORS_MAX_NODES) > SAFETENSORS_MAX_NODES)
         return error(err, "safetensors header holds more than %u JSON values", SAFETENSORS_MAX_NODES);
     cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, n);
     s->json = root;

@@ -31,6 +31,12 @@
 #define SAFETENSORS_MAX_DIMS 8
 #define SAFETENSORS_MAX_NODES (1u << 19) /* JSON values: bounds cJSON's memory, about 64 bytes each */
 
+/* JSON values in n bytes of text (commas, brackets and colons outside
+ * strings, plus one), counted before cJSON builds them, to bound its
+ * memory: at most limit + 1 (counting stops there). Also for spm.c's
+ * tokenizer.json. */
+size_t safetensors_json_values(const unsigned char *p, size_t n, size_t limit);
+
 struct safetensors_tensor {
     const char *name;
     const char *dtype;      /* as the header spells it: "F32", "F16", "BF16", "I64", ... */

@@ -413,9 +413,7 @@ void transformer_blas_threads(int n)
     current = n;
 }
 
-/* y[rows, out] = x[rows, in] @ weight^T + bias: a Linear layer, weight [out, in];
- * with residual set, the result is added to y instead. */
-static void linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                    const float *bias, int rows, int in, int out, int residual)
 {
     for (int r = 0; r < rows; r++) {
@@ -491,24 +489,53 @@ static inline void exp8(v8sf *px)
     *px = p * (v8sf)e;
 }
 
+/* *pv = GELU, 0.5 x (1 + erf(x / sqrt 2)), for 8 lanes: erf by Abramowitz and
+ * Stegun's 7.1.26 (absolute error under 1.5e-7, a few float ulp near 1;
+ * libm's scalar erff costs 9 times as much), 1 + erf taken as erfc's
+ * product itself for x < 0, so that no cancellation loses the small values. */
+static inline void gelu8(v8sf *pv)
+{
+    v8sf v = *pv;
+    v8si neg = v < 0;
+    v8sf a = (v8sf)((v8si)v & 0x7fffffff) * (float)M_SQRT1_2, t = 1.0f / (1.0f + 0.3275911f * a);
+    v8sf p = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    v8sf e = -a * a;
+    exp8(&e);
+    v8sf tail = p * e, two = 2.0f - tail; /* erfc(|x| / sqrt 2), and 1 + erf for x >= 0 */
+    *pv = 0.5f * v * (v8sf)((neg & (v8si)tail) | (~neg & (v8si)two));
+}
+
 /* Built for AVX2 + FMA and for any x86-64, chosen when the program loads. */
 UTIL_X86_64_V3 static void activate(float *x, size_t n,
                                                                                   enum weights_activation act)
 {
     size_t i = 0;
-    if (act == WEIGHTS_QUICK_GELU)
+    /* GELU's tanh form, 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3)
+     * as torch has it, is x / (1 + e^(-2u)): QuickGELU's shape, vectorised alike */
+    const float beta = (float)(M_SQRT2 * M_2_SQRTPI * 0.5);
+    if (act == WEIGHTS_GELU)
         for (; i + 8 <= n; i += 8) {
             v8sf v;
             memcpy(&v, x + i, sizeof v);
-            v8sf e = v * -1.702f;
+            gelu8(&v);
+            memcpy(x + i, &v, sizeof v);
+        }
+    if (act == WEIGHTS_QUICK_GELU || act == WEIGHTS_GELU_TANH)
+        for (; i + 8 <= n; i += 8) {
+            v8sf v;
+            memcpy(&v, x + i, sizeof v);
+            v8sf e = act == WEIGHTS_QUICK_GELU ? v * -1.702f : (v + 0.044715f * v * v * v) * (-2.0f * beta);
             exp8(&e);
             v = v / (1.0f + e);
             memcpy(x + i, &v, sizeof v);
         }
     for (; i < n; i++)
-        x[i] = act == WEIGHTS_GELU ? 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2))
-                                   : x[i] / (1.0f + expf(-1.702f * x[i]));
+        x[i] = act == WEIGHTS_GELU        ? 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2))
+               : act == WEIGHTS_GELU_TANH ? x[i] / (1.0f + expf(-2.0f * beta * (x[i] + 0.044715f * x[i] * x[i] * x[i])))
+                                          : x[i] / (1.0f + expf(-1.702f * x[i]));
 }
+
+void transformer_activate(float *x, size_t n, enum weights_activation act) { activate(x, n, act); }
 
 /* With pick, only row pick[i] of each sequence goes on past attention
  * (keys and values still come from every row), into out [nseq, W];
@@ -520,7 +547,7 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
     transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W, t->eps);
-    linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
+    transformer_linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
         int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
         attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
@@ -531,11 +558,11 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
         x = out;
         rows = nseq;
     }
-    linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
+    transformer_linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
     transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W, t->eps);
-    linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
+    transformer_linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
     activate(t->hidden, (size_t)rows * (size_t)t->mlp, t->activation);
-    linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
+    transformer_linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
 }
 
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,

@@ -99,6 +99,16 @@ const float *transformer_expand(struct transformer *t, const struct weights_tens
 void transformer_block(struct transformer *t, const struct weights_block *b, float *x, int nseq, const int *lens,
                        int causal);
 
+/* y[rows, out] = x[rows, in] @ weight[out, in]^T + bias: a Linear layer;
+ * with residual set, the result is added to y instead. rows up to
+ * max_rows when weight is half precision (it is expanded into t's
+ * scratch, which expand_floats must cover). */
+void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+                        const float *bias, int rows, int in, int out, int residual);
+
+/* x[n] = act(x[n]): QuickGELU, GELU or GELU's tanh form (as torch computes each). */
+void transformer_activate(float *x, size_t n, enum weights_activation act);
+
 /* Threads each BLAS call may use, where the BLAS can be told (OpenBLAS);
  * 0 restores what it used at the first call. Threads that each run a
  * tower on their own share of a batch set 1, so that the BLAS's threads

@@ -580,5 +580,17 @@ same "$(tr '\0' '|' < out)" "$tmp/slib/copy.jpg|$tmp/slib/photo.jpg|"
 expect 2 "$bin" duplicates --index dup.clippie --threshold 1.5; has err "threshold"
 expect 3 env XDG_DATA_HOME="$tmp/none" "$bin" duplicates; has err "clippie index FOLDER"
 
+# SigLIP 2: an OpenCLIP folder (its tokenizer.json goes into the file), the
+# model's own tokenizer (ids of the reference encoder, make_spm_fixtures.py),
+# squash preprocessing, the sigmoid's probability
+expect 0 "$bin" convert "$fix/siglip-b32-256" siglip.weights; has err "OpenCLIP SigLIP 2"; has err "gelu_tanh/gelu_tanh"
+expect 0 "$bin" tokenize -m siglip.weights "A photo of a dog."
+same "$(cat out)" "843 462 881 767 844 295 890 262 453 1"
+expect 0 "$bin" embed-text -m siglip.weights -f csv "a dog" "un chien"
+same "$(wc -l < out | tr -d ' ')" 2
+expect 0 "$bin" embed-image -m siglip.weights -f csv "$fix/img-photo.jpg"
+expect 0 "$bin" similarity -m siglip.weights --probability -t "a dog" -i "$fix/img-photo.jpg"; has out "e-0"
+expect 2 "$bin" similarity -m model.weights --probability -t "a dog"; has err "needs a SigLIP model"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -4,7 +4,7 @@
  * products are split between them). Then the whole residual block
  * (LayerNorm, attention, MLP) against the same block in double: head widths
  * of 64 and others, causal or not, sequences of different lengths packed,
- * every row or only the picked ones, both activations. */
+ * every row or only the picked ones, the three activations. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +79,10 @@ static void linear(double *y, const double *x, const float *w, const float *b, i
 
 static double act(double v, enum weights_activation a)
 {
-    return a == WEIGHTS_GELU ? 0.5 * v * (1 + erf(v / sqrt(2))) : v / (1 + exp(-1.702 * v));
+    /* GELU's tanh form as torch writes it */
+    return a == WEIGHTS_GELU        ? 0.5 * v * (1 + erf(v / sqrt(2)))
+           : a == WEIGHTS_GELU_TANH ? 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)))
+                                    : v / (1 + exp(-1.702 * v));
 }
 
 /* One sequence of n rows of width W through the block, in place. */
@@ -238,7 +241,7 @@ static void test_block(int W, int heads, int mlp, int causal, enum weights_activ
     }
     static const char *const names[] = {"f32", "f16", "bf16"};
     CHECK(worst <= 1e-5, "block W %d, %d heads, MLP %d, %s, %s%s, %s, %d rows: relative error %.3g (row %d)", W,
-          heads, mlp, causal ? "causal" : "not causal", a == WEIGHTS_GELU ? "gelu" : "quick_gelu",
+          heads, mlp, causal ? "causal" : "not causal", a == WEIGHTS_GELU ? "gelu" : a == WEIGHTS_GELU_TANH ? "gelu_tanh" : "quick_gelu",
           pick ? ", picked rows" : "", names[dtype], rows, worst, worst_at);
     CHECK(pick ? !memcmp(out, out2, (size_t)nseq * W * sizeof *out) : !memcmp(x, x2, (size_t)rows * W * sizeof *x),
           "block W %d with %s matrices differs from their float32 expansion (%d rows)", W, names[dtype], rows);
@@ -295,7 +298,7 @@ int main(void)
                 for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
                     for (int few = 0; few <= 1; few++)
                         test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal,
-                                   (s & 1) ? WEIGHTS_GELU : WEIGHTS_QUICK_GELU, pick, dtype, few);
+                                   (enum weights_activation)((s + (size_t)causal) % 3), pick, dtype, few);
     test_to_float();
     /* the kernels a CPU without AVX2, FMA and F16C runs */
     transformer_portable(1);

@@ -237,7 +237,7 @@ static void test_bad_weights(void)
     free(bad);
 }
 
-/* The header and directory at the byte offsets of format version 2. */
+/* The header and directory at the byte offsets of format version 3. */
 static void test_layout(void)
 {
     struct weights_config c = {.activation = WEIGHTS_GELU, .embed_dim = 32, .vision_width = 64, .vision_layers = 2,
@@ -252,16 +252,19 @@ static void test_layout(void)
         abort();
     /* version, the config (heads, MLP widths, then floats as their bits: 1e-5f
      * is 0x3727c5ac, OpenAI's red mean 0x3ef6813a), the tensor count */
-    const uint32_t want[] = {2, WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3, 1, 2, 256, 512, 0x3727c5ac, 0x3ef6813a};
+    const uint32_t want[] = {3, WEIGHTS_GELU, 32, 64, 2, 8, 4, 16, 512, 128, 3, 1, 2, 256, 512, 0x3727c5ac, 0x3ef6813a};
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
         CHECK(load_u32(h + 8 + 4 * k) == want[k], "header word at %zu is %#x, expected %#x", 8 + 4 * k,
               load_u32(h + 8 + 4 * k), want[k]);
-    CHECK(load_u32(h + 96) == n, "tensor count at 96");
-    CHECK(!memcmp(h, "CLIPPIE", 8) && load_u32(h + 104) == 0 && load_u32(h + 124) == 0, "header magic or padding");
-    uint32_t crc = load_u32(h + 100);
-    store_u32(h + 100, 0);
+    /* format 3's fields, after the deviations: family to tok_unk, all 0 for CLIP */
+    for (size_t at = 96; at < 144; at += 4)
+        CHECK(load_u32(h + at) == 0, "header word at %zu of a CLIP model is %#x", at, load_u32(h + at));
+    CHECK(load_u32(h + 144) == n, "tensor count at 144");
+    CHECK(!memcmp(h, "CLIPPIE", 8) && load_u32(h + 152) == 0 && load_u32(h + 252) == 0, "header magic or padding");
+    uint32_t crc = load_u32(h + 148);
+    store_u32(h + 148, 0);
     CHECK(crc == (uint32_t)crc32(0, h, (uInt)len), "header checksum");
-    const unsigned char *e = h + 128 + 96 * 2; /* the third tensor, positional_embedding [16, 128] */
+    const unsigned char *e = h + 256 + 96 * 2; /* the third tensor, positional_embedding [16, 128] */
     CHECK(!strcmp((const char *)e, "positional_embedding") && load_u32(e + 64) == 2 && load_u32(e + 68) == 16 &&
               load_u32(e + 72) == 128 && load_u32(e + 76) == 0 && load_u32(e + 84) == 0 && load_u64(e + 88) == offsets[2],
           "directory entry of positional_embedding");

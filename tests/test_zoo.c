@@ -255,6 +255,14 @@ static void test_openclip(void)
 
     openclip_config("oc", "", ", \"head_width\": 32", "");
     refuses(st, -1, 0, "model_cfg.vision_cfg.head_width appears twice"); /* Python reads 32, cJSON 64 */
+    /* DFN5B's configs resize straight to the square */
+    spit_str(in_folder("oc", "open_clip_config.json"), "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT
+             "}}, \"preprocess_cfg\": {\"resize_mode\": \"squash\"}}");
+    converts(st, -1, 0, 0, &info);
+    CHECK(info.cfg.resize == WEIGHTS_RESIZE_SQUASH, "squash read as %u", info.cfg.resize);
+    openclip_config("oc", "", "", "");
+    converts(st, -1, 0, 0, &info);
+    CHECK(info.cfg.resize == WEIGHTS_RESIZE_CROP, "the default resize read as %u", info.cfg.resize);
 }
 
 /* configs that make another model, or contradict the shapes */
@@ -272,8 +280,11 @@ static void test_openclip_refused(void)
         {"", ", \"frobnicate\": 1", "", "vision_cfg.frobnicate is a setting this converter does not know"},
         {"", "", ", \"size\": 16", "preprocess_cfg.size 16 differs from model_cfg.vision_cfg.image_size 8"},
         {"", ", \"mlp_ratio\": 3", "", "says image MLP width 192, but the tensors of"},
+        /* issue 26 row 15: a ratio no model has, even where int(width * ratio) is 0 */
+        {"", ", \"mlp_ratio\": 1e-9", "", "vision_cfg.mlp_ratio 1e-09 is outside [0.25, 16]"},
+        {"", "", "", NULL},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    for (size_t k = 0; cases[k][3]; k++) {
         openclip_config("oc", cases[k][0], cases[k][1], cases[k][2]);
         refuses(st, -1, 0, cases[k][3]);
     }
@@ -283,8 +294,9 @@ static void test_openclip_refused(void)
     refuses(st, -1, 0, "preprocess_cfg.interpolation is \"bilinear\": only bicubic resizing is implemented");
     spit_str(in_folder("oc", "open_clip_config.json"),
              "{\"model_cfg\": {\"embed_dim\": 8, " OC_VISION "}, " OC_TEXT "}}, \"preprocess_cfg\": {\"resize_mode\": "
-             "\"squash\"}}");
-    refuses(st, -1, 0, "preprocess_cfg.resize_mode is \"squash\": only shortest-side resize and centre crop");
+             "\"longest\"}}");
+    refuses(st, -1, 0, "preprocess_cfg.resize_mode is \"longest\": only \"shortest\" (resize and centre crop) and"
+            " \"squash\" are implemented");
     /* the settings either tower may have are refused in the text tower too,
      * and are no settings of the preprocessing */
     spit_str(in_folder("oc", "open_clip_config.json"),
@@ -300,6 +312,13 @@ static void test_openclip_refused(void)
     refuses(st, -1, 0, "vision_cfg.layers is a list: a ResNet image tower");
     spit_str(in_folder("oc", "open_clip_config.json"), "{\"model_cfg\": ");
     refuses(st, -1, 0, "open_clip_config.json: the config is not a JSON object (malformed JSON)");
+    /* issue 26 row 15: Python's json refuses what follows the object; cJSON stopped reading there */
+    static const char two[] = "{\"model_cfg\": {\"embed_dim\": 8}} {\"model_cfg\": {}}",
+                      nul[] = "{\"model_cfg\": {\"embed_dim\": 8}}\n\0garbage";
+    spit(in_folder("oc", "open_clip_config.json"), two, sizeof two - 1);
+    refuses(st, -1, 0, "open_clip_config.json: the config has content after its JSON object (at byte 32)");
+    spit(in_folder("oc", "open_clip_config.json"), nul, sizeof nul - 1);
+    refuses(st, -1, 0, "the config has content after its JSON object (at byte 32)");
     unlink(in_folder("oc", "open_clip_config.json"));
 }
 
@@ -349,8 +368,17 @@ static void test_hf(void)
     refuses(st, -1, 0, "preprocessor_config.json resizes to 8 and crops 8, the model takes 16");
     hf_files("gelu", 8, "gelu", 2);
     refuses(st, -1, 0, "resample is bilinear (2): only bicubic (3) is implemented");
-    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"siglip\"}");
-    refuses(st, -1, 0, "model_type is \"siglip\": only CLIP models");
+    /* issue 26 row 15: a crop of height 8 and width 9 is not the square the model takes */
+    hf_files("gelu", 8, "gelu", 3);
+    char pre[2048];
+    snprintf(pre, sizeof pre, hf_pre, 3);
+    strstr(pre, "\"width\": 8")[9] = '9';
+    spit_str(in_folder("hf", "preprocessor_config.json"), pre);
+    refuses(st, -1, 0, "preprocessor_config.json: crop_size is not height nor a square");
+    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"siglip\", \"text_config\": {\"vocab_size\": 256000}}");
+    refuses(st, -1, 0, "do_center_crop is not false: SigLIP's images are resized whole");
+    spit_str(in_folder("hf", "config.json"), "{\"model_type\": \"align\"}");
+    refuses(st, -1, 0, "model_type is \"align\": only CLIP and SigLIP models");
 }
 
 /* a training checkpoint's names under "state_dict.module.": nothing says

@@ -1,6 +1,7 @@
 /* libFuzzer target: bytes as an OpenCLIP config, and split at the first
  * NUL (or in two) as a Hugging Face config.json and preprocessor_config.json;
- * whatever is accepted must be a config the weights file can hold. */
+ * whatever is accepted must be a config the weights file can hold (CLIP's
+ * or SigLIP 2's). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,7 +10,10 @@
 
 static void check(const struct modelcfg *m)
 {
-    if (m->activation != WEIGHTS_GELU && m->activation != WEIGHTS_QUICK_GELU)
+    if (m->activation < WEIGHTS_QUICK_GELU || m->activation > WEIGHTS_GELU_TANH || m->resize > WEIGHTS_RESIZE_SQUASH)
+        abort();
+    if (m->family == WEIGHTS_SIGLIP && ((m->text_activation != WEIGHTS_GELU && m->text_activation != WEIGHTS_GELU_TANH) ||
+                                        m->activation == WEIGHTS_QUICK_GELU))
         abort();
     if (!(m->ln_eps > 0) || !m->image_size || !m->vision_heads || !m->text_heads || !m->have_norm)
         abort();

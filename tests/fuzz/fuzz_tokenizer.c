@@ -2,12 +2,15 @@
  * the mojibake repair alone on the bytes read as Windows-1252 (C1 controls
  * where it has holes), which makes garbled text far likelier than UTF-8
  * does: the repair must not lengthen the text nor make a code point that
- * is not one. */
+ * is not one. Also SigLIP's cleaning on the bytes, and input starting with
+ * '{' read as a tokenizer.json (spm_build), whose tables, when accepted,
+ * then encode a few texts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codepages.h"
+#include "spm.h"
 #include "mojibake.h"
 #include "tokenizer.h"
 
@@ -28,6 +31,27 @@ static void repair(const struct mojibake *m, const uint8_t *data, size_t size)
         if (text[i] > 0x10ffff || (text[i] >= 0xd800 && text[i] <= 0xdfff))
             abort();
     free(text);
+}
+
+/* A tokenizer.json: refused cleanly, or tables that encode within the vocabulary. */
+static void tokenizer_json(const uint8_t *data, size_t size)
+{
+    struct spm_build b;
+    char err[ERR_LEN];
+    if (spm_build((const char *)data, size, &b, err) < 0)
+        return;
+    static const char *const texts[] = {"", "a", "a dog on a beach", "\xe2\x96\x81\xe2\x96\x81 x", "\xf0\x9f\xa6\x84 \xe6\x97\xa5"};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        int32_t *ids;
+        size_t n;
+        if (spm_encode(&b.t, texts[k], strlen(texts[k]), &ids, &n, err) == 0) {
+            for (size_t i = 0; i < n; i++)
+                if (ids[i] < 0 || (uint32_t)ids[i] >= b.t.vocab)
+                    abort();
+            free(ids);
+        }
+    }
+    spm_build_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,5 +75,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(ids);
     }
     repair(m, data, size);
+    char *clean;
+    size_t len;
+    if (tokenizer_canonicalize(t, (const char *)data, size, &clean, &len, &replaced, err) == 0) {
+        if (strlen(clean) > len || len > 4 * size)
+            abort();
+        free(clean);
+    }
+    if (size && data[0] == '{')
+        tokenizer_json(data, size);
     return 0;
 }
