@@ -511,9 +511,17 @@ static int index_merge(const char *out, int argc, char **argv)
 {
     char err[ERR_LEN], *tmp = NULL, *side = NULL;
     int code = 0;
+    struct stat st;
+    struct index *ix = NULL;
+    /* an OUT there must be an index, not being updated; opened and closed,
+     * its log is folded into it, so that no -wal of it outlives it to be
+     * read with the new file */
+    if (stat(out, &st) == 0 && !(ix = index_open(out, INDEX_WRITE, err)))
+        return cli_fail(EXIT_FAILED, "%s (nothing merged)", err);
+    index_close(ix);
     if (asprintf(&tmp, "%s.merging-%ld", out, (long)getpid()) < 0)
         return cli_fail(EXIT_FAILED, "out of memory");
-    struct index *ix = index_open(tmp, INDEX_CREATE, err);
+    ix = index_open(tmp, INDEX_CREATE, err);
     if (!ix)
         code = cli_fail(EXIT_FAILED, "%s", err);
     for (int i = 0; !code && i < argc; i++)

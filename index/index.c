@@ -1085,7 +1085,8 @@ static int plan_new(struct index *ix, struct walk *files, const struct walk_file
 {
     size_t rcap = 0, *which = NULL, nwhich = 0, wcap = 0;
     int rc = 0;
-    qsort(gone, ngone, sizeof *gone, by_inode);
+    if (ngone) /* (gone is NULL when none) */
+        qsort(gone, ngone, sizeof *gone, by_inode);
     for (size_t i = 0; !rc && i < m; i++) {
         size_t at = (size_t)(sorted[i] - files->files);
         const struct walk_file *f = sorted[i];
@@ -1100,7 +1101,7 @@ static int plan_new(struct index *ix, struct walk *files, const struct walk_file
         }
         if (!seen[i]) {
             struct gone_entry key = {.dev = (int64_t)f->dev, .ino = (int64_t)f->ino};
-            struct gone_entry *g = bsearch(&key, gone, ngone, sizeof *gone, by_inode);
+            struct gone_entry *g = ngone ? bsearch(&key, gone, ngone, sizeof *gone, by_inode) : NULL;
             if (g && !g->taken && g->size == f->size && g->mtime_ns == f->mtime_ns) {
                 g->taken = 1;
                 rc = add_reuse(p, &rcap, at, g->id, 1);

@@ -503,6 +503,9 @@ rm MA/b.jpg; "$bin" index -m img.weights ma.clippie 2>/dev/null
 expect 0 "$bin" index --merge mm.clippie ma.clippie mb.clippie
 "$bin" index --dump -f csv --names mm.names mm.clippie > /dev/null
 same "$(cat mm.names | tr '\n' ' ')" "$tmp/MA/a.png $tmp/MB/t.png "
+cp "$fix/img-rgb.png" notanindex.png
+expect 3 "$bin" index --merge notanindex.png ma.clippie; has err "notanindex.png: not a clippie index"
+cmp -s notanindex.png "$fix/img-rgb.png" && ok || bad "--merge overwrote a file that is not an index"
 
 # ---- search ----
 mkdir -p slib/trips; cp "$fix/img-photo.jpg" slib/photo.jpg; cp "$fix/img-photo.jpg" slib/copy.jpg
