@@ -633,7 +633,10 @@ void index_model_of(const struct weights *w, const char *path, int exif, int dra
     sha256_update(&h, sizeof *c, (const uint8_t *)c);
     /* the projections as float32: a model's float16 file and its float32
      * expansion give the same vectors, and so the same identity */
-    const struct weights_tensor *proj[2] = {&w->text_projection, &w->visual_proj};
+    /* SigLIP's image embedding comes out of its attention pool's projection
+     * (its width is the image tower's, as visual_proj's would be) */
+    const struct weights_tensor *proj[2] = {&w->text_projection,
+                                            c->family == WEIGHTS_SIGLIP ? &w->pool.proj_weight : &w->visual_proj};
     size_t n[2] = {(size_t)c->text_width * c->embed_dim, (size_t)c->vision_width * c->embed_dim};
     for (int k = 0; k < 2; k++) {
         float *f = malloc(n[k] * sizeof *f);

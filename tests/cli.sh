@@ -594,6 +594,12 @@ same "$(wc -l < out | tr -d ' ')" 2
 expect 0 "$bin" embed-image -m siglip.weights -f csv "$fix/img-photo.jpg"
 expect 0 "$bin" similarity -m siglip.weights --probability -t "a dog" -i "$fix/img-photo.jpg"; has out "e-0"
 expect 2 "$bin" similarity -m model.weights --probability -t "a dog"; has err "needs a SigLIP model"
+# a SigLIP 2 index, searched by text and by photo
+mkdir -p sigl; cp "$fix/img-photo.jpg" "$fix/img-rgb.png" sigl/
+expect 0 "$bin" index -m siglip.weights sig.clippie sigl; has err "2 new"
+expect 0 "$bin" search --index sig.clippie -m siglip.weights "a dog"; same "$(wc -l < out | tr -d ' ')" 2
+expect 0 "$bin" similarity -m siglip.weights --db sig.clippie -i sigl/img-rgb.png -k 1; same "$(cut -f1 out)" "1.000000"
+expect 3 "$bin" search --index sig.clippie -m model.weights "a dog"; has err "made with another model"
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]
