@@ -209,6 +209,7 @@ struct cli_image_run {
     char **paths;                   /* [n]: their paths, for the pipeline */
     float *vec;                     /* [batch, E] */
     size_t n, batch, embedded, skipped;
+    size_t stored_new, stored_changed; /* index: the rows stored, by their facts */
     struct vecfile_writer *out;
     FILE *names;
     struct index *ix;

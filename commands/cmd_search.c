@@ -17,14 +17,15 @@
 
 const char cmd_search_help[] =
     "usage: clippie search [--index FILE] [-m MODEL] [-k N] [--paths] [-0] [-f csv] [--min-score S]\n"
-    "                      [--under DIR]... [--preview[=MODE]] TERM [+|- TERM]...\n"
+    "                      [--under DIR]... [--after DATE] [--before DATE] [--preview[=MODE]]\n"
+    "                      TERM [+|- TERM]...\n"
     "\n"
     "Searches the photo index (made by 'clippie index') and prints the best\n"
     "matches as 'score<TAB>path' lines, best first.\n"
     "\n"
     "  clippie search \"a dog on a beach\"\n"
     "  clippie search \"cat\" + \"night\" - \"dog\"\n"
-    "  clippie search 2:\"red car\" + ~/Photos/ref.jpg --under ~/Photos/trips\n"
+    "  clippie search 2:\"red car\" + ~/Photos/ref.jpg --after 2019-01-01 --under ~/Photos/trips\n"
     "  clippie search --paths -0 -k 50 \"birthday cake\" | xargs -0 feh\n"
     "\n"
     "A TERM is a text, or the path of an image file (a query by example: that\n"
@@ -44,6 +45,12 @@ const char cmd_search_help[] =
     "  -f csv           print 'rank,score,path' rows (RFC 4180) after a header\n"
     "  --min-score S    leave out results scoring under S (a cosine, -1 to 1)\n"
     "  --under DIR      only photos under DIR (repeatable: under any of them)\n"
+    "  --after DATE     only photos taken on DATE (YYYY-MM-DD) or later: the\n"
+    "                   date EXIF records (DateTimeOriginal, else DateTime),\n"
+    "                   else the file's modification time, as the index\n"
+    "                   recorded it (an index made before dates gains them on\n"
+    "                   its next refresh; until then its photos have none)\n"
+    "  --before DATE    only photos taken before DATE\n"
     "  --preview[=MODE] draw each photo beside its result: auto (the default:\n"
     "                   what the terminal supports), kitty, iterm, sixel or\n"
     "                   symbols (Unicode blocks, any terminal)\n"
@@ -68,6 +75,7 @@ struct search_opts {
     double min_score;
     char **under; /* [nunder]: canonical folders */
     int nunder;
+    int64_t after, before; /* wall-clock seconds, [after, before); INT64_MIN and INT64_MAX when not asked */
     enum preview_mode preview;
 };
 
@@ -80,6 +88,7 @@ struct search_run {
     struct index_model have;
     float *q;     /* [dim]: the query */
     char **self;  /* [nterms]: canonical paths of the image terms, else NULL */
+    int64_t *dates; /* [rows]: the photos' dates, when a date filter asks */
     struct preview *pv;
 };
 
@@ -129,17 +138,35 @@ static int parse_terms(int argc, char **argv, struct search_opts *o)
     return 0;
 }
 
+/* YYYY-MM-DD as the wall-clock seconds of its midnight (the calendar
+ * counted as UTC, as the index records dates). */
+static int parse_date(const char *s, int64_t *secs)
+{
+    int y, m, d, end = 0;
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strlen(s) != 10 || strspn(s, "0123456789-") != 10 || s[4] != '-' || s[7] != '-' ||
+        sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &end) != 3 || end != 10 || m < 1 || m > 12 || d < 1 ||
+        d > mdays[m - 1] || (m == 2 && d == 29 && (y % 4 || (y % 100 == 0 && y % 400))))
+        return -1;
+    /* days from the civil date (Howard Hinnant's algorithm) */
+    int yy = y - (m <= 2), era = yy / 400, yoe = yy - era * 400, doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    *secs = ((int64_t)era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468) * 86400;
+    return 0;
+}
+
 static int parse_search(int argc, char **argv, struct search_opts *o)
 {
     static const struct option opts[] = {
         CLI_MODEL_OPT, CLI_NULL_OPT, CLI_FORMAT_OPT,
         {"index", required_argument, 0, 'I'}, {"paths", no_argument, 0, 'p'},
         {"min-score", required_argument, 0, 's'}, {"under", required_argument, 0, 'u'},
-        {"preview", optional_argument, 0, 'P'}, {0, 0, 0, 0},
+        {"preview", optional_argument, 0, 'P'}, {"after", required_argument, 0, 'A'},
+        {"before", required_argument, 0, 'B'},  {0, 0, 0, 0},
     };
     int c;
     char *end;
-    *o = (struct search_opts){.k = 10, .delim = '\n', .min_score = -INFINITY, .index = cli_default_index()};
+    *o = (struct search_opts){.k = 10, .delim = '\n', .min_score = -INFINITY, .index = cli_default_index(),
+                              .after = INT64_MIN, .before = INT64_MAX};
     if (!(o->under = calloc((size_t)argc, sizeof *o->under)))
         return cli_fail(EXIT_FAILED, "out of memory");
     cli_options_reset();
@@ -166,6 +193,12 @@ static int parse_search(int argc, char **argv, struct search_opts *o)
         case 'u':
             if (!(o->under[o->nunder++] = realpath(optarg, NULL)))
                 return cli_usage("search", "--under %s: %s", optarg, strerror(errno));
+            break;
+        case 'A':
+        case 'B':
+            if (parse_date(optarg, c == 'A' ? &o->after : &o->before) < 0)
+                return cli_usage("search", "--%s takes a date as YYYY-MM-DD, not '%s'", c == 'A' ? "after" : "before",
+                                 optarg);
             break;
         case 'P':
             if (preview_mode_parse(optarg ? optarg : "auto", &o->preview) < 0)
@@ -199,6 +232,8 @@ static int search_open(struct search_run *r, const struct search_opts *o)
         return EXIT_FAILED;
     if (!(r->v = index_vectors(r->ix, err)))
         return cli_fail(EXIT_FAILED, "%s", err);
+    if ((o->after != INT64_MIN || o->before != INT64_MAX) && !(r->dates = index_dates(r->ix, err)))
+        return cli_fail(EXIT_FAILED, "%s", err);
     if (!(r->q = calloc((size_t)r->v->dim, sizeof *r->q)) || !(r->self = calloc((size_t)o->nterms, sizeof *r->self)))
         return cli_fail(EXIT_FAILED, "out of memory");
     if (o->preview && !(r->pv = preview_open(o->preview, err)))
@@ -211,6 +246,7 @@ static void search_close(struct search_run *r, const struct search_opts *o)
     for (int i = 0; r->self && i < o->nterms; i++)
         free(r->self[i]);
     free(r->self);
+    free(r->dates);
     free(r->q);
     preview_close(r->pv);
     index_close(r->ix);
@@ -294,10 +330,12 @@ static int make_query(struct search_run *r, const struct search_opts *o)
     return code;
 }
 
-/* Does path pass the filters: under one of the --under folders, not one
- * of the image terms? */
-static int wanted(const struct search_run *r, const struct search_opts *o, const char *path)
+/* Does the photo of row at path pass the filters: of the dates asked,
+ * under one of the --under folders, not one of the image terms? */
+static int wanted(const struct search_run *r, const struct search_opts *o, const char *path, size_t row)
 {
+    if (r->dates && (r->dates[row] == INDEX_NO_DATE || r->dates[row] < o->after || r->dates[row] >= o->before))
+        return 0;
     int under = !o->nunder;
     for (int i = 0; !under && i < o->nunder; i++) {
         size_t n = strlen(o->under[i]);
@@ -362,7 +400,7 @@ static int search_best(struct search_run *r, const struct search_opts *o, struct
             char *path = index_path_of(r->ix, best[seen].row, err);
             if (!path)
                 code = cli_fail(EXIT_FAILED, "%s", err);
-            else if (wanted(r, o, path))
+            else if (wanted(r, o, path, best[seen].row))
                 res[(*n)++] = (struct result){best[seen].score, path}, path = NULL;
             free(path);
         }

@@ -100,12 +100,26 @@ static int store_rows(struct cli_image_run *r, const struct pipeline_batch *b, c
     char err[ERR_LEN];
     int code = 0;
     if (r->ix) {
-        const struct walk_file **good = r->files + b->first; /* compacted in place: the good ones in order */
-        size_t g = 0;
-        for (size_t i = 0; i < b->n; i++)
-            if (!b->errs[i][0])
-                good[g++] = r->files[b->first + i];
-        return index_put(r->ix, good, r->vec, b->good, err) < 0 ? cli_fail(EXIT_FAILED, "%s", err) : 0;
+        /* the bad ones remembered (not tried again while unchanged), the
+         * good ones stored: both compacted in place, in order */
+        const struct walk_file **good = r->files + b->first, *bad[b->n ? b->n : 1];
+        const char *why[b->n ? b->n : 1];
+        size_t g = 0, nbad = 0, changed = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            const struct walk_file *f = r->files[b->first + i];
+            if (b->errs[i][0]) {
+                bad[nbad] = f;
+                why[nbad++] = b->errs[i];
+                continue;
+            }
+            good[g++] = f;
+            changed += f->facts && f->facts->changed;
+        }
+        if (index_put_failed(r->ix, bad, why, nbad, err) < 0 || index_put(r->ix, good, r->vec, b->good, err) < 0)
+            return cli_fail(EXIT_FAILED, "%s", err);
+        r->stored_changed += changed;
+        r->stored_new += g - changed;
+        return 0;
     }
     code = cli_write_rows(r->out, r->vec, b->good, (int)r->w->cfg.embed_dim, o->normalize);
     for (size_t i = 0; !code && r->names && i < b->n; i++)

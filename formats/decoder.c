@@ -22,13 +22,10 @@ static uint32_t tiff_u32(const unsigned char *p, int le)
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-size_t decoder_tiff_tag(const unsigned char *t, size_t n, unsigned tag)
+/* The offset of tag's entry in the IFD at offset ifd, 0 when none. */
+static size_t ifd_tag(const unsigned char *t, size_t n, int le, uint32_t ifd, unsigned tag)
 {
-    if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
-        return 0;
-    int le = t[0] == 'I';
-    uint32_t ifd = tiff_u32(t + 4, le);
-    if (ifd > n - 2)
+    if (n < 2 || ifd > n - 2)
         return 0;
     unsigned count = tiff_u16(t + ifd, le);
     for (unsigned k = 0; k < count; k++) {
@@ -39,6 +36,55 @@ size_t decoder_tiff_tag(const unsigned char *t, size_t n, unsigned tag)
             return e;
     }
     return 0;
+}
+
+size_t decoder_tiff_tag(const unsigned char *t, size_t n, unsigned tag)
+{
+    if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
+        return 0;
+    return ifd_tag(t, n, t[0] == 'I', tiff_u32(t + 4, t[0] == 'I'), tag);
+}
+
+/* "YYYY:MM:DD HH:MM:SS" of the ASCII entry at e as seconds (the calendar
+ * counted as UTC: EXIF gives no zone). -1 when not such a date. */
+static int tiff_date_at(const unsigned char *t, size_t n, int le, size_t e, int64_t *secs)
+{
+    if (!e || tiff_u16(t + e + 2, le) != 2 || tiff_u32(t + e + 4, le) < 19)
+        return -1;
+    uint32_t at = tiff_u32(t + e + 8, le);
+    if (at > n || n - at < 19)
+        return -1;
+    const unsigned char *d = t + at;
+    int v[6], len[6] = {4, 2, 2, 2, 2, 2}, pos = 0;
+    for (int k = 0; k < 6; k++, pos++) {
+        v[k] = 0;
+        for (int i = 0; i < len[k]; i++, pos++) {
+            if (d[pos] < '0' || d[pos] > '9')
+                return -1;
+            v[k] = v[k] * 10 + d[pos] - '0';
+        }
+    }
+    if (v[0] < 1800 || v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+        return -1;
+    /* days from the civil date (Howard Hinnant's algorithm) */
+    int y = v[0] - (v[1] <= 2), era = y / 400;
+    int yoe = y - era * 400, mp = (v[1] + 9) % 12, doy = (153 * mp + 2) / 5 + v[2] - 1;
+    int64_t days = (int64_t)era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    *secs = days * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
+    return 0;
+}
+
+int decoder_tiff_date(const unsigned char *t, size_t n, int64_t *secs)
+{
+    if (n < 8 || (memcmp(t, "II*\0", 4) && memcmp(t, "MM\0*", 4)))
+        return -1;
+    int le = t[0] == 'I';
+    uint32_t ifd0 = tiff_u32(t + 4, le);
+    size_t sub = ifd_tag(t, n, le, ifd0, 0x8769); /* the Exif IFD */
+    if (sub && tiff_u16(t + sub + 2, le) == 4 &&
+        tiff_date_at(t, n, le, ifd_tag(t, n, le, tiff_u32(t + sub + 8, le), 0x9003), secs) == 0)
+        return 0; /* DateTimeOriginal */
+    return tiff_date_at(t, n, le, ifd_tag(t, n, le, ifd0, 0x0132), secs); /* DateTime */
 }
 
 int decoder_tiff_orientation(const unsigned char *t, size_t n)

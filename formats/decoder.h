@@ -104,6 +104,11 @@ int decoder_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *err);
  * structure t of n bytes (EXIF data, or a TIFF file), 0 when it has none. */
 size_t decoder_tiff_tag(const unsigned char *t, size_t n, unsigned tag);
 
+/* The date a TIFF structure (EXIF data) records: DateTimeOriginal, else
+ * DateTime, as seconds from 1970 counting its calendar time as UTC (EXIF
+ * has no zone). -1 when it records none. */
+int decoder_tiff_date(const unsigned char *t, size_t n, int64_t *secs);
+
 /* The Orientation tag (1..8) in that first IFD; 1 when there is none. */
 int decoder_tiff_orientation(const unsigned char *t, size_t n);
 

@@ -170,3 +170,30 @@ done:
     free(im.px); /* stb_image allocates with malloc too */
     return rc;
 }
+
+/* The first TIFF header after a marker that precedes EXIF data (skip: the
+ * bytes between the marker's start and the header) within buf. */
+static const unsigned char *exif_after(const unsigned char *buf, size_t len, const char *mark, size_t mlen,
+                                       size_t skip)
+{
+    const unsigned char *p = buf, *end = buf + len;
+    while ((p = memmem(p, (size_t)(end - p), mark, mlen)) && (size_t)(end - p) >= skip + 8) {
+        const unsigned char *t = p + skip;
+        if (!memcmp(t, "II*\0", 4) || !memcmp(t, "MM\0*", 4))
+            return t;
+        p++;
+    }
+    return NULL;
+}
+
+int image_date(const unsigned char *buf, size_t len, int64_t *secs)
+{
+    const unsigned char *t = buf;
+    if (len < 8)
+        return -1;
+    if (memcmp(buf, "II*\0", 4) && memcmp(buf, "MM\0*", 4) &&
+        !(t = exif_after(buf, len, "Exif\0\0", 6, 6)) && !(t = exif_after(buf, len, "EXIF", 4, 8)) &&
+        !(t = exif_after(buf, len, "eXIf", 4, 4)))
+        return -1;
+    return decoder_tiff_date(t, len - (size_t)(t - buf), secs);
+}

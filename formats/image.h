@@ -55,6 +55,13 @@ struct image_opts {
 /* Decodes and preprocesses len bytes into out[3 * R * R]; -1 with err. */
 int image_preprocess(const unsigned char *buf, size_t len, const struct image_opts *o, float *out, char *err);
 
+/* The date a photo's EXIF data records (DateTimeOriginal, else DateTime):
+ * seconds from 1970 counting its calendar time as UTC, EXIF having no zone.
+ * The EXIF block is looked for where JPEG (APP1), HEIF and AVIF (an
+ * "Exif\0\0" item), WebP (EXIF chunk), PNG (eXIf) and TIFF (and RAW) files
+ * keep it. -1 when none is found. */
+int image_date(const unsigned char *buf, size_t len, int64_t *secs);
+
 /* The formats, from the decoders' table in the order their probes are
  * tried: image_format_at(i) for i < image_format_count() (NULL past the
  * end); their names, extensions, versions and libraries (decoder.h). */

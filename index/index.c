@@ -3,6 +3,7 @@
  * read validated), and the flat cache of its vectors beside it. */
 #include "index.h"
 
+#include "image.h"
 #include "transformer.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FORMAT "clippie-index 1"
@@ -44,6 +46,7 @@ struct index {
     long long budget;       /* progress-handler calls a statement may take */
     long long spent;        /* by the statement running */
     int snapshot;           /* a reader: one read transaction from open to close */
+    int extended;           /* holds the entries past SCHEMA_BASE */
     struct vecfile view;    /* index_vectors's answer */
     void *map;              /* the cache's mapping, or NULL */
     size_t map_len;
@@ -69,8 +72,22 @@ static const struct schema_entry {
     {"index", "sqlite_autoindex_clippie_files_1", "clippie_files", NULL},
     {"table", "clippie_vectors", "clippie_vectors",
      "CREATE TABLE clippie_vectors(id INTEGER PRIMARY KEY REFERENCES clippie_files(id), vector BLOB NOT NULL)"},
+    /* from here on, the entries an index made before them lacks (all of
+     * them or none): a writer adds them, a reader does without */
+    /* files that could not be embedded, not tried again while unchanged */
+    {"table", "clippie_failed", "clippie_failed",
+     "CREATE TABLE clippie_failed(path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+     " ino INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID"},
+    {"table", "clippie_excludes", "clippie_excludes",
+     "CREATE TABLE clippie_excludes(pattern BLOB PRIMARY KEY) WITHOUT ROWID"},
+    /* an entry's date (wall-clock seconds) and its bytes' SHA-256 (NULL
+     * for an entry dated after the fact: its bytes were not all read) */
+    {"table", "clippie_info", "clippie_info",
+     "CREATE TABLE clippie_info(id INTEGER PRIMARY KEY, date INTEGER NOT NULL, sha256 BLOB)"},
+    {"index", "clippie_info_sha256", "clippie_info", "CREATE INDEX clippie_info_sha256 ON clippie_info(sha256)"},
 };
 #define SCHEMA_ENTRIES (sizeof schema / sizeof schema[0])
+#define SCHEMA_BASE 5 /* the entries every index holds */
 
 /* ---- SQLite glue: errors name the file and say what SQLite said ---- */
 
@@ -171,7 +188,7 @@ static const char *column_path(struct index *ix, sqlite3_stmt *st, int col, size
 /* ---- the meta table, read whole and checked ---- */
 
 struct meta {
-    long long generation, dim, exif, draft;
+    long long generation, dim, exif, draft, raw_full, max_pixels, refreshed;
     char model[33], desc[INDEX_MAX_DESC], shard[64], identity[IDENTITY_LEN + 1];
     unsigned shard_k, shard_n;
 };
@@ -208,8 +225,8 @@ static int meta_number(struct index *ix, sqlite3_stmt *st, const char *key, long
 /* One row of meta into m; unknown keys are left for later clippies. */
 static int meta_row(struct index *ix, sqlite3_stmt *st, struct meta *m, unsigned *seen, char *err)
 {
-    static const char *const keys[] = {"format", "generation", "model", "dim", "exif", "draft", "model_desc",
-                                       "shard", "identity"};
+    static const char *const keys[] = {"format",     "generation", "model",    "dim",        "exif",     "draft",
+                                       "model_desc", "shard",      "identity", "raw_full", "max_pixels", "refreshed"};
     char format[64];
     const char *key = (const char *)sqlite3_column_text(st, 0);
     size_t k = 0;
@@ -245,6 +262,9 @@ static int meta_row(struct index *ix, sqlite3_stmt *st, struct meta *m, unsigned
             return error(err, "%s: meta shard '%s' is not K/N with K < N", ix->path, m->shard);
         return 0;
     }
+    case 9: return meta_number(ix, st, key, 0, 1, &m->raw_full, err);
+    case 10: return meta_number(ix, st, key, 0, INT64_MAX / 2, &m->max_pixels, err);
+    case 11: return meta_number(ix, st, key, 0, INT64_MAX / 2, &m->refreshed, err);
     default:
         if (meta_text(ix, st, key, m->identity, sizeof m->identity, err) < 0)
             return -1;
@@ -429,6 +449,20 @@ static int add_identity(struct index *ix, char *err)
     return meta_set(ix, "identity", id, err);
 }
 
+/* Gives an index made before them the tables past SCHEMA_BASE. */
+static int extend(struct index *ix, char *err)
+{
+    if (begin(ix, err) < 0)
+        return -1;
+    for (size_t i = SCHEMA_BASE; i < SCHEMA_ENTRIES; i++)
+        if (exec(ix, schema[i].sql, err) < 0)
+            return rollback(ix);
+    if (exec(ix, "COMMIT", err) < 0)
+        return rollback(ix);
+    ix->extended = 1;
+    return 0;
+}
+
 /* sqlite_schema holds exactly clippie's tables and index: named refusals
  * for anything else, before any statement touches the tables. */
 static int check_schema(struct index *ix, char *err)
@@ -465,7 +499,12 @@ static int check_schema(struct index *ix, char *err)
     sqlite3_finalize(st);
     if (!rc && !(found & 1))
         rc = error(err, "%s: an SQLite database, but not a clippie index", ix->path);
-    for (size_t k = 1; !rc && k < SCHEMA_ENTRIES; k++)
+    for (size_t k = 1; !rc && k < SCHEMA_BASE; k++)
+        if (!(found & 1u << k))
+            rc = error(err, "%s: not a clippie index: no %s %s", ix->path, schema[k].type, schema[k].name);
+    unsigned later = ((1u << SCHEMA_ENTRIES) - 1) & ~((1u << SCHEMA_BASE) - 1);
+    ix->extended = (found & later) == later;
+    for (size_t k = SCHEMA_BASE; !rc && found & later && k < SCHEMA_ENTRIES; k++)
         if (!(found & 1u << k))
             rc = error(err, "%s: not a clippie index: no %s %s", ix->path, schema[k].type, schema[k].name);
     return rc;
@@ -556,6 +595,8 @@ struct index *index_open(const char *path, enum index_mode mode, char *err)
         goto fail;
     if (mode != INDEX_READ && !*m.identity && add_identity(ix, err) < 0)
         goto fail;
+    if (mode != INDEX_READ && !ix->extended && extend(ix, err) < 0)
+        goto fail;
     return ix;
 fail:
     index_close(ix);
@@ -612,6 +653,8 @@ void index_model_of(const struct weights *w, const char *path, int exif, int dra
     m->dim = (int)c->embed_dim;
     m->exif = exif;
     m->draft = draft;
+    m->raw_full = 0;
+    m->max_pixels = 0;
     snprintf(m->desc, sizeof m->desc, "%s (image %ux%u, patch %u, width %u; text width %u; embedding %u)", path,
              c->vision_grid * c->vision_patch, c->vision_grid * c->vision_patch, c->vision_patch, c->vision_width,
              c->text_width, c->embed_dim);
@@ -630,53 +673,74 @@ int index_model(struct index *ix, struct index_model *m, char *err)
     m->dim = (int)meta.dim;
     m->exif = (int)meta.exif;
     m->draft = (int)meta.draft;
+    m->raw_full = (int)meta.raw_full;
+    m->max_pixels = (uint64_t)meta.max_pixels;
     return 0;
+}
+
+/* The preprocessing options as the command line spells them. */
+static void options_text(const struct index_model *m, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s", m->exif ? "" : " --no-exif-orientation", m->draft ? " --draft" : "",
+             m->raw_full ? " --raw-full" : "");
+    if (m->max_pixels)
+        snprintf(out + strlen(out), cap - strlen(out), " --max-pixels %llu", (unsigned long long)m->max_pixels);
+    if (!*out)
+        snprintf(out, cap, " the default options");
 }
 
 int index_bind_model(struct index *ix, const struct index_model *m, char *err)
 {
     struct index_model have;
-    char dim[16];
+    char dim[16], px[32], a[160], b[160];
     if (index_model(ix, &have, err) < 0)
         return -1;
     if (!have.id[0]) {
         if (m->dim < 1 || m->dim > MAX_DIM || !is_hex(m->id, 32))
             return error(err, "%s: a model of dimension %d cannot be recorded", ix->path, m->dim);
         snprintf(dim, sizeof dim, "%d", m->dim);
+        snprintf(px, sizeof px, "%llu", (unsigned long long)m->max_pixels);
         if (begin(ix, err) < 0)
             return -1;
         if (meta_set(ix, "model", m->id, err) < 0 || meta_set(ix, "model_desc", m->desc, err) < 0 ||
             meta_set(ix, "dim", dim, err) < 0 || meta_set(ix, "exif", m->exif ? "1" : "0", err) < 0 ||
-            meta_set(ix, "draft", m->draft ? "1" : "0", err) < 0 || commit(ix, err) < 0)
+            meta_set(ix, "draft", m->draft ? "1" : "0", err) < 0 ||
+            meta_set(ix, "raw_full", m->raw_full ? "1" : "0", err) < 0 || meta_set(ix, "max_pixels", px, err) < 0 ||
+            commit(ix, err) < 0)
             return rollback(ix);
         ix->dim = m->dim;
         return 0;
     }
     if (strcmp(have.id, m->id))
-        return error(err, "%s was made with another model: %s (id %s), not %s (id %s)", ix->path, have.desc, have.id,
-                     m->desc, m->id);
-    if (have.exif != m->exif || have.draft != m->draft)
-        return error(err, "%s was made with%s EXIF orientation and%s --draft: give the same options", ix->path,
-                     have.exif ? "" : "out", have.draft ? "" : "out");
+        return error(err, "%s was made with another model: the index's is %s (id %s), this one %s (id %s)", ix->path,
+                     have.desc, have.id, m->desc, m->id);
+    if (have.exif != m->exif || have.draft != m->draft || have.raw_full != m->raw_full ||
+        have.max_pixels != m->max_pixels) {
+        options_text(&have, a, sizeof a);
+        options_text(m, b, sizeof b);
+        return error(err, "%s was made with%s, not with%s: a plain 'clippie index %s' uses the recorded options;"
+                     " other options need a new index", ix->path, a, b, ix->path);
+    }
     return 0;
 }
 
 /* ---- roots and shards ---- */
 
-int index_roots(struct index *ix, char ***roots, size_t *n, char *err)
+/* The strings a query's first column gives (paths: bytes, no NUL), as a
+ * malloc'd array of malloc'd strings. */
+static int read_strings(struct index *ix, const char *sql, const char *what, char ***out, size_t *n, char *err)
 {
-    sqlite3_stmt *st = prepare(ix, "SELECT path FROM clippie_roots ORDER BY path", err);
+    sqlite3_stmt *st = prepare(ix, sql, err);
     size_t cap = 0;
     int rc;
-    *roots = NULL;
+    *out = NULL;
     *n = 0;
     if (!st)
         return -1;
     while ((rc = step(ix, st)) == SQLITE_ROW) {
         size_t len;
-        const char *p = column_path(ix, st, 0, &len, "a root", err);
-        if (!p || util_grow(roots, &cap, *n + 1, sizeof **roots, SIZE_MAX / 16) < 0 ||
-            !((*roots)[*n] = strndup(p, len))) {
+        const char *p = column_path(ix, st, 0, &len, what, err);
+        if (!p || util_grow(out, &cap, *n + 1, sizeof **out, SIZE_MAX / 16) < 0 || !((*out)[*n] = strndup(p, len))) {
             rc = p ? SQLITE_NOMEM : SQLITE_MISMATCH;
             break;
         }
@@ -684,30 +748,63 @@ int index_roots(struct index *ix, char ***roots, size_t *n, char *err)
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < *n; i++)
-            free((*roots)[i]);
-        free(*roots);
-        *roots = NULL;
+        index_free_strings(*out, *n);
+        *out = NULL;
         *n = 0;
     }
     return rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error(err, "out of memory") : rc == SQLITE_MISMATCH ? -1
                                                                                      : db_error(ix, err);
 }
 
-int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err)
+void index_free_strings(char **s, size_t n)
 {
-    if (begin(ix, err) < 0)
-        return -1;
-    sqlite3_stmt *st = prepare(ix, "INSERT OR IGNORE INTO clippie_roots VALUES(?)", err);
+    for (size_t i = 0; s && i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
+int index_roots(struct index *ix, char ***roots, size_t *n, char *err)
+{
+    return read_strings(ix, "SELECT path FROM clippie_roots ORDER BY path", "a root", roots, n, err);
+}
+
+/* Replaces the rows of table (one BLOB column) with strs, in one
+ * transaction; not a change of the entries: the cache stays valid. */
+static int set_strings(struct index *ix, const char *table, char *const *strs, size_t n, char *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s", table);
+    if (begin(ix, err) < 0 || exec(ix, sql, err) < 0)
+        return rollback(ix);
+    snprintf(sql, sizeof sql, "INSERT OR IGNORE INTO %s VALUES(?)", table);
+    sqlite3_stmt *st = prepare(ix, sql, err);
     int rc = st ? 0 : -1;
     for (size_t i = 0; !rc && i < n; i++) {
-        sqlite3_bind_blob(st, 1, roots[i], (int)strlen(roots[i]), SQLITE_STATIC);
+        sqlite3_bind_blob(st, 1, strs[i], (int)strlen(strs[i]), SQLITE_STATIC);
         rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-    /* roots are not entries: the cache stays valid */
     return rc < 0 ? rollback(ix) : exec(ix, "COMMIT", err) < 0 ? rollback(ix) : 0;
+}
+
+int index_set_roots(struct index *ix, char *const *roots, size_t n, char *err)
+{
+    return set_strings(ix, "clippie_roots", roots, n, err);
+}
+
+int index_excludes(struct index *ix, char ***patterns, size_t *n, char *err)
+{
+    *patterns = NULL;
+    *n = 0;
+    return ix->extended ? read_strings(ix, "SELECT pattern FROM clippie_excludes ORDER BY pattern", "an exclude",
+                                       patterns, n, err)
+                        : 0;
+}
+
+int index_set_excludes(struct index *ix, char *const *patterns, size_t n, char *err)
+{
+    return set_strings(ix, "clippie_excludes", patterns, n, err);
 }
 
 /* Whether path belongs to shard k of n: a hash of its bytes, the same on
@@ -729,14 +826,14 @@ int index_bind_shard(struct index *ix, unsigned k, unsigned n, char *err)
     const char *have = m.shard;
     if (n)
         snprintf(want, sizeof want, "%u/%u", k, n);
-    if (!strcmp(have, want))
+    if (!n || !strcmp(have, want)) /* none asked: the recorded one */
         return 0;
     sqlite3_stmt *st = prepare(ix, "SELECT count(*) FROM clippie_files", err);
     int empty = st && step(ix, st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == 0;
     sqlite3_finalize(st);
     if (!empty)
-        return error(err, "%s holds %s, not %s", ix->path, *have ? have : "the whole library (no --shard)",
-                     *want ? want : "the whole library");
+        return error(err, "%s holds %s, not shard %s: a plain 'clippie index %s' refreshes it; another shard needs"
+                     " a new index", ix->path, *have ? have : "the whole library (no --shard)", want, ix->path);
     return meta_set(ix, "shard", want, err);
 }
 
@@ -769,39 +866,139 @@ static int blob_vs_file(const void *key, const void *file)
     return r ? r : (b->n > n) - (b->n < n);
 }
 
-static int plan_grow(struct index_plan *p, size_t *cap, int64_t id, char *err)
+#define HEAD_BYTES (1 << 20) /* where a JPEG's EXIF is: the whole file is read only when it has none there */
+
+/* The mtime as wall-clock seconds in the local zone, as EXIF records dates. */
+static int64_t local_mtime(const struct walk_file *f)
 {
-    if (util_grow(&p->gone, cap, p->ngone + 1, sizeof *p->gone, SIZE_MAX / 16) < 0)
-        return error(err, "out of memory");
-    p->gone[p->ngone++] = id;
+    time_t t = (time_t)(f->mtime_ns / 1000000000);
+    struct tm tm;
+    return localtime_r(&t, &tm) ? (int64_t)t + tm.tm_gmtoff : (int64_t)t;
+}
+
+/* What a file's bytes say, into f->facts: its date (EXIF's, else the
+ * mtime's) and, when f->facts->hashed asks, its SHA-256 (else only its
+ * first HEAD_BYTES are read, unless the date is not among them). known
+ * stays 0 when it cannot be read (the decoder will then say why). */
+static void read_facts(struct walk_file *f)
+{
+    struct walk_facts *x = f->facts;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char e[ERR_LEN];
+    if (!x->hashed && f->size > HEAD_BYTES) {
+        int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        ssize_t n = fd >= 0 && (buf = malloc(HEAD_BYTES)) ? util_read_full(fd, buf, HEAD_BYTES, 0) : -1;
+        if (fd >= 0)
+            close(fd);
+        int dated = n > 0 && image_date(buf, (size_t)n, &x->date) == 0;
+        free(buf);
+        buf = NULL;
+        if (n <= 0)
+            return;
+        if (dated) {
+            x->known = 1;
+            return;
+        }
+    }
+    if (util_read_file(f->path, (size_t)1 << 31, &buf, &len, e) < 0)
+        return;
+    if (x->hashed) {
+        struct sha256_ctx h;
+        sha256_init(&h);
+        sha256_update(&h, len, buf);
+        sha256_digest(&h, sizeof x->sha256, x->sha256);
+    }
+    if (image_date(buf, len, &x->date) < 0)
+        x->date = local_mtime(f);
+    x->known = 1;
+    free(buf);
+}
+
+/* The facts of files[which[0..n)], on every core (reading is most of a
+ * first index's plan). */
+struct facts_job {
+    struct walk *files;
+    const size_t *which;
+    size_t n, t, threads;
+};
+
+static void *facts_thread(void *arg)
+{
+    struct facts_job *j = arg;
+    for (size_t i = j->t; i < j->n; i += j->threads)
+        read_facts(&j->files->files[j->which[i]]);
+    return NULL;
+}
+
+static void read_all_facts(struct walk *files, const size_t *which, size_t n)
+{
+    struct facts_job jobs[UTIL_MAX_THREADS];
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = util_threads((int)(n < (size_t)(cores > 0 ? cores : 1) ? n : (size_t)cores));
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (struct facts_job){files, which, n, (size_t)t, (size_t)threads};
+    if (n)
+        util_parallel(facts_thread, jobs, sizeof *jobs, threads);
+}
+
+/* Asks for file at's facts: -1 when out of memory. */
+static int want_facts(struct walk *files, size_t at, int hashed, int changed, size_t **which, size_t *n, size_t *cap)
+{
+    struct walk_file *f = &files->files[at];
+    if (!f->facts && !(f->facts = calloc(1, sizeof *f->facts)))
+        return -1;
+    f->facts->hashed = hashed;
+    f->facts->changed = changed;
+    if (util_grow(which, cap, *n + 1, sizeof **which, SIZE_MAX / 16) < 0)
+        return -1;
+    (*which)[(*n)++] = at;
     return 0;
 }
 
-int index_plan(struct index *ix, const struct walk *files, char *const *roots, size_t nroots, struct index_plan *p,
-               char *err)
+/* An entry under a root whose file the walk did not find: moved, or gone. */
+struct gone_entry {
+    int64_t id, size, mtime_ns, ino, dev;
+    int taken; /* by a move */
+};
+
+static int by_inode(const void *a, const void *b)
 {
-    struct meta meta;
-    size_t gcap = 0;
-    const struct walk_file **sorted = malloc((files->n + 1) * sizeof *sorted);
-    *p = (struct index_plan){.todo = malloc((files->n + 1) * sizeof *p->todo)};
-    if (!sorted || !p->todo) {
-        free(sorted);
-        return error(err, "out of memory");
-    }
-    if (read_meta(ix, &meta, err) < 0) {
-        free(sorted);
-        index_plan_free(p);
+    const struct gone_entry *x = a, *y = b;
+    return x->dev != y->dev ? (x->dev > y->dev) - (x->dev < y->dev) : (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* The entry a file's SHA-256 names, 0 when none. */
+static int64_t entry_of_hash(struct index *ix, sqlite3_stmt *st, const unsigned char *sha)
+{
+    sqlite3_bind_blob(st, 1, sha, 32, SQLITE_STATIC);
+    int64_t id = step(ix, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return id;
+}
+
+static int add_reuse(struct index_plan *p, size_t *cap, size_t file, int64_t id, int moved)
+{
+    if (util_grow(&p->reuse, cap, p->nreuse + 1, sizeof *p->reuse, SIZE_MAX / 64) < 0)
         return -1;
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < files->n; i++)
-        if (index_in_shard(files->files[i].path, meta.shard_k, meta.shard_n))
-            sorted[m++] = &files->files[i];
-    qsort(sorted, m, sizeof *sorted, by_path);
-    /* every entry: unchanged, changed, or gone when under a root */
-    sqlite3_stmt *st = prepare(ix, "SELECT id, path, size, mtime_ns, ino FROM clippie_files", err);
-    char *seen = calloc(m + 1, 1);
-    int rc = !st ? -1 : !seen ? error(err, "out of memory") : 0;
+    p->reuse[p->nreuse++] = (struct index_reuse){file, id, moved};
+    moved ? p->nmoved++ : p->ncopied++;
+    return 0;
+}
+
+/* The entries' rows against the sorted walk: seen[i] 2 when file i is
+ * unchanged (3 when it still needs its facts), 1 changed; entries under
+ * a root not found go to *gone. */
+static int scan_entries(struct index *ix, const struct walk_file **sorted, size_t m, char *seen, char *const *roots,
+                        size_t nroots, struct gone_entry **gone, size_t *ngone, char *err)
+{
+    size_t cap = 0;
+    sqlite3_stmt *st = prepare(ix,
+                               ix->extended ? "SELECT f.id, f.path, f.size, f.mtime_ns, f.ino, f.dev, i.id IS NULL"
+                                              " FROM clippie_files f LEFT JOIN clippie_info i USING (id)"
+                                            : "SELECT id, path, size, mtime_ns, ino, dev, 1 FROM clippie_files",
+                               err);
+    int rc = st ? 0 : -1;
     while (!rc) {
         int s = step(ix, st);
         if (s != SQLITE_ROW) {
@@ -816,28 +1013,175 @@ int index_plan(struct index *ix, const struct walk *files, char *const *roots, s
         }
         struct blob key = {path, plen};
         const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
+        struct gone_entry g = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
+                               sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 0};
         if (hit) {
             const struct walk_file *f = *hit;
-            seen[hit - sorted] = (char)(1 + (f->size == sqlite3_column_int64(st, 2) &&
-                                             f->mtime_ns == sqlite3_column_int64(st, 3) &&
-                                             (int64_t)f->ino == sqlite3_column_int64(st, 4)));
+            int same = f->size == g.size && f->mtime_ns == g.mtime_ns && (int64_t)f->ino == g.ino;
+            seen[hit - sorted] = (char)(same ? 2 + sqlite3_column_int(st, 6) : 1);
             continue;
         }
         for (size_t r = 0; !rc && r < nroots; r++)
             if (under(path, plen, roots[r])) {
-                rc = plan_grow(p, &gcap, sqlite3_column_int64(st, 0), err);
+                if (util_grow(gone, &cap, *ngone + 1, sizeof **gone, SIZE_MAX / 64) < 0)
+                    rc = error(err, "out of memory");
+                else
+                    (*gone)[(*ngone)++] = g;
                 break;
             }
     }
     sqlite3_finalize(st);
-    for (size_t i = 0; !rc && i < m; i++) {
-        if (seen[i] == 2) {
-            p->nunchanged++;
+    return rc;
+}
+
+/* The known failures against the walk: a file failed before and unchanged
+ * since is seen 4; a failure whose file is gone from under the roots is
+ * dropped from the table. */
+static int scan_failed(struct index *ix, const struct walk_file **sorted, size_t m, char *seen, char *const *roots,
+                       size_t nroots, struct index_plan *p, char *err)
+{
+    size_t cap = 0;
+    sqlite3_stmt *st = prepare(ix, "SELECT path, size, mtime_ns, ino FROM clippie_failed", err);
+    int rc = st ? 0 : -1;
+    while (!rc) {
+        int s = step(ix, st);
+        if (s != SQLITE_ROW) {
+            rc = s == SQLITE_DONE ? 0 : db_error(ix, err);
+            break;
+        }
+        size_t plen;
+        const char *path = column_path(ix, st, 0, &plen, "a failure", err);
+        if (!path) {
+            rc = -1;
+            break;
+        }
+        struct blob key = {path, plen};
+        const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
+        if (hit) {
+            const struct walk_file *f = *hit;
+            if (!seen[hit - sorted] && f->size == sqlite3_column_int64(st, 1) &&
+                f->mtime_ns == sqlite3_column_int64(st, 2) && (int64_t)f->ino == sqlite3_column_int64(st, 3))
+                seen[hit - sorted] = 4;
+            else if (!seen[hit - sorted]) /* tried again: counted as changed */
+                seen[hit - sorted] = 1;
             continue;
         }
-        seen[i] ? p->nchanged++ : p->nnew++;
-        p->todo[p->ntodo++] = (size_t)(sorted[i] - files->files);
+        for (size_t r = 0; r < nroots; r++)
+            if (under(path, plen, roots[r])) {
+                if (util_grow(&p->failgone, &cap, p->nfailgone + 1, sizeof *p->failgone, SIZE_MAX / 64) < 0 ||
+                    !(p->failgone[p->nfailgone] = strndup(path, plen)))
+                    rc = error(err, "out of memory");
+                else
+                    p->nfailgone++;
+                break;
+            }
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* New files: moved (the inode, size and mtime of an entry gone), copies
+ * (the bytes of a known entry), or to embed; changed files to embed;
+ * unchanged ones without a date given theirs. */
+static int plan_new(struct index *ix, struct walk *files, const struct walk_file **sorted, size_t m, char *seen,
+                    struct gone_entry *gone, size_t ngone, struct index_plan *p, char *err)
+{
+    size_t rcap = 0, *which = NULL, nwhich = 0, wcap = 0;
+    int rc = 0;
+    if (ngone) /* (gone is NULL when none) */
+        qsort(gone, ngone, sizeof *gone, by_inode);
+    for (size_t i = 0; !rc && i < m; i++) {
+        size_t at = (size_t)(sorted[i] - files->files);
+        const struct walk_file *f = sorted[i];
+        if (seen[i] == 2 || seen[i] == 4) {
+            seen[i] == 2 ? p->nunchanged++ : p->nknown++;
+            continue;
+        }
+        if (seen[i] == 3) { /* unchanged, from before dates were recorded */
+            p->nunchanged++;
+            rc = want_facts(files, at, 0, 0, &which, &nwhich, &wcap);
+            continue;
+        }
+        if (!seen[i]) {
+            struct gone_entry key = {.dev = (int64_t)f->dev, .ino = (int64_t)f->ino};
+            struct gone_entry *g = ngone ? bsearch(&key, gone, ngone, sizeof *gone, by_inode) : NULL;
+            if (g && !g->taken && g->size == f->size && g->mtime_ns == f->mtime_ns) {
+                g->taken = 1;
+                rc = add_reuse(p, &rcap, at, g->id, 1);
+                continue;
+            }
+        }
+        rc = want_facts(files, at, 1, seen[i] == 1, &which, &nwhich, &wcap);
+    }
+    if (rc) {
+        free(which);
+        return error(err, "out of memory");
+    }
+    read_all_facts(files, which, nwhich);
+    sqlite3_stmt *st = ix->extended ? prepare(ix, "SELECT id FROM clippie_info WHERE sha256 = ? LIMIT 1", err) : NULL;
+    rc = !ix->extended || st ? 0 : -1;
+    for (size_t k = 0; !rc && k < nwhich; k++) {
+        struct walk_file *f = &files->files[which[k]];
+        if (!f->facts->hashed) { /* an unchanged file dated */
+            if (f->facts->known && util_grow(&p->dated, &p->dcap, p->ndated + 1, sizeof *p->dated, SIZE_MAX / 16) < 0)
+                rc = error(err, "out of memory");
+            else if (f->facts->known)
+                p->dated[p->ndated++] = which[k];
+            continue;
+        }
+        int64_t id = st && f->facts->known && !f->facts->changed ? entry_of_hash(ix, st, f->facts->sha256) : 0;
+        if (id) {
+            struct gone_entry *g = NULL;
+            for (size_t j = 0; j < ngone && !g; j++) /* a move across disks: the bytes of an entry gone */
+                if (gone[j].id == id && !gone[j].taken)
+                    g = &gone[j];
+            if (g)
+                g->taken = 1;
+            if (add_reuse(p, &rcap, which[k], id, g != NULL) < 0)
+                rc = error(err, "out of memory");
+            continue;
+        }
+        f->facts->changed ? p->nchanged++ : p->nnew++;
+        p->todo[p->ntodo++] = which[k];
+    }
+    sqlite3_finalize(st);
+    free(which);
+    for (size_t k = 0; !rc && k < ngone; k++)
+        if (!gone[k].taken)
+            p->gone[p->ngone++] = gone[k].id;
+    return rc;
+}
+
+int index_plan(struct index *ix, struct walk *files, char *const *roots, size_t nroots, struct index_plan *p,
+               char *err)
+{
+    struct meta meta;
+    struct gone_entry *gone = NULL;
+    size_t ngone = 0;
+    const struct walk_file **sorted = malloc((files->n + 1) * sizeof *sorted);
+    char *seen = calloc(files->n + 1, 1);
+    *p = (struct index_plan){.todo = malloc((files->n + 1) * sizeof *p->todo)};
+    int rc = !sorted || !seen || !p->todo ? error(err, "out of memory") : read_meta(ix, &meta, err);
+    size_t m = 0;
+    for (size_t i = 0; !rc && i < files->n; i++)
+        if (index_in_shard(files->files[i].path, meta.shard_k, meta.shard_n))
+            sorted[m++] = &files->files[i];
+    if (!rc)
+        qsort(sorted, m, sizeof *sorted, by_path);
+    size_t u = 0; /* one file named twice (by two PATHs) is one file */
+    for (size_t i = 0; i < m; i++)
+        if (!u || strcmp(sorted[u - 1]->path, sorted[i]->path))
+            sorted[u++] = sorted[i];
+    m = u;
+    if (!rc)
+        rc = scan_entries(ix, sorted, m, seen, roots, nroots, &gone, &ngone, err);
+    if (!rc && ix->extended)
+        rc = scan_failed(ix, sorted, m, seen, roots, nroots, p, err);
+    if (!rc && !(p->gone = malloc((ngone + 1) * sizeof *p->gone)))
+        rc = error(err, "out of memory");
+    if (!rc)
+        rc = plan_new(ix, files, sorted, m, seen, gone, ngone, p, err);
+    free(gone);
     free(seen);
     free(sorted);
     if (rc < 0)
@@ -849,7 +1193,100 @@ void index_plan_free(struct index_plan *p)
 {
     free(p->todo);
     free(p->gone);
+    free(p->reuse);
+    free(p->dated);
+    index_free_strings(p->failgone, p->nfailgone);
     *p = (struct index_plan){0};
+}
+
+/* A file's facts into clippie_info for entry id (none known: nothing). */
+static int put_info(struct index *ix, sqlite3_stmt *si, int64_t id, const struct walk_file *f, char *err)
+{
+    if (!si || !f->facts || !f->facts->known)
+        return 0;
+    sqlite3_bind_int64(si, 1, id);
+    sqlite3_bind_int64(si, 2, f->facts->date);
+    if (f->facts->hashed)
+        sqlite3_bind_blob(si, 3, f->facts->sha256, 32, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(si, 3);
+    int rc = step(ix, si) == SQLITE_DONE ? 0 : db_error(ix, err);
+    sqlite3_reset(si);
+    return rc;
+}
+
+static int unfail(struct index *ix, sqlite3_stmt *sf, const char *path, char *err)
+{
+    if (!sf)
+        return 0;
+    sqlite3_bind_blob(sf, 1, path, (int)strlen(path), SQLITE_STATIC);
+    int rc = step(ix, sf) == SQLITE_DONE ? 0 : db_error(ix, err);
+    sqlite3_reset(sf);
+    return rc;
+}
+
+#define PUT_INFO "INSERT OR REPLACE INTO clippie_info VALUES(?, ?, ?)"
+#define UNFAIL "DELETE FROM clippie_failed WHERE path = ?"
+
+int index_apply(struct index *ix, const struct walk *files, const struct index_plan *p, char *err)
+{
+    if (!p->nreuse && !p->ndated && !p->nfailgone)
+        return 0;
+    if (begin(ix, err) < 0)
+        return -1;
+    sqlite3_stmt *mv = prepare(ix, "UPDATE clippie_files SET path = ?, size = ?, mtime_ns = ?, ino = ?, dev = ?"
+                                   " WHERE id = ?", err),
+                 *cp = prepare(ix, "INSERT INTO clippie_files(path, size, mtime_ns, ino, dev) VALUES(?,?,?,?,?)"
+                                   " RETURNING id", err),
+                 *cv = prepare(ix, "INSERT INTO clippie_vectors SELECT ?, vector FROM clippie_vectors WHERE id = ?", err),
+                 *si = ix->extended ? prepare(ix, PUT_INFO, err) : NULL,
+                 *sf = ix->extended ? prepare(ix, UNFAIL, err) : NULL;
+    int rc = mv && cp && cv && (!ix->extended || (si && sf)) ? 0 : -1;
+    for (size_t i = 0; !rc && i < p->nreuse; i++) {
+        const struct walk_file *f = &files->files[p->reuse[i].file];
+        sqlite3_stmt *st = p->reuse[i].moved ? mv : cp;
+        int64_t id = p->reuse[i].id;
+        sqlite3_bind_blob(st, 1, f->path, (int)strlen(f->path), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, f->size);
+        sqlite3_bind_int64(st, 3, f->mtime_ns);
+        sqlite3_bind_int64(st, 4, (int64_t)f->ino);
+        sqlite3_bind_int64(st, 5, (int64_t)f->dev);
+        if (p->reuse[i].moved) {
+            sqlite3_bind_int64(st, 6, id);
+            rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
+        } else if (step(ix, st) != SQLITE_ROW) {
+            rc = db_error(ix, err);
+        } else { /* a copy: a new entry with the known one's vector */
+            id = sqlite3_column_int64(st, 0);
+            sqlite3_reset(st);
+            sqlite3_bind_int64(cv, 1, id);
+            sqlite3_bind_int64(cv, 2, p->reuse[i].id);
+            rc = step(ix, cv) == SQLITE_DONE ? 0 : db_error(ix, err);
+            sqlite3_reset(cv);
+        }
+        sqlite3_reset(st);
+        if (!rc)
+            rc = put_info(ix, si, id, f, err);
+        if (!rc)
+            rc = unfail(ix, sf, f->path, err);
+    }
+    for (size_t i = 0; !rc && i < p->nfailgone; i++)
+        rc = unfail(ix, sf, p->failgone[i], err);
+    sqlite3_stmt *id_of = rc ? NULL : prepare(ix, "SELECT id FROM clippie_files WHERE path = ?", err);
+    for (size_t i = 0; !rc && id_of && i < p->ndated; i++) {
+        const struct walk_file *f = &files->files[p->dated[i]];
+        sqlite3_bind_blob(id_of, 1, f->path, (int)strlen(f->path), SQLITE_STATIC);
+        if (step(ix, id_of) == SQLITE_ROW)
+            rc = put_info(ix, si, sqlite3_column_int64(id_of, 0), f, err);
+        sqlite3_reset(id_of);
+    }
+    sqlite3_finalize(id_of);
+    sqlite3_finalize(mv);
+    sqlite3_finalize(cp);
+    sqlite3_finalize(cv);
+    sqlite3_finalize(si);
+    sqlite3_finalize(sf);
+    return rc < 0 ? rollback(ix) : commit(ix, err);
 }
 
 int index_put(struct index *ix, const struct walk_file *const *files, const float *vecs, size_t n, char *err)
@@ -863,8 +1300,10 @@ int index_put(struct index *ix, const struct walk_file *const *files, const floa
                                " ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,"
                                " ino = excluded.ino, dev = excluded.dev RETURNING id",
                                err),
-                 *sv = prepare(ix, "INSERT OR REPLACE INTO clippie_vectors VALUES(?, ?)", err);
-    int rc = st && sv ? 0 : -1;
+                 *sv = prepare(ix, "INSERT OR REPLACE INTO clippie_vectors VALUES(?, ?)", err),
+                 *si = ix->extended ? prepare(ix, PUT_INFO, err) : NULL,
+                 *sf = ix->extended ? prepare(ix, UNFAIL, err) : NULL;
+    int rc = st && sv && (!ix->extended || (si && sf)) ? 0 : -1;
     for (size_t i = 0; !rc && i < n; i++) {
         const struct walk_file *f = files[i];
         sqlite3_bind_blob(st, 1, f->path, (int)strlen(f->path), SQLITE_STATIC);
@@ -873,16 +1312,51 @@ int index_put(struct index *ix, const struct walk_file *const *files, const floa
         sqlite3_bind_int64(st, 4, (int64_t)f->ino);
         sqlite3_bind_int64(st, 5, (int64_t)f->dev);
         rc = step(ix, st) == SQLITE_ROW ? 0 : db_error(ix, err);
-        sqlite3_bind_int64(sv, 1, rc ? 0 : sqlite3_column_int64(st, 0));
+        int64_t id = rc ? 0 : sqlite3_column_int64(st, 0);
+        sqlite3_bind_int64(sv, 1, id);
         sqlite3_bind_blob(sv, 2, vecs + i * (size_t)ix->dim, ix->dim * (int)sizeof(float), SQLITE_STATIC);
         sqlite3_reset(st);
         if (!rc)
             rc = step(ix, sv) == SQLITE_DONE ? 0 : db_error(ix, err);
         sqlite3_reset(sv);
+        if (!rc)
+            rc = put_info(ix, si, id, f, err);
+        if (!rc)
+            rc = unfail(ix, sf, f->path, err);
     }
     sqlite3_finalize(st);
     sqlite3_finalize(sv);
+    sqlite3_finalize(si);
+    sqlite3_finalize(sf);
     return rc < 0 ? rollback(ix) : commit(ix, err);
+}
+
+int index_put_failed(struct index *ix, const struct walk_file *const *files, const char *const *why, size_t n,
+                     char *err)
+{
+    if (!n || !ix->extended)
+        return 0;
+    if (begin(ix, err) < 0)
+        return -1;
+    sqlite3_stmt *st = prepare(ix, "INSERT OR REPLACE INTO clippie_failed VALUES(?, ?, ?, ?, ?)", err);
+    int rc = st ? 0 : -1;
+    for (size_t i = 0; !rc && i < n; i++) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", why[i]);
+        for (char *c = reason; *c; c++) /* read back, it is printed: no controls */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        sqlite3_bind_blob(st, 1, files[i]->path, (int)strlen(files[i]->path), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, files[i]->size);
+        sqlite3_bind_int64(st, 3, files[i]->mtime_ns);
+        sqlite3_bind_int64(st, 4, (int64_t)files[i]->ino);
+        sqlite3_bind_text(st, 5, reason, -1, SQLITE_TRANSIENT);
+        rc = step(ix, st) == SQLITE_DONE ? 0 : db_error(ix, err);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    /* not entries: the cache stays valid */
+    return rc < 0 ? rollback(ix) : exec(ix, "COMMIT", err) < 0 ? rollback(ix) : 0;
 }
 
 int index_remove(struct index *ix, const int64_t *ids, size_t n, char *err)
@@ -892,18 +1366,77 @@ int index_remove(struct index *ix, const int64_t *ids, size_t n, char *err)
     if (begin(ix, err) < 0)
         return -1;
     sqlite3_stmt *st = prepare(ix, "DELETE FROM clippie_files WHERE id = ?", err),
-                 *sv = prepare(ix, "DELETE FROM clippie_vectors WHERE id = ?", err);
-    int rc = st && sv ? 0 : -1;
+                 *sv = prepare(ix, "DELETE FROM clippie_vectors WHERE id = ?", err),
+                 *si = ix->extended ? prepare(ix, "DELETE FROM clippie_info WHERE id = ?", err) : NULL;
+    int rc = st && sv && (!ix->extended || si) ? 0 : -1;
     for (size_t i = 0; !rc && i < n; i++) {
         sqlite3_bind_int64(st, 1, ids[i]);
         sqlite3_bind_int64(sv, 1, ids[i]);
         rc = step(ix, st) == SQLITE_DONE && step(ix, sv) == SQLITE_DONE ? 0 : db_error(ix, err);
+        if (!rc && si) {
+            sqlite3_bind_int64(si, 1, ids[i]);
+            rc = step(ix, si) == SQLITE_DONE ? 0 : db_error(ix, err);
+            sqlite3_reset(si);
+        }
         sqlite3_reset(st);
         sqlite3_reset(sv);
     }
     sqlite3_finalize(st);
     sqlite3_finalize(sv);
+    sqlite3_finalize(si);
     return rc < 0 ? rollback(ix) : commit(ix, err);
+}
+
+int index_forget(struct index *ix, const char *root, size_t *removed, char *err)
+{
+    char **roots;
+    size_t n, k = 0;
+    int64_t *ids = NULL;
+    size_t cap = 0;
+    *removed = 0;
+    if (index_roots(ix, &roots, &n, err) < 0)
+        return -1;
+    while (k < n && strcmp(roots[k], root))
+        k++;
+    int rc = k == n ? error(err, "%s: not a root of %s", root, ix->path) : 0;
+    sqlite3_stmt *st = rc ? NULL : prepare(ix, "SELECT id, path FROM clippie_files", err);
+    while (!rc && st && step(ix, st) == SQLITE_ROW) {
+        size_t plen;
+        const char *p = column_path(ix, st, 1, &plen, "an entry", err);
+        if (!p)
+            rc = -1;
+        else if (under(p, plen, root) && util_grow(&ids, &cap, *removed + 1, sizeof *ids, SIZE_MAX / 16) < 0)
+            rc = error(err, "out of memory");
+        else if (under(p, plen, root))
+            ids[(*removed)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (!rc) {
+        free(roots[k]);
+        roots[k] = roots[--n];
+        rc = index_set_roots(ix, roots, n, err);
+    }
+    if (!rc)
+        rc = index_remove(ix, ids, *removed, err);
+    if (!rc && ix->extended) { /* and its known failures */
+        sqlite3_stmt *sf = prepare(ix, "SELECT path FROM clippie_failed", err);
+        char **gone = NULL;
+        size_t ng = 0, gcap = 0;
+        while (sf && step(ix, sf) == SQLITE_ROW) {
+            size_t plen;
+            const char *p = column_path(ix, sf, 0, &plen, "a failure", err);
+            if (p && under(p, plen, root) && util_grow(&gone, &gcap, ng + 1, sizeof *gone, SIZE_MAX / 16) == 0 &&
+                (gone[ng] = strndup(p, plen)))
+                ng++;
+        }
+        sqlite3_finalize(sf);
+        struct index_plan p = {.failgone = gone, .nfailgone = ng};
+        rc = index_apply(ix, NULL, &p, err);
+        index_plan_free(&p);
+    }
+    free(ids);
+    index_free_strings(roots, n);
+    return rc;
 }
 
 /* ---- reading ---- */
@@ -1203,6 +1736,114 @@ const struct vecfile *index_vectors(struct index *ix, char *err)
     return rows ? &ix->view : (error(err, "%s: an empty index, no vectors", ix->path), NULL);
 }
 
+/* ---- what --info and the date filters read ---- */
+
+static long long count_of(struct index *ix, const char *sql, char *err)
+{
+    sqlite3_stmt *st = prepare(ix, sql, err);
+    long long n = st && step(ix, st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    if (st && n < 0)
+        db_error(ix, err);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int index_status(struct index *ix, struct index_status *s, char *err)
+{
+    struct meta m;
+    if (read_meta(ix, &m, err) < 0)
+        return -1;
+    long long photos = count_of(ix, "SELECT count(*) FROM clippie_files", err),
+              failed = ix->extended ? count_of(ix, "SELECT count(*) FROM clippie_failed", err) : 0;
+    if (photos < 0 || failed < 0)
+        return -1;
+    *s = (struct index_status){m.generation, m.refreshed, (size_t)photos, (size_t)failed};
+    return 0;
+}
+
+int index_touch(struct index *ix, char *err)
+{
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+    return meta_set(ix, "refreshed", now, err);
+}
+
+int index_each_failed(struct index *ix, void (*fn)(void *ctx, const char *path, const char *why), void *ctx,
+                      char *err)
+{
+    if (!ix->extended)
+        return 0;
+    sqlite3_stmt *st = prepare(ix, "SELECT path, reason FROM clippie_failed ORDER BY path", err);
+    int rc = st ? 0 : -1, s = SQLITE_DONE;
+    while (!rc && (s = step(ix, st)) == SQLITE_ROW) {
+        size_t plen;
+        const char *p = column_path(ix, st, 0, &plen, "a failure", err);
+        const char *why = sqlite3_column_type(st, 1) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 1) : NULL;
+        char *path = p ? strndup(p, plen) : NULL, reason[256];
+        if (!path) {
+            rc = p ? error(err, "out of memory") : -1;
+            break;
+        }
+        snprintf(reason, sizeof reason, "%s", why ? why : "?");
+        for (char *c = reason; *c; c++) /* the file's bytes: no terminal controls */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        fn(ctx, path, reason);
+        free(path);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = db_error(ix, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct id_row {
+    int64_t id;
+    size_t row;
+};
+
+static int by_id(const void *a, const void *b)
+{
+    const struct id_row *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int64_t *index_dates(struct index *ix, char *err)
+{
+    if (!index_vectors(ix, err))
+        return NULL;
+    size_t rows = ix->view.rows;
+    int64_t *dates = malloc(rows * sizeof *dates);
+    struct id_row *map = malloc(rows * sizeof *map);
+    if (!dates || !map) {
+        free(dates);
+        free(map);
+        error(err, "out of memory");
+        return NULL;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        dates[r] = INDEX_NO_DATE;
+        map[r] = (struct id_row){ix->ids[r], r};
+    }
+    qsort(map, rows, sizeof *map, by_id);
+    sqlite3_stmt *st = ix->extended ? prepare(ix, "SELECT id, date FROM clippie_info", err) : NULL;
+    int rc = !ix->extended || st ? 0 : -1, s = SQLITE_DONE;
+    while (st && (s = step(ix, st)) == SQLITE_ROW) {
+        struct id_row key = {sqlite3_column_int64(st, 0), 0}, *hit = bsearch(&key, map, rows, sizeof *map, by_id);
+        if (hit && sqlite3_column_type(st, 1) == SQLITE_INTEGER)
+            dates[hit->row] = sqlite3_column_int64(st, 1);
+    }
+    if (st && s != SQLITE_DONE)
+        rc = db_error(ix, err);
+    sqlite3_finalize(st);
+    free(map);
+    if (rc < 0) {
+        free(dates);
+        return NULL;
+    }
+    return dates;
+}
+
 /* ---- merging ---- */
 
 static int no_op(void *ctx, const char *path, const float *vec)
@@ -1213,7 +1854,7 @@ static int no_op(void *ctx, const char *path, const float *vec)
 
 /* The index at path, read whole and checked as any index (its schema, its
  * meta, every entry's path and vector, its roots): its model into m. */
-static int check_source(const char *path, struct index_model *m, long long *bytes, char *err)
+static int check_source(const char *path, struct index_model *m, long long *bytes, int *extended, char *err)
 {
     struct index *src = index_open(path, INDEX_READ, err);
     char **roots = NULL;
@@ -1230,15 +1871,22 @@ static int check_source(const char *path, struct index_model *m, long long *byte
         free(roots[i]);
     free(roots);
     *bytes = stat(path, &st) == 0 ? st.st_size : 0;
+    *extended = src->extended;
     index_close(src);
     return rc;
 }
 
 int index_merge_from(struct index *ix, const char *path, char *err)
 {
-    struct index_model m;
+    struct index_model m, have;
     long long bytes, budget = ix->budget;
-    if (check_source(path, &m, &bytes, err) < 0 || index_bind_model(ix, &m, err) < 0)
+    int extended;
+    if (check_source(path, &m, &bytes, &extended, err) < 0 || index_model(ix, &have, err) < 0)
+        return -1;
+    if (have.id[0] && strcmp(have.id, m.id))
+        return error(err, "made with another model than the indexes before it: %s (id %s), not %s (id %s)", m.desc,
+                     m.id, have.desc, have.id);
+    if (index_bind_model(ix, &m, err) < 0)
         return -1;
     char *uri = uri_of(path, "");
     sqlite3_stmt *st = uri ? prepare(ix, "ATTACH DATABASE ? AS src", err) : NULL;
@@ -1266,9 +1914,16 @@ int index_merge_from(struct index *ix, const char *path, char *err)
              "INSERT OR REPLACE INTO clippie_vectors SELECT f.id, v.vector FROM won"
              " JOIN src.clippie_files s ON s.id = won.src JOIN clippie_files f ON f.path = s.path"
              " JOIN src.clippie_vectors v ON v.id = won.src;"
-             "DROP TABLE temp.won;"
-             "INSERT OR IGNORE INTO clippie_roots SELECT path FROM src.clippie_roots;",
+             "DELETE FROM clippie_info WHERE id IN (SELECT dst FROM won);",
              err) < 0 ||
+        (extended && exec(ix,
+                          "INSERT OR REPLACE INTO clippie_info SELECT f.id, i.date, i.sha256 FROM won"
+                          " JOIN src.clippie_files s ON s.id = won.src JOIN clippie_files f ON f.path = s.path"
+                          " JOIN src.clippie_info i ON i.id = won.src;"
+                          "INSERT OR IGNORE INTO clippie_failed SELECT * FROM src.clippie_failed;"
+                          "INSERT OR IGNORE INTO clippie_excludes SELECT * FROM src.clippie_excludes;",
+                          err) < 0) ||
+        exec(ix, "DROP TABLE temp.won; INSERT OR IGNORE INTO clippie_roots SELECT path FROM src.clippie_roots;", err) < 0 ||
         commit(ix, err) < 0)
         rc = rollback(ix);
     sqlite3_exec(ix->db, "DETACH DATABASE src", NULL, NULL, NULL);

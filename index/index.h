@@ -49,7 +49,8 @@ enum index_mode { INDEX_READ, INDEX_WRITE, INDEX_CREATE };
 struct index_model {
     char id[33];                /* hex */
     int dim;
-    int exif, draft;            /* the preprocessing options */
+    int exif, draft, raw_full;  /* the preprocessing options */
+    uint64_t max_pixels;        /* 0: the default (and an index made before it was recorded) */
     char desc[INDEX_MAX_DESC];  /* for people: the file it came from, its shape */
 };
 
@@ -84,32 +85,86 @@ int index_bind_model(struct index *ix, const struct index_model *m, char *err);
 /* The recorded model (id "" when none yet). */
 int index_model(struct index *ix, struct index_model *m, char *err);
 
-/* The roots recorded (absolute paths, malloc'd array of malloc'd strings
- * for the caller to free), and adding to them. */
+/* The roots recorded (canonical paths, malloc'd array of malloc'd strings:
+ * index_free_strings), and replacing them. */
 int index_roots(struct index *ix, char ***roots, size_t *n, char *err);
-int index_add_roots(struct index *ix, char *const *roots, size_t n, char *err);
+int index_set_roots(struct index *ix, char *const *roots, size_t n, char *err);
+void index_free_strings(char **s, size_t n);
 
-/* Shard k of n (0 <= k < n) or the whole library (n = 0): recorded by the
- * first run, refused when another is asked for later. */
+/* Drops the root (as recorded) and every entry and known failure under it;
+ * *removed: the entries dropped. -1 with err when root is not recorded. */
+int index_forget(struct index *ix, const char *root, size_t *removed, char *err);
+
+/* The --exclude patterns recorded, and replacing them (as index_roots). */
+int index_excludes(struct index *ix, char ***patterns, size_t *n, char *err);
+int index_set_excludes(struct index *ix, char *const *patterns, size_t n, char *err);
+
+/* Shard k of n (0 <= k < n) asked for, or none (n = 0: the one recorded, or
+ * the whole library): recorded by the first run, refused when another is
+ * asked for later. */
 int index_bind_shard(struct index *ix, unsigned k, unsigned n, char *err);
+
+/* A file of the walk that needs no decoding: moved (its entry id renamed)
+ * or a copy (a new entry with entry id's vector). */
+struct index_reuse {
+    size_t file;
+    int64_t id;
+    int moved;
+};
 
 struct index_plan {
     size_t *todo;        /* indexes into the walk's files: to embed */
     size_t ntodo, nnew, nchanged, nunchanged;
+    size_t nknown;       /* files that failed before, unchanged since: not tried */
     int64_t *gone;       /* ids of entries under the roots no longer on disk */
     size_t ngone;
+    struct index_reuse *reuse; /* moves and copies */
+    size_t nreuse, nmoved, ncopied;
+    size_t *dated, ndated, dcap; /* unchanged files whose date and hash are new */
+    char **failgone;     /* known failures no longer on disk */
+    size_t nfailgone;
 };
 
 /* Compares the walk's files (those of the index's shard) with the entries
  * under roots: new files and files whose size, mtime or inode changed go to
- * todo, entries under roots no longer found go to gone (so a root that
- * could not be read must be left out of roots, or its entries would go). */
-int index_plan(struct index *ix, const struct walk *files, char *const *roots, size_t nroots, struct index_plan *p,
+ * todo, unless an entry gone has their inode (moved) or an entry their
+ * bytes (a copy): those go to reuse; entries under roots no longer found
+ * go to gone (so a root that could not be read must be left out of roots,
+ * or its entries would go). Known failures unchanged are passed over. The
+ * files to embed and copies are read (SHA-256, EXIF date): their facts. */
+int index_plan(struct index *ix, struct walk *files, char *const *roots, size_t nroots, struct index_plan *p,
                char *err);
 void index_plan_free(struct index_plan *p);
 
+/* Applies a plan's moves, copies, dates and failures gone, in one
+ * transaction (before the files to embed are embedded). */
+int index_apply(struct index *ix, const struct walk *files, const struct index_plan *p, char *err);
+
+/* Records n files that could not be embedded (why[i]: the reason), not
+ * tried again while their size, mtime and inode stay. */
+int index_put_failed(struct index *ix, const struct walk_file *const *files, const char *const *why, size_t n,
+                     char *err);
+
+/* What --info shows. */
+struct index_status {
+    long long generation, refreshed; /* refreshed: Unix time, 0 never */
+    size_t photos, failed;
+};
+int index_status(struct index *ix, struct index_status *s, char *err);
+/* Records now as the last refresh. */
+int index_touch(struct index *ix, char *err);
+/* Calls fn for every known failure: its path and reason. */
+int index_each_failed(struct index *ix, void (*fn)(void *ctx, const char *path, const char *why), void *ctx,
+                      char *err);
+
+/* The date of each row of index_vectors's view (wall-clock seconds, as
+ * EXIF records dates), INDEX_NO_DATE when unknown; malloc'd [rows]. */
+#define INDEX_NO_DATE INT64_MIN
+int64_t *index_dates(struct index *ix, char *err);
+
 /* Stores the vectors of n files (vecs [n, dim]) in one transaction,
- * replacing older entries of the same paths. */
+ * replacing older entries of the same paths (and their facts, when known;
+ * and their failures). */
 int index_put(struct index *ix, const struct walk_file *const *files, const float *vecs, size_t n, char *err);
 
 /* Deletes n entries by id in one transaction. */

@@ -1,3 +1,5 @@
+/* walk.c - the image files under the paths given: folders walked in
+ * sorted order without recursion (see walk.h). */
 #include "walk.h"
 
 #include <dirent.h>
@@ -21,7 +23,7 @@ static int add_file(struct walk *w, const char *path, const struct stat *st)
         return -1;
     if (st)
         *f = (struct walk_file){f->path, st->st_size, (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
-                                st->st_ino, st->st_dev};
+                                st->st_ino, st->st_dev, NULL};
     w->n++;
     return 0;
 }
@@ -158,8 +160,10 @@ int walk_add(struct walk *w, const char *path)
 
 void walk_free(struct walk *w)
 {
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < w->n; i++) {
         free(w->files[i].path);
+        free(w->files[i].facts);
+    }
     free(w->files);
     w->files = NULL;
     w->n = w->cap = 0;

@@ -22,10 +22,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What a file's bytes say, found by the index when it plans a refresh. */
+struct walk_facts {
+    int64_t date;              /* wall-clock seconds: EXIF's date, else the mtime's */
+    unsigned char sha256[32];
+    int hashed;                /* sha256 is wanted (else the date alone) */
+    int known;                 /* the file was read: date (and sha256 when hashed) */
+    int changed;               /* the file replaces an entry of its path */
+};
+
 struct walk_file {
     char *path;       /* owned by the walk */
     int64_t size, mtime_ns; /* as stat() gave them (0 when it failed) */
     uint64_t ino, dev;
+    struct walk_facts *facts; /* NULL, or owned by the walk */
 };
 
 struct walk {

@@ -282,7 +282,7 @@ mkdir -p lib/sub
 cp "$fix/img-rgb.png" lib/a.png; cp "$fix/img-photo.jpg" lib/sub/b.jpg; cp "$fix/img-small.bmp" lib/c.bmp
 cp "$fix/img-grey.png" "lib/new
 line.png"; cp "$fix/img-la.png" "$(printf 'lib/bad\377utf8.png')"
-expect 0 "$bin" index -m img.weights lib.db lib; has err "5 new, 0 changed, 0 removed, 0 unchanged, 0 skipped"
+expect 0 "$bin" index -m img.weights lib.db lib; has err "5 new, 0 changed, 0 moved, 0 removed, 0 unchanged, 0 skipped"
 # the same vectors as embed-image gives, in path order, names exact
 "$bin" index --dump -f csv --names dump.names -0 lib.db > dump.csv
 find "$tmp/lib" -type f | LC_ALL=C sort | tr '\n' '\0' > want.names
@@ -295,15 +295,15 @@ paste -d '\n' dump.csv direct.csv | awk -F, 'NR % 2 { for (i = 1; i <= NF; i++) 
     ok || bad "index vectors differ from embed-image's"
 # unchanged: not re-read (same size and mtime, new content); changed, removed, new
 cache=$(ls -i lib.db-vectors)
-expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 0 changed, 0 removed, 5 unchanged"
+expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 0 changed, 0 moved, 0 removed, 5 unchanged"
 same "$(ls -i lib.db-vectors)" "$cache"  # nothing changed: the search cache is not rewritten
 cp -p "$fix/img-rgba.png" lib/a.png.tmp 2>/dev/null; touch -r lib/a.png lib/c.bmp
 cp "$fix/img-photo.jpg" lib/c.bmp.new && touch -r lib/c.bmp lib/c.bmp.new && mv lib/c.bmp.new lib/c.bmp
 rm -f lib/a.png.tmp
 # (mv gave c.bmp a new inode: it counts as changed; a copy in place keeps it)
-expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 1 changed, 0 removed, 4 unchanged"
+expect 0 "$bin" index -m img.weights lib.db; has err "0 new, 1 changed, 0 moved, 0 removed, 4 unchanged"
 rm lib/sub/b.jpg; cp "$fix/img-tall.png" lib/d.png; touch lib/a.png
-expect 0 "$bin" index -m img.weights lib.db; has err "1 new, 1 changed, 1 removed, 3 unchanged"
+expect 0 "$bin" index -m img.weights lib.db; has err "1 new, 1 changed, 0 moved, 1 removed, 3 unchanged"
 # search finds the odd names and prints them exactly
 expect 0 "$bin" similarity -m img.weights --db lib.db -i "$fix/img-grey.png" -k 1 -0
 same "$(cut -f2 out | tr '\0' '|')" "$tmp/lib/new
@@ -379,6 +379,7 @@ expect 0 env -u CLIPPIE_INDEX XDG_DATA_HOME="$tmp/xdg" "$bin" index -m img.weigh
 [ -f "$tmp/xdg/clippie/photos.clippie" ] && ok || bad "no default index under XDG_DATA_HOME"
 expect 0 env CLIPPIE_INDEX="$tmp/env.clippie" "$bin" index -m img.weights lib; has err "5 new"
 [ -f "$tmp/env.clippie" ] && ok || bad "no index at \$CLIPPIE_INDEX"
+expect 0 env CLIPPIE_INDEX="$tmp/env.clippie" "$bin" index --info; has out "^photos: 5\$"
 # an image query is preprocessed as the index's photos were: itself at 1.000000
 mkdir -p turned; cp "$fix/img-orient6.jpg" turned/
 expect 0 "$bin" index -m img.weights --no-exif-orientation noexif.clippie turned
@@ -399,6 +400,112 @@ kill -INT $pid 2>/dev/null; sleep 1
 if kill -0 $pid 2>/dev/null; then bad "a second Ctrl-C did not stop clippie within a second"; kill -9 $pid; else ok; fi
 wait $pid 2>/dev/null
 expect 0 "$bin" index -m heavy.weights ctrlc.db
+
+# ---- the index through a year of daily use (issue 25) ----
+mkdir -p Pics/2022 Pics/2023 Pics/broken
+cp "$fix/img-rgb.png" Pics/2022/a.png; cp "$fix/img-photo.jpg" Pics/2022/b.jpg; cp "$fix/img-small.bmp" Pics/2023/c.bmp
+cp "$fix/img-tall.png" Pics/broken/t.png
+# one root, whatever its spelling: a photo is stored once
+expect 0 "$bin" index -m img.weights sp.clippie Pics; has err "4 new"
+for spelling in "$tmp//Pics" "$tmp/Pics/../Pics" "Pics/." "Pics/"; do
+    expect 0 "$bin" index -m img.weights sp.clippie "$spelling"; has err "0 new, 0 changed, 0 moved, 0 removed, 4 unchanged"
+done
+expect 0 "$bin" index --info sp.clippie; same "$(grep -c '^root: ' out)" 1; has out "^root: $tmp/Pics\$"
+"$bin" index --dump -f csv sp.clippie > sp.csv; same "$(wc -l < sp.csv | tr -d ' ')" 4
+# a root inside a recorded root adds nothing; a refresh then finds nothing new
+expect 0 "$bin" index -m img.weights sp.clippie Pics/2022; has err "0 new"
+expect 0 "$bin" index -m img.weights sp.clippie; has err "0 new, 0 changed, 0 moved, 0 removed, 4 unchanged"
+# a new root holding a recorded one takes its place
+expect 0 "$bin" index -m img.weights up.clippie Pics/2023; has err "1 new"
+expect 0 "$bin" index -m img.weights up.clippie Pics; has err "3 new, 0 changed, 0 moved, 0 removed, 1 unchanged"
+expect 0 "$bin" index --info up.clippie; same "$(grep '^root: ' out)" "root: $tmp/Pics"
+# excludes as rsync and fd users write them, recorded for later runs
+expect 0 "$bin" index -m img.weights --exclude broken --exclude '2023/c.*' ex.clippie Pics; has err "2 new"
+expect 0 "$bin" index -m img.weights ex.clippie; has err "0 new, 0 changed, 0 moved, 0 removed, 2 unchanged"
+"$bin" index --dump -f csv --names ex.names ex.clippie > /dev/null
+same "$(cat ex.names | tr '\n' ' ')" "$tmp/Pics/2022/a.png $tmp/Pics/2022/b.jpg "
+expect 0 "$bin" index --info ex.clippie; has out "^exclude: broken\$"; has out "^exclude: 2023/c.\*\$"
+expect 3 "$bin" index -m img.weights --exclude other ex.clippie; has err "records --exclude '2023/c.\*' and more"
+expect 0 "$bin" index -m img.weights --exclude nothing-here none.clippie Pics; has err "exclude 'nothing-here' matched nothing"
+# an unreadable file is remembered: not tried again while unchanged, and
+# a refresh where nothing changed exits 0
+echo "not an image" > Pics/2023/junk.png
+expect 1 "$bin" index -m img.weights sp.clippie; has err "junk.png: not"; has err "0 new, 0 changed, 0 moved, 0 removed, 4 unchanged, 1 skipped"
+expect 0 "$bin" index -m img.weights sp.clippie; same "$(cat err)" "clippie: 0 new, 0 changed, 0 moved, 0 removed, 4 unchanged, 0 skipped, 1 still unreadable"
+expect 0 "$bin" index --info sp.clippie; has out "^unreadable: 1\$"; has out "unreadable: $tmp/Pics/2023/junk.png: "
+cp "$fix/img-grey.png" Pics/2023/junk.png
+expect 0 "$bin" index -m img.weights sp.clippie; has err "0 new, 1 changed, 0 moved, 0 removed, 4 unchanged, 0 skipped"
+expect 0 "$bin" index --info sp.clippie; has out "^unreadable: 0\$"; has out "^photos: 5\$"
+# a renamed folder is moved, not decoded again (its files made unreadable
+# after the move: a decode would fail); its vectors are kept
+"$bin" index --dump -f csv sp.clippie > before.csv
+mv Pics/2022 Pics/2022-summer; chmod 000 Pics/2022-summer/a.png Pics/2022-summer/b.jpg
+expect 0 "$bin" index -m img.weights sp.clippie; same "$(cat err)" "clippie: 0 new, 0 changed, 2 moved, 0 removed, 3 unchanged, 0 skipped"
+chmod 644 Pics/2022-summer/a.png Pics/2022-summer/b.jpg
+"$bin" index --dump -f csv --names mv.names sp.clippie > after.csv
+same "$(sort before.csv | md5sum)" "$(sort after.csv | md5sum)"
+has mv.names "^$tmp/Pics/2022-summer/a.png\$"
+# a copy reuses the vector of the file it copies: nothing decoded
+cp Pics/2023/c.bmp Pics/2023/c-copy.bmp
+if command -v script >/dev/null 2>&1; then
+    script -qec "'$bin' index -m img.weights sp.clippie" /dev/null > copy.tty 2>&1
+    has copy.tty "1 new, 0 changed, 0 moved, 0 removed, 5 unchanged"
+    grep -q "images" copy.tty && bad "a copy was decoded: $(cat copy.tty)" || ok
+else
+    expect 0 "$bin" index -m img.weights sp.clippie; has err "1 new"
+fi
+"$bin" index --dump -f csv --names cp.names sp.clippie > cp.csv
+same "$(sed -n "$(grep -n 'c-copy.bmp' cp.names | cut -d: -f1)p" cp.csv)" "$(sed -n "$(grep -n '/c.bmp' cp.names | cut -d: -f1)p" cp.csv)"
+# forgetting a root; a missing root keeps its photos and says how to forget it
+mkdir -p Other; cp "$fix/img-grey.jpg" Other/g.jpg
+expect 0 "$bin" index -m img.weights sp.clippie Other; has err "1 new"
+mv Other Other-gone
+expect 1 "$bin" index -m img.weights sp.clippie; has err "its photos are kept ('clippie index --forget $tmp/Other sp.clippie' drops them)"
+same "$(grep -c 'forget' err)" 1
+expect 0 "$bin" index --info sp.clippie; has out "^photos: 7\$"
+expect 0 "$bin" index --forget Other sp.clippie; has err "1 removed"
+expect 0 "$bin" index --info sp.clippie; has out "^photos: 6\$"; same "$(grep -c '^root: ' out)" 1
+expect 0 "$bin" index -m img.weights sp.clippie; has err "6 unchanged"
+expect 3 "$bin" index --forget Nowhere sp.clippie; has err "not a root of sp.clippie"
+# settings recorded: a shard, --draft, --no-exif-orientation refreshed plainly
+expect 0 "$bin" index -m img.weights --shard 0/2 sh.clippie Pics
+expect 0 "$bin" index -m img.weights sh.clippie; has err "0 new, 0 changed"
+expect 3 "$bin" index -m img.weights --shard 1/2 sh.clippie; has err "holds 0/2, not shard 1/2"
+expect 0 "$bin" index -m img.weights --draft --no-exif-orientation dr.clippie Pics
+expect 0 "$bin" index -m img.weights dr.clippie; has err "0 new, 0 changed"
+expect 0 "$bin" index --info dr.clippie; has out "^options: --no-exif-orientation --draft\$"
+expect 3 "$bin" index -m img.weights --raw-full dr.clippie
+has err "dr.clippie was made with --no-exif-orientation --draft, not with --no-exif-orientation --draft --raw-full"
+expect 0 "$bin" index --info sp.clippie; has out "^model: img.weights (image"; has out "^generation: "; has out "^refreshed: 20"
+# dates: EXIF DateTimeOriginal, else DateTime, else the mtime; searched by --after and --before
+mkdir -p Dated
+{ printf '\377\330\377\341\000\110Exif\000\000MM\000*\000\000\000\010\000\001\207\151\000\004\000\000\000\001\000\000\000\032\000\000\000\000'
+  printf '\000\001\220\003\000\002\000\000\000\024\000\000\000\054\000\000\000\0002019:06:01 12:00:00\000'; tail -c +3 "$fix/img-photo.jpg"; } > Dated/original.jpg
+{ printf '\377\330\377\341\000\066Exif\000\000MM\000*\000\000\000\010\000\001\001\062\000\002\000\000\000\024\000\000\000\032\000\000\000\000'
+  printf '2015:02:03 04:05:06\000'; tail -c +3 "$fix/img-photo.jpg"; } > Dated/datetime.jpg
+cp "$fix/img-rgb.png" Dated/mtime.png; touch -d '2021-03-04 12:00' Dated/mtime.png
+expect 0 "$bin" index -m img.weights dt.clippie Dated; has err "3 new"
+expect 0 "$bin" search --index dt.clippie -m img.weights --paths --after 2019-01-01 --before 2020-01-01 dog
+same "$(cat out)" "$tmp/Dated/original.jpg"
+expect 0 "$bin" search --index dt.clippie -m img.weights --paths --before 2019-06-01 dog; same "$(cat out)" "$tmp/Dated/datetime.jpg"
+expect 0 "$bin" search --index dt.clippie -m img.weights --paths --after 2019-06-02 --before 2022-01-01 dog; same "$(cat out)" "$tmp/Dated/mtime.png"
+expect 0 "$bin" search --index dt.clippie -m img.weights --paths --after 2019-06-01 dog; same "$(wc -l < out | tr -d ' ')" 2
+expect 2 "$bin" search --index dt.clippie -m img.weights --after 2019-02-30 dog; has err "YYYY-MM-DD"
+# merge: all or nothing, naming the input at fault; an existing OUT is the union exactly
+mkdir -p MA MB; cp "$fix/img-rgb.png" MA/a.png; cp "$fix/img-photo.jpg" MA/b.jpg; cp "$fix/img-tall.png" MB/t.png
+"$bin" index -m img.weights ma.clippie MA 2>/dev/null; "$bin" index -m img.weights mb.clippie MB 2>/dev/null
+"$bin" index -m other.weights mo.clippie MB 2>/dev/null
+expect 0 "$bin" index --merge mm.clippie ma.clippie mb.clippie
+sum=$(md5sum < mm.clippie)
+expect 3 "$bin" index --merge mm.clippie ma.clippie mo.clippie; has err "^clippie: mo.clippie: made with another model"
+same "$(md5sum < mm.clippie)" "$sum"; same "$(ls mm.clippie.* 2>/dev/null)" ""
+rm MA/b.jpg; "$bin" index -m img.weights ma.clippie 2>/dev/null
+expect 0 "$bin" index --merge mm.clippie ma.clippie mb.clippie
+"$bin" index --dump -f csv --names mm.names mm.clippie > /dev/null
+same "$(cat mm.names | tr '\n' ' ')" "$tmp/MA/a.png $tmp/MB/t.png "
+cp "$fix/img-rgb.png" notanindex.png
+expect 3 "$bin" index --merge notanindex.png ma.clippie; has err "notanindex.png: not a clippie index"
+cmp -s notanindex.png "$fix/img-rgb.png" && ok || bad "--merge overwrote a file that is not an index"
 
 # ---- search ----
 mkdir -p slib/trips; cp "$fix/img-photo.jpg" slib/photo.jpg; cp "$fix/img-photo.jpg" slib/copy.jpg

@@ -24,6 +24,7 @@ expect() {
 # the whole of stderr, exactly
 says() { if [ "$(cat err)" = "$1" ]; then ok; else bad "stderr is '$(head -c 300 err)', expected '$1'"; fi; }
 same() { if [ "$1" = "$2" ]; then ok; else bad "got '$1', expected '$2'"; fi; }
+has_out() { if grep -q -- "$1" out; then ok; else bad "out lacks '$1': $(head -c 300 out)"; fi; }
 
 "$here/mkweights" img.weights 64 1 8 4 64 1 77 49408 32 || bad "mkweights failed"
 mkdir a b
@@ -75,7 +76,8 @@ msg="clippie: view.db: not a clippie index: it holds a view named clippie_vector
 search 3 view.db; says "$msg"
 expect 3 "$bin" index --dump -f csv view.db; says "$msg"
 expect 3 "$bin" index -m img.weights view.db; says "$msg"
-expect 3 "$bin" index --merge merged.db base.db view.db; says "$msg"
+expect 3 "$bin" index --merge merged.db base.db view.db; says "$msg (nothing merged: merged.db is as it was)"
+same "$(ls merged.db* 2>/dev/null)" ""  # all or nothing: not even base.db's rows
 expect 3 "$bin" search --index view.db -m img.weights dog; says "$msg"
 expect 3 "$bin" duplicates --index view.db; says "$msg"
 variant trig.db
@@ -96,6 +98,18 @@ variant nometa.db; "$craft" nometa.db "DROP TABLE clippie_meta"
 search 3 nometa.db; says "clippie: nometa.db: an SQLite database, but not a clippie index"
 variant novec.db; "$craft" novec.db "DROP TABLE clippie_vectors"
 search 3 novec.db; says "clippie: novec.db: not a clippie index: no table clippie_vectors"
+# the tables of issue 25 (failures, excludes, dates and hashes): all or
+# none (an index made before them is read as it is, and a writer adds them)
+variant part.db; "$craft" part.db "DROP TABLE clippie_failed"
+search 3 part.db; says "clippie: part.db: not a clippie index: no table clippie_failed"
+variant info.db; "$craft" info.db "UPDATE sqlite_schema SET sql = replace(sql, 'date INTEGER NOT NULL', 'date') WHERE name = 'clippie_info'"
+search 3 info.db; says "clippie: info.db: not a clippie index: its table clippie_info is not as clippie makes it"
+variant old.db; "$craft" old.db "DROP INDEX clippie_info_sha256" "DROP TABLE clippie_info" "DROP TABLE clippie_failed" "DROP TABLE clippie_excludes"
+search 0 old.db
+expect 0 "$bin" index --info old.db; has_out "unreadable: 0"
+expect 0 "$bin" index -m img.weights old.db; same "$(cat err)" "clippie: 0 new, 0 changed, 0 moved, 0 removed, 3 unchanged, 0 skipped"
+# (the dates gained: the search filters find all three)
+expect 0 "$bin" search --index old.db -m img.weights --after 1900-01-01 --paths dog; same "$(wc -l < out | tr -d ' ')" 3
 
 # 12: a name is a file's name, also one that looks like a URI; the lock is
 # taken on the file SQLite opens
@@ -130,6 +144,9 @@ meta "UPDATE clippie_meta SET value = 0 WHERE key = 'dim'; UPDATE clippie_meta S
 search 3 m.db; expect 3 "$bin" index --dump -f csv m.db; says "clippie: m.db: an empty index, no vectors"
 meta "UPDATE clippie_meta SET value = 'x' WHERE key = 'model'"; both "meta model is not a model's id"
 meta "UPDATE clippie_meta SET value = 2 WHERE key = 'exif'"; both "meta exif is 2, more than 1"
+meta "INSERT OR REPLACE INTO clippie_meta VALUES('raw_full', 2)"; both "meta raw_full is 2, more than 1"
+meta "INSERT OR REPLACE INTO clippie_meta VALUES('max_pixels', -1)"; both "meta max_pixels is -1, less than 0"
+meta "INSERT OR REPLACE INTO clippie_meta VALUES('refreshed', 'soon')"; both "meta refreshed is text, not an integer"
 meta "UPDATE clippie_meta SET value = '3/2' WHERE key = 'shard'"; both "meta shard '3/2' is not K/N with K < N"
 meta "UPDATE clippie_meta SET value = 'a' || char(27) || '[2J' WHERE key = 'model_desc'"; both "meta model_desc holds a control character"
 meta "DELETE FROM clippie_meta WHERE key = 'generation'"; both "not a clippie index (no meta generation)"
@@ -164,6 +181,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     same "$(ls ro | tr '\n' ' ')" "base.db "
     expect 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$bin" index --dump -f csv ro/base.db
     same "$(wc -l < out | tr -d ' ')" 3
+    expect 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$bin" search --index ro/base.db -m img.weights --after 1900-01-01 dog
+    expect 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$bin" index --info ro/base.db; has_out "photos: "
+    same "$(ls ro | tr '\n' ' ')" "base.db "
 else
     echo "hostile_index.sh: not root (or no setpriv): the read-only folder is not tried"
 fi
