@@ -152,6 +152,14 @@ int cli_index_model(const char *name, struct index *ix, const struct weights *w,
     return 0;
 }
 
+void cli_image_opts_of_index(const struct index_model *m, struct image_opts *o)
+{
+    o->exif = m->exif;
+    o->draft = m->draft;
+    o->raw_full = m->raw_full;
+    o->max_pixels = m->max_pixels ? m->max_pixels : IMAGE_MAX_PIXELS;
+}
+
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o)
 {
     struct image_opts io = *o;

@@ -116,6 +116,10 @@ int cli_make_parent(const char *path);
 int cli_index_model(const char *name, struct index *ix, const struct weights *w, const char *model_path,
                     struct index_model *have);
 
+/* The image options an index records (its photos were preprocessed so,
+ * and so must a query photo be, or it would not find itself) into o. */
+void cli_image_opts_of_index(const struct index_model *m, struct image_opts *o);
+
 /* The image options o completed for the model w: its resolution, mean and
  * deviation, and its resizing (squash or crop). */
 struct image_opts cli_image_opts_for(const struct weights *w, const struct image_opts *o);

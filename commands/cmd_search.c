@@ -294,8 +294,7 @@ static int add_images(struct search_run *r, const struct search_opts *o)
 {
     char err[ERR_LEN];
     struct image_opts base = CLI_IMAGE_DEFAULTS;
-    base.exif = r->have.exif;
-    base.draft = r->have.draft;
+    cli_image_opts_of_index(&r->have, &base);
     struct image_opts io = cli_image_opts_for(r->w, &base);
     struct vit *vit = NULL;
     float *px = malloc(3 * (size_t)io.resolution * io.resolution * sizeof *px), *vec = malloc((size_t)r->v->dim * 4);

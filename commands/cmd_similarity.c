@@ -312,13 +312,13 @@ static int sim_open_db(struct sim_run *r, const struct sim_opts *o, int i)
             return EXIT_FAILED;
         if (!(d->v = index_vectors(d->ix, err)))
             return cli_fail(EXIT_FAILED, "%s", err);
-        if (r->indexes++ && (have.exif != r->image.exif || have.draft != r->image.draft))
+        struct image_opts io = r->image;
+        cli_image_opts_of_index(&have, &io);
+        if (r->indexes++ && (io.exif != r->image.exif || io.draft != r->image.draft ||
+                             io.raw_full != r->image.raw_full || io.max_pixels != r->image.max_pixels))
             return cli_fail(EXIT_FAILED, "%s was made with other preprocessing options than %s: search them one at "
                                          "a time", o->dbs[i], o->dbs[0]);
-        /* an image query is preprocessed as the index's photos were, or a
-         * photo would not find itself */
-        r->image.exif = have.exif;
-        r->image.draft = have.draft;
+        r->image = io;
         return 0;
     }
     if (!(d->v = d->file = vecfile_open(o->dbs[i], r->dim, err)))
