@@ -3,7 +3,10 @@
  * random pixels), a batch's rate, and the sgemm rate of OpenBLAS measured in
  * the same run (the roof a batch is held to), as medians of wall and CPU time.
  *
- *     bench/latency MODEL.weights [RUNS]     # built by bench/latency.sh
+ *     bench/latency MODEL.weights [RUNS [caption]]   # built by bench/latency.sh
+ *
+ * With "caption", the caption alone (for a profiler: callgrind's
+ * --toggle-collect=textenc_encode).
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -126,6 +129,25 @@ static double image_flops(const struct weights_config *c)
     return 2 * (S - 1) * 3 * P * P * W + c->vision_layers * per_layer;
 }
 
+/* Times one image, a batch and the sgemm, and prints them. */
+static void report_images(const struct weights_config *cfg, struct images *one, struct images *batch,
+                          struct sgemm *g, int runs, int batch_runs)
+{
+    struct clocks t1, tb, ts;
+    measure((struct task){run_images, one}, runs, &t1);
+    measure((struct task){run_images, batch}, batch_runs, &tb);
+    measure((struct task){run_sgemm, g}, runs, &ts);
+    int B = batch->count;
+    double flops = image_flops(cfg), sgemm_rate = 2.0 * g->M * g->K * g->N / ts.wall / 1e9;
+    double batch_rate = flops * B / tb.wall / 1e9;
+    printf("| one image (model only) | %.2f ms | cpu %.2f ms | %.1f GFLOP/s |\n", t1.wall * 1e3, t1.cpu * 1e3,
+           flops / t1.wall / 1e9);
+    printf("| batch of %d images | %.2f ms an image | cpu %.2f ms an image | %.1f GFLOP/s = %.0f%% of sgemm |\n", B,
+           tb.wall * 1e3 / B, tb.cpu * 1e3 / B, batch_rate, 100 * batch_rate / sgemm_rate);
+    printf("| sgemm [%d x %d] @ [%d x %d] | %.2f ms | cpu %.2f ms | %.1f GFLOP/s |\n", g->M, g->K, g->K, g->N,
+           ts.wall * 1e3, ts.cpu * 1e3, sgemm_rate);
+}
+
 static float *random_floats(size_t n)
 {
     float *p = malloc(n * sizeof *p);
@@ -136,11 +158,11 @@ static float *random_floats(size_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: latency MODEL.weights [RUNS]\n");
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: latency MODEL.weights [RUNS [caption]]\n");
         return 2;
     }
-    int runs = argc == 3 ? atoi(argv[2]) : 15, lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int runs = argc >= 3 ? atoi(argv[2]) : 15, caption_only = argc == 4 && !strcmp(argv[3], "caption"), lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
     lanes = lanes < 1 ? 1 : lanes;
     char err[ERR_LEN];
     struct weights *w = weights_open(argv[1], err);
@@ -166,26 +188,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "latency: %s\n", cap.enc && one.v && batch.v ? "out of memory" : err);
         return 1;
     }
-    struct clocks tc, t1, tb, ts;
+    struct clocks tc;
     int batch_runs = runs / 3 < 3 ? 3 : runs / 3;
     if (measure((struct task){run_caption, &cap}, runs, &tc) < 0) {
         fprintf(stderr, "latency: %s\n", cap.err);
         return 1;
     }
-    measure((struct task){run_images, &one}, runs, &t1);
-    measure((struct task){run_images, &batch}, batch_runs, &tb);
-    measure((struct task){run_sgemm, &g}, runs, &ts);
-    double flops = image_flops(cfg), sgemm_rate = 2.0 * g.M * g.K * g.N / ts.wall / 1e9;
-    double batch_rate = flops * B / tb.wall / 1e9;
     printf("model %s: %s weights, image %d px, %.2f GFLOP an image; %d threads; medians of %d runs (batch %d)\n",
-           argv[1], w->visual_blocks[0].c_fc_weight.dtype == WEIGHTS_F16 ? "float16" : "float32", R, flops / 1e9, lanes, runs, batch_runs);
+           argv[1], w->visual_blocks[0].c_fc_weight.dtype == WEIGHTS_F16 ? "float16" : "float32", R,
+           image_flops(cfg) / 1e9, lanes, runs, batch_runs);
     printf("| one caption (tokenize + text tower) | %.2f ms | cpu %.2f ms |\n", tc.wall * 1e3, tc.cpu * 1e3);
-    printf("| one image (model only) | %.2f ms | cpu %.2f ms | %.1f GFLOP/s |\n", t1.wall * 1e3, t1.cpu * 1e3,
-           flops / t1.wall / 1e9);
-    printf("| batch of %d images | %.2f ms an image | cpu %.2f ms an image | %.1f GFLOP/s = %.0f%% of sgemm |\n", B,
-           tb.wall * 1e3 / B, tb.cpu * 1e3 / B, batch_rate, 100 * batch_rate / sgemm_rate);
-    printf("| sgemm [%d x %d] @ [%d x %d] | %.2f ms | cpu %.2f ms | %.1f GFLOP/s |\n", g.M, g.K, g.K, g.N,
-           ts.wall * 1e3, ts.cpu * 1e3, sgemm_rate);
+    if (!caption_only)
+        report_images(cfg, &one, &batch, &g, runs, batch_runs);
     free(g.c);
     free((float *)g.b);
     free((float *)g.a);
