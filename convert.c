@@ -199,17 +199,10 @@ static int check_output(const struct ckpt *c, const char *out)
     return 0;
 }
 
+/* All n bytes at offset at: a short file is an error. */
 static int read_at(int fd, void *p, size_t n, uint64_t at)
 {
-    for (size_t done = 0; done < n;) {
-        ssize_t r = pread(fd, (char *)p + done, n - done, (off_t)(at + done));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        done += (size_t)r;
-    }
-    return 0;
+    return util_read_full(fd, p, n, (off_t)at) == (ssize_t)n ? 0 : -1;
 }
 
 /* Opens the zip archive and finds <top>/data.pkl in its one top folder,
@@ -726,28 +719,14 @@ static char *read_config(struct ckpt *c, const char *name, size_t limit, size_t 
     if (*absent)
         return NULL;
     char why[ERR_LEN];
-    int fd = util_open_regular(path, &st, why);
-    if (fd < 0) {
-        error(c->err, "%s", why);
+    unsigned char *buf = NULL;
+    if (util_read_file(path, limit, &buf, len, why) < 0) {
+        error(c->err, "%s: %s", path, why);
         return NULL;
     }
-    char *buf = NULL;
-    if ((uint64_t)st.st_size > limit)
-        error(c->err, "%s: %lld bytes, more than the %zu read", path, (long long)st.st_size, limit);
-    else if (!(buf = malloc((size_t)st.st_size + 1)))
-        error(c->err, "out of memory");
-    else if (read_at(fd, buf, (size_t)st.st_size, 0) < 0) {
-        error(c->err, "%s: cannot read: %s", path, strerror(errno));
-        free(buf);
-        buf = NULL;
-    }
-    close(fd);
-    if (buf) {
-        *len = (size_t)st.st_size;
-        if (!info->config[0]) /* the model's config, not the preprocessor's */
-            memcpy(info->config, path, sizeof path);
-    }
-    return buf;
+    if (!info->config[0]) /* the model's config, not the preprocessor's */
+        memcpy(info->config, path, sizeof path);
+    return (char *)buf;
 }
 
 /* The family's config beside the checkpoint, into *m; *have 0 when there is
@@ -980,14 +959,8 @@ static float to_float(const unsigned char *p, enum dtype d)
 
 static int write_at(int fd, const void *p, size_t n, uint64_t at, const char *path, char *err)
 {
-    for (size_t done = 0; done < n;) {
-        ssize_t w = pwrite(fd, (const char *)p + done, n - done, (off_t)(at + done));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return error(err, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no space written");
-        done += (size_t)w;
-    }
+    if (util_write_full(fd, p, n, (off_t)at) < 0)
+        return error(err, "%s: write failed: %s", path, strerror(errno));
     return 0;
 }
 

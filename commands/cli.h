@@ -68,8 +68,10 @@ void cli_progress_end(void);
     "                   does (by default photos are turned upright first)\n"                                         \
     "  --max-pixels N   refuse images of more than N pixels (default 100000000)\n"                                   \
     "  --draft          decode large JPEGs at 1/2, 1/4 or 1/8 size in the DCT\n"                                     \
-    "                   domain (as Pillow's draft mode): several times faster on\n"                                 \
-    "                   camera photos, but no longer the reference's exact pixels\n"                                 \
+    "                   domain (as Pillow's draft mode), HEIC/AVIF from their\n"                                     \
+    "                   thumbnail when it is large enough: several times faster\n"                                   \
+    "                   on camera and phone photos, but no longer the reference's\n"                                 \
+    "                   exact pixels\n"                                                                               \
     "  --raw-full       camera RAW files: a full demosaic, rather than the embedded\n"                               \
     "                   preview (or a half-size demosaic when it is too small)\n"
 

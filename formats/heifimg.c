@@ -6,12 +6,27 @@
  * or RGBA when it has an alpha image; images of more bits are reduced to
  * 8 by libheif.
  *
+ * With draft, the primary image's smallest thumbnail item whose shorter
+ * side is at least the resolution is decoded instead (a phone's 320 x 240
+ * one: 60x faster than the 12 MP image; bench/heif.sh), as RAW's preview
+ * is; the primary image when none will do.
+ *
  * Before libheif allocates anything, the sizes the file claims are checked
- * against max_pixels: a primary grid or overlay image's canvas, and every
- * HEVC sequence parameter set's picture (libheif 1.15 allocates both as
- * they say, whatever the container's image size); then the primary
- * image's size, and the decoded image must be that size. AV1 sequence
- * headers are not read (they sit in the coded data). Thread-safe.
+ * against max_pixels, as libheif 1.15 and its decoders allocate them
+ * whatever the container's image size says:
+ *  - every HEVC sequence parameter set's picture and every AV1 sequence
+ *    header's maximum frame: hvcC's and av1C's, and those leading each
+ *    hvc1 and av01 item's data, up to its first picture;
+ *  - every derived image (grid, overlay, iden) libheif may decode: from
+ *    the primary item, and from each alpha, depth (auxl) or thumbnail
+ *    (thmb) item, the dimg references are followed down to the coded
+ *    images, and each grid's or overlay's canvas, its descriptor read
+ *    across all its extents, must be within max_pixels, and all the
+ *    canvases one image composes (a grid among a grid's tiles counted each
+ *    time) within max_pixels together; at most 16 derived images deep,
+ *    1024 visited and 65536 references followed (cycles end there);
+ *  - then the chosen image's size, and the decoded image must be that size.
+ * Thread-safe.
  * See decoder.h.
  */
 #include "decoder.h"
@@ -23,7 +38,7 @@
 #include <libheif/heif.h>
 
 /* libheif is loaded on first use (util.h), not with clippie */
-#define HEIF_API(X) X(heif_init) X(heif_deinit) X(heif_get_version) X(heif_context_alloc) X(heif_context_free) X(heif_context_read_from_memory_without_copy) X(heif_context_get_primary_image_handle) X(heif_image_handle_get_width) X(heif_image_handle_get_height) X(heif_image_handle_has_alpha_channel) X(heif_image_handle_release) X(heif_decode_image) X(heif_image_get_width) X(heif_image_get_height) X(heif_image_get_plane_readonly) X(heif_image_release)
+#define HEIF_API(X) X(heif_init) X(heif_deinit) X(heif_get_version) X(heif_context_alloc) X(heif_context_free) X(heif_context_read_from_memory_without_copy) X(heif_context_get_primary_image_handle) X(heif_image_handle_get_width) X(heif_image_handle_get_height) X(heif_image_handle_has_alpha_channel) X(heif_image_handle_release) X(heif_image_handle_get_number_of_thumbnails) X(heif_image_handle_get_list_of_thumbnail_IDs) X(heif_image_handle_get_thumbnail) X(heif_decode_image) X(heif_image_get_width) X(heif_image_get_height) X(heif_image_get_plane_readonly) X(heif_image_release)
 static struct {
     HEIF_API(UTIL_LIB_POINTER)
 } heif;
@@ -62,18 +77,19 @@ static int next_box(const unsigned char *b, size_t len, size_t *p, const unsigne
     return 1;
 }
 
-/* A bit reader over an RBSP, skipping emulation prevention bytes (00 00 03). */
+/* A bit reader over an RBSP, skipping emulation prevention bytes (00 00 03),
+ * or over plain bytes (AV1 has none). */
 struct bits {
     const unsigned char *b;
     size_t n, byte, zeros;
-    int bit, over;
+    int bit, over, plain;
 };
 
 static unsigned read_bits(struct bits *r, int k)
 {
     unsigned v = 0;
     while (k-- > 0) {
-        if (r->bit == 0 && r->zeros >= 2 && r->byte < r->n && r->b[r->byte] == 3)
+        if (!r->plain && r->bit == 0 && r->zeros >= 2 && r->byte < r->n && r->b[r->byte] == 3)
             r->byte++, r->zeros = 0;
         if (r->byte >= r->n) {
             r->over = 1;
@@ -149,6 +165,27 @@ static int check_hvcc(const unsigned char *c, size_t n, uint64_t max_pixels, cha
     return 0;
 }
 
+/* Every SPS among the NAL units (4-byte lengths, as libheif reads them)
+ * that lead an hvc1 item's data h[0, n), up to its first picture's slice:
+ * the decoder takes them after hvcC's. */
+static int check_nals(const unsigned char *h, size_t n, uint64_t max_pixels, char *err)
+{
+    for (size_t p = 0; n - p >= 6;) {
+        size_t len = load_be32(h + p), type = h[p + 4] >> 1 & 0x3f;
+        uint64_t w, ht;
+        if (type < 32) /* a slice: the parameter sets are behind */
+            return 0;
+        if (type == 33 && sps_size(h + p + 4, len < n - p - 4 ? len : n - p - 4, &w, &ht) < 0)
+            return error(err, "cannot decode HEIF: HEVC sequence parameter set cut short");
+        if (type == 33 && decoder_check_size(w, ht, max_pixels, err) < 0)
+            return -1;
+        if (len > n - p - 4)
+            return 0;
+        p += 4 + len;
+    }
+    return 0;
+}
+
 /* The body of the first box of type t among the boxes of b[0, len). */
 static const unsigned char *find_box(const unsigned char *b, size_t len, const char *t, size_t *n)
 {
@@ -159,8 +196,8 @@ static const unsigned char *find_box(const unsigned char *b, size_t len, const c
     return NULL;
 }
 
-/* An unsigned of k bytes (0, 2, 4 or 8; big-endian) at *p in b[0, n):
- * -1 when it runs past the end. */
+/* An unsigned of k bytes (0 to 8; big-endian) at *p in b[0, n): -1 when
+ * it runs past the end. */
 static int read_be(const unsigned char *b, size_t n, size_t *p, int k, uint64_t *v)
 {
     if (n < (size_t)k || *p > n - (size_t)k)
@@ -170,97 +207,329 @@ static int read_be(const unsigned char *b, size_t n, size_t *p, int k, uint64_t 
     return 0;
 }
 
-/* The type of item id in the iinf box (entries of version 2 and 3), 0 if
- * none is found. */
-static const unsigned char *item_type(const unsigned char *iinf, size_t n, uint64_t id)
+/* ---- the items (HEIF 9; ISO/IEC 14496-12 8.11), read once from iinf and
+ * iloc into a table sorted by id, and their references from iref ---- */
+
+struct item {
+    uint32_t id;
+    unsigned char type[4]; /* "hvc1", "grid"... */
+    int located;           /* iloc gives its place */
+    int method;            /* iloc's construction method: 0 the file, 1 idat */
+    uint64_t base;         /* iloc's base offset */
+    size_t ext, extents;   /* the offset in iloc of its first extent, their count */
+};
+
+struct meta {
+    const unsigned char *b, *iloc, *iref, *idat;
+    size_t len, ln, rn, dn;
+    int osz, lsz, isz; /* iloc's sizes of an extent's offset, length and index */
+    struct item *items;
+    size_t n;
+};
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = ((const struct item *)a)->id, y = ((const struct item *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static struct item *find_item(const struct meta *m, uint64_t id)
+{
+    struct item key = {.id = (uint32_t)id};
+    return id > UINT32_MAX ? NULL : bsearch(&key, m->items, m->n, sizeof key, by_id);
+}
+
+/* The entries of iinf (a full box, then a count of 16 bits in version 0,
+ * else 32) of version 2 and 3, the ones that name an item's type. */
+static int read_iinf(struct meta *m, const unsigned char *iinf, size_t in, char *err)
 {
     const unsigned char *type, *e;
-    size_t en, p = n >= 4 && iinf[0] == 0 ? 6 : 8; /* version, flags, entry count */
-    uint64_t eid;
-    while (p <= n && next_box(iinf, n, &p, &type, &e, &en))
-        if (!memcmp(type, "infe", 4) && en >= 4 && (e[0] == 2 || e[0] == 3)) {
-            size_t q = 4;
-            if (read_be(e, en, &q, e[0] == 2 ? 2 : 4, &eid) == 0 && eid == id && en - q >= 6)
-                return e + q + 2; /* past the protection index */
-        }
-    return NULL;
-}
-
-/* Where item id's data starts (its first extent, in idat or the file) as
- * iloc (ISO/IEC 14496-12 8.11.3) places it; NULL if it says nothing clear. */
-static const unsigned char *item_data(const unsigned char *iloc, size_t ln, const unsigned char *b, size_t len,
-                                      const unsigned char *idat, size_t dn, uint64_t id, size_t *n)
-{
-    uint64_t count, iid, method = 0, ref, base, extents, index, off, size;
-    if (ln < 8 || iloc[0] > 2)
-        return NULL;
-    int v = iloc[0], osz = iloc[4] >> 4, lsz = iloc[4] & 15, bsz = iloc[5] >> 4, isz = v ? iloc[5] & 15 : 0;
-    size_t p = 6;
-    if (read_be(iloc, ln, &p, v < 2 ? 2 : 4, &count) < 0)
-        return NULL;
-    for (uint64_t i = 0; i < count; i++) {
-        if (read_be(iloc, ln, &p, v < 2 ? 2 : 4, &iid) < 0 || (v && read_be(iloc, ln, &p, 2, &method) < 0) ||
-            read_be(iloc, ln, &p, 2, &ref) < 0 || read_be(iloc, ln, &p, bsz, &base) < 0 ||
-            read_be(iloc, ln, &p, 2, &extents) < 0 || extents == 0 || read_be(iloc, ln, &p, isz, &index) < 0 ||
-            read_be(iloc, ln, &p, osz, &off) < 0 || read_be(iloc, ln, &p, lsz, &size) < 0)
-            return NULL;
-        if (iid != id) { /* its other extents */
-            size_t skip = (size_t)(extents - 1) * (size_t)(isz + osz + lsz);
-            if (skip > ln - p)
-                return NULL;
-            p += skip;
+    size_t en, p = in >= 4 && iinf[0] == 0 ? 6 : 8;
+    if (p > in)
+        return error(err, "cannot decode HEIF: iinf box of %zu bytes", in);
+    if (!(m->items = calloc(in / 8 + 1, sizeof *m->items))) /* an entry is 8 bytes at least */
+        return error(err, "out of memory for HEIF items");
+    while (next_box(iinf, in, &p, &type, &e, &en)) {
+        size_t q = 4;
+        uint64_t id;
+        if (memcmp(type, "infe", 4) || en < 4 || (e[0] != 2 && e[0] != 3))
             continue;
-        }
-        const unsigned char *data = (method & 15) == 1 ? idat : (method & 15) == 0 ? b : NULL;
-        size_t dlen = (method & 15) == 1 ? dn : len;
-        if (!data || base > dlen || off > dlen - base)
-            return NULL;
-        *n = dlen - (size_t)(base + off);
-        *n = size && size < *n ? (size_t)size : *n;
-        return data + base + off;
+        if (read_be(e, en, &q, e[0] == 2 ? 2 : 4, &id) < 0 || en - q < 6)
+            return error(err, "cannot decode HEIF: infe box cut short");
+        m->items[m->n] = (struct item){.id = (uint32_t)id};
+        memcpy(m->items[m->n++].type, e + q + 2, 4); /* past the protection index */
     }
-    return NULL;
+    qsort(m->items, m->n, sizeof *m->items, by_id);
+    for (size_t k = 1; k < m->n; k++)
+        if (m->items[k].id == m->items[k - 1].id) /* libheif keeps the last, a check the first */
+            return error(err, "cannot decode HEIF: item %u is declared twice", m->items[k].id);
+    return 0;
 }
 
-/* The primary item's output size when it is a grid or an overlay (HEIF
- * 6.6.2.3, 6.6.2.2): libheif allocates the canvas its descriptor says (one
- * saying 18761 x 18761 in a 1.6 KB file of 40 x 30 pixels took 2 GB and
- * 7.6 s). */
-static int check_derived(const unsigned char *b, size_t len, const unsigned char *meta, size_t mn,
-                         uint64_t max_pixels, char *err)
+/* Where iloc (ISO/IEC 14496-12 8.11.3) puts each item: its construction
+ * method, base offset and extents, left in iloc and read by item_bytes. */
+static int read_iloc(struct meta *m, char *err)
 {
-    size_t pn, in, ln, dn = 0, n, p = 4;
-    const unsigned char *pitm = find_box(meta, mn, "pitm", &pn), *iinf = find_box(meta, mn, "iinf", &in);
-    const unsigned char *iloc = find_box(meta, mn, "iloc", &ln), *idat = find_box(meta, mn, "idat", &dn), *t, *d;
-    uint64_t id, w, h;
-    if (!pitm || !iinf || !iloc || pn < 4 || read_be(pitm, pn, &p, pitm[0] == 0 ? 2 : 4, &id) < 0 ||
-        !(t = item_type(iinf, in, id)) || (memcmp(t, "grid", 4) && memcmp(t, "iovl", 4)) ||
-        !(d = item_data(iloc, ln, b, len, idat, dn, id, &n)))
-        return 0; /* libheif will say what is wrong, if anything */
-    p = !memcmp(t, "grid", 4) ? 4 : 10; /* version, flags, then rows and columns, or a fill colour */
-    int k = n >= 2 && (d[1] & 1) ? 4 : 2;
-    if (read_be(d, n, &p, k, &w) < 0 || read_be(d, n, &p, k, &h) < 0)
-        return 0;
-    return decoder_check_size(w, h, max_pixels, err);
+    const unsigned char *l = m->iloc;
+    uint64_t count, id, method = 0, ref, base, extents;
+    if (m->ln < 8 || l[0] > 2)
+        return error(err, "cannot decode HEIF: iloc box of version %d, %zu bytes", m->ln ? l[0] : -1, m->ln);
+    int v = l[0], bsz = l[5] >> 4;
+    m->osz = l[4] >> 4, m->lsz = l[4] & 15, m->isz = v ? l[5] & 15 : 0;
+    size_t p = 6;
+    if (read_be(l, m->ln, &p, v < 2 ? 2 : 4, &count) < 0)
+        return error(err, "cannot decode HEIF: iloc box cut short");
+    for (uint64_t i = 0; i < count; i++) {
+        if (read_be(l, m->ln, &p, v < 2 ? 2 : 4, &id) < 0 || (v && read_be(l, m->ln, &p, 2, &method) < 0) ||
+            read_be(l, m->ln, &p, 2, &ref) < 0 || read_be(l, m->ln, &p, bsz, &base) < 0 ||
+            read_be(l, m->ln, &p, 2, &extents) < 0)
+            return error(err, "cannot decode HEIF: iloc box cut short");
+        size_t ext = p, each = (size_t)(m->isz + m->osz + m->lsz);
+        if (extents * each > m->ln - p)
+            return error(err, "cannot decode HEIF: iloc box cut short");
+        p += (size_t)extents * each;
+        struct item *it = find_item(m, id);
+        if (it && it->located)
+            return error(err, "cannot decode HEIF: item %llu is located twice", (unsigned long long)id);
+        if (it)
+            it->located = 1, it->method = (int)(method & 15), it->base = base, it->ext = ext,
+            it->extents = (size_t)extents;
+    }
+    return 0;
+}
+
+/* Up to cap bytes of an item's data, its extents joined, into out: how
+ * many, or SIZE_MAX when the item has no place or one outside the file
+ * (libheif refuses those too). */
+static size_t item_bytes(const struct meta *m, const struct item *it, unsigned char *out, size_t cap)
+{
+    const unsigned char *data = it->method == 0 ? m->b : it->method == 1 ? m->idat : NULL;
+    size_t dlen = it->method == 0 ? m->len : m->dn, got = 0, p = it->ext;
+    if (!it->located || !data)
+        return SIZE_MAX;
+    for (size_t e = 0; e < it->extents; e++) {
+        uint64_t index, off = 0, size = 0;
+        read_be(m->iloc, m->ln, &p, m->isz, &index); /* within iloc: read_iloc checked */
+        read_be(m->iloc, m->ln, &p, m->osz, &off);
+        read_be(m->iloc, m->ln, &p, m->lsz, &size);
+        if (it->base > dlen || off > dlen - it->base)
+            return SIZE_MAX;
+        size_t start = (size_t)(it->base + off), n = size == 0 ? dlen - start : (size_t)size;
+        if (size > dlen - start)
+            return SIZE_MAX;
+        n = n < cap - got ? n : cap - got;
+        memcpy(out + got, data + start, n);
+        got += n;
+    }
+    return got;
+}
+
+/* The items that item from refers to by references of type t (iref, a
+ * full box: version 0 of 16-bit ids, 1 of 32), malloc'd into *to (the
+ * caller frees it): how many, or -1 with err. */
+static long references(const struct meta *m, const char *t, uint64_t from, uint32_t **to, char *err)
+{
+    const unsigned char *type, *r;
+    size_t rn, p = 4, n = 0;
+    int k = m->rn >= 4 && m->iref[0] == 1 ? 4 : 2;
+    *to = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+        p = 4, n = 0;
+        while (m->iref && next_box(m->iref, m->rn, &p, &type, &r, &rn)) {
+            size_t q = 0;
+            uint64_t id, count, v;
+            if (read_be(r, rn, &q, k, &id) < 0 || read_be(r, rn, &q, 2, &count) < 0 || count * k > rn - q)
+                return error(err, "cannot decode HEIF: iref box cut short");
+            for (uint64_t c = 0; !memcmp(type, t, 4) && id == from && c < count; c++, n++)
+                if (pass && read_be(r, rn, &q, k, &v) == 0)
+                    (*to)[n] = (uint32_t)v;
+        }
+        if (!pass && !(*to = malloc((n ? n : 1) * sizeof **to)))
+            return error(err, "out of memory for HEIF references");
+    }
+    return (long)n;
+}
+
+/* ---- derived images: libheif 1.15 allocates a grid's or an overlay's
+ * canvas as its descriptor says (one of 18761 x 18761 in a 1.6 KB file
+ * took 2 GB and 7.6 s), whatever leads to it: the primary item, an iden
+ * of it, a grid among a grid's tiles, an alpha or depth image ---- */
+
+#define WALK_DEPTH 16      /* derived images within derived images */
+#define WALK_DERIVED 1024  /* derived images visited (a tile's each time), from all images */
+#define WALK_REFS 65536    /* references followed, from all images */
+
+struct walk {
+    uint64_t pixels, max_pixels; /* the canvases of one image to decode, summed */
+    unsigned derived, refs;
+};
+
+/* The canvas of a grid or overlay (HEIF 6.6.2.3, 6.6.2.2): read across
+ * all of its extents, as libheif reads it. */
+static int canvas(const struct meta *m, const struct item *it, uint64_t *w, uint64_t *h, char *err)
+{
+    unsigned char d[32];
+    size_t n = item_bytes(m, it, d, sizeof d);
+    size_t p = !memcmp(it->type, "grid", 4) ? 4 : 10; /* version, flags, then rows and columns, or a fill colour */
+    int k = n != SIZE_MAX && n >= 2 && (d[1] & 1) ? 4 : 2;
+    if (n == SIZE_MAX || read_be(d, n, &p, k, w) < 0 || read_be(d, n, &p, k, h) < 0)
+        return error(err, "cannot decode HEIF: the descriptor of %.4s item %u is %s", (const char *)it->type, it->id,
+                     n == SIZE_MAX ? "outside the file" : "cut short");
+    return 0;
+}
+
+/* Item id and the images it is derived from, down to the coded ones. */
+static int walk(const struct meta *m, uint64_t id, int depth, struct walk *w, char *err)
+{
+    const struct item *it = find_item(m, id);
+    if (!it || (memcmp(it->type, "grid", 4) && memcmp(it->type, "iovl", 4) && memcmp(it->type, "iden", 4)))
+        return 0; /* a coded image (its sizes are checked in ipco), or libheif says what is wrong */
+    if (depth >= WALK_DEPTH || ++w->derived > WALK_DERIVED)
+        return error(err, "cannot decode HEIF: derived images %s", depth >= WALK_DEPTH ? "nested too deep" : "too many");
+    uint64_t cw, ch;
+    if (memcmp(it->type, "iden", 4)) {
+        if (canvas(m, it, &cw, &ch, err) < 0 || decoder_check_size(cw, ch, w->max_pixels, err) < 0)
+            return -1;
+        if ((w->pixels += cw * ch) > w->max_pixels)
+            return error(err, "cannot decode HEIF: derived images of %llu pixels in all (nested ones counted "
+                              "each time), over the limit of %llu pixels",
+                         (unsigned long long)w->pixels, (unsigned long long)w->max_pixels);
+    }
+    uint32_t *to;
+    long n = references(m, "dimg", id, &to, err);
+    int rc = n < 0 ? -1 : 0;
+    if (n > 0 && (w->refs += (unsigned)n) > WALK_REFS)
+        rc = error(err, "cannot decode HEIF: derived images of more than %d inputs", WALK_REFS);
+    for (long k = 0; rc == 0 && k < n; k++)
+        rc = walk(m, to[k], depth + 1, w, err);
+    free(to);
+    return rc;
+}
+
+/* The images libheif may decode: the primary item, and every item that
+ * is an alpha or depth image (auxl) or a thumbnail (thmb) of another;
+ * each composes at most max_pixels pixels of canvases in all, and the walk
+ * visits at most WALK_DERIVED derived images and WALK_REFS references
+ * over all of them. */
+static int check_derived(const struct meta *m, uint64_t primary, uint64_t max_pixels, char *err)
+{
+    const unsigned char *type, *r;
+    size_t rn, p = 4, q;
+    int k = m->rn >= 4 && m->iref[0] == 1 ? 4 : 2;
+    uint64_t id;
+    struct walk w = {.max_pixels = max_pixels};
+    if (walk(m, primary, 0, &w, err) < 0)
+        return -1;
+    while (m->iref && next_box(m->iref, m->rn, &p, &type, &r, &rn))
+        if ((!memcmp(type, "auxl", 4) || !memcmp(type, "thmb", 4)) && (q = 0, read_be(r, rn, &q, k, &id) == 0)) {
+            w.pixels = 0; /* the visits and references are counted over all of them */
+            if (walk(m, id, 0, &w, err) < 0)
+                return -1;
+        }
+    return 0;
+}
+
+/* ---- AV1: dav1d allocates the frame its headers say, whatever the
+ * container's size; a frame is at most the sequence header's maximum ---- */
+
+/* The maximum frame size of an AV1 sequence header OBU's payload (AV1 5.5). */
+static int av1_max_frame(const unsigned char *s, size_t n, uint64_t *w, uint64_t *h)
+{
+    struct bits r = {.b = s, .n = n, .plain = 1};
+    int model = 0, delay_bits = 0;
+    read_bits(&r, 3); /* profile */
+    read_bits(&r, 1); /* still picture */
+    if (read_bits(&r, 1)) { /* reduced still picture header */
+        read_bits(&r, 5);
+    } else {
+        if (read_bits(&r, 1)) { /* timing info */
+            read_bits(&r, 32), read_bits(&r, 32);
+            if (read_bits(&r, 1))
+                read_ue(&r); /* AV1's uvlc is Exp-Golomb */
+            if ((model = (int)read_bits(&r, 1))) {
+                delay_bits = (int)read_bits(&r, 5) + 1;
+                read_bits(&r, 32), read_bits(&r, 10);
+            }
+        }
+        int display = (int)read_bits(&r, 1), points = (int)read_bits(&r, 5) + 1;
+        for (int i = 0; i < points && !r.over; i++) {
+            read_bits(&r, 12);
+            if (read_bits(&r, 5) > 7)
+                read_bits(&r, 1);
+            if (model && read_bits(&r, 1))
+                read_bits(&r, delay_bits), read_bits(&r, delay_bits), read_bits(&r, 1);
+            if (display && read_bits(&r, 1))
+                read_bits(&r, 4);
+        }
+    }
+    int wb = (int)read_bits(&r, 4) + 1, hb = (int)read_bits(&r, 4) + 1;
+    *w = (uint64_t)read_bits(&r, wb) + 1, *h = (uint64_t)read_bits(&r, hb) + 1;
+    return r.over ? -1 : 0;
+}
+
+/* Every sequence header among the OBUs (AV1 5.3) that lead o[0, n), up to
+ * the first frame's, within max_pixels. */
+static int check_obus(const unsigned char *o, size_t n, uint64_t max_pixels, char *err)
+{
+    for (size_t p = 0; p < n;) {
+        unsigned type = o[p] >> 3 & 15, sized = o[p] >> 1 & 1;
+        size_t q = p + 1 + (o[p] >> 2 & 1), size = 0;
+        for (int k = 0; sized && k < 8 && q < n; k++) { /* leb128 */
+            size |= (size_t)(o[q] & 0x7f) << 7 * k;
+            if (!(o[q++] & 0x80))
+                break;
+        }
+        if (q > n)
+            return 0;
+        size = !sized || size > n - q ? n - q : size;
+        uint64_t w, h;
+        if (type == 1 && av1_max_frame(o + q, size, &w, &h) < 0)
+            return error(err, "cannot decode AVIF: AV1 sequence header cut short");
+        if (type == 1 && decoder_check_size(w, h, max_pixels, err) < 0)
+            return -1;
+        if (type != 1 && type != 2 && type != 5 && type != 15) /* not a header, delimiter, metadata or padding */
+            return 0;
+        p = q + size;
+    }
+    return 0;
 }
 
 /* Before libheif allocates anything: meta (a full box: 4 bytes of version
- * and flags) > iprp > ipco > hvcC, and the derived images. */
+ * and flags) > iprp > ipco > hvcC and av1C, the parameter sets and
+ * sequence headers leading every hvc1 and av01 item's data, and the
+ * derived images. */
 static int check_streams(const unsigned char *b, size_t len, uint64_t max_pixels, char *err)
 {
-    size_t mn, n, cn;
-    const unsigned char *meta = find_box(b, len, "meta", &mn), *iprp = NULL, *ipco = NULL, *type, *c;
+    size_t mn, n, cn, in, pn, p = 4;
+    const unsigned char *meta = find_box(b, len, "meta", &mn), *iprp, *ipco, *type, *c, *iinf, *pitm;
+    struct meta m = {.b = b, .len = len};
+    uint64_t primary;
     if (!meta || mn < 4)
         return 0; /* libheif will say what is missing */
     meta += 4, mn -= 4;
-    if (check_derived(b, len, meta, mn, max_pixels, err) < 0)
-        return -1;
-    if (!(iprp = find_box(meta, mn, "iprp", &n)) || !(ipco = find_box(iprp, n, "ipco", &n)))
-        return 0;
-    for (size_t p = 0; next_box(ipco, n, &p, &type, &c, &cn);)
-        if (!memcmp(type, "hvcC", 4) && check_hvcc(c, cn, max_pixels, err) < 0)
-            return -1;
-    return 0;
+    if ((iprp = find_box(meta, mn, "iprp", &n)) && (ipco = find_box(iprp, n, "ipco", &n)))
+        for (size_t q = 0; next_box(ipco, n, &q, &type, &c, &cn);)
+            if ((!memcmp(type, "hvcC", 4) && check_hvcc(c, cn, max_pixels, err) < 0) ||
+                (!memcmp(type, "av1C", 4) && cn >= 4 && check_obus(c + 4, cn - 4, max_pixels, err) < 0))
+                return -1;
+    pitm = find_box(meta, mn, "pitm", &pn), iinf = find_box(meta, mn, "iinf", &in);
+    m.iloc = find_box(meta, mn, "iloc", &m.ln), m.iref = find_box(meta, mn, "iref", &m.rn);
+    m.idat = find_box(meta, mn, "idat", &m.dn);
+    m.rn = m.iref ? m.rn : 0, m.dn = m.idat ? m.dn : 0; /* find_box leaves the last box's size */
+    if (!pitm || !iinf || !m.iloc || pn < 4 || read_be(pitm, pn, &p, pitm[0] == 0 ? 2 : 4, &primary) < 0)
+        return 0; /* libheif will say what is missing */
+    int rc = read_iinf(&m, iinf, in, err) < 0 || read_iloc(&m, err) < 0 ? -1 : 0;
+    for (size_t k = 0; rc == 0 && k < m.n; k++) {
+        unsigned char head[4096]; /* the headers lead the frame */
+        int av1 = !memcmp(m.items[k].type, "av01", 4), hevc = !memcmp(m.items[k].type, "hvc1", 4);
+        size_t hn = av1 || hevc ? item_bytes(&m, &m.items[k], head, sizeof head) : SIZE_MAX;
+        if (hn != SIZE_MAX)
+            rc = av1 ? check_obus(head, hn, max_pixels, err) : check_nals(head, hn, max_pixels, err);
+    }
+    if (rc == 0)
+        rc = check_derived(&m, primary, max_pixels, err);
+    free(m.items);
+    return rc;
 }
 
 /* The decoded image's interleaved plane to im, c bytes a pixel; it must be
@@ -282,7 +551,31 @@ static int copy_plane(const struct heif_image *img, int c, int hw, int hh, struc
     return 0;
 }
 
-static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct decoder_pixels *im, char *err)
+/* With draft, the smallest thumbnail of the primary image whose shorter
+ * side is at least the resolution, in place of *handle (released); as it
+ * is, when it has none that will do. */
+static void take_thumbnail(struct heif_image_handle **handle, int resolution)
+{
+    heif_item_id ids[16];
+    struct heif_image_handle *best = NULL, *t;
+    int n = heif.heif_image_handle_get_list_of_thumbnail_IDs(*handle, ids, 16), best_side = 0;
+    for (int k = 0; k < n; k++) {
+        if (heif.heif_image_handle_get_thumbnail(*handle, ids[k], &t).code != heif_error_Ok)
+            continue;
+        int w = heif.heif_image_handle_get_width(t), h = heif.heif_image_handle_get_height(t), side = w < h ? w : h;
+        if (side >= resolution && (!best || side < best_side)) {
+            heif.heif_image_handle_release(best);
+            best = t, best_side = side;
+        } else
+            heif.heif_image_handle_release(t);
+    }
+    if (best) {
+        heif.heif_image_handle_release(*handle);
+        *handle = best;
+    }
+}
+
+static int decode_primary(struct heif_context *ctx, const struct decoder_opts *o, struct decoder_pixels *im, char *err)
 {
     struct heif_image_handle *handle = NULL;
     struct heif_image *img = NULL;
@@ -292,9 +585,11 @@ static int decode_primary(struct heif_context *ctx, uint64_t max_pixels, struct 
         error(err, "cannot decode HEIF: %s", e.message);
         goto done;
     }
+    if (o->draft && o->resolution > 0 && heif.heif_image_handle_get_number_of_thumbnails(handle) > 0)
+        take_thumbnail(&handle, o->resolution);
     /* the size after the transformations: what decoding allocates */
     int w = heif.heif_image_handle_get_width(handle), h = heif.heif_image_handle_get_height(handle);
-    if (decoder_check_size(w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0, max_pixels, err) < 0)
+    if (decoder_check_size(w > 0 ? (uint64_t)w : 0, h > 0 ? (uint64_t)h : 0, o->max_pixels, err) < 0)
         goto done;
     int alpha = heif.heif_image_handle_has_alpha_channel(handle);
     e = heif.heif_decode_image(handle, &img, heif_colorspace_RGB,
@@ -330,7 +625,7 @@ static int heifimg_decode(const unsigned char *buf, size_t len, const struct dec
     else if ((e = heif.heif_context_read_from_memory_without_copy(ctx, buf, len, NULL)).code != heif_error_Ok)
         error(err, "cannot decode HEIF: %s", e.message);
     else
-        rc = decode_primary(ctx, o->max_pixels, im, err);
+        rc = decode_primary(ctx, o, im, err);
     heif.heif_context_free(ctx);
     heif.heif_deinit();
     return rc;

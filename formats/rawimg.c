@@ -73,9 +73,14 @@ static int take(libraw_processed_image_t *p, struct decoder_pixels *im, unsigned
     return 0;
 }
 
+/* What take_preview returns when LibRaw failed to read the preview: it
+ * then forgets the file (its exceptions recycle it), and must open it again
+ * for the demosaic (else "Out of order call of libraw function"). */
+#define SPENT 2
+
 /* The embedded preview, when its shorter side is at least the resolution and it
  * turns out a JPEG or an 8-bit bitmap (LibRaw tells its format only once
- * unpacked): 1 when taken, 0 when not, -1 with err. */
+ * unpacked): 1 when taken, 0 or SPENT when not, -1 with err. */
 static int take_preview(libraw_data_t *lr, const struct decoder_opts *o, struct decoder_pixels *im, unsigned char **jpeg,
                         size_t *jpeg_len, char *err)
 {
@@ -86,8 +91,9 @@ static int take_preview(libraw_data_t *lr, const struct decoder_opts *o, struct 
     if ((uint64_t)t->twidth * t->theight > o->max_pixels)
         return error(err, "preview of %u x %u pixels is over the limit of %llu pixels", t->twidth, t->theight,
                      (unsigned long long)o->max_pixels);
-    if (raw.libraw_unpack_thumb(lr) != LIBRAW_SUCCESS ||
-        (t->tformat != LIBRAW_THUMBNAIL_JPEG && t->tformat != LIBRAW_THUMBNAIL_BITMAP))
+    if (raw.libraw_unpack_thumb(lr) != LIBRAW_SUCCESS) /* its offset or length outside the file, say */
+        return SPENT;
+    if (t->tformat != LIBRAW_THUMBNAIL_JPEG && t->tformat != LIBRAW_THUMBNAIL_BITMAP)
         return 0;
     libraw_processed_image_t *p = raw.libraw_dcraw_make_mem_thumb(lr, &rc);
     if (!p)
@@ -97,13 +103,16 @@ static int take_preview(libraw_data_t *lr, const struct decoder_opts *o, struct 
     return rc < 0 ? -1 : 1;
 }
 
-/* The preview if it will do, else LibRaw's demosaic. */
-static int develop(libraw_data_t *lr, const struct decoder_opts *o, struct decoder_pixels *im, unsigned char **jpeg,
-                   size_t *jpeg_len, char *err)
+/* The preview if it will do, else LibRaw's demosaic (of buf, opened again
+ * if reading the preview failed). */
+static int develop(libraw_data_t *lr, const unsigned char *buf, size_t len, const struct decoder_opts *o,
+                   struct decoder_pixels *im, unsigned char **jpeg, size_t *jpeg_len, char *err)
 {
     int rc = take_preview(lr, o, im, jpeg, jpeg_len, err);
-    if (rc)
-        return rc < 0 ? -1 : 0;
+    if (rc == SPENT && (rc = raw.libraw_open_buffer(lr, (void *)buf, len)) != LIBRAW_SUCCESS)
+        return error(err, "cannot decode camera RAW: %s", raw.libraw_strerror(rc));
+    if (rc == -1 || rc == 1)
+        return rc;
     lr->params.half_size = !o->raw_full;
     lr->params.use_camera_wb = 1;
     lr->params.user_flip = 0; /* turned by image.c, as the preview is */
@@ -152,7 +161,7 @@ static int open_file(const unsigned char *buf, size_t len, const struct decoder_
         rc = decoder_check_size(s->raw_width, s->raw_height, o->max_pixels, err) < 0 ||
                      decoder_check_size(s->width, s->height, o->max_pixels, err) < 0
                  ? -1
-                 : develop(lr, o, im, jpeg, jpeg_len, err);
+                 : develop(lr, buf, len, o, im, jpeg, jpeg_len, err);
         im->transform = exif_of_flip(flip);
     }
     raw.libraw_close(lr);

@@ -21,8 +21,9 @@
  * it a second time, which is not reproduced).
  *
  * The size in the tags is checked against max_pixels before any pixel is
- * decoded, and no single allocation of libtiff's may exceed 8 bytes a
- * pixel of max_pixels. Thread-safe: libtiff's messages go to this call.
+ * decoded, no single allocation of libtiff's may exceed 8 bytes a pixel
+ * of max_pixels, and the strips or tiles decoded in all are bounded
+ * (chunk_work), libtiff's RGBA reader's as the strip/tile path's. Thread-safe: libtiff's messages go to this call.
  * See decoder.h.
  */
 #include "decoder.h"
@@ -347,32 +348,48 @@ static void put_chunk(const struct chunk *k, const struct layout *l, struct deco
     }
 }
 
-/* Every strip or tile of every plane the kept samples are in. A chunk
- * may be no larger than 64 MiB or 8 bytes a pixel of the image, and all of
- * them together no larger than 4 times that: libtiff inflates each chunk
- * whole, and chunks may all point at one small compressed stream (tiles
- * far wider than the image, say), so a small file could cost terabytes of
- * inflating within every single chunk's limit. */
+/* The strips or tiles: their size (*cw x *ch pixels, *bytes decoded) and
+ * count (*chunks, planes included). A chunk may be no larger than 64 MiB
+ * or 8 bytes a pixel of the image, and all of them together no larger
+ * than 4 times that: libtiff inflates each chunk whole, and chunks may all
+ * point at one small compressed stream (tiles far wider than the image,
+ * say), so a small file could cost terabytes of inflating within every
+ * single chunk's limit. The same bound for libtiff's RGBA reader, which
+ * reads the same chunks (a 569 KB YCbCr file of 16,384 tiles of 4,000,000
+ * x 64 pixels, all one stream, took an estimated 30 minutes). */
+static int chunk_work(TIFF *tif, const struct layout *l, int planes, uint32_t *cw, uint32_t *ch, uint64_t *rowbytes,
+                      uint64_t *bytes, char *err)
+{
+    int tiled = tiff.TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
+    *cw = l->w, *ch = l->h;
+    if (tiled && (!tiff.TIFFGetField(tif, TIFFTAG_TILEWIDTH, cw) || !tiff.TIFFGetField(tif, TIFFTAG_TILELENGTH, ch)))
+        return error(err, "cannot decode TIFF: tiled without a tile size");
+    if (!tiled && (!tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, ch) || *ch == 0 || *ch > l->h))
+        *ch = l->h;
+    if (*cw == 0 || *ch == 0)
+        return error(err, "cannot decode TIFF: tiles of %u x %u pixels", *cw, *ch);
+    *rowbytes = ((uint64_t)*cw * (separate ? 1 : l->spp) * l->bps + 7) / 8, *bytes = *rowbytes * *ch;
+    uint64_t limit = ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h, total;
+    if (*bytes / *ch != *rowbytes || *bytes > limit)
+        return error(err, "cannot decode TIFF: %s of %u x %u pixels for an image of %u x %u", tiled ? "tiles" : "strips",
+                     *cw, *ch, l->w, l->h);
+    uint64_t chunks = ((uint64_t)l->w + *cw - 1) / *cw * (((uint64_t)l->h + *ch - 1) / *ch) * (uint64_t)planes;
+    if (__builtin_mul_overflow(chunks, *bytes, &total) || total / 4 > limit)
+        return error(err, "cannot decode TIFF: %llu %s of %llu bytes for an image of %u x %u, over the work limit",
+                     (unsigned long long)chunks, tiled ? "tiles" : "strips", (unsigned long long)*bytes, l->w, l->h);
+    return 0;
+}
+
+/* Every strip or tile of every plane the kept samples are in. */
 static int read_chunks(TIFF *tif, struct source *src, const struct layout *l, struct decoder_pixels *im, char *err)
 {
     int tiled = tiff.TIFFIsTiled(tif), separate = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1;
-    uint32_t cw = l->w, ch = l->h;
-    if (tiled && (!tiff.TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw) || !tiff.TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch)))
-        return error(err, "cannot decode TIFF: tiled without a tile size");
-    if (!tiled && (!tiff.TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch) || ch == 0 || ch > l->h))
-        ch = l->h;
-    if (cw == 0 || ch == 0)
-        return error(err, "cannot decode TIFF: tiles of %u x %u pixels", cw, ch);
-    struct chunk k = {.cw = cw, .ch = ch, .n = separate ? 1 : l->spp};
-    uint64_t rowbytes = ((uint64_t)cw * k.n * l->bps + 7) / 8, bytes = rowbytes * ch;
-    if (bytes / ch != rowbytes || bytes > ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h)
-        return error(err, "cannot decode TIFF: %s of %u x %u pixels for an image of %u x %u", tiled ? "tiles" : "strips",
-                     cw, ch, l->w, l->h);
     int planes = separate ? (l->spp < l->keep ? l->spp : l->keep) : 1;
-    uint64_t chunks = ((uint64_t)l->w + cw - 1) / cw * (((uint64_t)l->h + ch - 1) / ch) * (uint64_t)planes, total;
-    if (__builtin_mul_overflow(chunks, bytes, &total) || total / 4 > ((uint64_t)64 << 20) + 8 * (uint64_t)l->w * l->h)
-        return error(err, "cannot decode TIFF: %llu %s of %llu bytes for an image of %u x %u, over the work limit",
-                     (unsigned long long)chunks, tiled ? "tiles" : "strips", (unsigned long long)bytes, l->w, l->h);
+    uint32_t cw, ch;
+    uint64_t rowbytes, bytes;
+    if (chunk_work(tif, l, planes, &cw, &ch, &rowbytes, &bytes, err) < 0)
+        return -1;
+    struct chunk k = {.cw = cw, .ch = ch, .n = separate ? 1 : l->spp};
     k.rowbytes = (size_t)rowbytes;
     unsigned char *buf = malloc((size_t)bytes);
     if (!buf)
@@ -464,6 +481,11 @@ static int lab_to_rgb(struct decoder_pixels *im, char *err)
  * fallback; alpha dropped (it is opaque). */
 static int read_rgba(TIFF *tif, struct source *src, const struct layout *l, struct decoder_pixels *im, char *err)
 {
+    uint32_t cw, ch;
+    uint64_t rowbytes, bytes;
+    int planes = l->planar == PLANARCONFIG_SEPARATE && l->spp > 1 ? l->spp : 1; /* it reads every plane */
+    if (chunk_work(tif, l, planes, &cw, &ch, &rowbytes, &bytes, err) < 0)
+        return -1;
     uint32_t *raster = malloc((size_t)l->w * l->h * sizeof *raster);
     if (!raster)
         return error(err, "out of memory for a %u x %u TIFF", l->w, l->h);

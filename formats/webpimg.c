@@ -1,11 +1,17 @@
 /* webpimg.c - WebP pixels by libwebp.
  *
- * Decoded as Pillow 9.4 decodes it, through libwebp's animation decoder
- * (which reads stills too): the first frame on the canvas, RGBA when the
- * file's alpha flag is set, else RGB; the orientation from its EXIF chunk.
+ * Decoded as Pillow 9.4 decodes it through libwebp's animation decoder
+ * (which reads stills too): the first frame on the canvas, transparent
+ * black around it, RGBA when the file's alpha flag is set, else RGB; the
+ * orientation from its EXIF chunk. The first frame is decoded alone (its
+ * own size, RGBA, as the animation decoder decodes it) and put on the one
+ * canvas returned: the animation decoder keeps two RGBA canvases of its
+ * own besides, 8 bytes a canvas pixel (a 92-byte file of a 10000 x 10000
+ * canvas and a 1 x 1 frame took 1.2 GB; now the 300 MB of its RGB pixels,
+ * as any image of that size).
  *
- * The canvas size is read (WebPGetFeatures) and checked against max_pixels
- * before anything is decoded. Thread-safe.
+ * The canvas size (VP8X's, WebPGetFeatures) and the frame's are checked
+ * against max_pixels before anything is decoded. Thread-safe.
  * See decoder.h.
  */
 #include "decoder.h"
@@ -20,7 +26,7 @@
 /* libwebpdemux, and through it libwebp, loaded on first use (util.h); the
  * headers' inline wrappers (WebPGetFeatures...) are called as what they
  * wrap, with the ABI version the headers give */
-#define WEBP_API(X) X(WebPGetDecoderVersion) X(WebPGetFeaturesInternal) X(WebPAnimDecoderOptionsInitInternal) X(WebPAnimDecoderNewInternal) X(WebPAnimDecoderGetInfo) X(WebPAnimDecoderGetNext) X(WebPAnimDecoderGetDemuxer) X(WebPAnimDecoderDelete) X(WebPDemuxGetI) X(WebPDemuxGetChunk) X(WebPDemuxReleaseChunkIterator)
+#define WEBP_API(X) X(WebPGetDecoderVersion) X(WebPGetFeaturesInternal) X(WebPDecodeRGBA) X(WebPFree) X(WebPDemuxInternal) X(WebPDemuxDelete) X(WebPDemuxGetFrame) X(WebPDemuxReleaseIterator) X(WebPDemuxGetI) X(WebPDemuxGetChunk) X(WebPDemuxReleaseChunkIterator)
 static struct {
     WEBP_API(UTIL_LIB_POINTER)
 } webp;
@@ -54,19 +60,32 @@ static int exif_orientation(const WebPDemuxer *demux)
     return o;
 }
 
-/* The first frame, composed on the canvas as RGBA, to c bytes a pixel. */
-static int first_frame(WebPAnimDecoder *dec, int w, int h, int c, struct decoder_pixels *im, char *err)
+/* The first frame, decoded as RGBA, on a transparent black canvas of w x
+ * h pixels of c bytes (the frame's offset and size within it: the demuxer
+ * checks them). */
+static int first_frame(const WebPDemuxer *demux, int w, int h, int c, uint64_t max_pixels, struct decoder_pixels *im,
+                       char *err)
 {
-    uint8_t *rgba;
-    int timestamp;
-    if (!webp.WebPAnimDecoderGetNext(dec, &rgba, &timestamp))
-        return error(err, "cannot decode WebP: its first frame is corrupt or truncated");
-    if (!(im->px = malloc((size_t)w * h * c)))
-        return error(err, "out of memory for a %d x %d WebP", w, h);
-    for (size_t p = 0; p < (size_t)w * h; p++)
-        memcpy(im->px + p * c, rgba + p * 4, (size_t)c);
-    im->w = w, im->h = h, im->c = c;
-    return 0;
+    WebPIterator it;
+    int fw, fh;
+    if (!webp.WebPDemuxGetFrame(demux, 1, &it))
+        return error(err, "cannot decode WebP: it has no frame");
+    int rc = decoder_check_size((uint64_t)it.width, (uint64_t)it.height, max_pixels, err);
+    uint8_t *rgba = rc < 0 ? NULL : webp.WebPDecodeRGBA(it.fragment.bytes, it.fragment.size, &fw, &fh);
+    if (rc == 0 && (!rgba || fw != it.width || fh != it.height || it.x_offset + fw > w || it.y_offset + fh > h))
+        rc = error(err, "cannot decode WebP: its first frame is corrupt or truncated");
+    /* calloc: the canvas around the frame is zeros, pages the frame does not touch stay unmapped */
+    if (rc == 0 && !(im->px = calloc((size_t)w * h, (size_t)c)))
+        rc = error(err, "out of memory for a %d x %d WebP", w, h);
+    for (int y = 0; rc == 0 && y < fh; y++)
+        for (int x = 0; x < fw; x++)
+            memcpy(im->px + ((size_t)(it.y_offset + y) * w + it.x_offset + x) * c, rgba + ((size_t)y * fw + x) * 4,
+                   (size_t)c);
+    if (rc == 0)
+        im->w = w, im->h = h, im->c = c;
+    webp.WebPFree(rgba);
+    webp.WebPDemuxReleaseIterator(&it);
+    return rc;
 }
 
 static int webpimg_decode(const unsigned char *buf, size_t len, const struct decoder_opts *o, struct decoder_pixels *im,
@@ -82,30 +101,23 @@ static int webpimg_decode(const unsigned char *buf, size_t len, const struct dec
                      st == VP8_STATUS_NOT_ENOUGH_DATA ? "truncated" : "bad", (int)st);
     if (decoder_check_size((uint64_t)f.width, (uint64_t)f.height, o->max_pixels, err) < 0)
         return -1;
-    WebPAnimDecoderOptions opts;
-    if (!webp.WebPAnimDecoderOptionsInitInternal(&opts, WEBP_DEMUX_ABI_VERSION))
-        return error(err, "cannot decode WebP: libwebp's version does not match its headers");
-    opts.color_mode = MODE_RGBA;
-    opts.use_threads = 0;
     WebPData data = {buf, len};
-    WebPAnimDecoder *dec = webp.WebPAnimDecoderNewInternal(&data, &opts, WEBP_DEMUX_ABI_VERSION);
-    if (!dec)
+    WebPDemuxer *demux = webp.WebPDemuxInternal(&data, 0, NULL, WEBP_DEMUX_ABI_VERSION);
+    if (!demux)
         return error(err, "cannot decode WebP: bad or truncated chunks");
-    WebPAnimInfo info;
     int rc = -1;
-    if (!webp.WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != (uint32_t)f.width ||
-        info.canvas_height != (uint32_t)f.height) {
+    if (webp.WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH) != (uint32_t)f.width ||
+        webp.WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT) != (uint32_t)f.height) {
         error(err, "cannot decode WebP: its canvas is not the %d x %d its header says", f.width, f.height);
         goto done;
     }
-    const WebPDemuxer *demux = webp.WebPAnimDecoderGetDemuxer(dec);
     int alpha = (webp.WebPDemuxGetI(demux, WEBP_FF_FORMAT_FLAGS) & ALPHA_FLAG) != 0;
-    if (first_frame(dec, f.width, f.height, alpha ? 4 : 3, im, err) < 0)
+    if (first_frame(demux, f.width, f.height, alpha ? 4 : 3, o->max_pixels, im, err) < 0)
         goto done;
     im->orientation = exif_orientation(demux);
     rc = 0;
 done:
-    webp.WebPAnimDecoderDelete(dec);
+    webp.WebPDemuxDelete(demux);
     return rc;
 }
 

@@ -20,19 +20,6 @@
 #include "util.h"
 #include "weights.h"
 
-/* the scratch folder: main makes it with mkdtemp and removes it */
-static char tmpdir[] = "/tmp/clippie-test-XXXXXX";
-
-/* name inside tmpdir (four at a time stay valid) */
-static inline const char *scratch(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
 /* the smallest model the config check allows, nearly: heads of 64 */
 static const struct weights_config micro = {
     .activation = WEIGHTS_QUICK_GELU, .embed_dim = 8, .vision_width = 64, .vision_layers = 1, .vision_patch = 4,

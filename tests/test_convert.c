@@ -62,21 +62,6 @@ static void add(zip_t *z, const char *name, const void *data, size_t len, int de
         abort();
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        abort();
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len);
-    if (fread(buf, 1, *len, f) != *len)
-        abort();
-    fclose(f);
-    return buf;
-}
-
 static void spit(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -254,8 +239,8 @@ static void test_mixed_dtypes(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     test_packed();
     test_flipped_byte();
     test_shared_huge();
@@ -263,9 +248,6 @@ int main(void)
     test_mixed_dtypes();
     test_outputs();
     test_fifo_inputs();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    scratch_close();
     return check_done("test_convert");
 }

@@ -25,21 +25,6 @@
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len ? *len : 1);
-    if (fread(buf, 1, *len, f) != *len)
-        *len = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Preprocesses buf at resolution res in a child process, so that a hang or
  * a runaway allocation fails the test rather than the test run: rc and err
  * come back through a pipe, the child's peak memory (KiB) from wait4. */

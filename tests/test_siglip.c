@@ -25,17 +25,6 @@
 
 #define MAX_ITEMS 16
 
-static char tmpdir[] = "/tmp/clippie-siglip-XXXXXX";
-
-static const char *scratch(const char *name)
-{
-    static char buf[8][600];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
 /* a fixture's reference: texts (ids) and images (xorshift seeds), each with OpenCLIP's vector */
 struct ref {
     double logit_scale, logit_bias;
@@ -268,7 +257,7 @@ static void copy_folder(const char *dir, const char *from, const char *to, const
     }
 }
 
-static char *slurp(const char *path)
+static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "rb");
     static char buf[1 << 16];
@@ -285,7 +274,7 @@ static const char *edited(const char *dir, const char *from, const char *to)
     static char out[1 << 16];
     char path[600];
     snprintf(path, sizeof path, "%s/siglip-b16/open_clip_config.json", dir);
-    const char *s = slurp(path), *at = strstr(s, from);
+    const char *s = read_text(path), *at = strstr(s, from);
     CHECK(at != NULL, "the fixture's config lacks %s", from);
     if (!at)
         return s;
@@ -353,7 +342,7 @@ static void hf_refuses(const char *dir, const char *file, const char *from, cons
                 CHECK(0, "cannot link %s", dst);
             continue;
         }
-        const char *s = slurp(src), *at = strstr(s, from);
+        const char *s = read_text(src), *at = strstr(s, from);
         CHECK(at != NULL, "%s lacks %s", file, from);
         FILE *f = fopen(dst, "w");
         fprintf(f, "%.*s%s%s", (int)(at ? at - s : 0), s, to, at ? at + strlen(from) : s);
@@ -494,8 +483,8 @@ static void test_squash(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a checkpoint made elsewhere */
         char err[ERR_LEN];
         struct convert_info info;
@@ -515,7 +504,7 @@ int main(int argc, char **argv)
         weights_close(w);
         free_ref(&r);
         unlink(scratch("out.weights"));
-        rmdir(tmpdir);
+        scratch_close();
         return check_done("test_siglip");
     }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -535,6 +524,6 @@ int main(int argc, char **argv)
     }
     rmdir(scratch("bad"));
     unlink(scratch("out.weights"));
-    rmdir(tmpdir);
+    scratch_close();
     return check_done("test_siglip");
 }

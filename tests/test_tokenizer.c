@@ -154,25 +154,10 @@ static void test_mojibake(struct tokenizer *t)
     CHECK(same_ids(t, garbled, sizeof garbled, clean, sizeof clean), "64 KiB of doubly garbled text not repaired");
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (f)
-        fclose(f);
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 static int build(const char *path, struct spm_build *b)
 {
     size_t len;
-    char *json = slurp(path, &len), err[ERR_LEN] = "";
+    char *json = (char *)slurp(path, &len), err[ERR_LEN] = "";
     int rc = json ? spm_build(json, len, b, err) : -1;
     CHECK(rc == 0, "%s: %s", path, json ? err : "cannot read");
     free(json);
@@ -295,7 +280,7 @@ static void test_spm_refused(const char *dir)
     char path[512];
     size_t len;
     snprintf(path, sizeof path, "%s/spm-small.json", dir);
-    char *good = slurp(path, &len);
+    char *good = (char *)slurp(path, &len);
     CHECK(good != NULL, "cannot read %s", path);
     if (!good)
         return;

@@ -14,7 +14,6 @@
 #include "weights.h"
 
 static const char *dir;
-static char tmpdir[] = "/tmp/clippie-test-XXXXXX";
 
 /* folder/name in one of a few rotating buffers, so that calls can nest */
 static const char *join(const char *folder, const char *name)
@@ -27,7 +26,6 @@ static const char *join(const char *folder, const char *name)
 }
 
 static const char *fixture(const char *name) { return join(dir, name); }
-static const char *scratch(const char *name) { return join(tmpdir, name); }
 
 static int exists(const char *path)
 {
@@ -39,7 +37,7 @@ static int only_file_left(void)
 {
     /* after a failed convert the scratch folder must hold no temporary file */
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "ls -A %s | grep -q tmp", tmpdir);
+    snprintf(cmd, sizeof cmd, "ls -A %s | grep -q tmp", scratch_dir());
     return system(cmd) != 0;
 }
 
@@ -167,21 +165,6 @@ static void test_pickle_limits(void)
     pickle_fails("nothing", buf, 0, "without STOP");
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        abort();
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(*len);
-    if (fread(buf, 1, *len, f) != *len)
-        abort();
-    fclose(f);
-    return buf;
-}
-
 static void open_fails(const unsigned char *data, size_t len, const char *want)
 {
     const char *path = scratch("damaged.weights");
@@ -276,17 +259,14 @@ static void test_layout(void)
 int main(int argc, char **argv)
 {
     dir = argc > 1 ? argv[1] : "tests/fixtures";
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     test_layout();
     test_tiny();
     test_odd();
     test_bad_checkpoints();
     test_pickle_limits();
     test_bad_weights();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    scratch_close();
     return check_done("test_weights");
 }

@@ -560,8 +560,8 @@ static void test_parity(const char *dir, const char *name, const char *family)
 
 int main(int argc, char **argv)
 {
-    if (!mkdtemp(tmpdir))
-        return perror("mkdtemp"), 2;
+    if (scratch_open() < 0)
+        return 2;
     if (argc == 4 && !strcmp(argv[1], "--ref")) { /* a checkpoint made elsewhere, e.g. full-width in CI */
         char err[ERR_LEN] = "";
         struct convert_info info;
@@ -575,7 +575,7 @@ int main(int argc, char **argv)
             check_ref(argv[2], scratch("out.weights"), argv[3]);
         }
         unlink(scratch("out.weights"));
-        rmdir(tmpdir);
+        scratch_close();
         return check_done("test_zoo");
     }
     const char *dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -589,9 +589,6 @@ int main(int argc, char **argv)
     test_training_checkpoint();
     test_other_tensors();
     test_safetensors_headers();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    scratch_close();
     return check_done("test_zoo");
 }
