@@ -1,6 +1,9 @@
 #include "transformer.h"
 
 #include <cblas.h>
+#if UTIL_V3_KERNELS
+#include <immintrin.h> /* the AVX-512 few-rows kernel, built for x86-64-v4 alone */
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,10 +349,107 @@ static void few_rows_any(float *y, int ldy, const float *x, const struct weights
     FEW_ROWS_DTYPES(0);
 }
 
+#if UTIL_V3_KERNELS
+/* The AVX-512 form of few_rows_block for all rows at once: the pair of
+ * columns shares one 16-lane accumulator a row, lanes 0-7 column n's and
+ * 8-15 column n + 1's, with x's eight floats in both halves. Every lane
+ * then sums the same products, fused the same way, in the same order as
+ * few_rows_block's eight-lane accumulators, and the halves are summed by
+ * the same tree: the result is bitwise the same, for half the multiply-add
+ * instructions, and each weight is converted once for all rows rather than
+ * once a block of four. */
+__attribute__((target("arch=x86-64-v4"))) static inline __attribute__((always_inline)) void few_rows_block16(float *y, int ldy, const float *x, const void *w,
+                                                                   size_t at, int in, int MR, const char *pf,
+                                                                   uint32_t dtype)
+{
+    __m512 acc[FEW_ROWS];
+    for (int r = 0; r < MR; r++)
+        acc[r] = _mm512_setzero_ps();
+    size_t es = weights_dtype_size(dtype);
+    for (int k = 0; k < in; k += 8) {
+        if (pf)
+            __builtin_prefetch(pf + 2 * (size_t)k * es);
+        /* the two columns' eight weights, as float32 */
+        __m512 b;
+        if (dtype == WEIGHTS_F32)
+            b = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((const float *)w + at + (size_t)k)),
+                                   _mm256_loadu_ps((const float *)w + at + (size_t)in + (size_t)k), 1);
+        else {
+            const uint16_t *h = (const uint16_t *)w + at + (size_t)k;
+            __m256i hh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)h)),
+                                                 _mm_loadu_si128((const __m128i *)(h + in)), 1);
+            b = dtype == WEIGHTS_F16 ? _mm512_cvtph_ps(hh)
+                                     : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hh), 16));
+        }
+        for (int r = 0; r < MR; r++) {
+            /* x's eight floats in both halves */
+            __m512 a = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + (size_t)r * in + k));
+            acc[r] = _mm512_fmadd_ps(a, b, acc[r]);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        v8sf lo, hi;
+        memcpy(&lo, &acc[r], sizeof lo);
+        memcpy(&hi, (char *)&acc[r] + 32, sizeof hi);
+        y[(size_t)r * ldy] += sum8_tree(&lo);
+        y[(size_t)r * ldy + 1] += sum8_tree(&hi);
+    }
+}
+
+#define FEW_ROWS_CASE(MR)                                                                                            \
+    case MR: few_rows_block16(y + j, ldy, x, w, at, in, MR, pf, dtype); break
+
+/* few_rows_typed with few_rows_block16: one block of all rows (at most
+ * FEW_ROWS, a constant count each so that the accumulators stay in the 32
+ * vector registers). */
+__attribute__((target("arch=x86-64-v4"))) static inline __attribute__((always_inline)) void few_rows_typed16(float *y, int ldy, const float *x, const void *w,
+                                                                   size_t first, int rows, int in, int n,
+                                                                   uint32_t dtype)
+{
+    size_t es = weights_dtype_size(dtype);
+    for (int j = 0; j < n; j += 2) {
+        size_t at = (first + (size_t)j) * (size_t)in;
+        const char *pf = j + 2 < n ? (const char *)w + (at + (size_t)2 * in) * es : NULL;
+        switch (rows) {
+            FEW_ROWS_CASE(1); FEW_ROWS_CASE(2); FEW_ROWS_CASE(3); FEW_ROWS_CASE(4);
+            FEW_ROWS_CASE(5); FEW_ROWS_CASE(6); FEW_ROWS_CASE(7); FEW_ROWS_CASE(8);
+            FEW_ROWS_CASE(9); FEW_ROWS_CASE(10); FEW_ROWS_CASE(11); FEW_ROWS_CASE(12);
+            FEW_ROWS_CASE(13); FEW_ROWS_CASE(14); FEW_ROWS_CASE(15); FEW_ROWS_CASE(16);
+        }
+    }
+}
+
+__attribute__((target("arch=x86-64-v4"))) static void few_rows_v4(float *y, int ldy, const float *x,
+                                                                  const struct weights_tensor *w, size_t first,
+                                                                  int rows, int in, int n)
+{
+    if (w->dtype == WEIGHTS_F16)
+        few_rows_typed16(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F16);
+    else if (w->dtype == WEIGHTS_BF16)
+        few_rows_typed16(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_BF16);
+    else
+        few_rows_typed16(y, ldy, x, w->data, first, rows, in, n, WEIGHTS_F32);
+}
+
+/* AVX-512 F, DQ, BW and VL (x86-64-v4), which few_rows_v4 is built for */
+static int use_v4(void)
+{
+    static int v4 = -1;
+    if (v4 < 0)
+        v4 = use_v3() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    return v4 && !portable;
+}
+#endif
+
 static void few_rows(float *y, int ldy, const float *x, const struct weights_tensor *w, size_t first, int rows, int in,
                      int n)
 {
 #if UTIL_V3_KERNELS
+    if (rows <= FEW_ROWS && use_v4()) {
+        few_rows_v4(y, ldy, x, w, first, rows, in, n);
+        return;
+    }
     if (use_v3()) {
         few_rows_v3(y, ldy, x, w, first, rows, in, n);
         return;
