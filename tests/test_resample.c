@@ -78,7 +78,7 @@ static void test_pillow(const char *dir)
     struct reader r = {0};
     char err[ERR_LEN];
     CHECK(util_read_file(path, 1 << 20, &r.buf, &r.len, err) == 0, "%s", err);
-    int n = 0, rc;
+    int n = 0, rc = -1;
     while (r.buf && (rc = run_case(&r, n)) > 0)
         n++;
     CHECK(r.buf && rc == 0 && n == 49, "%s: %d cases, then %s", path, n, rc < 0 ? "cut short" : "the end");
