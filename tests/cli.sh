@@ -255,8 +255,10 @@ expect 3 "$bin" similarity --db photos -q q.csv; has err "is a directory"
 printf 'a dog\0 and more\n' | "$bin" embed-text -m model.weights -f csv > out 2> err; has err "NUL byte"
 # embed-text answers each line as it comes (a coprocess), and an
 # interrupted run leaves a valid .npy of every row so far
-(echo "a dog"; sleep 1; echo "a cat"; sleep 8) | "$bin" embed-text -m model.weights -f npy > live.npy 2> err &
-sleep 3
+(echo "a dog"; sleep 1; echo "a cat"; sleep 20) | "$bin" embed-text -m model.weights -f npy > live.npy 2> err &
+# (waits up to 15 s for the second row, however loaded the machine: the
+# point is that it comes while the input is still open)
+for i in $(seq 1 75); do [ "$(wc -c < live.npy | tr -d ' ')" = $((128 + 2 * 32 * 4)) ] && break; sleep 0.2; done
 same "$(wc -c < live.npy | tr -d ' ')" $((128 + 2 * 32 * 4))
 has live.npy "'shape': (2, 32)"
 pkill -TERM -f "embed-text -m model.weights -f npy" ; wait
