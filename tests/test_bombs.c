@@ -17,67 +17,18 @@
 
 #include "check.h"
 #include "image.h"
+#include "preprocess_child.h"
 
 /* For LeakSanitizer (make test-sanitize): libx265 3.5 keeps about 1 KB of
  * its own after each encode, which is not ours to free. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
 
-/* ---- a child process preprocessing one input ---- */
-
-struct outcome {
-    int rc, hung;
-    long peak_kib;
-    float px[3]; /* the first output pixel */
-    char err[ERR_LEN];
-};
-
-/* The address space mapped now, in bytes (under ASan: its shadow too). */
-static rlim_t vm_size(void)
-{
-    unsigned long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f && fscanf(f, "%lu", &pages) != 1)
-        pages = 0;
-    if (f)
-        fclose(f);
-    return (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Preprocesses buf as o says in a child that may map 3 GB more than it
- * has and run 20 s: rc and err through a pipe, its peak memory from wait4. */
+ * has and run 20 s (preprocess_child.h). */
 static struct outcome in_child(const unsigned char *buf, size_t len, const struct image_opts *o)
 {
-    struct outcome r = {.rc = -1};
-    int fd[2];
-    if (pipe(fd) < 0)
-        return r;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        struct rlimit as = {vm_size() + ((rlim_t)3 << 30), RLIM_INFINITY};
-        setrlimit(RLIMIT_AS, &as);
-        alarm(20);
-        float *px = malloc(3 * (size_t)o->resolution * o->resolution * sizeof *px);
-        r.rc = px ? image_preprocess(buf, len, o, px, r.err) : -1;
-        for (int ch = 0; ch < 3; ch++)
-            r.px[ch] = r.rc == 0 ? px[(size_t)ch * o->resolution * o->resolution] : NAN;
-        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
-            _exit(2);
-        _exit(0);
-    }
-    close(fd[1]);
-    if (pid < 0 || read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
-        r.rc = -2;
-    close(fd[0]);
-    int status = 0;
-    struct rusage ru = {0};
-    if (pid > 0)
-        wait4(pid, &status, 0, &ru);
-    r.hung = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
-    r.peak_kib = ru.ru_maxrss;
-    return r;
+    return preprocess_in_child(buf, len, o, 20, (rlim_t)3 << 30);
 }
 
 static const struct image_opts defaults = {.resolution = 8, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
@@ -402,8 +353,8 @@ static void test_heif_derived(void)
     heif_file(&f, "heic", 1, plain, 2, ovl_refs, 1);
     seed("heif", f.p, f.n);
     struct outcome r = in_child(f.p, f.n, &defaults);
-    CHECK(r.rc == 0 && fabsf(r.px[0] * 0.26862954f + 0.48145466f - 128 / 255.0f) < 0.03f,
-          "grid of one tile: rc %d %s, first pixel %g", r.rc, r.err, r.px[0]);
+    CHECK(r.rc == 0 && fabsf(r.first[0] * 0.26862954f + 0.48145466f - 128 / 255.0f) < 0.03f,
+          "grid of one tile: rc %d %s, first pixel %g", r.rc, r.err, r.first[0]);
     free(f.p), free(t.hvcc), free(t.data);
 }
 
@@ -486,7 +437,7 @@ static void test_heif_draft(void)
     for (int k = 0; k < 3 && f.n > 500; k++) {
         o.draft = k > 0, o.resolution = k == 2 ? 64 : 32; /* full; draft with the thumbnail; draft, 48 < 64 */
         struct outcome r = in_child(f.p, f.n, &o);
-        float want = (k == 1 ? 30 : 220) / 255.0f, got = r.px[0] * 0.26862954f + 0.48145466f;
+        float want = (k == 1 ? 30 : 220) / 255.0f, got = r.first[0] * 0.26862954f + 0.48145466f;
         CHECK(r.rc == 0 && fabsf(got - want) < 0.05f, "HEIC %s at %d: rc %d %s, red %g, not %g",
               o.draft ? "draft" : "full", o.resolution, r.rc, r.err, got, want);
     }
@@ -568,8 +519,8 @@ static void test_webp_canvas(const char *dir)
     seed("webp", f.p, f.n);
     struct outcome r = in_child(f.p, f.n, &defaults);
     /* RGB (no alpha flag): the canvas is black but for the frame's 1200 of its 10^8 pixels */
-    CHECK(r.rc == 0 && fabsf(r.px[0] * 0.26862954f + 0.48145466f) < 1e-3f, "10000^2 WebP canvas: rc %d %s, %g",
-          r.rc, r.err, r.px[0]);
+    CHECK(r.rc == 0 && fabsf(r.first[0] * 0.26862954f + 0.48145466f) < 1e-3f, "10000^2 WebP canvas: rc %d %s, %g",
+          r.rc, r.err, r.first[0]);
     CHECK(r.peak_kib < 512 << 10, "10000^2 WebP canvas: peak memory %ld MiB (1.2 GB before)", r.peak_kib >> 10);
     free(f.p), free(anim);
 }
@@ -610,9 +561,9 @@ static void test_dng_preview(const char *dir)
     o.resolution = 16; /* the 32 x 24 preview would do */
     seed("raw", dng, len);
     struct outcome r = in_child(dng, len, &o), want = in_child(small, len, &o);
-    CHECK(patched && r.rc == 0 && want.rc == 0 && !memcmp(r.px, want.px, sizeof r.px),
-          "DNG of a preview outside the file: rc %d %s (%g), not the demosaic (rc %d, %g)", r.rc, r.err, r.px[0],
-          want.rc, want.px[0]);
+    CHECK(patched && r.rc == 0 && want.rc == 0 && !memcmp(r.first, want.first, sizeof r.first),
+          "DNG of a preview outside the file: rc %d %s (%g), not the demosaic (rc %d, %g)", r.rc, r.err, r.first[0],
+          want.rc, want.first[0]);
     free(dng), free(small);
 }
 

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "image.h"
+#include "preprocess_child.h"
 
 /* For LeakSanitizer (make test-sanitize): libx265 3.5 keeps about 1 KB of
  * its own after each encode of the HEIF orientation test, which is not
@@ -25,47 +26,12 @@
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void) { return "leak:libx265.so\n"; }
 
-/* Preprocesses buf at resolution res in a child process, so that a hang or
- * a runaway allocation fails the test rather than the test run: rc and err
- * come back through a pipe, the child's peak memory (KiB) from wait4. */
-struct outcome {
-    int rc, hung;
-    long peak_kib;
-    float first[3]; /* the first output pixel */
-    char err[ERR_LEN];
-};
-
+/* Preprocesses buf at res x res with the default options in a child of
+ * at most 30 s (preprocess_child.h). */
 static struct outcome in_child(const unsigned char *buf, size_t len, int res)
 {
-    struct outcome r = {.rc = -1};
-    int fd[2];
-    if (pipe(fd) < 0)
-        return r;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        alarm(30);
-        float *px = malloc(3 * (size_t)res * res * sizeof *px);
-        struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
-        r.rc = image_preprocess(buf, len, &o, px, r.err);
-        for (int ch = 0; ch < 3; ch++)
-            r.first[ch] = r.rc == 0 ? px[(size_t)ch * res * res] : NAN;
-        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r)
-            _exit(2);
-        _exit(0);
-    }
-    close(fd[1]);
-    if (pid < 0 || read(fd[0], &r, sizeof r) != (ssize_t)sizeof r)
-        r.rc = -2;
-    close(fd[0]);
-    int status = 0;
-    struct rusage ru = {0};
-    if (pid > 0)
-        wait4(pid, &status, 0, &ru);
-    r.hung = WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM;
-    r.peak_kib = ru.ru_maxrss;
-    return r;
+    struct image_opts o = {.resolution = res, .exif = 1, .max_pixels = IMAGE_MAX_PIXELS};
+    return preprocess_in_child(buf, len, &o, 30, 0);
 }
 
 /* The file is refused, quickly, with a message containing want. */
