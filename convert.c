@@ -633,6 +633,16 @@ static uint32_t dim(const struct pickle_tensor *t, int d)
 }
 
 /* SigLIP's shapes: no class token, the projection a Linear [E, Wt]. */
+/* The side of a square grid of cells patches (at most 65536 a side), or 0
+ * when cells is no such square. */
+static uint64_t square_side(uint64_t cells)
+{
+    uint64_t side = 0;
+    while ((side + 1) * (side + 1) <= cells && side < 65536)
+        side++;
+    return side * side == cells ? side : 0;
+}
+
 static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
 {
     struct pickle_tensor conv = {0}, vpos = {0}, proj = {0}, pos = {0}, tok = {0}, lnf = {0}, vfc = {0}, tfc = {0};
@@ -642,10 +652,8 @@ static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
         need(c, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, &vfc) < 0 ||
         need(c, "transformer.resblocks.0.mlp.c_fc.weight", 2, &tfc) < 0)
         return -1;
-    uint64_t cells = vpos.size[0], grid = 0;
-    while ((grid + 1) * (grid + 1) <= cells && grid < 65536)
-        grid++;
-    if (grid * grid != cells || !grid)
+    uint64_t grid = square_side(vpos.size[0]);
+    if (!grid)
         return error(c->err, "%s: the image tower's position embedding has %llu rows, not a square grid", c->path,
                      (unsigned long long)vpos.size[0]);
     *cfg = (struct weights_config){
@@ -678,10 +686,8 @@ static int infer_shapes(struct ckpt *c, struct weights_config *cfg)
         need(c, "visual.transformer.resblocks.0.mlp.c_fc.weight", 2, &vfc) < 0 ||
         need(c, "transformer.resblocks.0.mlp.c_fc.weight", 2, &tfc) < 0)
         return -1;
-    uint64_t cells = vpos.size[0] ? vpos.size[0] - 1 : 0, grid = 0;
-    while ((grid + 1) * (grid + 1) <= cells && grid < 65536)
-        grid++;
-    if (grid * grid != cells || !grid)
+    uint64_t grid = square_side(vpos.size[0] ? vpos.size[0] - 1 : 0);
+    if (!grid)
         return error(c->err, "%s: visual.positional_embedding has %llu rows, not a square grid plus one", c->path,
                      (unsigned long long)vpos.size[0]);
     *cfg = (struct weights_config){
