@@ -3,11 +3,11 @@ CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
-PKGS = blas nettle zlib libutf8proc libjpeg sqlite3 libcjson
+PKGS = nettle zlib libutf8proc libjpeg sqlite3 libcjson
 # loaded on first use (util_lib_load), by the SONAME the build found: linked
 # only into the tests, which make files with them
-LAZY_PKGS = libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux chafa
-LAZY = ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux CHAFA:libchafa
+LAZY_PKGS = blas libzip libheif libraw_r libtiff-4 lcms2 libwebp libwebpdemux chafa
+LAZY = BLAS:libblas ZIP:libzip HEIFIMG:libheif RAWIMG:libraw_r TIFFIMG:libtiff LCMS:liblcms2 WEBPDEMUX:libwebpdemux CHAFA:libchafa
 soname = $(shell objdump -p "$$($(CC) -print-file-name=$(1).so)" 2>/dev/null | sed -n 's/^ *SONAME *//p')
 $(foreach l,$(LAZY),$(eval $(word 1,$(subst :, ,$l))_SONAME := $(call soname,$(word 2,$(subst :, ,$l)))))
 $(foreach l,$(LAZY),$(if $($(word 1,$(subst :, ,$l))_SONAME),,$(error no SONAME found for $(word 2,$(subst :, ,$l)).so: is its -dev package installed?)))

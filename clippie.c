@@ -27,11 +27,11 @@
 #include <utf8proc.h>
 #include <zlib.h>
 
+#include "blas.h"
 #include "cli.h"
 #include "commands.h"
 #include "convert.h"
 #include "preview.h"
-#include "transformer.h"
 
 #define CLIPPIE_VERSION "0.3.0"
 
@@ -178,13 +178,12 @@ static void print_help(const struct cmd *c)
     }
 }
 
-extern char *openblas_get_config(void) __attribute__((weak));
-
 static void version(void)
 {
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
-    printf("BLAS: %s\n", openblas_get_config ? openblas_get_config() : "a CBLAS library (not OpenBLAS)");
+    char lib[ERR_LEN], err[ERR_LEN];
+    printf("BLAS: %s\n", blas_describe(lib, sizeof lib, err) == 0 ? lib : err);
     printf("libraries: zlib %s, utf8proc %s, SQLite %s, cJSON %s\n", zlibVersion(), utf8proc_version(),
            sqlite3_libversion(), cJSON_Version());
     const char *zip = convert_zip_version(); /* loaded on first use: said here whether it loads */
@@ -277,11 +276,6 @@ static int run(int argc, char **argv)
     }
     if (wants_help(argc - 1, argv + 1))
         return print_help(c), EXIT_ALL_DONE;
-    /* OpenBLAS's threads, started with the library, spin and take a core
-     * from clippie's own: sent away here, once for every command, they come
-     * back when a batch of texts needs them (embed-image's lanes run the
-     * BLAS single-threaded, few rows skip it: transformer.c) */
-    transformer_blas_idle();
     return c->fn(argc - 1, argv + 1);
 }
 

@@ -1,5 +1,7 @@
 #include "textenc.h"
 
+#include "blas.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,7 +175,7 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
                 l->n++;
         }
         /* a text alone keeps both the BLAS's threads and the few-rows ones */
-        transformer_blas_threads(lanes > 1 ? 1 : 0);
+        blas_threads(lanes > 1 ? 1 : 0);
         transformer_set_threads(e->lanes[0].t, lanes > 1 ? 1 : e->nlanes);
         util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }

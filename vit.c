@@ -1,6 +1,7 @@
 #include "vit.h"
 
-#include <cblas.h>
+#include "blas.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,7 +157,7 @@ static void attention_pool(struct vit_lane *l, const float *x, int n, int seq, f
         for (int h = 0; h < H; h++) {
             const float *k = kv + (size_t)i * seq * 2 * W + h * D, *v = k + W;
             /* s[seq] = k[seq, D] @ q[D] * scale */
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, seq, D, scale, k, 2 * W, q + h * D, 1, 0.0f, s, 1);
+            blas.cblas_sgemv(CblasRowMajor, CblasNoTrans, seq, D, scale, k, 2 * W, q + h * D, 1, 0.0f, s, 1);
             float max = s[0], sum = 0;
             for (int j = 1; j < seq; j++)
                 max = s[j] > max ? s[j] : max;
@@ -165,7 +166,7 @@ static void attention_pool(struct vit_lane *l, const float *x, int n, int seq, f
             for (int j = 0; j < seq; j++)
                 s[j] /= sum;
             /* att[i, head h] = v[seq, D]^T @ s[seq] */
-            cblas_sgemv(CblasRowMajor, CblasTrans, seq, D, 1.0f, v, 2 * W, s, 1, 0.0f, att + (size_t)i * W + h * D, 1);
+            blas.cblas_sgemv(CblasRowMajor, CblasTrans, seq, D, 1.0f, v, 2 * W, s, 1, 0.0f, att + (size_t)i * W + h * D, 1);
         }
     /* out[n, W] = att[n, W] @ Wproj[W, W]^T + bproj */
     transformer_linear(t, out, att, &p->proj_weight, p->proj_bias, n, W, W, 0);
@@ -214,7 +215,7 @@ static void *lane_encode(void *arg)
             }
     /* emb[n*G*G, W] = patches[n*G*G, 3PP] @ conv1[W, 3PP]^T: one product for
      * all images, so conv1 is packed once */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K,
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K,
                 transformer_expand(l->t, &w->conv1_weight, (size_t)W * K), K,
                 0.0f, l->emb, W);
     if (w->cfg.family == WEIGHTS_SIGLIP) {
@@ -247,7 +248,7 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
         /* an image alone keeps both the BLAS's threads and the expansion's */
-        transformer_blas_threads(lanes > 1 ? 1 : 0);
+        blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
             transformer_set_threads(l->t, lanes > 1 ? 1 : v->nlanes);

@@ -15,11 +15,7 @@ work=${1:-/tmp/clippie-bench-heif}
 runs=${RUNS:-9}
 mkdir -p "$work"
 cd "$top" && make -s clippie
-pkgs=$(sed -n 's/^PKGS = //p' "$top/Makefile")
-layers=$(sed -n 's/^LAYERS = //p' "$top/Makefile")
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) $(pkg-config --cflags $pkgs) \
-    -o "$work/heifdraft" "$here/heifdraft.c" $(find "$top/build" -name '*.o' ! -name clippie.o ! -path '*corpus*' ! -path '*/commands/*') \
-    $(pkg-config --libs $pkgs) -lm -lpthread -ldl
+sh "$here/link.sh" "$work/heifdraft" "$here/heifdraft.c"
 cd "$work"
 if [ ! -f p12.heic ]; then
     /usr/bin/python3 -c "

@@ -14,11 +14,7 @@ runs=${RUNS:-9}
 n=${FILES:-100000}
 mkdir -p "$work"
 cd "$top" && make -s clippie tests/mkweights
-pkgs=$(sed -n 's/^PKGS = //p' "$top/Makefile")
-layers=$(sed -n 's/^LAYERS = //p' "$top/Makefile")
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) $(pkg-config --cflags $pkgs) \
-    -o "$work/mkindex" "$here/mkindex.c" $(find "$top/build" -name '*.o' ! -name clippie.o ! -path '*corpus*' ! -path '*/commands/*') \
-    $(pkg-config --libs $pkgs) -lm -lpthread -ldl
+sh "$here/link.sh" "$work/mkindex" "$here/mkindex.c"
 cd "$work"
 # a ViT-B/32-shaped model of random values: the index binds to it
 [ -f b32.weights ] || "$top/tests/mkweights" b32.weights 768 12 32 7 512 12 77 49408 512

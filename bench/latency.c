@@ -1,20 +1,21 @@
 /* The in-process latency driver: with a model loaded and warmed, the time of
  * one caption (tokenize + text tower), of one image (the model only, on
- * random pixels), a batch's rate, and the sgemm rate of OpenBLAS measured in
- * the same run (the roof a batch is held to), as medians of wall and CPU time.
+ * random pixels), a batch's rate, and the sgemm rate of the BLAS on every core
+ * measured in the same run (the roof a batch is held to: the kernels clippie
+ * runs, model/blas.c), as medians of wall and CPU time.
  *
  *     bench/latency MODEL.weights [RUNS [caption]]   # built by bench/latency.sh
  *
  * With "caption", the caption alone (for a profiler: callgrind's
  * --toggle-collect=textenc_encode).
  */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "textenc.h"
 #include "tokenizer.h"
 #include "vit.h"
@@ -114,7 +115,8 @@ struct sgemm {
 static int run_sgemm(void *ctx)
 {
     struct sgemm *g = ctx;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->M, g->N, g->K, 1.0f, g->a, g->K, g->b, g->N, 0.0f, g->c,
+    blas_threads(0); /* every core: the batch's lanes set one each */
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->M, g->N, g->K, 1.0f, g->a, g->K, g->b, g->N, 0.0f, g->c,
                 g->N);
     return 0;
 }
@@ -178,8 +180,9 @@ int main(int argc, char **argv)
     struct images batch = {vit_open(w, B, lanes, err), NULL, B, malloc((size_t)B * (size_t)E * sizeof(float))};
     srand(1);
     one.pixels = batch.pixels = random_floats((size_t)B * 3 * (size_t)R * (size_t)R);
-    /* [M=1600, K=Wv] @ [Wv, mlp]: a lane's share of a batch in the MLP */
-    struct sgemm g = {1600, (int)cfg->vision_width, (int)cfg->vision_mlp, NULL, NULL, NULL};
+    /* [M=1600 x lanes, K=Wv] @ [Wv, mlp]: a batch's MLP product, each lane's
+     * share 1600 rows; the BLAS loaded by vit_open */
+    struct sgemm g = {1600 * lanes, (int)cfg->vision_width, (int)cfg->vision_mlp, NULL, NULL, NULL};
     g.a = random_floats((size_t)g.M * (size_t)g.K);
     g.b = random_floats((size_t)g.K * (size_t)g.N);
     g.c = malloc((size_t)g.M * (size_t)g.N * sizeof(float));

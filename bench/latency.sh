@@ -15,11 +15,7 @@ bin=$top/clippie
 runs=${RUNS:-15}
 mkdir -p "$work"
 cd "$top" && make -s clippie
-pkgs=$(sed -n 's/^PKGS = //p' "$top/Makefile")
-layers=$(sed -n 's/^LAYERS = //p' "$top/Makefile")
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) $(pkg-config --cflags $pkgs) \
-    -o "$work/latency" "$here/latency.c" $(find "$top/build" -name '*.o' ! -name clippie.o ! -path '*corpus*' ! -path '*/commands/*') \
-    $(pkg-config --libs $pkgs) -lm -lpthread -ldl
+sh "$here/link.sh" "$work/latency" "$here/latency.c"
 cd "$work"
 # a random ViT-B/32-shaped TorchScript checkpoint (needs torch once)
 [ -f b32.pt ] || python3 "$top/tests/make_fixtures.py" --b32 b32.pt

@@ -1,10 +1,10 @@
 /* dupes.c - every pair of vectors compared in tiles, the close ones joined. */
 #include "dupes.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "search.h"
 #include "util.h"
 
@@ -52,7 +52,7 @@ static void tile(const float *u, size_t rows, int dim, size_t r0, size_t c0, flo
 {
     size_t nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS, nc = rows - c0 < TILE_COLS ? rows - c0 : TILE_COLS;
     /* s[nr, nc] = u[r0 : r0 + nr, dim] @ u[c0 : c0 + nc, dim]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, dim, 1.0f, u + r0 * (size_t)dim, dim,
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, dim, 1.0f, u + r0 * (size_t)dim, dim,
                 u + c0 * (size_t)dim, dim, 0.0f, s, (int)nc);
     /* a float product of a unit vector with itself may fall short of 1 by
      * a few units in the last place: identical vectors must still group */
@@ -65,6 +65,8 @@ static void tile(const float *u, size_t rows, int dim, size_t r0, size_t c0, flo
 
 int dupes_find(const struct vecfile *v, float threshold, size_t **root, char *err)
 {
+    if (blas_load(err) < 0)
+        return -1;
     float *u = unit_copy(v, err), *s = malloc((size_t)TILE_ROWS * TILE_COLS * sizeof *s);
     size_t *r = malloc((v->rows ? v->rows : 1) * sizeof *r);
     if (!u || !s || !r) {

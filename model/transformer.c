@@ -1,6 +1,7 @@
 #include "transformer.h"
 
-#include <cblas.h>
+#include "blas.h"
+
 #if UTIL_V3_KERNELS
 #include <immintrin.h> /* the AVX-512 few-rows kernel, built for x86-64-v4 alone */
 #endif
@@ -191,6 +192,8 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
               o->mlp);
         return NULL;
     }
+    if (blas_load(err) < 0)
+        return NULL;
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
         goto oom;
@@ -488,31 +491,6 @@ void transformer_few_rows(int threads, float *y, const float *x, const struct we
     util_parallel(few_rows_run, s, sizeof *s, k);
 }
 
-/* OpenBLAS runs each product on all cores unless told otherwise; other BLAS
- * libraries lack these, hence weak. */
-extern void openblas_set_num_threads(int) __attribute__((weak));
-extern int openblas_get_num_threads(void) __attribute__((weak));
-extern void blas_thread_shutdown_(void) __attribute__((weak));
-
-void transformer_blas_idle(void)
-{
-    if (blas_thread_shutdown_)
-        blas_thread_shutdown_();
-}
-
-void transformer_blas_threads(int n)
-{
-    /* only changes are passed on: setting OpenBLAS's count starts its
-     * threads, even those clippie.c sent away and the same count */
-    static int initial, current;
-    if (!openblas_set_num_threads || !openblas_get_num_threads || n == current)
-        return;
-    if (!initial)
-        initial = openblas_get_num_threads();
-    openblas_set_num_threads(n > 0 ? n : initial);
-    current = n;
-}
-
 void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                    const float *bias, int rows, int in, int out, int residual)
 {
@@ -532,7 +510,7 @@ void transformer_linear(struct transformer *t, float *y, const float *x, const s
      * once for all rows (a batch's worth of work beside it) */
     const float *wf = transformer_expand(t, weight, (size_t)out * (size_t)in);
     /* y[rows, out] += x[rows, in] @ weight[out, in]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, wf, in, 1.0f, y, out);
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, wf, in, 1.0f, y, out);
 }
 
 /* Attention of one sequence, qkv [seq, 3W], for its nq query rows from row
@@ -546,7 +524,7 @@ static void attention(struct transformer *t, const float *qkv, int seq, int firs
         const float *q = qkv + (size_t)first * 3 * W + h * D, *k = qkv + W + h * D, *v = k + W;
         float *s = t->scores + (size_t)h * seq * seq;
         /* s[nq, seq] = q[nq, 64] @ k[seq, 64]^T * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, seq, D, scale, q, 3 * W, k, 3 * W, 0.0f, s,
+        blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, seq, D, scale, q, 3 * W, k, 3 * W, 0.0f, s,
                     seq);
         for (int i = 0; i < nq; i++) {
             float *row = s + (size_t)i * seq;
@@ -562,7 +540,7 @@ static void attention(struct transformer *t, const float *qkv, int seq, int firs
                 row[j] = 0;
         }
         /* out[nq, 64] (head h's columns) = s[nq, seq] @ v[seq, 64] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, D, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
+        blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, D, seq, 1.0f, s, seq, v, 3 * W, 0.0f,
                     out + h * D, W);
     }
 }
@@ -683,6 +661,6 @@ void transformer_project(struct transformer *t, float *out, float *x, int n, con
     transformer_layernorm(x, x, ln_weight, ln_bias, n, width, t->eps);
     const float *pf = transformer_expand(t, proj, (size_t)width * (size_t)embed);
     /* out[n, E] = x[n, W] @ proj[W, E] */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, x, width, pf, embed, 0.0f, out,
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, embed, width, 1.0f, x, width, pf, embed, 0.0f, out,
                 embed);
 }

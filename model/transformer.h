@@ -109,19 +109,6 @@ void transformer_linear(struct transformer *t, float *y, const float *x, const s
 /* x[n] = act(x[n]): QuickGELU, GELU or GELU's tanh form (as torch computes each). */
 void transformer_activate(float *x, size_t n, enum weights_activation act);
 
-/* Threads each BLAS call may use, where the BLAS can be told (OpenBLAS);
- * 0 restores what it used at the first call. Threads that each run a
- * tower on their own share of a batch set 1, so that the BLAS's threads
- * and theirs don't fight over the cores. Call it from one thread only. */
-void transformer_blas_threads(int n);
-
-/* OpenBLAS starts its worker threads when it loads, and they spin for a
- * while (about 0.1 s) waiting for work, taking a core from whatever runs
- * instead: work that does no large products (a text or two, decoding,
- * scanning vectors) sends them away first. OpenBLAS starts them again if a
- * product comes after all. */
-void transformer_blas_idle(void);
-
 /* y[rows, out] += x[rows, in] @ w[out, in]^T without the BLAS, for the few
  * rows (up to 16) where packing w would cost OpenBLAS more than the product:
  * each weight is read once, and the columns are shared between threads

@@ -173,7 +173,12 @@ same "$(grep -c "unknown option" err)" 1
 expect 2 "$bin" embed-image --jobs; has err "option '--jobs' needs a value"
 expect 2 "$bin" tokenize -x; has err "unknown option '-x'"
 # version and help
-expect 0 "$bin" --version; has out "clippie 0"; has out "BLAS"
+expect 0 "$bin" --version; has out "clippie 0"; has out "BLAS: OpenBLAS"
+# the BLAS loads when a product needs it, not with every command
+LD_DEBUG=files "$bin" tokenize "a dog" >/dev/null 2>ld.txt
+if grep -q "file=libblas" ld.txt; then bad "tokenize loaded the BLAS"; else ok; fi
+LD_DEBUG=files "$bin" embed-text -m tiny.weights "a dog" >/dev/null 2>ld.txt
+if grep -q "file=libblas" ld.txt; then ok; else bad "embed-text did not load the BLAS"; fi
 expect 0 "$bin" help embed-text; has out "usage: clippie embed-text"
 expect 2 "$bin" help frobnicate; has err "unknown command"
 # numbers: strict

@@ -32,6 +32,12 @@ static void test_lib(void)
     CHECK(z.zlibVersion && !strcmp(z.zlibVersion(), zlibVersion()), "zlibVersion through the table");
     CHECK(z.crc32 && z.crc32(0, (const Bytef *)"clippie", 7) == crc32(0, (const Bytef *)"clippie", 7),
           "crc32 through the table");
+    CHECK(util_lib_optional(&lib, "deflateBound") != NULL, "an optional function the library has not found");
+    CHECK(util_lib_optional(&lib, "clippie_nothing") == NULL, "an optional function the library lacks found");
+    util_lib_unload(&lib);
+    CHECK(!z.zlibVersion && !util_lib_optional(&lib, "deflateBound"), "the table kept after util_lib_unload");
+    CHECK(util_lib_load(&lib, err) == 0 && z.zlibVersion && !strcmp(z.zlibVersion(), zlibVersion()),
+          "libz.so.1 loaded again after util_lib_unload: %s", err);
 
     struct util_lib none = UTIL_LIB("libclippie-nothing.so.9", z_names, z);
     CHECK(util_lib_load(&none, err) < 0, "a library that is not there loaded");

@@ -246,14 +246,16 @@ uint16_t util_float_to_bf16(float f)
     return (uint16_t)(x >> 16);
 }
 
+static pthread_mutex_t lib_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int util_lib_load(struct util_lib *lib, char *err)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&lib_lock);
     if (lib->state == 0) {
         /* RTLD_LOCAL: its symbols stay out of the way of the other libraries' */
         void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
         lib->state = h ? 1 : -1;
+        lib->handle = h;
         if (!h)
             error(lib->why, "cannot load %s: %s", lib->soname, dlerror());
         for (size_t k = 0; h && k < lib->count; k++) {
@@ -262,6 +264,7 @@ int util_lib_load(struct util_lib *lib, char *err)
                 error(lib->why, "cannot load %s: it has no %s", lib->soname, lib->names[k]);
                 lib->state = -1;
                 dlclose(h);
+                lib->handle = NULL;
                 break;
             }
             /* POSIX: a data pointer from dlsym holds a function's address */
@@ -269,8 +272,24 @@ int util_lib_load(struct util_lib *lib, char *err)
         }
     }
     int state = lib->state;
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&lib_lock);
     if (state < 0)
         return error(err, "%s", lib->why);
     return 0;
+}
+
+void *util_lib_optional(struct util_lib *lib, const char *name)
+{
+    return lib->handle ? dlsym(lib->handle, name) : NULL;
+}
+
+void util_lib_unload(struct util_lib *lib)
+{
+    pthread_mutex_lock(&lib_lock);
+    if (lib->handle)
+        dlclose(lib->handle);
+    lib->handle = NULL;
+    lib->state = 0;
+    memset(lib->table, 0, lib->count * sizeof(void (*)(void)));
+    pthread_mutex_unlock(&lib_lock);
 }

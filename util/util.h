@@ -116,7 +116,7 @@ const char *util_file_kind(mode_t mode);
  *
  * The SONAME is the one the build linked against (the Makefile reads it),
  * so the ABI is the header's. Loading is tried once; the outcome (and its
- * message) stays. Thread-safe. */
+ * message) stays, until util_lib_unload. Thread-safe. */
 struct util_lib {
     const char *soname;
     const char *const *names; /* the table's functions, in its order */
@@ -124,15 +124,25 @@ struct util_lib {
     void *table;              /* count function pointers */
     int state;                /* 0 not tried, 1 loaded, -1 failed */
     char why[ERR_LEN];
+    void *handle;             /* dlopen's, while loaded */
 };
 #define UTIL_LIB_POINTER(f) __typeof__(f) *f;
 #define UTIL_LIB_NAME(f) #f,
 #define UTIL_LIB(soname, names, table)                                                                                \
-    {soname, names, sizeof(names) / sizeof(names[0]), &(table), 0, ""}
+    {soname, names, sizeof(names) / sizeof(names[0]), &(table), 0, "", NULL}
 
 /* 0 when every function of lib is in the table, else -1 with err naming the
  * library and what the loader said. */
 int util_lib_load(struct util_lib *lib, char *err);
+
+/* A function the library may lack (another vendor's extension), or NULL;
+ * lib loaded. */
+void *util_lib_optional(struct util_lib *lib, const char *name);
+
+/* Closes a loaded lib (running its destructors) and forgets the outcome, so
+ * that the next util_lib_load loads it afresh; nothing of its table may be
+ * in use. For a library that reads its settings when it loads. */
+void util_lib_unload(struct util_lib *lib);
 
 /* Little- and big-endian loads and stores, for file formats read on any host. */
 static inline uint16_t load_u16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
