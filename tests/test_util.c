@@ -94,9 +94,59 @@ static void test_read_write(void)
     wait(NULL);
 }
 
+/* util_parallel's kept workers: every element run once a call, over many
+ * calls of different sizes; a call from inside an element (the workers
+ * busy) runs on threads of its own; a forked child, without the workers,
+ * still runs its calls. */
+struct job {
+    int calls, inner;
+};
+
+static void *count(void *arg)
+{
+    ((struct job *)arg)->calls++;
+    return NULL;
+}
+
+static void *nested(void *arg)
+{
+    struct job *j = arg, inner[3] = {{0, 0}};
+    util_parallel(count, inner, sizeof *inner, 3);
+    j->inner = inner[0].calls + inner[1].calls + inner[2].calls;
+    return NULL;
+}
+
+static void test_parallel(void)
+{
+    struct job jobs[UTIL_MAX_THREADS] = {{0, 0}};
+    int rounds = 4000, wrong = 0;
+    for (int r = 0; r < rounds; r++)
+        util_parallel(count, jobs, sizeof *jobs, 1 + r % 4);
+    for (int i = 0; i < 4; i++)
+        wrong += jobs[i].calls != rounds - (i == 0 ? 0 : rounds / 4 * i);
+    CHECK(!wrong, "elements run %d, %d, %d, %d times in %d calls", jobs[0].calls, jobs[1].calls, jobs[2].calls,
+          jobs[3].calls, rounds);
+    struct job outer[2] = {{0, 0}};
+    util_parallel(nested, outer, sizeof *outer, 2);
+    CHECK(outer[0].inner == 3 && outer[1].inner == 3, "calls from inside an element ran %d and %d of 3", outer[0].inner,
+          outer[1].inner);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct job child[4] = {{0, 0}};
+        for (int r = 0; r < 100; r++)
+            util_parallel(count, child, sizeof *child, 4);
+        _exit(child[0].calls == 100 && child[3].calls == 100 ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "util_parallel in a forked child");
+}
+
 int main(void)
 {
     test_lib();
+    test_parallel();
     test_read_write();
     return check_done("test_util");
 }

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,11 +71,11 @@ void util_populate(const void *p, size_t n)
         madvise((void *)from, (uintptr_t)p + n - from, MADV_POPULATE_READ);
 }
 
-void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
+/* Each element on a thread of its own, started for this call. */
+static void run_threads(void *(*fn)(void *), char *a, size_t size, int n)
 {
     pthread_t th[UTIL_MAX_THREADS];
     int started[UTIL_MAX_THREADS] = {0};
-    char *a = args;
     for (int i = 1; i < n; i++)
         started[i] = pthread_create(&th[i], NULL, fn, a + i * size) == 0;
     for (int i = 0; i < n; i++)
@@ -82,6 +84,138 @@ void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
     for (int i = 1; i < n; i++)
         if (started[i])
             pthread_join(th[i], NULL);
+}
+
+/* util_parallel's workers, started once and kept: starting a thread costs
+ * tens of microseconds, and a caption's 48 few-rows products each split
+ * between the cores. A job is a generation: the caller posts fn and its
+ * array, bumps the generation, runs element 0 itself and waits until every
+ * started worker has taken the generation (worker i runs element i, those
+ * past n none). Both spin a little before they sleep: the next product
+ * comes some microseconds later. One job at a time: a call made while the
+ * workers are busy (from inside an element) starts threads of its own. */
+#define POOL_SPIN 4000 /* pauses: a few hundred microseconds */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    int started;
+    unsigned first[UTIL_MAX_THREADS]; /* the generation each worker started after */
+    atomic_int busy;
+    atomic_uint generation;
+    atomic_int pending; /* started workers yet to take the generation */
+    void *(*fn)(void *);
+    char *args;
+    size_t size;
+    int n;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+/* One step of a spin: the CPU told so (less power, and the other hyper-
+ * thread gets the core), and now and then the scheduler, so that on a
+ * machine with more threads than cores the one waited for gets to run. */
+static inline void pause_once(int spins)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (spins % 64 == 63)
+        sched_yield();
+}
+
+static void *pool_worker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    unsigned seen = pool.first[id], g;
+    for (;;) {
+        for (int spins = 0; (g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen; spins++) {
+            if (spins < POOL_SPIN) {
+                pause_once(spins);
+                continue;
+            }
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load(&pool.generation) == seen)
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = g;
+        if (id < pool.n)
+            pool.fn(pool.args + (size_t)id * pool.size);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return NULL;
+}
+
+/* A forked child has none of the workers, and the parent's sleeping ones
+ * left their marks in the condition variables. */
+static void pool_forget(void)
+{
+    pool.started = 0;
+    atomic_store(&pool.busy, 0);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+}
+
+static void pool_register(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
+/* Workers 1 to need - 1 started: 0, or -1 if one could not be. */
+static int pool_start(int need)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, pool_register);
+    for (; pool.started < need - 1; pool.started++) {
+        int id = pool.started + 1;
+        pool.first[id] = atomic_load(&pool.generation);
+        pthread_t th;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0)
+            return -1;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&th, &attr, pool_worker, (void *)(intptr_t)id);
+        pthread_attr_destroy(&attr);
+        if (failed)
+            return -1;
+    }
+    return 0;
+}
+
+void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
+{
+    char *a = args;
+    int idle = 0;
+    if (n <= 1 || !atomic_compare_exchange_strong(&pool.busy, &idle, 1)) {
+        if (n == 1)
+            fn(a);
+        else if (n > 1)
+            run_threads(fn, a, size, n);
+        return;
+    }
+    if (pool_start(n) < 0) {
+        atomic_store(&pool.busy, 0);
+        run_threads(fn, a, size, n);
+        return;
+    }
+    pool.fn = fn, pool.args = a, pool.size = size, pool.n = n;
+    atomic_store(&pool.pending, pool.started);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    fn(a);
+    for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
+        if (spins < POOL_SPIN) {
+            pause_once(spins);
+            continue;
+        }
+        pthread_mutex_lock(&pool.lock);
+        while (atomic_load(&pool.pending) > 0)
+            pthread_cond_wait(&pool.done, &pool.lock);
+        pthread_mutex_unlock(&pool.lock);
+    }
+    atomic_store(&pool.busy, 0);
 }
 
 float util_half_to_float(uint16_t h)

@@ -39,9 +39,10 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
 #define UTIL_MAX_THREADS 16
 
 /* Runs fn on each of the n elements (size bytes apart) of the array args:
- * element 0 on the calling thread, the others on threads of their own (on
- * the calling thread too, one after another, when one cannot start).
- * Returns when all are done. n is at most UTIL_MAX_THREADS. */
+ * element 0 on the calling thread, the others on worker threads kept from
+ * call to call (threads of their own when the workers are busy, as in a
+ * call made from inside fn; the calling thread runs an element whose thread
+ * cannot start). Returns when all are done. n is at most UTIL_MAX_THREADS. */
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
 
 /* A thread count asked for, brought within 1 to UTIL_MAX_THREADS. */
