@@ -174,8 +174,10 @@ int textenc_encode(struct textenc *e, const int32_t *const *ids, const int *lens
             for (int lr = 0; i < count && lr < share && lr + rows_of(c, lens[i]) <= e->max_rows; lr += rows_of(c, lens[i++]))
                 l->n++;
         }
-        /* a text alone keeps both the BLAS's threads and the few-rows ones */
-        blas_threads(lanes > 1 ? 1 : 0);
+        /* the BLAS runs one thread under the lanes, under a text alone of
+         * few rows (which skip it) and under one whose products share out
+         * their columns themselves */
+        blas_threads(lanes > 1 || rows <= TRANSFORMER_FEW_ROWS || transformer_shares() ? 1 : 0);
         transformer_set_threads(e->lanes[0].t, lanes > 1 ? 1 : e->nlanes);
         util_parallel(lane_encode, e->lanes, sizeof *e->lanes, lanes);
     }

@@ -215,9 +215,8 @@ static void *lane_encode(void *arg)
             }
     /* emb[n*G*G, W] = patches[n*G*G, 3PP] @ conv1[W, 3PP]^T: one product for
      * all images, so conv1 is packed once */
-    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n * G * G, W, K, 1.0f, l->patches, K,
-                transformer_expand(l->t, &w->conv1_weight, (size_t)W * K), K,
-                0.0f, l->emb, W);
+    memset(l->emb, 0, (size_t)n * G * G * W * sizeof(float));
+    transformer_product(l->t, l->emb, l->patches, &w->conv1_weight, n * G * G, K, W);
     if (w->cfg.family == WEIGHTS_SIGLIP) {
         siglip_tower(l, n);
         return NULL;
@@ -247,8 +246,9 @@ void vit_encode(struct vit *v, const float *pixels, int count, float *out)
     for (int i = 0; i < count; i += v->max_batch) {
         int n = count - i < v->max_batch ? count - i : v->max_batch;
         int lanes = n < v->nlanes ? n : v->nlanes, at = i;
-        /* an image alone keeps both the BLAS's threads and the expansion's */
-        blas_threads(lanes > 1 ? 1 : 0);
+        /* the BLAS runs one thread under the lanes, and under an image
+         * alone whose products share out their columns themselves */
+        blas_threads(lanes > 1 || transformer_shares() ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct vit_lane *l = &v->lanes[k];
             transformer_set_threads(l->t, lanes > 1 ? 1 : v->nlanes);

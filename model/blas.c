@@ -3,6 +3,7 @@
 #include "blas.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,48 @@ void blas_idle(void)
 {
     if (openblas.shutdown)
         openblas.shutdown();
+}
+
+/* The chunk width blas_splits_exact was tried with, and the outcome */
+static int split_cols, splits_exact;
+
+static void try_splits(void)
+{
+    enum { M = 50, K = 768, CHUNKS = 4 };
+    int N = CHUNKS * split_cols;
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * (size_t)N * K);
+    float *one = calloc((size_t)M * N, sizeof(float)), *split = calloc((size_t)M * N, sizeof(float));
+    if (x && w && one && split) {
+        /* any values with all their mantissa bits: a simple LCG's */
+        uint32_t r = 1;
+        for (size_t i = 0; i < (size_t)M * K + (size_t)N * K; i++) {
+            r = r * 1664525u + 1013904223u;
+            float v = (float)(r >> 8) / 16777216.0f - 0.5f;
+            if (i < (size_t)M * K)
+                x[i] = v;
+            else
+                w[i - (size_t)M * K] = v;
+        }
+        /* one[M, N] += x[M, K] @ w[N, K]^T, then the same a chunk at a time */
+        blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 1.0f, one, N);
+        for (int c = 0; c < N; c += split_cols)
+            blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, split_cols, K, 1.0f, x, K,
+                             w + (size_t)c * K, K, 1.0f, split + c, N);
+        splits_exact = !memcmp(one, split, sizeof(float) * M * (size_t)N);
+    }
+    free(x), free(w), free(one), free(split);
+}
+
+int blas_splits_exact(int cols)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    if (!split_cols)
+        split_cols = cols;
+    pthread_mutex_unlock(&lock);
+    pthread_once(&once, try_splits);
+    return splits_exact && cols == split_cols;
 }
 
 int blas_describe(char *out, size_t size, char *err)

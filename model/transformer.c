@@ -9,9 +9,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Products of up to this many rows skip the BLAS (few_rows) */
-#define FEW_ROWS 16
+#define FEW_ROWS TRANSFORMER_FEW_ROWS
 #define FEW_ROWS_SPLIT (1 << 20)
+/* Products of up to this many rows (one image's, one long text's) have
+ * their columns shared out between t's threads, each calling the BLAS on
+ * its own (linear_share): expanding a whole half-precision matrix for them
+ * wrote and read back 4 bytes a weight from memory for a product of 50
+ * rows, and the BLAS's own threads woke for each. */
+#define SHARE_ROWS 256
+/* A share expands this many columns of a half-precision matrix at a time,
+ * into scratch that stays in L2 (128 x 3072 floats: 1.5 MB) while the BLAS
+ * reads them. */
+#define CHUNK_COLS 128
+/* OpenBLAS 0.3.21 (SkylakeX's kernels) runs products of up to 100^3
+ * multiply-adds through other kernels, which sum in another order: a
+ * product is shared out only where its every share stays above that, and
+ * so gives what one product of all columns gives, bit for bit. */
+#define BLAS_SMALL 1e6
 
 typedef float v8sf __attribute__((vector_size(32)));
 typedef float v4sf __attribute__((vector_size(16)));
@@ -210,7 +224,11 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     if (o->expand_floats && !(t->wbuf = util_scratch(o->expand_floats * sizeof(float))))
         goto oom;
     t->wbuf_floats = o->expand_floats;
-    if (!t->ln || !t->qkv || !t->hidden || !t->scores)
+    /* a chunk a thread, for as many threads as transformer_set_threads may
+     * give: only the pages of the threads that run are ever touched */
+    t->chunk_in = o->width > o->mlp ? o->width : o->mlp;
+    t->chunk = util_scratch((size_t)UTIL_MAX_THREADS * CHUNK_COLS * (size_t)t->chunk_in * sizeof(float));
+    if (!t->ln || !t->qkv || !t->hidden || !t->scores || !t->chunk)
         goto oom;
     return t;
 oom:
@@ -230,6 +248,7 @@ void transformer_close(struct transformer *t)
     free(t->hidden);
     free(t->scores);
     free(t->wbuf);
+    free(t->chunk);
     free(t);
 }
 
@@ -491,6 +510,35 @@ void transformer_few_rows(int threads, float *y, const float *x, const struct we
     util_parallel(few_rows_run, s, sizeof *s, k);
 }
 
+/* A share of a product of up to SHARE_ROWS rows: columns [first, first + n)
+ * of y, with its own chunk of scratch */
+struct linear_share {
+    float *y, *chunk;
+    const float *x;
+    const struct weights_tensor *w;
+    int rows, in, out, first, n;
+};
+
+static void *linear_run(void *arg)
+{
+    struct linear_share *s = arg;
+    /* float32 weights are read where they are, in the same chunks as the
+     * expanded float16 ones, so that both make the same products */
+    for (int c = s->first; c < s->first + s->n; c += CHUNK_COLS) {
+        int nc = s->first + s->n - c < CHUNK_COLS ? s->first + s->n - c : CHUNK_COLS;
+        const float *wc = (const float *)s->w->data + (size_t)c * s->in;
+        if (s->w->dtype != WEIGHTS_F32) {
+            transformer_to_float(s->chunk, s->w, (size_t)c * s->in, (size_t)nc * s->in);
+            wc = s->chunk;
+        }
+        /* y[rows, c..c+nc] += x[rows, in] @ w[c..c+nc, in]^T: each element
+         * the same sum, in the same order, as in one product of all columns */
+        blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->rows, nc, s->in, 1.0f, s->x, s->in, wc, s->in,
+                         1.0f, s->y + c, s->out);
+    }
+    return NULL;
+}
+
 void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                    const float *bias, int rows, int in, int out, int residual)
 {
@@ -502,8 +550,30 @@ void transformer_linear(struct transformer *t, float *y, const float *x, const s
         else
             memcpy(yr, bias, (size_t)out * sizeof(float));
     }
-    if (rows <= FEW_ROWS) {
+    if (rows <= FEW_ROWS)
         transformer_few_rows(t->threads, y, x, weight, rows, in, out);
+    else
+        transformer_product(t, y, x, weight, rows, in, out);
+}
+
+int transformer_shares(void) { return blas_splits_exact(CHUNK_COLS); }
+
+void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+                         int rows, int in, int out)
+{
+    if (rows <= SHARE_ROWS && in <= t->chunk_in && out % CHUNK_COLS == 0 &&
+        (double)rows * in * CHUNK_COLS > BLAS_SMALL && transformer_shares()) {
+        /* columns in multiples of CHUNK_COLS, as evenly as they go */
+        struct linear_share s[UTIL_MAX_THREADS];
+        int chunks = (out + CHUNK_COLS - 1) / CHUNK_COLS, k = 0;
+        for (int first = 0, i = 0; first < out; i++, k++) {
+            int n = (chunks * (i + 1) / t->threads - chunks * i / t->threads) * CHUNK_COLS;
+            n = out - first < n ? out - first : n;
+            s[k] = (struct linear_share){y, t->chunk + (size_t)k * CHUNK_COLS * (size_t)t->chunk_in, x, weight,
+                                         rows, in, out, first, n};
+            first += n;
+        }
+        util_parallel(linear_run, s, sizeof *s, k);
         return;
     }
     /* the BLAS takes float32: half-precision weights are expanded first,

@@ -32,6 +32,8 @@ struct transformer {
     float *scores; /* [heads, max_seq, max_seq] */
     float *wbuf;   /* [wbuf_floats]: a half-precision matrix expanded to float32 */
     size_t wbuf_floats;
+    float *chunk;  /* [UTIL_MAX_THREADS, CHUNK_COLS, chunk_in]: a thread's columns expanded */
+    int chunk_in;  /* the longest row a chunk holds: max(width, mlp) */
 };
 
 struct transformer_opts {
@@ -100,11 +102,29 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
                        int causal);
 
 /* y[rows, out] = x[rows, in] @ weight[out, in]^T + bias: a Linear layer;
- * with residual set, the result is added to y instead. rows up to
- * max_rows when weight is half precision (it is expanded into t's
- * scratch, which expand_floats must cover). */
+ * with residual set, the result is added to y instead. in a multiple of 8
+ * and out even (few rows skip the BLAS: transformer_few_rows); else as
+ * transformer_product. */
 void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                         const float *bias, int rows, int in, int out, int residual);
+
+/* y[rows, out] += x[rows, in] @ weight[out, in]^T through the BLAS, whatever
+ * the shape. Where transformer_shares(), products of a few hundred rows
+ * share out their columns between t's threads, each calling the BLAS
+ * itself, so the BLAS should run one thread (blas_threads(1)); else they
+ * are one product, on the BLAS's threads where t has more than one. rows up
+ * to max_rows when weight is half precision (the larger products expand it
+ * into t's scratch, which expand_floats must cover). */
+void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
+                         int rows, int in, int out);
+
+/* Whether transformer_product shares out columns: only where the BLAS's
+ * kernels give the bits of one product that way (blas_splits_exact), so
+ * that a vector never depends on how the work was split. */
+int transformer_shares(void);
+
+/* Products of up to this many rows skip the BLAS (transformer_few_rows). */
+#define TRANSFORMER_FEW_ROWS 16
 
 /* x[n] = act(x[n]): QuickGELU, GELU or GELU's tanh form (as torch computes each). */
 void transformer_activate(float *x, size_t n, enum weights_activation act);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "check.h"
 #include "transformer.h"
 
@@ -49,6 +50,45 @@ static void test_product(int rows, int in, int out, int threads)
     free(w);
     free(y);
     free(want);
+}
+
+/* transformer_product's shares (columns split between threads, a chunk
+ * of half-precision weights expanded at a time) against one BLAS product of
+ * all columns: bit for bit, for an image's 50 rows and an SigLIP B/16's
+ * 196, float32 and float16 weights, one to three threads; and a shape too
+ * small to share (the tiny test model's) through the one product. */
+static void test_shares(int rows, int in, int out, uint32_t dtype)
+{
+    char err[ERR_LEN] = "";
+    struct transformer_opts o = {.width = 768, .heads = 12, .mlp = 3072, .max_rows = 256, .max_seq = 256,
+                                 .activation = WEIGHTS_QUICK_GELU, .eps = 1e-5f, .threads = 1,
+                                 .expand_floats = (size_t)3072 * 768};
+    struct transformer *t = transformer_open(&o, err);
+    CHECK(t != NULL, "transformer_open: %s", err);
+    if (!t)
+        return;
+    float *x = randoms((size_t)rows * in), *y0 = randoms((size_t)rows * out), *y = malloc((size_t)rows * out * 4);
+    float *wf = randoms((size_t)out * in);
+    uint16_t *wh = malloc((size_t)out * in * sizeof *wh);
+    for (size_t i = 0; i < (size_t)out * in; i++) /* halves in (-1, 1) */
+        wh[i] = (uint16_t)((rand() & 0x3bff) | (rand() & 1) << 15);
+    struct weights_tensor wt = {dtype == WEIGHTS_F16 ? (void *)wh : (void *)wf, dtype};
+    float *wexp = malloc((size_t)out * in * sizeof *wexp), *want = malloc((size_t)rows * out * sizeof *want);
+    transformer_to_float(wexp, &wt, 0, (size_t)out * in);
+    memcpy(want, y0, (size_t)rows * out * sizeof *want);
+    blas_threads(1);
+    /* want[rows, out] += x[rows, in] @ wexp[out, in]^T, one product */
+    blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, wexp, in, 1.0f, want, out);
+    for (int threads = 1; threads <= 3; threads++) {
+        memcpy(y, y0, (size_t)rows * out * sizeof *y);
+        transformer_set_threads(t, threads);
+        transformer_product(t, y, x, &wt, rows, in, out);
+        CHECK(!memcmp(y, want, (size_t)rows * out * sizeof *y), "%d rows x %d -> %d, %s weights, %d threads: not "
+              "bitwise the product of all columns", rows, in, out, dtype == WEIGHTS_F16 ? "float16" : "float32",
+              threads);
+    }
+    free(x), free(y0), free(y), free(wf), free(wh), free(wexp), free(want);
+    transformer_close(t);
 }
 
 /* ---- the residual block, in double ---- */
@@ -300,6 +340,11 @@ int main(void)
                         test_block(blocks[s][0], blocks[s][1], blocks[s][2], causal,
                                    (enum weights_activation)((s + (size_t)causal) % 3), pick, dtype, few);
     test_to_float();
+    static const int shares[][3] = {{50, 768, 768}, {50, 768, 2304}, {50, 3072, 768}, {49, 3072, 768},
+                                    {196, 768, 3072}, {17, 64, 192}};
+    for (size_t s = 0; s < sizeof shares / sizeof *shares; s++)
+        for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_F16; dtype++)
+            test_shares(shares[s][0], shares[s][1], shares[s][2], dtype);
     /* the kernels a CPU without AVX2, FMA and F16C runs */
     transformer_portable(1);
     test_to_float();
