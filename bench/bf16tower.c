@@ -8,7 +8,7 @@
  * our own on vdpbf16ps (AVX512-BF16). A prototype for issue 29's --fast,
  * in bench/ only: nothing here is part of clippie.
  *
- *     bench/bf16tower [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]
+ *     bench/bf16tower [-p] [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]
  *
  * built by bench/bf16tower.sh. The batches are random pixels; images given
  * are preprocessed as clippie does (image_preprocess) and their vectors'
@@ -39,6 +39,9 @@
             exit(1);                                                                                                   \
         }                                                                                                              \
     } while (0)
+
+/* OpenBLAS's: the kernels it picked for this CPU (OPENBLAS_CORETYPE) */
+extern char *openblas_get_corename(void) __attribute__((weak));
 
 #define BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
@@ -126,6 +129,7 @@ BF16 static inline __attribute__((always_inline)) void own_tile(float *y, int ld
                                                                 __mmask16 m1)
 {
     __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
     for (int r = 0; r < rows; r++) {
         c0[r] = _mm512_maskz_loadu_ps(m0, y + (size_t)r * ldy);
         c1[r] = _mm512_maskz_loadu_ps(m1, y + (size_t)r * ldy + 16);
@@ -133,6 +137,7 @@ BF16 static inline __attribute__((always_inline)) void own_tile(float *y, int ld
     for (int k = 0; k < kp; k++) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)k * 2 * NR);
         __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)k * 2 * NR + NR);
+#pragma GCC unroll 12
         for (int r = 0; r < rows; r++) {
             int32_t pair;
             memcpy(&pair, a + (size_t)r * lda + 2 * (size_t)k, sizeof pair);
@@ -141,6 +146,7 @@ BF16 static inline __attribute__((always_inline)) void own_tile(float *y, int ld
             c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
         }
     }
+#pragma GCC unroll 12
     for (int r = 0; r < rows; r++) {
         _mm512_mask_storeu_ps(y + (size_t)r * ldy, m0, c0[r]);
         _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16, m1, c1[r]);
@@ -668,6 +674,135 @@ static void measure_cosines(const char *what, const struct weights_config *cfg, 
     free(out);
 }
 
+/* The instructions' own ceilings, one core: n rounds of 16 independent
+ * vdpbf16ps (64 flops each) or vfmadd231ps (32), in GFLOP/s of CPU time.
+ * x is passed through an empty asm each round so that no round can be
+ * folded away. */
+BF16 static double peak_bf16(long n)
+{
+    __m512 a[16];
+    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = x;
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm512_setzero_ps();
+    double t = cpu_seconds();
+    for (long k = 0; k < n; k++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            a[i] = _mm512_dpbf16_ps(a[i], x, y);
+        __asm__("" : "+v"(x));
+    }
+    t = cpu_seconds() - t;
+    volatile float sink = 0;
+    for (int i = 0; i < 16; i++)
+        sink += _mm512_reduce_add_ps(a[i]);
+    return (double)n * 16 * 64 / t / 1e9;
+}
+
+BF16 __attribute__((target("fma"))) static double peak_fma(long n)
+{
+    __m512 a[16], x = _mm512_set1_ps(1e-9f), y = _mm512_set1_ps(1.0f);
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm512_setzero_ps();
+    double t = cpu_seconds();
+    for (long k = 0; k < n; k++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            a[i] = _mm512_fmadd_ps(x, y, a[i]);
+        __asm__("" : "+v"(x));
+    }
+    t = cpu_seconds() - t;
+    volatile float sink = 0;
+    for (int i = 0; i < 16; i++)
+        sink += _mm512_reduce_add_ps(a[i]);
+    return (double)n * 16 * 32 / t / 1e9;
+}
+
+/* One product's three ways on one thread, y[M, N] = x[M, K] @ W[N, K]^T
+ * (the bf16 ways rounding x each call): the median CPU seconds of runs. */
+static void time_product(int runs, int M, int K, int N, double sec[3])
+{
+    float *x = must(malloc((size_t)M * K * sizeof *x)), *w = must(malloc((size_t)N * K * sizeof *w));
+    float *y = must(malloc((size_t)M * N * sizeof *y));
+    uint16_t *x16 = must(malloc((size_t)M * K * sizeof *x16)), *w16 = must(malloc((size_t)N * K * sizeof *w16));
+    for (size_t i = 0; i < (size_t)M * K; i++)
+        x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    to_bf16(w16, w, (size_t)N * K);
+    uint16_t *own = own_pack(w16, N, K);
+    dnnl_memory_desc_t md;
+    void *packed = dnnl_pack(w16, N, K, M, &md);
+    struct dnnl_prim p;
+    dnnl_prim_open(&p, M, K, N, &md);
+    dnnl_stream_t stream;
+    CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
+    CHECK(dnnl_memory_set_data_handle(p.src, x16));
+    CHECK(dnnl_memory_set_data_handle(p.wei, packed));
+    CHECK(dnnl_memory_set_data_handle(p.dst, y));
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, p.src}, {DNNL_ARG_WEIGHTS, p.wei}, {DNNL_ARG_DST, p.dst}};
+    double *t[3];
+    for (int k = 0; k < 3; k++)
+        t[k] = must(malloc((size_t)runs * sizeof *t[k]));
+    for (int r = -2; r < runs; r++)
+        for (int j = 0; j < 3; j++) {
+            int k = (r + 3 + j) % 3;
+            double a = cpu_seconds();
+            if (k == 0) /* y[M, N] = x[M, K] @ w[N, K]^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
+            else {
+                to_bf16(x16, x, (size_t)M * K);
+                if (k == 1)
+                    own_product(y, x16, own, M, K, N);
+                else {
+                    CHECK(dnnl_primitive_execute(p.prim, stream, 3, args));
+                    CHECK(dnnl_stream_wait(stream));
+                }
+            }
+            if (r >= 0)
+                t[k][r] = cpu_seconds() - a;
+        }
+    for (int k = 0; k < 3; k++) {
+        sec[k] = median(t[k], runs);
+        free(t[k]);
+    }
+    dnnl_stream_destroy(stream);
+    dnnl_prim_close(&p);
+    free(packed);
+    free(own);
+    free(w16);
+    free(x16);
+    free(y);
+    free(w);
+    free(x);
+}
+
+/* The four products of a block at a lane's rows, one thread each way. */
+static void measure_products(const struct weights_config *c, int M, int runs)
+{
+    int W = (int)c->vision_width, mlp = (int)c->vision_mlp;
+    const int shapes[4][2] = {{W, 3 * W}, {W, W}, {W, mlp}, {mlp, W}}; /* K, N */
+    const char *names[4] = {"in_proj", "out_proj", "c_fc", "c_proj"};
+    transformer_blas_threads(1);
+    omp_set_num_threads(1);
+    double pb = 0, pf = 0; /* the best of five each, alternating: a ceiling */
+    for (int i = 0; i < 5; i++) {
+        double b = peak_bf16(10000000), f = peak_fma(10000000);
+        pb = b > pb ? b : pb, pf = f > pf ? f : pf;
+    }
+    printf("instruction ceilings, one core (CPU time): vdpbf16ps zmm %.1f GFLOP/s, vfmadd231ps zmm %.1f GFLOP/s: "
+           "bf16 / f32 = %.2fx\n", pb, pf, pb / pf);
+    printf("| product, one thread | M x K x N | sgemm GFLOP/s | own vdpbf16ps (x rounded) | oneDNN (x rounded) | own / sgemm | oneDNN / sgemm |\n"
+           "|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < 4; i++) {
+        int K = shapes[i][0], N = shapes[i][1];
+        double sec[3], f = 2.0 * M * K * N / 1e9;
+        time_product(runs, M, K, N, sec);
+        printf("| %s | %d x %d x %d | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n", names[i], M, K, N, f / sec[0],
+               f / sec[1], f / sec[2], sec[0] / sec[1], sec[0] / sec[2]);
+    }
+    transformer_blas_threads(0);
+}
+
 static void loadavg(const char *when)
 {
     char buf[128] = "";
@@ -684,24 +819,27 @@ static void loadavg(const char *when)
 
 int main(int argc, char **argv)
 {
-    int runs = 9, opt, batches[8] = {32, 64}, nb = 2, want[2] = {1, 1};
-    while ((opt = getopt(argc, argv, "r:b:k:")) != -1) {
-        if (opt == 'r')
+    int runs = 9, opt, batches[8] = {32, 64}, nb = 2, want[2] = {1, 1}, products = 0;
+    while ((opt = getopt(argc, argv, "pr:b:k:")) != -1) {
+        if (opt == 'p')
+            products = 1;
+        else if (opt == 'r')
             runs = atoi(optarg) < 1 ? 1 : atoi(optarg);
         else if (opt == 'b') {
             nb = 0;
-            for (char *s = strtok(optarg, ","); s && nb < 8; s = strtok(NULL, ","))
-                batches[nb++] = atoi(s) < 1 ? 1 : atoi(s);
+            for (char *s = strtok(optarg, ","); s && nb < 8; s = strtok(NULL, ",")) /* -b 0: none */
+                if (atoi(s) > 0)
+                    batches[nb++] = atoi(s);
         } else if (opt == 'k') {
             want[0] = strstr(optarg, "dnnl") != NULL;
             want[1] = strstr(optarg, "own") != NULL;
         } else {
-            fprintf(stderr, "usage: bf16tower [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]\n");
+            fprintf(stderr, "usage: bf16tower [-p] [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]\n");
             return 2;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: bf16tower [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]\n");
+        fprintf(stderr, "usage: bf16tower [-p] [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]\n");
         return 2;
     }
     char err[ERR_LEN];
@@ -719,7 +857,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bf16tower: the CPU lacks AVX512-BF16\n");
         return 1;
     }
-    int lanes = (int)sysconf(_SC_NPROCESSORS_ONLN), maxb = 0, R = (int)(cfg->vision_grid * cfg->vision_patch);
+    int lanes = (int)sysconf(_SC_NPROCESSORS_ONLN), maxb = 1, R = (int)(cfg->vision_grid * cfg->vision_patch);
     for (int i = 0; i < nb; i++)
         maxb = batches[i] > maxb ? batches[i] : maxb;
     int nimg = argc - optind - 1;
@@ -736,10 +874,13 @@ int main(int argc, char **argv)
         if (want[k])
             tw[ntw++] = tower16_open(w, (enum backend)k, maxb, lanes);
     printf("model %s: %s weights, width %u, %u layers, %d px, %.2f GFLOP an image; %d lanes of 1 thread; medians of "
-           "%d interleaved runs\n",
+           "%d interleaved runs; OpenBLAS kernels: %s\n",
            argv[optind], w->visual_blocks[0].c_fc_weight.dtype == WEIGHTS_F32 ? "float32" : "half-precision",
-           cfg->vision_width, cfg->vision_layers, R, image_flops(cfg) / 1e9, lanes, runs);
+           cfg->vision_width, cfg->vision_layers, R, image_flops(cfg) / 1e9, lanes, runs,
+           openblas_get_corename ? openblas_get_corename() : "?");
     loadavg("before");
+    if (products)
+        measure_products(cfg, 32 * (int)(cfg->vision_grid * cfg->vision_grid + 1), runs);
     size_t per = 3 * (size_t)R * R;
     float *px = must(malloc((size_t)maxb * per * sizeof *px));
     srand(1);
