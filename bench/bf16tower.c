@@ -842,6 +842,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bf16tower [-p] [-r RUNS] [-b BATCH,...] [-k dnnl,own] MODEL.weights [IMAGE...]\n");
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* rows as they come, when sent to a file */
     char err[ERR_LEN];
     struct weights *w = weights_open(argv[optind], err);
     if (!w) {
