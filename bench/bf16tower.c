@@ -888,8 +888,9 @@ int main(int argc, char **argv)
     /* random pixels over the span normalised photos take */
     for (size_t i = 0; i < (size_t)maxb * per; i++)
         px[i] = 4.0f * (float)rand() / (float)RAND_MAX - 1.9f;
-    printf("| batch | tower | wall an image | images/s | GFLOP/s | CPU an image | wall vs f32 (median of run ratios) | "
-           "CPU vs f32 (median of run ratios) |\n|---|---|---|---|---|---|---|---|\n");
+    if (nb)
+        printf("| batch | tower | wall an image | images/s | GFLOP/s | CPU an image | wall vs f32 (median of run ratios) | "
+               "CPU vs f32 (median of run ratios) |\n|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nb; i++)
         measure_batch(cfg, v, tw, ntw, px, batches[i], runs);
     loadavg("after");
