@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "image.h"
 #include "transformer.h"
 #include "vit.h"
@@ -541,7 +542,7 @@ static void tower16_encode(struct tower16 *tw, const float *pixels, int count, f
     for (int i = 0; i < count; i += tw->max_batch) {
         int n = count - i < tw->max_batch ? count - i : tw->max_batch;
         int lanes = n < tw->nlanes ? n : tw->nlanes, at = i;
-        transformer_blas_threads(lanes > 1 ? 1 : 0);
+        blas_threads(lanes > 1 ? 1 : 0);
         for (int k = 0; k < lanes; k++) {
             struct lane16 *l = &tw->lanes[k];
             l->threads = lanes > 1 ? 1 : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -782,7 +783,7 @@ static void measure_products(const struct weights_config *c, int M, int runs)
     int W = (int)c->vision_width, mlp = (int)c->vision_mlp;
     const int shapes[4][2] = {{W, 3 * W}, {W, W}, {W, mlp}, {mlp, W}}; /* K, N */
     const char *names[4] = {"in_proj", "out_proj", "c_fc", "c_proj"};
-    transformer_blas_threads(1);
+    blas_threads(1);
     omp_set_num_threads(1);
     double pb = 0, pf = 0; /* the best of five each, alternating: a ceiling */
     for (int i = 0; i < 5; i++) {
@@ -800,7 +801,7 @@ static void measure_products(const struct weights_config *c, int M, int runs)
         printf("| %s | %d x %d x %d | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n", names[i], M, K, N, f / sec[0],
                f / sec[1], f / sec[2], sec[0] / sec[1], sec[0] / sec[2]);
     }
-    transformer_blas_threads(0);
+    blas_threads(0);
 }
 
 static void loadavg(const char *when)

@@ -17,13 +17,8 @@ work=${1:-/tmp/clippie-bench-bf16tower}
 bin=$top/clippie
 mkdir -p "$work"
 cd "$top" && make -s clippie
-pkgs=$(sed -n 's/^PKGS = //p' "$top/Makefile")
-lazy=$(sed -n 's/^LAZY_PKGS = //p' "$top/Makefile")
-layers=$(sed -n 's/^LAYERS = //p' "$top/Makefile")
-cc -O3 -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) \
-    $(pkg-config --cflags $pkgs) -o "$work/bf16tower" "$here/bf16tower.c" \
-    $(find "$top/build" -name '*.o' ! -name clippie.o ! -path '*corpus*' ! -path '*/commands/*') \
-    $(pkg-config --libs $pkgs $lazy) -ldnnl -lm -lpthread -ldl
+# -lblas: the driver times cblas_sgemm itself, with the kernels OPENBLAS_CORETYPE names
+CFLAGS="-O3 -fopenmp" sh "$here/link.sh" "$work/bf16tower" "$here/bf16tower.c" -fopenmp $(pkg-config --libs blas) -ldnnl
 cd "$work"
 # the random ViT-B/32 of bench/latency.sh (needs torch once)
 [ -f b32.pt ] || python3 "$top/tests/make_fixtures.py" --b32 b32.pt

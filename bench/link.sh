@@ -2,7 +2,7 @@
 # Builds a benchmark driver against the modules of build/ (as the tests link
 # them, less commands/ and main), after `make clippie`:
 #
-#   sh bench/link.sh OUT DRIVER.c [MORE LINKER ARGS]
+#   [CFLAGS=...] sh bench/link.sh OUT DRIVER.c [MORE LINKER ARGS]
 #
 # The BLAS is not linked: the modules load it when they need it (model/blas.c),
 # so a driver calls it through their table, with the kernels clippie runs.
@@ -12,7 +12,7 @@ out=$1 driver=$2
 shift 2
 pkgs="$(sed -n 's/^PKGS = //p' "$top/Makefile") $(sed -n 's/^LAZY_PKGS = //p' "$top/Makefile")"
 layers=$(sed -n 's/^LAYERS = //p' "$top/Makefile")
-cc -O2 -std=c11 -D_GNU_SOURCE -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) \
+cc ${CFLAGS:--O2} -std=c11 -D_GNU_SOURCE -I"$top" $(for d in $layers; do printf ' -I%s/%s' "$top" "$d"; done) \
     $(pkg-config --cflags $pkgs) -o "$out" "$driver" \
     $(find "$top/build" -name '*.o' ! -name clippie.o ! -path '*corpus*' ! -path '*/commands/*') \
     $(pkg-config --libs $(sed -n 's/^PKGS = //p' "$top/Makefile")) "$@" -lm -lpthread -ldl
