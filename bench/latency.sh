@@ -27,12 +27,20 @@ Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=n
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
     "$(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | head -1) $(grep -m1 -o -w avx512_bf16 /proc/cpuinfo || true)" \
     "$(grep -m1 -o -w amx_bf16 /proc/cpuinfo || echo 'no amx')"
+echo "BLAS: $("$bin" --version | sed -n 's/^BLAS: //p')"
 for f in b32.weights b32f32.weights; do
     ./latency "$f" "$runs"
 done
 timeit() { hyperfine -N -w 3 -r "$runs" --export-json t.json "$1" >/dev/null 2>&1 &&
     /usr/bin/python3 -c "import json; r = json.load(open('t.json'))['results'][0]; print('%.1f ms (user+sys %.1f ms, min %.1f)' % (r['median'] * 1e3, (r['user'] + r['system']) * 1e3, r['min'] * 1e3))"; }
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+# what first touching memory costs this machine (bench/touch): the floor
+# under a one-off query, which reads a tower's matrices once (76 MB of float16
+# for the text tower, 176 MB for the image tower)
+cc -O2 -o touch "$here/touch.c"
+for mb in 76 176; do
+    echo "| bench/touch b32.weights $mb MB | $(./touch b32.weights $mb) (ms) |"
+done
 for f in b32.weights b32f32.weights; do
     echo "| $f one-off text query, whole process | $(timeit "$bin embed-text -m $f 'a photo of a dog on the beach'") | RSS $(($(rss "$bin" embed-text -m $f 'a photo of a dog on the beach') / 1024)) MB |"
     echo "| $f one-off image query (224 px PNG), whole process | $(timeit "$bin embed-image -m $f 224.png") | RSS $(($(rss "$bin" embed-image -m $f 224.png) / 1024)) MB |"

@@ -117,7 +117,7 @@ static inline void pause_once(int spins)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-    if (spins % 64 == 63)
+    if (spins % 256 == 255)
         sched_yield();
 }
 
