@@ -103,15 +103,16 @@ for r in json.load(open('t.json'))['results']:
     print('whole\t%s\t$t_kind\t%.2f\t%.2f' % (r['command'], r['median'] * 1e3, (r['user'] + r['system']) * 1e3))"
 }
 : > rows.tsv
+: > raw.txt
 # One round's TSV rows. In-process, interleaved: clippie f16, clip.cpp f16,
-# clippie f32, clip.cpp q8_0, PyTorch (their raw tables go to stderr).
+# clippie f32, clip.cpp q8_0, PyTorch (their own tables kept in raw.txt).
 round_rows() {
     for job in "clippie f16|$lat/latency $lat/b32.weights $runs" "clip.cpp f16|./driver b32-f16.gguf $runs 4 2" \
         "clippie f32|$lat/latency $lat/b32f32.weights $runs" "clip.cpp q8_0|./driver b32-q8_0.gguf $runs 4 2" \
         "PyTorch f32|$py $here/torch_bench.py latency $lat/b32.pt query.ids $pt_runs"; do
         name=${job%%|*}
         # shellcheck disable=SC2086 # the command's words
-        ${job#*|} | tee /dev/stderr | awk -F'|' -v n="$name" '/^\| /{ split($3, w, " "); split($4, c, " ");
+        ${job#*|} | tee -a raw.txt | awk -F'|' -v n="$name" '/^\| /{ split($3, w, " "); split($4, c, " ");
             k = $2; sub(/^ /, "", k); sub(/ \(.*/, "", k); sub(/ $/, "", k); split(k, b, " ");
             if (b[1] == "batch") k = "batch";
             if (k !~ /^sgemm/) printf "in\t%s\t%s\t%s\t%s\t%s\n", n, k, w[1], c[2], b[3] }'
@@ -138,7 +139,7 @@ EOF
 }
 round=1
 while [ "$round" -le "$rounds" ]; do
-    echo "round $round, $(uptime | sed 's/.*load/load/')"
+    echo "round $round, $(uptime | sed 's/.*load/load/')" | tee -a raw.txt
     round_rows >> rows.tsv
     round=$((round + 1))
 done
