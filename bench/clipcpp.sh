@@ -102,8 +102,8 @@ import json
 for r in json.load(open('t.json'))['results']:
     print('whole\t%s\t$t_kind\t%.2f\t%.2f' % (r['command'], r['median'] * 1e3, (r['user'] + r['system']) * 1e3))"
 }
-: > rows.tsv
-: > raw.txt
+# KEEP=1 adds this run's rounds to the last run's (a later, quieter round)
+[ -n "${KEEP:-}" ] || { : > rows.tsv; : > raw.txt; }
 # One round's TSV rows. In-process, interleaved: clippie f16, clip.cpp f16,
 # clippie f32, clip.cpp q8_0, PyTorch (their own tables kept in raw.txt).
 round_rows() {
@@ -160,12 +160,14 @@ rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 } >> rows.tsv
 
 # the summary: each figure the median of its rounds' medians
-$py - "$rounds" <<'PY'
-import statistics, sys
+$py - <<'PY'
+import statistics
 rows = [l.rstrip("\n").split("\t") for l in open("rows.tsv")]
 who = ["clippie f16", "clippie f32", "clip.cpp f16", "clip.cpp q8_0", "PyTorch f32"]
 med = lambda xs: statistics.median(float(x) for x in xs)
-print(f"\nmedians of {sys.argv[1]} rounds (each itself a median); ms; cpu = CPU time of the process")
+span = lambda xs: "%.1f (%.1f-%.1f" % (med(xs), min(map(float, xs)), max(map(float, xs)))
+n = sum(1 for x in rows if x[:3] == ["in", "clippie f16", "one caption"])
+print(f"\nmedians of {n} rounds (each itself a median), (lowest-highest round); ms; cpu = CPU time of the process")
 print("\n| in-process, model loaded and warm | " + " | ".join(who) + " |")
 print("|---" * (len(who) + 1) + "|")
 for k, label in (("one caption", "one caption (tokenize + text tower)"), ("one image", "one 224 px image (model only)"),
@@ -174,7 +176,7 @@ for k, label in (("one caption", "one caption (tokenize + text tower)"), ("one i
     for w in who:
         r = [x for x in rows if x[0] == "in" and x[1] == w and x[2] == k]
         size = ", of %s" % r[0][5] if r and k == "batch" else ""
-        cells.append("%.1f (cpu %.1f%s)" % (med(x[3] for x in r), med(x[4] for x in r), size) if r else "-")
+        cells.append("%s; cpu %.1f%s)" % (span([x[3] for x in r]), med(x[4] for x in r), size) if r else "-")
     print(f"| {label} | " + " | ".join(cells) + " |")
 print("\n| whole process (hyperfine -N) | " + " | ".join(who) + " |")
 print("|---" * (len(who) + 1) + "|")
@@ -182,12 +184,12 @@ for k in ("one-off text query", "one-off image query (224 px PNG)"):
     cells = []
     for w in who:
         r = [x for x in rows if x[0] == "whole" and x[1] == w and x[2] == k]
-        cells.append("%.0f (user+sys %.0f)" % (med(x[3] for x in r), med(x[4] for x in r)) if r else "-")
+        cells.append("%s; user+sys %.0f)" % (span([x[3] for x in r]), med(x[4] for x in r)) if r else "-")
     print(f"| {k} | " + " | ".join(cells) + " |")
 for k in ("text", "image"):
     cells = []
     for w in who:
         r = [x for x in rows if x[0] == "rss" and x[1] == w and x[2] == k]
-        cells.append("%.0f MB" % (float(r[0][3]) / 1024) if r else "-")
+        cells.append("%.0f MB" % (float(r[-1][3]) / 1024) if r else "-")
     print(f"| peak RSS, one-off {k} query | " + " | ".join(cells) + " |")
 PY
