@@ -139,7 +139,7 @@ EOF
 }
 round=1
 while [ "$round" -le "$rounds" ]; do
-    echo "round $round, $(uptime | sed 's/.*load/load/')" | tee -a raw.txt
+    echo "round $(($(grep -c '^round' raw.txt) + 1)), $(uptime | sed 's/.*load/load/')" | tee -a raw.txt
     round_rows >> rows.tsv
     round=$((round + 1))
 done
