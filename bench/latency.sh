@@ -6,7 +6,9 @@
 #
 #   sh bench/latency.sh [WORKDIR]      # default /tmp/clippie-bench-latency
 #
-# RUNS (default 15) sets the medians' runs.
+# RUNS (default 15) sets the medians' runs. BUILD_ONLY=1 stops once the
+# driver, the checkpoint, its two files and the image are made (for
+# bench/clipcpp.sh, which times them beside its peer).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$here/..
@@ -24,6 +26,7 @@ cd "$work"
 [ -f 224.png ] || /usr/bin/python3 -c "
 import numpy as np; from PIL import Image
 Image.fromarray(np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)).save('224.png')"
+[ -z "${BUILD_ONLY:-}" ] || exit 0
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
     "$(grep -m1 -o -w -E 'avx512f|avx2' /proc/cpuinfo | head -1) $(grep -m1 -o -w avx512_bf16 /proc/cpuinfo || true)" \
     "$(grep -m1 -o -w amx_bf16 /proc/cpuinfo || echo 'no amx')"

@@ -4,6 +4,7 @@ checkpoint, timed in-process (model time) or as a whole script.
     python3 torch_bench.py image-model CKPT            # ms per image at batch 32
     python3 torch_bench.py text-model CKPT IDS         # captions per second at batch 32
     python3 torch_bench.py text-query CKPT IDS         # whole-script one-off query (time it outside)
+    python3 torch_bench.py latency CKPT IDS [RUNS]     # one caption, one image, batch 8: medians (model only)
     python3 torch_bench.py photos CKPT FILE...         # whole job: decode, preprocess, model
     python3 torch_bench.py search NPY QUERY            # NumPy top-10 (time it outside)
 """
@@ -39,6 +40,33 @@ def ids_from(path, torch):
     return out
 
 
+def median_ms(fn, runs):
+    """Median wall and CPU milliseconds of fn() over runs calls, after three
+    warm-up calls (as bench/latency.c)."""
+    for _ in range(3):
+        fn()
+    wall, cpu = [], []
+    for _ in range(runs):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def latency(torch, m, ids, runs):
+    """bench/latency.c's rows for PyTorch, on 2 threads: the caption's token
+    ids (no tokenizer here: the text tower alone, over the 77 padded
+    positions as openai/CLIP runs it), one image, a batch of 8 (32, as
+    image-model, takes minutes a run on 2 shared cores)."""
+    torch.set_num_threads(2)
+    one, batch = torch.randn(1, 3, 224, 224), torch.randn(8, 3, 224, 224)
+    print("| one caption (text tower only) | %.2f ms | cpu %.2f ms |" % median_ms(lambda: m.encode_text(ids), runs))
+    print("| one image (model only) | %.2f ms | cpu %.2f ms |" % median_ms(lambda: m.encode_image(one), runs))
+    w, c = median_ms(lambda: m.encode_image(batch), max(3, runs // 3))
+    print("| batch of 8 images | %.2f ms an image | cpu %.2f ms an image |" % (w / 8, c / 8))
+
+
 def main():
     job = sys.argv[1]
     if job == "search":
@@ -66,6 +94,8 @@ def main():
         for i in range(0, len(ids), 32):
             m.encode_text(ids[i:i + 32])
         print("%.1f" % (len(ids) / (time.perf_counter() - t)))
+    elif job == "latency":
+        latency(torch, m, ids_from(sys.argv[3], torch)[:1], int(sys.argv[4]) if len(sys.argv) > 4 else 15)
     elif job == "text-query":
         v = m.encode_text(ids_from(sys.argv[3], torch))
         sys.stdout.buffer.write(v.numpy().tobytes())
