@@ -20,7 +20,7 @@ cd "$top" && make -s clippie
 sh "$here/link.sh" "$work/latency" "$here/latency.c"
 cd "$work"
 # a random ViT-B/32-shaped TorchScript checkpoint (needs torch once)
-[ -f b32.pt ] || python3 "$top/tests/make_fixtures.py" --b32 b32.pt
+[ -f b32.pt ] || /usr/bin/python3 "$top/tests/make_fixtures.py" --b32 b32.pt
 [ -f b32.weights ] || "$bin" convert b32.pt b32.weights 2>/dev/null
 [ -f b32f32.weights ] || "$bin" convert --dtype f32 b32.pt b32f32.weights 2>/dev/null
 [ -f 224.png ] || /usr/bin/python3 -c "
