@@ -51,10 +51,13 @@ static const char *better_kernels(void)
     return NULL;
 }
 
-static int load(char *err)
+/* Loads the library, again with its kernels named where it took Prescott's;
+ * util_lib keeps the outcome, and its message, for every later call. */
+static void load(void)
 {
+    char err[ERR_LEN];
     if (util_lib_load(&lib, err) < 0)
-        return -1;
+        return;
     find_openblas();
     const char *kernels = better_kernels();
     if (kernels) {
@@ -65,7 +68,7 @@ static int load(char *err)
         int loaded = util_lib_load(&lib, err);
         unsetenv("OPENBLAS_CORETYPE");
         if (loaded < 0)
-            return -1;
+            return;
         find_openblas();
         if (openblas.corename && strcasecmp(openblas.corename(), kernels) == 0)
             chosen = kernels;
@@ -73,19 +76,13 @@ static int load(char *err)
     /* its threads, started as it loaded, spin and take a core from
      * clippie's own until a product that wants them (blas_threads) */
     blas_idle();
-    return 0;
 }
 
 int blas_load(char *err)
 {
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static int state; /* 0 not tried, 1 loaded, -1 failed */
-    static char why[ERR_LEN];
-    pthread_mutex_lock(&lock);
-    if (!state)
-        state = load(why) < 0 ? -1 : 1;
-    pthread_mutex_unlock(&lock);
-    return state < 0 ? error(err, "%s", why) : 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, load);
+    return util_lib_load(&lib, err);
 }
 
 void blas_threads(int n)
@@ -107,14 +104,12 @@ void blas_idle(void)
         openblas.shutdown();
 }
 
-/* The chunk width blas_splits_exact was tried with, and the outcome */
-static int split_cols, splits_exact;
+static int splits_exact; /* blas_splits_exact's outcome */
 
 static void try_splits(void)
 {
-    enum { M = 50, K = 768, CHUNKS = 4 };
-    int N = CHUNKS * split_cols;
-    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * (size_t)N * K);
+    enum { M = 50, K = 768, CHUNKS = 4, N = CHUNKS * BLAS_SPLIT_COLS };
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
     float *one = calloc((size_t)M * N, sizeof(float)), *split = calloc((size_t)M * N, sizeof(float));
     if (x && w && one && split) {
         /* any values with all their mantissa bits: a simple LCG's */
@@ -129,24 +124,19 @@ static void try_splits(void)
         }
         /* one[M, N] += x[M, K] @ w[N, K]^T, then the same a chunk at a time */
         blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 1.0f, one, N);
-        for (int c = 0; c < N; c += split_cols)
-            blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, split_cols, K, 1.0f, x, K,
+        for (int c = 0; c < N; c += BLAS_SPLIT_COLS)
+            blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, BLAS_SPLIT_COLS, K, 1.0f, x, K,
                              w + (size_t)c * K, K, 1.0f, split + c, N);
-        splits_exact = !memcmp(one, split, sizeof(float) * M * (size_t)N);
+        splits_exact = !memcmp(one, split, sizeof(float) * M * N);
     }
     free(x), free(w), free(one), free(split);
 }
 
-int blas_splits_exact(int cols)
+int blas_splits_exact(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&lock);
-    if (!split_cols)
-        split_cols = cols;
-    pthread_mutex_unlock(&lock);
     pthread_once(&once, try_splits);
-    return splits_exact && cols == split_cols;
+    return splits_exact;
 }
 
 int blas_describe(char *out, size_t size, char *err)

@@ -49,12 +49,14 @@ void blas_threads(int n);
  * if a product comes after all. */
 void blas_idle(void);
 
-/* Whether a product split into column chunks of cols (y's columns [c, c +
- * cols), each its own call) gives y bit for bit as one product of all
- * columns does, on this library's kernels: SkylakeX's and Prescott's do,
- * Haswell's (OpenBLAS 0.3.21) do not. Tried once, on a product of the shape
- * of an image's (50 rows, 768 long, 4 chunks); blas loaded. */
-int blas_splits_exact(int cols);
+/* Whether a product split into chunks of BLAS_SPLIT_COLS columns (y's
+ * columns [c, c + BLAS_SPLIT_COLS), each its own call) gives y bit for bit
+ * as one product of all columns does, on this library's kernels:
+ * SkylakeX's and Prescott's do, Haswell's (OpenBLAS 0.3.21) do not. Tried
+ * once, on a product of the shape of an image's (50 rows, 768 long, 4
+ * chunks); blas loaded. */
+#define BLAS_SPLIT_COLS 128
+int blas_splits_exact(void);
 
 /* What the library says of itself (OpenBLAS's configuration and kernels,
  * and whether blas_load chose them), for --version: into out, NUL-ended.

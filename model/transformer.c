@@ -19,8 +19,8 @@
 #define SHARE_ROWS 256
 /* A share expands this many columns of a half-precision matrix at a time,
  * into scratch that stays in L2 (128 x 3072 floats: 1.5 MB) while the BLAS
- * reads them. */
-#define CHUNK_COLS 128
+ * reads them: the chunk blas_splits_exact tries. */
+#define CHUNK_COLS BLAS_SPLIT_COLS
 /* OpenBLAS 0.3.21 (SkylakeX's kernels) runs products of up to 100^3
  * multiply-adds through other kernels, which sum in another order: a
  * product is shared out only where its every share stays above that, and
@@ -556,7 +556,7 @@ void transformer_linear(struct transformer *t, float *y, const float *x, const s
         transformer_product(t, y, x, weight, rows, in, out);
 }
 
-int transformer_shares(void) { return blas_splits_exact(CHUNK_COLS); }
+int transformer_shares(void) { return blas_splits_exact(); }
 
 void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                          int rows, int in, int out)
