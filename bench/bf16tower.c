@@ -28,6 +28,7 @@
 
 #include "blas.h"
 #include "image.h"
+#include "measure.h"
 #include "transformer.h"
 #include "vit.h"
 #include "weights.h"
@@ -53,26 +54,6 @@ static void *must(void *p)
         exit(1);
     }
     return p;
-}
-
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of v[n], v reordered. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- bfloat16 ---- */
@@ -597,13 +578,6 @@ static void encode(int which, struct vit *v, struct tower16 **tw, const float *p
         tower16_encode(tw[which - 1], px, n, out);
 }
 
-static double cpu_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 /* Runs f32 and each backend on the batch, interleaved (the order turning
  * each run), and prints the medians of wall and CPU time (all threads:
  * on a loaded machine the work done, where the wall time also counts the
@@ -626,10 +600,11 @@ static void measure_batch(const struct weights_config *cfg, struct vit *v, struc
     for (int r = 0; r < runs; r++) {
         for (int j = 0; j < kinds; j++) {
             int k = (r + j) % kinds;
-            double a = seconds(), ac = cpu_seconds();
+            struct clocks a = clocks_now();
             encode(k, v, tw, px, B, out);
-            t[k][r] = seconds() - a;
-            c[k][r] = cpu_seconds() - ac;
+            struct clocks b = clocks_now();
+            t[k][r] = b.wall - a.wall;
+            c[k][r] = b.cpu - a.cpu;
         }
         for (int k = 1; k < kinds; k++) {
             ratio[k - 1][r] = t[0][r] / t[k][r];
@@ -685,14 +660,14 @@ BF16 static double peak_bf16(long n)
     __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = x;
     for (int i = 0; i < 16; i++)
         a[i] = _mm512_setzero_ps();
-    double t = cpu_seconds();
+    double t = clocks_now().cpu;
     for (long k = 0; k < n; k++) {
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
             a[i] = _mm512_dpbf16_ps(a[i], x, y);
         __asm__("" : "+v"(x));
     }
-    t = cpu_seconds() - t;
+    t = clocks_now().cpu - t;
     volatile float sink = 0;
     for (int i = 0; i < 16; i++)
         sink += _mm512_reduce_add_ps(a[i]);
@@ -704,14 +679,14 @@ BF16 __attribute__((target("fma"))) static double peak_fma(long n)
     __m512 a[16], x = _mm512_set1_ps(1e-9f), y = _mm512_set1_ps(1.0f);
     for (int i = 0; i < 16; i++)
         a[i] = _mm512_setzero_ps();
-    double t = cpu_seconds();
+    double t = clocks_now().cpu;
     for (long k = 0; k < n; k++) {
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++)
             a[i] = _mm512_fmadd_ps(x, y, a[i]);
         __asm__("" : "+v"(x));
     }
-    t = cpu_seconds() - t;
+    t = clocks_now().cpu - t;
     volatile float sink = 0;
     for (int i = 0; i < 16; i++)
         sink += _mm512_reduce_add_ps(a[i]);
@@ -747,7 +722,7 @@ static void time_product(int runs, int M, int K, int N, double sec[3])
     for (int r = -2; r < runs; r++)
         for (int j = 0; j < 3; j++) {
             int k = (r + 3 + j) % 3;
-            double a = cpu_seconds();
+            double a = clocks_now().cpu;
             if (k == 0) /* y[M, N] = x[M, K] @ w[N, K]^T */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
             else {
@@ -760,7 +735,7 @@ static void time_product(int runs, int M, int K, int N, double sec[3])
                 }
             }
             if (r >= 0)
-                t[k][r] = cpu_seconds() - a;
+                t[k][r] = clocks_now().cpu - a;
         }
     for (int k = 0; k < 3; k++) {
         sec[k] = median(t[k], runs);

@@ -14,35 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clip.h"
+#include "measure.h"
 
 static const char CAPTION[] = "a photo of a dog on the beach";
-
-struct clocks {
-    double wall, cpu; /* seconds */
-};
-
-static struct clocks now(void)
-{
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-    return (struct clocks){(double)a.tv_sec + (double)a.tv_nsec * 1e-9, (double)b.tv_sec + (double)b.tv_nsec * 1e-9};
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* What every measured call needs: the model, its threads, the inputs. */
 struct peer {
@@ -52,40 +28,27 @@ struct peer {
     float *vecs;                       /* batch.size x projection_dim */
 };
 
-static int run_caption(struct peer *p, int count)
+/* A measured call: the peer and how many images */
+struct call {
+    struct peer *p;
+    int count;
+};
+
+static int run_caption(void *ctx)
 {
-    (void)count;
+    struct peer *p = ((struct call *)ctx)->p;
     struct clip_tokens toks = {NULL, 0};
     bool ok = clip_tokenize(p->ctx, CAPTION, &toks) && clip_text_encode(p->ctx, p->threads, &toks, p->vecs, true);
     free(toks.data); /* clip.cpp allocates it with new[] of int: plain data, and glibc's operator new is malloc */
     return ok ? 0 : -1;
 }
 
-static int run_images(struct peer *p, int count)
+static int run_images(void *ctx)
 {
-    struct clip_image_f32_batch b = {p->batch.data, (size_t)count};
+    struct call *c = ctx;
+    struct peer *p = c->p;
+    struct clip_image_f32_batch b = {p->batch.data, (size_t)c->count};
     return clip_image_batch_encode(p->ctx, p->threads, &b, p->vecs, true) ? 0 : -1;
-}
-
-/* run(p, count) three times to warm up, then runs times; the medians. */
-static int measure(int (*run)(struct peer *, int), struct peer *p, int count, int runs, struct clocks *med)
-{
-    double *wall = malloc((size_t)runs * sizeof *wall), *cpu = malloc((size_t)runs * sizeof *cpu);
-    int rc = wall && cpu ? 0 : -1;
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = run(p, count);
-    for (int i = 0; i < runs && !rc; i++) {
-        struct clocks a = now();
-        rc = run(p, count);
-        struct clocks b = now();
-        wall[i] = b.wall - a.wall;
-        cpu[i] = b.cpu - a.cpu;
-    }
-    if (!rc)
-        *med = (struct clocks){median(wall, runs), median(cpu, runs)};
-    free(wall);
-    free(cpu);
-    return rc;
 }
 
 /* Multiply-adds x 2 of one image through the tower (as bench/latency.c):
@@ -132,8 +95,9 @@ int main(int argc, char **argv)
     }
     struct clocks tc, t1, tb;
     int batch_runs = runs / 3 < 3 ? 3 : runs / 3;
-    if (measure(run_caption, &p, 1, runs, &tc) || measure(run_images, &p, 1, runs, &t1) ||
-        measure(run_images, &p, B, batch_runs, &tb)) {
+    struct call one = {&p, 1}, batch = {&p, B};
+    if (measure((struct task){run_caption, &one}, runs, &tc) || measure((struct task){run_images, &one}, runs, &t1) ||
+        measure((struct task){run_images, &batch}, batch_runs, &tb)) {
         fprintf(stderr, "clipcpp_driver: clip.cpp failed\n");
         return 1;
     }

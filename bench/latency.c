@@ -12,65 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "blas.h"
+#include "measure.h"
 #include "textenc.h"
 #include "tokenizer.h"
 #include "vit.h"
 
 static const char CAPTION[] = "a photo of a dog on the beach";
-
-struct clocks {
-    double wall, cpu; /* seconds */
-};
-
-static struct clocks now(void)
-{
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
-    return (struct clocks){(double)a.tv_sec + (double)a.tv_nsec * 1e-9, (double)b.tv_sec + (double)b.tv_nsec * 1e-9};
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* One measured task: run(ctx) repeated, three warm-up calls first. */
-struct task {
-    int (*run)(void *ctx);
-    void *ctx;
-};
-
-static int measure(struct task t, int runs, struct clocks *med)
-{
-    double *wall = malloc((size_t)runs * sizeof *wall), *cpu = malloc((size_t)runs * sizeof *cpu);
-    int rc = wall && cpu ? 0 : -1;
-    for (int i = 0; i < 3 && !rc; i++)
-        rc = t.run(t.ctx);
-    for (int i = 0; i < runs && !rc; i++) {
-        struct clocks a = now();
-        rc = t.run(t.ctx);
-        struct clocks b = now();
-        wall[i] = b.wall - a.wall;
-        cpu[i] = b.cpu - a.cpu;
-    }
-    if (!rc)
-        *med = (struct clocks){median(wall, runs), median(cpu, runs)};
-    free(wall);
-    free(cpu);
-    return rc;
-}
 
 struct caption {
     struct tokenizer *tok;
