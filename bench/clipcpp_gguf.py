@@ -13,11 +13,16 @@ As its converter does, 2-D ".weight" matrices and the 4-D patch kernel are
 stored float16, everything else float32."""
 
 import gzip
+import os
 import struct
 import sys
 
 import numpy as np
 import torch
+
+# CLIP's byte-to-character table, as vocab.bpe.h is generated from it
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+from gen_vocab import byte_symbols  # noqa: E402
 
 GGUF_MAGIC = 0x46554747  # "GGUF" read as a little-endian uint32
 GGUF_VERSION = 2  # what this ggml pin writes and reads
@@ -33,27 +38,13 @@ MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
 
 
-def bytes_to_unicode():
-    """CLIP's byte-to-character table, in CLIP's order: the printable bytes
-    map to themselves, the others to 256 onwards."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
-
-
 def clip_vocab(merges_gz, n_vocab):
     """The token strings by id, as CLIP's SimpleTokenizer builds them: the 256
     byte characters, the same with "</w>", one token per merge, then the two
     specials. clip.cpp's tokenizer matches words against these strings."""
     lines = gzip.open(merges_gz, "rt", encoding="utf-8").read().split("\n")
     merges = lines[1 : n_vocab - 512 - 2 + 1]
-    chars = bytes_to_unicode()
+    chars = byte_symbols()
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     if len(vocab) != n_vocab:
