@@ -986,6 +986,30 @@ static int add_reuse(struct index_plan *p, size_t *cap, size_t file, int64_t id,
     return 0;
 }
 
+/* The next row of st, its path (column col) into *path and the walk's file
+ * of that path into *hit (NULL if the walk has none): 1, 0 past the last
+ * row, -1 with err. For the scans of the entries and the failures. */
+static int next_row(struct index *ix, sqlite3_stmt *st, int col, const char *what, const struct walk_file **sorted,
+                    size_t m, struct blob *path, const struct walk_file ***hit, char *err)
+{
+    int s = step(ix, st);
+    if (s != SQLITE_ROW)
+        return s == SQLITE_DONE ? 0 : db_error(ix, err);
+    if (!(path->p = column_path(ix, st, col, &path->n, what, err)))
+        return -1;
+    *hit = bsearch(path, sorted, m, sizeof *sorted, blob_vs_file);
+    return 1;
+}
+
+/* Whether path lies under one of the roots walked. */
+static int under_roots(struct blob path, char *const *roots, size_t nroots)
+{
+    for (size_t r = 0; r < nroots; r++)
+        if (under(path.p, path.n, roots[r]))
+            return 1;
+    return 0;
+}
+
 /* The entries' rows against the sorted walk: seen[i] 2 when file i is
  * unchanged (3 when it still needs its facts), 1 changed; entries under
  * a root not found go to *gone. */
@@ -998,37 +1022,22 @@ static int scan_entries(struct index *ix, const struct walk_file **sorted, size_
                                               " FROM clippie_files f LEFT JOIN clippie_info i USING (id)"
                                             : "SELECT id, path, size, mtime_ns, ino, dev, 1 FROM clippie_files",
                                err);
-    int rc = st ? 0 : -1;
-    while (!rc) {
-        int s = step(ix, st);
-        if (s != SQLITE_ROW) {
-            rc = s == SQLITE_DONE ? 0 : db_error(ix, err);
-            break;
-        }
-        size_t plen;
-        const char *path = column_path(ix, st, 1, &plen, "an entry", err);
-        if (!path) {
-            rc = -1;
-            break;
-        }
-        struct blob key = {path, plen};
-        const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
+    int rc = st ? 1 : -1;
+    struct blob path;
+    const struct walk_file **hit = NULL;
+    while (rc > 0 && (rc = next_row(ix, st, 1, "an entry", sorted, m, &path, &hit, err)) > 0) {
         struct gone_entry g = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
                                sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5), 0};
         if (hit) {
             const struct walk_file *f = *hit;
             int same = f->size == g.size && f->mtime_ns == g.mtime_ns && (int64_t)f->ino == g.ino;
             seen[hit - sorted] = (char)(same ? 2 + sqlite3_column_int(st, 6) : 1);
-            continue;
+        } else if (under_roots(path, roots, nroots)) {
+            if (util_grow(gone, &cap, *ngone + 1, sizeof **gone, SIZE_MAX / 64) < 0)
+                rc = error(err, "out of memory");
+            else
+                (*gone)[(*ngone)++] = g;
         }
-        for (size_t r = 0; !rc && r < nroots; r++)
-            if (under(path, plen, roots[r])) {
-                if (util_grow(gone, &cap, *ngone + 1, sizeof **gone, SIZE_MAX / 64) < 0)
-                    rc = error(err, "out of memory");
-                else
-                    (*gone)[(*ngone)++] = g;
-                break;
-            }
     }
     sqlite3_finalize(st);
     return rc;
@@ -1042,21 +1051,10 @@ static int scan_failed(struct index *ix, const struct walk_file **sorted, size_t
 {
     size_t cap = 0;
     sqlite3_stmt *st = prepare(ix, "SELECT path, size, mtime_ns, ino FROM clippie_failed", err);
-    int rc = st ? 0 : -1;
-    while (!rc) {
-        int s = step(ix, st);
-        if (s != SQLITE_ROW) {
-            rc = s == SQLITE_DONE ? 0 : db_error(ix, err);
-            break;
-        }
-        size_t plen;
-        const char *path = column_path(ix, st, 0, &plen, "a failure", err);
-        if (!path) {
-            rc = -1;
-            break;
-        }
-        struct blob key = {path, plen};
-        const struct walk_file **hit = bsearch(&key, sorted, m, sizeof *sorted, blob_vs_file);
+    int rc = st ? 1 : -1;
+    struct blob path;
+    const struct walk_file **hit = NULL;
+    while (rc > 0 && (rc = next_row(ix, st, 0, "a failure", sorted, m, &path, &hit, err)) > 0) {
         if (hit) {
             const struct walk_file *f = *hit;
             if (!seen[hit - sorted] && f->size == sqlite3_column_int64(st, 1) &&
@@ -1064,17 +1062,13 @@ static int scan_failed(struct index *ix, const struct walk_file **sorted, size_t
                 seen[hit - sorted] = 4;
             else if (!seen[hit - sorted]) /* tried again: counted as changed */
                 seen[hit - sorted] = 1;
-            continue;
+        } else if (under_roots(path, roots, nroots)) {
+            if (util_grow(&p->failgone, &cap, p->nfailgone + 1, sizeof *p->failgone, SIZE_MAX / 64) < 0 ||
+                !(p->failgone[p->nfailgone] = strndup(path.p, path.n)))
+                rc = error(err, "out of memory");
+            else
+                p->nfailgone++;
         }
-        for (size_t r = 0; r < nroots; r++)
-            if (under(path, plen, roots[r])) {
-                if (util_grow(&p->failgone, &cap, p->nfailgone + 1, sizeof *p->failgone, SIZE_MAX / 64) < 0 ||
-                    !(p->failgone[p->nfailgone] = strndup(path, plen)))
-                    rc = error(err, "out of memory");
-                else
-                    p->nfailgone++;
-                break;
-            }
     }
     sqlite3_finalize(st);
     return rc;
