@@ -563,17 +563,15 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
 {
     if (rows <= SHARE_ROWS && in <= t->chunk_in && out % CHUNK_COLS == 0 &&
         (double)rows * in * CHUNK_COLS > BLAS_SMALL && transformer_shares()) {
-        /* columns in multiples of CHUNK_COLS, as evenly as they go */
+        /* a share a thread, its columns whole chunks, as evenly as they go */
         struct linear_share s[UTIL_MAX_THREADS];
-        int chunks = (out + CHUNK_COLS - 1) / CHUNK_COLS, k = 0;
-        for (int first = 0, i = 0; first < out; i++, k++) {
-            int n = (chunks * (i + 1) / t->threads - chunks * i / t->threads) * CHUNK_COLS;
-            n = out - first < n ? out - first : n;
-            s[k] = (struct linear_share){y, t->chunk + (size_t)k * CHUNK_COLS * (size_t)t->chunk_in, x, weight,
-                                         rows, in, out, first, n};
-            first += n;
+        int chunks = out / CHUNK_COLS;
+        for (int i = 0; i < t->threads; i++) {
+            int first = chunks * i / t->threads * CHUNK_COLS, end = chunks * (i + 1) / t->threads * CHUNK_COLS;
+            s[i] = (struct linear_share){y, t->chunk + (size_t)i * CHUNK_COLS * (size_t)t->chunk_in, x, weight,
+                                         rows, in, out, first, end - first};
         }
-        util_parallel(linear_run, s, sizeof *s, k);
+        util_parallel(linear_run, s, sizeof *s, t->threads);
         return;
     }
     /* the BLAS takes float32: half-precision weights are expanded first,
