@@ -65,6 +65,17 @@ static void lane_close(struct textenc_lane *l)
     free(l->seq);
 }
 
+/* Every text reads every matrix but the token embedding. */
+static void *populate_text(void *arg)
+{
+    const struct textenc *e = arg;
+    const struct weights_config *c = &e->w->cfg;
+    for (uint32_t l = 0; l < c->text_layers; l++)
+        transformer_populate_block(&e->w->text_blocks[l], (int)c->text_width, (int)c->text_mlp);
+    transformer_populate(&e->w->text_projection, (size_t)c->text_width * c->embed_dim);
+    return NULL;
+}
+
 struct textenc *textenc_open(const struct weights *w, int max_batch, int threads, char *err)
 {
     threads = util_threads(threads);
@@ -76,18 +87,21 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
     }
     e->w = w;
     e->nlanes = threads;
-    /* every text reads every matrix but the token embedding */
-    const struct weights_config *c = &w->cfg;
-    for (uint32_t l = 0; l < c->text_layers; l++)
-        transformer_populate_block(&w->text_blocks[l], (int)c->text_width, (int)c->text_mlp);
-    transformer_populate(&w->text_projection, (size_t)c->text_width * c->embed_dim);
+    /* the weights mapped in while the lanes open: the first loads the BLAS,
+     * which takes as long (milliseconds each, a one-off query's largest
+     * costs after the tower itself) */
+    struct util_job populate;
+    util_job_start(&populate, populate_text, e);
     /* every lane holds at least one full-length text */
     e->max_rows = (max_batch + threads - 1) / threads * (int)w->cfg.context_length;
-    for (int i = 0; i < threads; i++)
-        if (lane_open(&e->lanes[i], w, e->max_rows, err) < 0) {
-            textenc_close(e);
-            return NULL;
-        }
+    int opened = 0;
+    while (opened < threads && lane_open(&e->lanes[opened], w, e->max_rows, err) == 0)
+        opened++;
+    util_job_wait(&populate);
+    if (opened < threads) {
+        textenc_close(e);
+        return NULL;
+    }
     return e;
 }
 

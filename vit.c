@@ -101,6 +101,20 @@ int vit_batch(const struct weights *w, int nlanes)
     return nlanes * (per_lane > 1 ? per_lane : 1);
 }
 
+/* Every image reads every matrix of the tower. */
+static void *populate_vision(void *arg)
+{
+    const struct vit *v = arg;
+    const struct weights *w = v->w;
+    const struct weights_config *c = &w->cfg;
+    for (uint32_t l = 0; l < c->vision_layers; l++)
+        transformer_populate_block(&w->visual_blocks[l], (int)c->vision_width, (int)c->vision_mlp);
+    transformer_populate(&w->conv1_weight, (size_t)c->vision_width * 3 * c->vision_patch * c->vision_patch);
+    if (c->family == WEIGHTS_CLIP)
+        transformer_populate(&w->visual_proj, (size_t)c->vision_width * c->embed_dim);
+    return NULL;
+}
+
 struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *err)
 {
     nlanes = util_threads(nlanes);
@@ -112,18 +126,19 @@ struct vit *vit_open(const struct weights *w, int max_batch, int nlanes, char *e
     }
     v->w = w;
     v->max_batch = max_batch;
-    const struct weights_config *c = &w->cfg;
-    for (uint32_t l = 0; l < c->vision_layers; l++)
-        transformer_populate_block(&w->visual_blocks[l], (int)c->vision_width, (int)c->vision_mlp);
-    transformer_populate(&w->conv1_weight, (size_t)c->vision_width * 3 * c->vision_patch * c->vision_patch);
-    if (c->family == WEIGHTS_CLIP)
-        transformer_populate(&w->visual_proj, (size_t)c->vision_width * c->embed_dim);
     v->nlanes = nlanes;
-    for (int i = 0; i < nlanes; i++)
-        if (lane_open(&v->lanes[i], w, (max_batch + nlanes - 1) / nlanes, err) < 0) {
-            vit_close(v);
-            return NULL;
-        }
+    /* the weights mapped in while the lanes open, the first loading the
+     * BLAS (as textenc_open does) */
+    struct util_job populate;
+    util_job_start(&populate, populate_vision, v);
+    int opened = 0;
+    while (opened < nlanes && lane_open(&v->lanes[opened], w, (max_batch + nlanes - 1) / nlanes, err) == 0)
+        opened++;
+    util_job_wait(&populate);
+    if (opened < nlanes) {
+        vit_close(v);
+        return NULL;
+    }
     return v;
 }
 

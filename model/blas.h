@@ -32,9 +32,10 @@ extern struct blas_api blas;
 
 /* 0 once blas's functions can be called, else -1 with err naming the
  * library and what the loader said. Loads once; later calls return at once.
- * Call it before starting threads of one's own: it may set and unset an
- * environment variable. OpenBLAS's own threads are sent away after the
- * load (see blas_idle). */
+ * It may set and unset an environment variable: call it while no other
+ * thread of clippie's reads the environment (textenc_open and vit_open call
+ * it beside one that maps in weights). OpenBLAS's own threads are sent away
+ * after the load (see blas_idle). */
 int blas_load(char *err);
 
 /* Threads each BLAS call may use, where the BLAS can be told (OpenBLAS);

@@ -71,6 +71,20 @@ void util_populate(const void *p, size_t n)
         madvise((void *)from, (uintptr_t)p + n - from, MADV_POPULATE_READ);
 }
 
+void util_job_start(struct util_job *j, void *(*fn)(void *), void *arg)
+{
+    j->started = pthread_create(&j->thread, NULL, fn, arg) == 0;
+    if (!j->started)
+        fn(arg);
+}
+
+void util_job_wait(struct util_job *j)
+{
+    if (j->started)
+        pthread_join(j->thread, NULL);
+    j->started = 0;
+}
+
 /* Each element on a thread of its own, started for this call. */
 static void run_threads(void *(*fn)(void *), char *a, size_t size, int n)
 {

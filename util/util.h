@@ -12,6 +12,7 @@
 #ifndef UTIL_H
 #define UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,17 @@ int util_grow(void *pp, size_t *cap, size_t need, size_t elem, size_t limit);
  * call made from inside fn; the calling thread runs an element whose thread
  * cannot start). Returns when all are done. n is at most UTIL_MAX_THREADS. */
 void util_parallel(void *(*fn)(void *), void *args, size_t size, int n);
+
+/* fn(arg) on a thread of its own, beside what the caller does meanwhile
+ * (on the calling thread at once if no thread can start): a model's
+ * weights mapped in while the BLAS loads. util_job_wait returns once it is
+ * done; every started job must be waited for. */
+struct util_job {
+    pthread_t thread;
+    int started;
+};
+void util_job_start(struct util_job *j, void *(*fn)(void *), void *arg);
+void util_job_wait(struct util_job *j);
 
 /* A thread count asked for, brought within 1 to UTIL_MAX_THREADS. */
 static inline int util_threads(int n) { return n < 1 ? 1 : n > UTIL_MAX_THREADS ? UTIL_MAX_THREADS : n; }
