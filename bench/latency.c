@@ -4,10 +4,11 @@
  * measured in the same run (the roof a batch is held to: the kernels clippie
  * runs, model/blas.c), as medians of wall and CPU time.
  *
- *     bench/latency MODEL.weights [RUNS [caption]]   # built by bench/latency.sh
+ *     bench/latency MODEL.weights [RUNS [caption|image]]   # built by bench/latency.sh
  *
  * With "caption", the caption alone (for a profiler: callgrind's
- * --toggle-collect=textenc_encode).
+ * --toggle-collect=textenc_encode); with "image", the caption and the lone
+ * image (for perf, whose profile the batch would otherwise fill).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,11 @@ static float *random_floats(size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: latency MODEL.weights [RUNS [caption]]\n");
+        fprintf(stderr, "usage: latency MODEL.weights [RUNS [caption|image]]\n");
         return 2;
     }
-    int runs = argc >= 3 ? atoi(argv[2]) : 15, caption_only = argc == 4 && !strcmp(argv[3], "caption"), lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int runs = argc >= 3 ? atoi(argv[2]) : 15, caption_only = argc == 4 && !strcmp(argv[3], "caption"),
+        image_only = argc == 4 && !strcmp(argv[3], "image"), lanes = (int)sysconf(_SC_NPROCESSORS_ONLN);
     lanes = lanes < 1 ? 1 : lanes;
     char err[ERR_LEN];
     struct weights *w = weights_open(argv[1], err);
@@ -151,7 +153,11 @@ int main(int argc, char **argv)
            argv[1], w->visual_blocks[0].c_fc_weight.dtype == WEIGHTS_F16 ? "float16" : "float32", R,
            image_flops(cfg) / 1e9, lanes, runs, batch_runs);
     printf("| one caption (tokenize + text tower) | %.2f ms | cpu %.2f ms |\n", tc.wall * 1e3, tc.cpu * 1e3);
-    if (!caption_only)
+    if (image_only) {
+        struct clocks t1;
+        measure((struct task){run_images, &one}, runs, &t1);
+        printf("| one image (model only) | %.2f ms | cpu %.2f ms |\n", t1.wall * 1e3, t1.cpu * 1e3);
+    } else if (!caption_only)
         report_images(cfg, &one, &batch, &g, runs, batch_runs);
     free(g.c);
     free((float *)g.b);

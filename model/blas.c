@@ -85,17 +85,19 @@ int blas_load(char *err)
     return util_lib_load(&lib, err);
 }
 
-void blas_threads(int n)
+int blas_threads(int n)
 {
     /* only changes are passed on: setting OpenBLAS's count starts its
      * threads, even those blas_idle sent away and the same count */
     static int initial, current;
+    int was = current;
     if (!openblas.set_threads || !openblas.get_threads || n == current)
-        return;
+        return was;
     if (!initial)
         initial = openblas.get_threads();
     openblas.set_threads(n > 0 ? n : initial);
     current = n;
+    return was;
 }
 
 void blas_idle(void)

@@ -42,7 +42,7 @@ int blas_load(char *err);
  * 0 restores what it used at the first call. Threads that each run a
  * tower on their own share of a batch set 1, so that the BLAS's threads
  * and theirs don't fight over the cores. Call it from one thread only. */
-void blas_threads(int n);
+int blas_threads(int n); /* the count before, to give back */
 
 /* OpenBLAS's worker threads spin for a while (about 0.1 s) waiting for
  * work after each product, taking a core from whatever runs instead: work

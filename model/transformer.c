@@ -1,6 +1,7 @@
 #include "transformer.h"
 
 #include "blas.h"
+#include "matmul.h"
 
 #if UTIL_V3_KERNELS
 #include <immintrin.h> /* the AVX-512 few-rows kernel, built for x86-64-v4 alone */
@@ -208,6 +209,11 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     }
     if (blas_load(err) < 0)
         return NULL;
+    /* the probes of which way products of a few hundred rows go, here on
+     * the opening thread, never in a lane's: one product's path must not
+     * hang on which thread asked first */
+    if (!matmul_exact())
+        blas_splits_exact();
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
         goto oom;
@@ -228,7 +234,12 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
      * give: only the pages of the threads that run are ever touched */
     t->chunk_in = o->width > o->mlp ? o->width : o->mlp;
     t->chunk = util_scratch((size_t)UTIL_MAX_THREADS * CHUNK_COLS * (size_t)t->chunk_in * sizeof(float));
-    if (!t->ln || !t->qkv || !t->hidden || !t->scores || !t->chunk)
+    /* matmul's transposed x and y, for the products of up to SHARE_ROWS rows */
+    size_t r16 = (size_t)matmul_rows16(o->max_rows < SHARE_ROWS ? o->max_rows : SHARE_ROWS);
+    size_t most_out = 3 * w > (size_t)o->mlp ? 3 * w : (size_t)o->mlp;
+    t->xt = aligned_alloc(64, r16 * (size_t)t->chunk_in * sizeof(float));
+    t->yt = aligned_alloc(64, r16 * most_out * sizeof(float));
+    if (!t->ln || !t->qkv || !t->hidden || !t->scores || !t->chunk || !t->xt || !t->yt)
         goto oom;
     return t;
 oom:
@@ -249,6 +260,8 @@ void transformer_close(struct transformer *t)
     free(t->scores);
     free(t->wbuf);
     free(t->chunk);
+    free(t->xt);
+    free(t->yt);
     free(t);
 }
 
@@ -556,13 +569,42 @@ void transformer_linear(struct transformer *t, float *y, const float *x, const s
         transformer_product(t, y, x, weight, rows, in, out);
 }
 
-int transformer_shares(void) { return blas_splits_exact(); }
+/* A share of matmul's columns: [first, first + n) */
+struct matmul_share {
+    const struct matmul *m;
+    int first, n;
+    float *wt;
+};
+
+static void *matmul_run(void *arg)
+{
+    struct matmul_share *s = arg;
+    matmul_columns(s->m, s->first, s->n, s->wt);
+    return NULL;
+}
+
+int transformer_shares(void) { return matmul_exact() || blas_splits_exact(); }
 
 void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                          int rows, int in, int out)
 {
-    if (rows <= SHARE_ROWS && in <= t->chunk_in && out % CHUNK_COLS == 0 &&
-        (double)rows * in * CHUNK_COLS > BLAS_SMALL && transformer_shares()) {
+    int shared = rows <= SHARE_ROWS && in <= t->chunk_in && (double)rows * in * CHUNK_COLS > BLAS_SMALL;
+    if (shared && matmul_exact()) {
+        /* the BLAS's sums without its packing or the expansion before it;
+         * a share a thread of MATMUL_COLS-column tiles, as evenly as they go */
+        matmul_pack(t->xt, x, rows, in);
+        struct matmul m = {y, out, t->xt, t->yt, weight, rows, in};
+        struct matmul_share s[UTIL_MAX_THREADS];
+        int tiles = (out + MATMUL_COLS - 1) / MATMUL_COLS;
+        for (int i = 0; i < t->threads; i++) {
+            int first = tiles * i / t->threads * MATMUL_COLS, end = tiles * (i + 1) / t->threads * MATMUL_COLS;
+            end = end < out ? end : out;
+            s[i] = (struct matmul_share){&m, first, end - first, t->chunk + (size_t)i * CHUNK_COLS * (size_t)t->chunk_in};
+        }
+        util_parallel(matmul_run, s, sizeof *s, t->threads);
+        return;
+    }
+    if (shared && out % CHUNK_COLS == 0 && blas_splits_exact()) {
         /* a share a thread, its columns whole chunks, as evenly as they go */
         struct linear_share s[UTIL_MAX_THREADS];
         int chunks = out / CHUNK_COLS;

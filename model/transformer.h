@@ -34,6 +34,8 @@ struct transformer {
     size_t wbuf_floats;
     float *chunk;  /* [UTIL_MAX_THREADS, CHUNK_COLS, chunk_in]: a thread's columns expanded */
     int chunk_in;  /* the longest row a chunk holds: max(width, mlp) */
+    float *xt;     /* [chunk_in, rows16]: a product's x transposed for matmul */
+    float *yt;     /* [max(3W, mlp), rows16]: its y, for up to SHARE_ROWS rows */
 };
 
 struct transformer_opts {
@@ -108,19 +110,22 @@ void transformer_block(struct transformer *t, const struct weights_block *b, flo
 void transformer_linear(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                         const float *bias, int rows, int in, int out, int residual);
 
-/* y[rows, out] += x[rows, in] @ weight[out, in]^T through the BLAS, whatever
+/* y[rows, out] += x[rows, in] @ weight[out, in]^T, the BLAS's sums whatever
  * the shape. Where transformer_shares(), products of a few hundred rows
- * share out their columns between t's threads, each calling the BLAS
- * itself, so the BLAS should run one thread (blas_threads(1)); else they
- * are one product, on the BLAS's threads where t has more than one. rows up
- * to max_rows when weight is half precision (the larger products expand it
- * into t's scratch, which expand_floats must cover). */
+ * share out their columns between t's threads: matmul's tiles, which read
+ * half-precision weights as they are (matmul_exact), or else each thread
+ * calling the BLAS on its columns; the BLAS should then run one thread
+ * (blas_threads(1)). Other products are one, on the BLAS's threads where t
+ * has more than one. rows up to max_rows when weight is half precision
+ * (the larger products expand it into t's scratch, which expand_floats
+ * must cover). */
 void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                          int rows, int in, int out);
 
-/* Whether transformer_product shares out columns: only where the BLAS's
- * kernels give the bits of one product that way (blas_splits_exact), so
- * that a vector never depends on how the work was split. */
+/* Whether transformer_product shares out columns: only where that gives
+ * the bits of one BLAS product (matmul_exact, blas_splits_exact; probed by
+ * transformer_open), so that a vector never depends on how the work was
+ * split. */
 int transformer_shares(void);
 
 /* Products of up to this many rows skip the BLAS (transformer_few_rows). */

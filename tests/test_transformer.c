@@ -11,6 +11,7 @@
 
 #include "blas.h"
 #include "check.h"
+#include "matmul.h"
 #include "transformer.h"
 
 static float *randoms(size_t n)
@@ -52,17 +53,20 @@ static void test_product(int rows, int in, int out, int threads)
     free(want);
 }
 
-/* transformer_product's shares (columns split between threads, a chunk
- * of half-precision weights expanded at a time) against one BLAS product of
- * all columns: bit for bit, for an image's 50 rows and an SigLIP B/16's
- * 196, float32 and float16 weights, one to three threads; and a shape too
- * small to share (the tiny test model's) through the one product. */
+/* transformer_product's shares (columns split between threads: matmul's
+ * tiles, or a chunk of half-precision weights expanded at a time for the
+ * BLAS) against one BLAS product of all columns: bit for bit, for an
+ * image's 50 rows, an SigLIP B/16's 196, a B/16's 197, an L/14's patch
+ * embedding (588 long), the most rows shared (256) and column counts no
+ * tile or chunk divides, float32, float16 and bfloat16 weights, one to
+ * three threads; and a shape too small to share (the tiny test model's)
+ * through the one product. */
 static void test_shares(int rows, int in, int out, uint32_t dtype)
 {
     char err[ERR_LEN] = "";
     struct transformer_opts o = {.width = 768, .heads = 12, .mlp = 3072, .max_rows = 256, .max_seq = 256,
                                  .activation = WEIGHTS_QUICK_GELU, .eps = 1e-5f, .threads = 1,
-                                 .expand_floats = (size_t)3072 * 768};
+                                 .expand_floats = (size_t)3072 * 1024};
     struct transformer *t = transformer_open(&o, err);
     CHECK(t != NULL, "transformer_open: %s", err);
     if (!t)
@@ -72,7 +76,7 @@ static void test_shares(int rows, int in, int out, uint32_t dtype)
     uint16_t *wh = malloc((size_t)out * in * sizeof *wh);
     for (size_t i = 0; i < (size_t)out * in; i++) /* halves in (-1, 1) */
         wh[i] = (uint16_t)((rand() & 0x3bff) | (rand() & 1) << 15);
-    struct weights_tensor wt = {dtype == WEIGHTS_F16 ? (void *)wh : (void *)wf, dtype};
+    struct weights_tensor wt = {dtype != WEIGHTS_F32 ? (void *)wh : (void *)wf, dtype};
     float *wexp = malloc((size_t)out * in * sizeof *wexp), *want = malloc((size_t)rows * out * sizeof *want);
     transformer_to_float(wexp, &wt, 0, (size_t)out * in);
     memcpy(want, y0, (size_t)rows * out * sizeof *want);
@@ -84,7 +88,7 @@ static void test_shares(int rows, int in, int out, uint32_t dtype)
         transformer_set_threads(t, threads);
         transformer_product(t, y, x, &wt, rows, in, out);
         CHECK(!memcmp(y, want, (size_t)rows * out * sizeof *y), "%d rows x %d -> %d, %s weights, %d threads: not "
-              "bitwise the product of all columns", rows, in, out, dtype == WEIGHTS_F16 ? "float16" : "float32",
+              "bitwise the product of all columns", rows, in, out, dtype == WEIGHTS_F32 ? "float32" : dtype == WEIGHTS_F16 ? "float16" : "bfloat16",
               threads);
     }
     free(x), free(y0), free(y), free(wf), free(wh), free(wexp), free(want);
@@ -322,6 +326,24 @@ static void test_to_float(void)
     free(f);
 }
 
+/* On the AVX-512 kernels whose sums matmul knows (OpenBLAS's Cooperlake
+ * and SkylakeX), its probe must say yes: the shares tests above then ran
+ * matmul, not the BLAS. */
+static void test_matmul_taken(void)
+{
+    char what[512], err[ERR_LEN];
+    CHECK(blas_describe(what, sizeof what, err) == 0, "blas_describe: %s", err);
+    int known = strstr(what, "Cooperlake") || strstr(what, "SkylakeX") || strstr(what, "COOPERLAKE") ||
+                strstr(what, "SKYLAKEX");
+#if UTIL_V3_KERNELS
+    int v4 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    int v4 = 0;
+#endif
+    CHECK(!(known && v4) || matmul_exact(), "BLAS %s on an AVX-512 CPU: matmul_exact says no", what);
+}
+
 int main(void)
 {
     static const int shapes[][2] = {{64, 192}, {512, 512}, {512, 2048}, {2048, 512}};
@@ -341,10 +363,12 @@ int main(void)
                                    (enum weights_activation)((s + (size_t)causal) % 3), pick, dtype, few);
     test_to_float();
     static const int shares[][3] = {{50, 768, 768}, {50, 768, 2304}, {50, 3072, 768}, {49, 3072, 768},
-                                    {196, 768, 3072}, {17, 64, 192}};
+                                    {196, 768, 3072}, {197, 768, 2304}, {256, 588, 1024}, {33, 1096, 130},
+                                    {100, 3072, 1001}, {17, 64, 192}};
     for (size_t s = 0; s < sizeof shares / sizeof *shares; s++)
-        for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_F16; dtype++)
+        for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
             test_shares(shares[s][0], shares[s][1], shares[s][2], dtype);
+    test_matmul_taken();
     /* the kernels a CPU without AVX2, FMA and F16C runs */
     transformer_portable(1);
     test_to_float();

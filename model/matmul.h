@@ -1,0 +1,58 @@
+/* matmul.h - the products of a lone image's or a few texts' rows with a
+ * layer's weights, y[rows, out] += x[rows, in] @ w[out, in]^T, on AVX-512,
+ * reading float16 and bfloat16 weights as they lie in the file, and giving
+ * the sums the BLAS gives, bit for bit.
+ *
+ * OpenBLAS's SkylakeX and Cooperlake kernels (0.3.21) sum each element of
+ * such a product in one chain of fused multiply-adds over a block of the
+ * long dimension at a time, from zero, adding each block's sum to y in
+ * turn; its level-3 driver cuts the blocks by its GEMM_Q (448 and 320).
+ * matmul_exact finds the block length whose sums equal the BLAS's on a
+ * probe product, or says no (other kernels, other CPUs), where callers go
+ * on calling the BLAS. For 50 rows the BLAS packs and the caller expands
+ * every weight twice over, 40% of an image's time (bench/RESULTS.md).
+ *
+ * The work is done transposed, a vector of 16 rows at a time: x once a
+ * product into xt [in, rows16] (rows16: rows rounded up to 16), then each
+ * thread its share of the columns:
+ *
+ *     matmul_pack(xt, x, rows, in);
+ *     struct matmul m = {y, out, xt, yt, &weight, rows, in};
+ *     matmul_columns(&m, first, n, wt);     // columns [first, first + n)
+ */
+#ifndef MATMUL_H
+#define MATMUL_H
+
+#include "weights.h"
+
+/* Columns of w a tile takes, and so the rows of w each thread converts to
+ * float32 at a time: matmul_columns's wt holds MATMUL_COLS * in floats. */
+#define MATMUL_COLS 6
+
+/* Whether matmul_columns gives what the BLAS's sgemm does: an AVX-512 CPU
+ * and a probe product of the BLAS's equal bit for bit, tried once; the BLAS
+ * loaded (blas_load). Call it first from one thread, before products
+ * (transformer_open does): it sets the BLAS's threads, and gives them back. */
+int matmul_exact(void);
+
+/* rows rounded up to a vector's 16. */
+static inline int matmul_rows16(int rows) { return (rows + 15) / 16 * 16; }
+
+/* xt [in, rows16] = x [rows, in] transposed, the padding rows zero. */
+void matmul_pack(float *xt, const float *x, int rows, int in);
+
+struct matmul {
+    float *y;       /* [rows, ldy] */
+    int ldy;
+    const float *xt; /* x packed by matmul_pack */
+    float *yt;      /* scratch [ldy, rows16], a thread's columns its own rows */
+    const struct weights_tensor *w; /* [ldy, in], float32, float16 or bfloat16 */
+    int rows, in;
+};
+
+/* y[:, first .. first + n) += x @ w[first .. first + n, :]^T, the same sums
+ * as the BLAS's (matmul_exact); wt: MATMUL_COLS * in floats of the thread's
+ * own. Shares of disjoint columns may run on threads at once. */
+void matmul_columns(const struct matmul *m, int first, int n, float *wt);
+
+#endif
