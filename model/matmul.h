@@ -31,8 +31,9 @@
 
 /* Whether matmul_columns gives what the BLAS's sgemm does: an AVX-512 CPU
  * and a probe product of the BLAS's equal bit for bit, tried once; the BLAS
- * loaded (blas_load). Call it first from one thread, before products
- * (transformer_open does): it sets the BLAS's threads, and gives them back. */
+ * loaded (blas_load). Its product runs the BLAS on one thread, then gives
+ * back the count the caller had set (blas_threads), changing nothing where
+ * that was one, as under a batch's lanes. */
 int matmul_exact(void);
 
 /* rows rounded up to a vector's 16. */

@@ -209,11 +209,6 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
     }
     if (blas_load(err) < 0)
         return NULL;
-    /* the probes of which way products of a few hundred rows go, here on
-     * the opening thread, never in a lane's: one product's path must not
-     * hang on which thread asked first */
-    if (!matmul_exact())
-        blas_splits_exact();
     struct transformer *t = calloc(1, sizeof *t);
     if (!t)
         goto oom;

@@ -123,9 +123,8 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
                          int rows, int in, int out);
 
 /* Whether transformer_product shares out columns: only where that gives
- * the bits of one BLAS product (matmul_exact, blas_splits_exact; probed by
- * transformer_open), so that a vector never depends on how the work was
- * split. */
+ * the bits of one BLAS product (matmul_exact, blas_splits_exact), so that
+ * a vector never depends on how the work was split. */
 int transformer_shares(void);
 
 /* Products of up to this many rows skip the BLAS (transformer_few_rows). */

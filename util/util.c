@@ -103,11 +103,14 @@ static void run_threads(void *(*fn)(void *), char *a, size_t size, int n)
 /* util_parallel's workers, started once and kept: starting a thread costs
  * tens of microseconds, and a caption's 48 few-rows products each split
  * between the cores. A job is a generation: the caller posts fn and its
- * array, bumps the generation, runs element 0 itself and waits until every
- * started worker has taken the generation (worker i runs element i, those
- * past n none). Both spin a little before they sleep: the next product
- * comes some microseconds later. One job at a time: a call made while the
- * workers are busy (from inside an element) starts threads of its own. */
+ * array, bumps the generation and runs element 0; then it and the workers
+ * claim the other elements one at a time, and the caller waits until all
+ * are done. A worker is never waited for before it has claimed an element:
+ * on a virtual machine a core that slept can take milliseconds to wake,
+ * and the caller does the work meanwhile. Both spin a little before they
+ * sleep: the next product comes some microseconds later. One job at a
+ * time: a call made while the workers are busy (from inside an element)
+ * starts threads of its own. */
 #define POOL_SPIN 4000 /* pauses: a few hundred microseconds */
 static struct {
     pthread_mutex_t lock;
@@ -116,12 +119,41 @@ static struct {
     unsigned first[UTIL_MAX_THREADS]; /* the generation each worker started after */
     atomic_int busy;
     atomic_uint generation;
-    atomic_int pending; /* started workers yet to take the generation */
+    /* the generation in the high 32 bits, the job's element count in the
+     * next 16, the next element in the low 16: a claim is a compare-and-
+     * swap, which fails once the job is another */
+    atomic_ullong claim;
+    atomic_int pending; /* elements yet to be done */
     void *(*fn)(void *);
     char *args;
     size_t size;
-    int n;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+/* An element of generation g to run, or -1 when all are taken (or the
+ * job is over). The fields read after a successful claim are g's: the
+ * caller changes them only once every element is done. */
+static int pool_claim(unsigned g)
+{
+    unsigned long long c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    while ((unsigned)(c >> 32) == g && (c & 0xffff) < (c >> 16 & 0xffff))
+        if (atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel, memory_order_acquire))
+            return (int)(c & 0xffff);
+    return -1;
+}
+
+/* Runs the claimed elements of generation g; the one that finishes the
+ * job wakes the caller. */
+static void pool_run(unsigned g)
+{
+    for (int i; (i = pool_claim(g)) >= 0;) {
+        pool.fn(pool.args + (size_t)i * pool.size);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+}
 
 /* One step of a spin: the CPU told so (less power, and the other hyper-
  * thread gets the core), and now and then the scheduler, so that on a
@@ -151,13 +183,7 @@ static void *pool_worker(void *arg)
             pthread_mutex_unlock(&pool.lock);
         }
         seen = g;
-        if (id < pool.n)
-            pool.fn(pool.args + (size_t)id * pool.size);
-        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
+        pool_run(g);
     }
     return NULL;
 }
@@ -212,13 +238,17 @@ void util_parallel(void *(*fn)(void *), void *args, size_t size, int n)
         run_threads(fn, a, size, n);
         return;
     }
-    pool.fn = fn, pool.args = a, pool.size = size, pool.n = n;
-    atomic_store(&pool.pending, pool.started);
+    pool.fn = fn, pool.args = a, pool.size = size;
+    atomic_store(&pool.pending, n - 1);
+    unsigned g = atomic_load(&pool.generation) + 1;
+    atomic_store_explicit(&pool.claim, (unsigned long long)g << 32 | (unsigned long long)n << 16 | 1,
+                          memory_order_release);
     pthread_mutex_lock(&pool.lock);
-    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    atomic_store_explicit(&pool.generation, g, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     fn(a);
+    pool_run(g);
     for (int spins = 0; atomic_load_explicit(&pool.pending, memory_order_acquire) > 0; spins++) {
         if (spins < POOL_SPIN) {
             pause_once(spins);
