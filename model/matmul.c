@@ -17,6 +17,22 @@
 static int block_q;
 #define BLOCK_UNROLL 16
 
+/* Rows a tile takes at most: 12 x 2 accumulators. */
+#define TILE_ROWS 12
+
+/* Tile t's rows [*r0, *r1) of rows, the tiles as even as they go: 50 rows
+ * as 5 of 10, not 4 of 12 and one of 2, whose few accumulators would wait
+ * on each other. */
+static int tile_rows(int rows, int t, int *r0, int *r1)
+{
+    int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+    *r0 = rows * t / tiles, *r1 = rows * (t + 1) / tiles;
+    return tiles;
+}
+
+#if UTIL_V3_KERNELS
+#define V4 __attribute__((target("arch=x86-64-v4")))
+
 /* Where the block from k0 on ends, by OpenBLAS's level-3 driver
  * (driver/level3/level3.c): whole blocks while two more fit, then the rest
  * in two halves, the first rounded up to the unroll. */
@@ -29,9 +45,6 @@ static int block_end(int k0, int in)
         return k0 + (left / 2 + BLOCK_UNROLL - 1) / BLOCK_UNROLL * BLOCK_UNROLL;
     return in;
 }
-
-#if UTIL_V3_KERNELS
-#define V4 __attribute__((target("arch=x86-64-v4")))
 
 /* The 16 x 16 floats of v transposed: v[i][j] becomes v[j][i]. Pairs of
  * rows interleaved, then fours, then the 128-bit quarters gathered: after
@@ -62,132 +75,135 @@ V4 static inline __attribute__((always_inline)) void transpose16(__m512 v[16])
         v[i] = t[i];
 }
 
-/* dst[c][r] = src[r][c] for r < rows, c < cols, and dst[c][rows .. pad)
- * zero (pad >= rows), 16 x 16 at a time: a strided pass over either
- * matrix would find its lines mapped to a few of L1's sets. */
-V4 static void transpose(float *dst, size_t ldd, const float *src, size_t lds, int rows, int cols, int pad)
-{
-    for (int r0 = 0; r0 < pad; r0 += 16) {
-        int nr = rows - r0 < 16 ? rows - r0 : 16;
-        __mmask16 store = (__mmask16)(pad - r0 < 16 ? (1u << (pad - r0)) - 1 : 0xffff);
-        for (int c0 = 0; c0 < cols; c0 += 16) {
-            int nc = cols - c0 < 16 ? cols - c0 : 16;
-            __mmask16 load = (__mmask16)((1u << nc) - 1);
-            __m512 v[16];
-            for (int i = 0; i < 16; i++)
-                v[i] = i < nr ? _mm512_maskz_loadu_ps(load, src + (size_t)(r0 + i) * lds + (size_t)c0)
-                              : _mm512_setzero_ps();
-            transpose16(v);
-            for (int j = 0; j < nc; j++)
-                _mm512_mask_storeu_ps(dst + (size_t)(c0 + j) * ldd + (size_t)r0, store, v[j]);
-        }
-    }
-}
-
-V4 static void pack_v4(float *xt, const float *x, int rows, int in)
-{
-    transpose(xt, (size_t)matmul_rows16(rows), x, (size_t)in, rows, in, matmul_rows16(rows));
-}
-
-/* The weights of the next tile's columns, read from memory into L2 while
- * this tile computes: its rows are MATMUL_COLS apart by row bytes, at is
- * element k0's (NULL: none), size an element's bytes. */
+/* The weights of the next columns, read from memory into L2 while these
+ * compute: n rows of row bytes from at (NULL: none), elements of size
+ * bytes, the row tile's k0 on. */
 struct prefetch {
     const char *at;
     size_t row, size;
+    int n;
 };
 
-/* yt[c][v] += the sums over k0 <= k < k1 of xt[k][v] * wt[c][k], for nc
- * columns of w and nv vectors of 16 rows: one accumulator each (at most
- * 6 x 4 = 24 of the 32 registers), one fused multiply-add a k, as the
- * BLAS's kernel does; then one rounding into y, as its (C + alpha * sum)
- * with alpha 1. Constant nv and nc keep the accumulators in registers. */
-V4 static inline __attribute__((always_inline)) void tile(float *yt, size_t ldyt, const float *xt, size_t ldxt,
-                                                          const float *wt, size_t ldw, int k0, int k1, int nv, int nc,
+/* y[r][c] += the sums over k0 <= k < k1 of xp[k][r] * wt[k][c], for nr rows
+ * and nv vectors of 16 columns (the last masked by last): one accumulator
+ * each (at most 12 x 2 = 24 of the 32 registers), one fused multiply-add a
+ * k, as the BLAS's kernel does; then one rounding into y, as its
+ * (C + alpha * sum) with alpha 1. Constant nr and nv keep the accumulators
+ * in registers; xp, the tile's rows packed k by k, lets one pointer reach
+ * them all. Each k also fetches a line of the next columns' weights. */
+V4 static inline __attribute__((always_inline)) void tile(float *y, size_t ldy, const float *xp, const float *wt,
+                                                          int k0, int k1, int nr, int nv, __mmask16 last,
                                                           const struct prefetch *pf)
 {
-    __m512 acc[MATMUL_COLS][4];
-    for (int c = 0; c < nc; c++)
+    __m512 acc[12][2];
+    for (int r = 0; r < nr; r++)
         for (int v = 0; v < nv; v++)
-            acc[c][v] = _mm512_setzero_ps();
+            acc[r][v] = _mm512_setzero_ps();
     for (int k = k0; k < k1; k++) {
-        if (pf->at && !((k - k0) & 15))
-            for (int c = 0; c < MATMUL_COLS; c++)
-                _mm_prefetch(pf->at + (size_t)c * pf->row + (size_t)(k - k0) * pf->size, _MM_HINT_T1);
-        __m512 a[4];
+        int c = (k - k0) & (MATMUL_COLS - 1);
+        if (pf->at && c < pf->n)
+            for (size_t l = 0; l < pf->size / 2; l++) /* a row's 32 elements a pass */
+                _mm_prefetch(pf->at + (size_t)c * pf->row + (size_t)(k - k0 - c) * pf->size + 64 * l, _MM_HINT_T1);
+        __m512 w[2];
         for (int v = 0; v < nv; v++)
-            a[v] = _mm512_load_ps(xt + (size_t)k * ldxt + 16 * (size_t)v);
-        for (int c = 0; c < nc; c++) {
-            __m512 b = _mm512_set1_ps(wt[(size_t)c * ldw + (size_t)k]);
+            w[v] = _mm512_load_ps(wt + (size_t)k * MATMUL_COLS + 16 * (size_t)v);
+        for (int r = 0; r < nr; r++) {
+            __m512 b = _mm512_set1_ps(xp[(size_t)k * (size_t)nr + (size_t)r]);
             for (int v = 0; v < nv; v++)
-                acc[c][v] = _mm512_fmadd_ps(a[v], b, acc[c][v]);
+                acc[r][v] = _mm512_fmadd_ps(w[v], b, acc[r][v]);
         }
     }
-    for (int c = 0; c < nc; c++)
+    for (int r = 0; r < nr; r++)
         for (int v = 0; v < nv; v++) {
-            float *p = yt + (size_t)c * ldyt + 16 * (size_t)v;
-            _mm512_store_ps(p, _mm512_add_ps(_mm512_load_ps(p), acc[c][v]));
+            float *p = y + (size_t)r * ldy + 16 * (size_t)v;
+            __mmask16 m = v == nv - 1 ? last : 0xffff;
+            _mm512_mask_storeu_ps(p, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), acc[r][v]));
         }
 }
 
-#define TILE_CASE(NV, NC)                                                                                            \
-    case (NV) * 8 + (NC): tile(yt, ldyt, xt, ldxt, wt, ldw, k0, k1, NV, NC, pf); break
-#define TILE_CASES(NV)                                                                                               \
-    TILE_CASE(NV, 1); TILE_CASE(NV, 2); TILE_CASE(NV, 3); TILE_CASE(NV, 4); TILE_CASE(NV, 5); TILE_CASE(NV, 6)
+#define TILE_CASE(NR, NV)                                                                                            \
+    case (NR) * 4 + (NV): tile(y, ldy, xp, wt, k0, k1, NR, NV, last, pf); break
+#define TILE_CASES(NR) TILE_CASE(NR, 1); TILE_CASE(NR, 2)
 
-V4 static void tile_any(float *yt, size_t ldyt, const float *xt, size_t ldxt, const float *wt, size_t ldw, int k0,
-                        int k1, int nv, int nc, const struct prefetch *pf)
+V4 static void tile_any(float *y, size_t ldy, const float *xp, const float *wt, int k0, int k1, int nr, int nv,
+                        __mmask16 last, const struct prefetch *pf)
 {
-    switch (nv * 8 + nc) {
-        TILE_CASES(1); TILE_CASES(2); TILE_CASES(3); TILE_CASES(4);
+    switch (nr * 4 + nv) {
+        TILE_CASES(1); TILE_CASES(2); TILE_CASES(3); TILE_CASES(4); TILE_CASES(5); TILE_CASES(6);
+        TILE_CASES(7); TILE_CASES(8); TILE_CASES(9); TILE_CASES(10); TILE_CASES(11); TILE_CASES(12);
     }
 }
 
-/* wt[c][0 .. in) = w's row `row + c` as float32, exactly, for nc rows. */
-V4 static void convert_rows(float *wt, const struct weights_tensor *w, size_t row, int nc, int in)
+/* Sixteen elements of a row of w from at as float32, exactly; those past
+ * take zero. */
+V4 static inline __attribute__((always_inline)) __m512 load16(const char *at, __mmask16 take, uint32_t dtype)
 {
-    for (int c = 0; c < nc; c++) {
-        const uint16_t *h = (const uint16_t *)w->data + (row + (size_t)c) * (size_t)in;
-        float *o = wt + (size_t)c * (size_t)in;
-        int k = 0;
-        for (; k + 16 <= in; k += 16) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(h + k));
-            _mm512_storeu_ps(o + k, w->dtype == WEIGHTS_F16
-                                        ? _mm512_cvtph_ps(v)
-                                        : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
+    if (dtype == WEIGHTS_F32)
+        return _mm512_maskz_loadu_ps(take, at);
+    __m256i h = _mm256_maskz_loadu_epi16(take, at);
+    return dtype == WEIGHTS_F16 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* convert_columns for one dtype, its rows' starts in rows[16 * half + i]
+ * (NULL: a column past the matrix's, zero). */
+V4 static inline __attribute__((always_inline)) void convert_typed(float *wt, const char *const *rows, int in,
+                                                                   uint32_t dtype)
+{
+    size_t es = weights_dtype_size(dtype);
+    for (int half = 0; half < MATMUL_COLS / 16; half++)
+        for (int k0 = 0; k0 < in; k0 += 16) {
+            int nk = in - k0 < 16 ? in - k0 : 16;
+            __mmask16 take = (__mmask16)((1u << nk) - 1);
+            __m512 v[16];
+            for (int i = 0; i < 16; i++) {
+                const char *at = rows[16 * half + i];
+                v[i] = at ? load16(at + (size_t)k0 * es, take, dtype) : _mm512_setzero_ps();
+            }
+            transpose16(v);
+            for (int j = 0; j < nk; j++)
+                _mm512_store_ps(wt + (size_t)(k0 + j) * MATMUL_COLS + 16 * (size_t)half, v[j]);
         }
-        for (; k < in; k++)
-            o[k] = w->dtype == WEIGHTS_F16 ? util_half_to_float(h[k]) : util_bf16_to_float(h[k]);
-    }
+}
+
+/* wt[k][c] = w[row + c][k] as float32, exactly, for c < nc, and zero for
+ * nc <= c < MATMUL_COLS: sixteen rows and sixteen elements at a time,
+ * converted, then transposed in registers. */
+V4 static void convert_columns(float *wt, const struct weights_tensor *w, size_t row, int nc, int in)
+{
+    const char *rows[MATMUL_COLS];
+    size_t es = weights_dtype_size(w->dtype);
+    for (int c = 0; c < MATMUL_COLS; c++)
+        rows[c] = c < nc ? (const char *)w->data + (row + (size_t)c) * (size_t)in * es : NULL;
+    if (w->dtype == WEIGHTS_F16)
+        convert_typed(wt, rows, in, WEIGHTS_F16);
+    else if (w->dtype == WEIGHTS_BF16)
+        convert_typed(wt, rows, in, WEIGHTS_BF16);
+    else
+        convert_typed(wt, rows, in, WEIGHTS_F32);
 }
 
 V4 static void columns_v4(const struct matmul *m, int first, int n, float *wt)
 {
-    size_t r16 = (size_t)matmul_rows16(m->rows), in = (size_t)m->in;
-    int nvec = (int)(r16 / 16);
-    /* y's columns transposed in, the padding rows zero (never a denormal
-     * to slow the adds) */
-    transpose(m->yt + (size_t)first * r16, r16, m->y + first, (size_t)m->ldy, m->rows, n, (int)r16);
+    size_t es = weights_dtype_size(m->w->dtype), in = (size_t)m->in;
+    int r0, r1, tiles = tile_rows(m->rows, 0, &r0, &r1);
     for (int o = first; o < first + n; o += MATMUL_COLS) {
-        int nc = first + n - o < MATMUL_COLS ? first + n - o : MATMUL_COLS;
-        const float *wo = (const float *)m->w->data + (size_t)o * in;
-        if (m->w->dtype != WEIGHTS_F32) {
-            convert_rows(wt, m->w, (size_t)o, nc, m->in);
-            wo = wt;
-        }
+        int nc = first + n - o < MATMUL_COLS ? first + n - o : MATMUL_COLS, nv = (nc + 15) / 16;
+        __mmask16 last = (__mmask16)(nc - 16 * (nv - 1) == 16 ? 0xffff : (1u << (nc - 16 * (nv - 1))) - 1);
+        convert_columns(wt, m->w, (size_t)o, nc, m->in);
+        int next = first + n - (o + nc);
+        next = next < MATMUL_COLS ? next : MATMUL_COLS;
         /* the blocks in the BLAS's order, each added to y on its own */
-        size_t es = weights_dtype_size(m->w->dtype);
-        const char *next = o + 2 * MATMUL_COLS <= first + n ? (const char *)m->w->data + (size_t)(o + MATMUL_COLS) * in * es : NULL;
         for (int k0 = 0, k1; k0 < m->in; k0 = k1) {
             k1 = block_end(k0, m->in);
-            for (int v = 0; v < nvec; v += 4) {
-                struct prefetch pf = {v == 0 && next ? next + (size_t)k0 * es : NULL, in * es, es};
-                tile_any(m->yt + (size_t)o * r16 + 16 * (size_t)v, r16, m->xt + 16 * (size_t)v, r16, wo, in, k0, k1,
-                         nvec - v < 4 ? nvec - v : 4, nc, &pf);
+            for (int t = 0; t < tiles; t++) {
+                tile_rows(m->rows, t, &r0, &r1);
+                struct prefetch pf = {t == 0 && next > 0 ? (const char *)m->w->data + ((size_t)(o + nc) * in + (size_t)k0) * es : NULL,
+                                      in * es, es, next};
+                tile_any(m->y + (size_t)r0 * (size_t)m->ldy + (size_t)o, (size_t)m->ldy, m->xp + (size_t)r0 * in, wt,
+                         k0, k1, r1 - r0, nv, last, &pf);
             }
         }
     }
-    transpose(m->y + first, (size_t)m->ldy, m->yt + (size_t)first * r16, r16, n, m->rows, n);
 }
 
 static int have_v4(void)
@@ -198,13 +214,16 @@ static int have_v4(void)
 }
 #endif
 
-void matmul_pack(float *xt, const float *x, int rows, int in)
+void matmul_pack(float *xp, const float *x, int rows, int in)
 {
-#if UTIL_V3_KERNELS
-    pack_v4(xt, x, rows, in);
-#else
-    (void)xt, (void)x, (void)rows, (void)in; /* matmul_exact said no */
-#endif
+    int r0, r1;
+    for (int t = 0, tiles = 1; t < tiles; t++) {
+        tiles = tile_rows(rows, t, &r0, &r1);
+        float *p = xp + (size_t)r0 * (size_t)in;
+        for (int k = 0; k < in; k++)
+            for (int r = r0; r < r1; r++)
+                *p++ = x[(size_t)r * (size_t)in + (size_t)k];
+    }
 }
 
 void matmul_columns(const struct matmul *m, int first, int n, float *wt)
@@ -216,10 +235,6 @@ void matmul_columns(const struct matmul *m, int first, int n, float *wt)
 #endif
 }
 
-/* The block lengths of the kernels matmul_exact knows: Cooperlake's and
- * SkylakeX's GEMM_Q in OpenBLAS's param.h. */
-static const int known_q[] = {320, 448};
-
 /* A product of 50 rows (an image's) and a long dimension of 1096, which
  * the BLAS cuts into whole blocks, then two halves whose split is rounded:
  * it tells every known block length from the others. 27 columns take it
@@ -228,15 +243,17 @@ static const int known_q[] = {320, 448};
 static void probe(void)
 {
 #if UTIL_V3_KERNELS
+    /* The block lengths of the kernels matmul_exact knows: Cooperlake's and
+     * SkylakeX's GEMM_Q in OpenBLAS's param.h. */
+    static const int known_q[] = {320, 448};
     enum { M = 50, K = 1096, N = 27 };
     if (!have_v4())
         return;
-    size_t r16 = (size_t)matmul_rows16(M);
     float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
     float *bias = malloc(sizeof(float) * M * N), *blas_y = malloc(sizeof(float) * M * N);
-    float *y = malloc(sizeof(float) * M * N), *xt = aligned_alloc(64, sizeof(float) * r16 * K);
-    float *yt = aligned_alloc(64, sizeof(float) * r16 * N);
-    if (x && w && bias && blas_y && y && xt && yt) {
+    float *y = malloc(sizeof(float) * M * N), *wt = aligned_alloc(64, sizeof(float) * MATMUL_COLS * K);
+    float *xp = malloc(sizeof(float) * M * K);
+    if (x && w && bias && blas_y && y && wt && xp) {
         /* values with all their mantissa bits and a spread of exponents,
          * so that any other order of the sums shows */
         uint32_t r = 1;
@@ -256,18 +273,18 @@ static void probe(void)
         /* blas_y[M, N] += x[M, K] @ w[N, K]^T */
         blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 1.0f, blas_y, N);
         blas_threads(threads);
-        struct weights_tensor wt = {.data = w, .dtype = WEIGHTS_F32};
-        matmul_pack(xt, x, M, K);
+        struct weights_tensor wm = {.data = w, .dtype = WEIGHTS_F32};
+        matmul_pack(xp, x, M, K);
         for (size_t i = 0; i < sizeof known_q / sizeof *known_q; i++) {
             block_q = known_q[i];
             memcpy(y, bias, sizeof(float) * M * N);
-            matmul_columns(&(struct matmul){y, N, xt, yt, &wt, M, K}, 0, N, NULL);
+            matmul_columns(&(struct matmul){y, N, xp, &wm, M, K}, 0, N, wt);
             if (!memcmp(y, blas_y, sizeof(float) * M * N))
                 break;
             block_q = 0;
         }
     }
-    free(x), free(w), free(bias), free(blas_y), free(y), free(xt), free(yt);
+    free(x), free(w), free(bias), free(blas_y), free(y), free(wt), free(xp);
 #endif
 }
 

@@ -9,15 +9,16 @@
  * turn; its level-3 driver cuts the blocks by its GEMM_Q (448 and 320).
  * matmul_exact finds the block length whose sums equal the BLAS's on a
  * probe product, or says no (other kernels, other CPUs), where callers go
- * on calling the BLAS. For 50 rows the BLAS packs and the caller expands
- * every weight twice over, 40% of an image's time (bench/RESULTS.md).
+ * on calling the BLAS. For 50 rows the BLAS packs, and the caller expands,
+ * every weight twice over: 40% of an image's time (bench/RESULTS.md).
  *
- * The work is done transposed, a vector of 16 rows at a time: x once a
- * product into xt [in, rows16] (rows16: rows rounded up to 16), then each
- * thread its share of the columns:
+ * x is packed once a product, a tile's rows k by k; then each thread takes
+ * a share of the columns, MATMUL_COLS at a time: their weights converted to
+ * float32 and transposed into its scratch wt, once, then multiplied with
+ * every row:
  *
- *     matmul_pack(xt, x, rows, in);
- *     struct matmul m = {y, out, xt, yt, &weight, rows, in};
+ *     matmul_pack(xp, x, rows, in);
+ *     struct matmul m = {y, out, xp, &weight, rows, in};
  *     matmul_columns(&m, first, n, wt);     // columns [first, first + n)
  */
 #ifndef MATMUL_H
@@ -25,9 +26,8 @@
 
 #include "weights.h"
 
-/* Columns of w a tile takes, and so the rows of w each thread converts to
- * float32 at a time: matmul_columns's wt holds MATMUL_COLS * in floats. */
-#define MATMUL_COLS 6
+/* Columns of w converted at a time: wt holds MATMUL_COLS * in floats. */
+#define MATMUL_COLS 32
 
 /* Whether matmul_columns gives what the BLAS's sgemm does: an AVX-512 CPU
  * and a probe product of the BLAS's equal bit for bit, tried once; the BLAS
@@ -36,17 +36,14 @@
  * that was one, as under a batch's lanes. */
 int matmul_exact(void);
 
-/* rows rounded up to a vector's 16. */
-static inline int matmul_rows16(int rows) { return (rows + 15) / 16 * 16; }
-
-/* xt [in, rows16] = x [rows, in] transposed, the padding rows zero. */
-void matmul_pack(float *xt, const float *x, int rows, int in);
+/* xp [rows * in] = x [rows, in], each tile's rows k by k (matmul_columns's
+ * order). */
+void matmul_pack(float *xp, const float *x, int rows, int in);
 
 struct matmul {
-    float *y;       /* [rows, ldy] */
+    float *y; /* [rows, ldy] */
     int ldy;
-    const float *xt; /* x packed by matmul_pack */
-    float *yt;      /* scratch [ldy, rows16], a thread's columns its own rows */
+    const float *xp;                /* x packed by matmul_pack */
     const struct weights_tensor *w; /* [ldy, in], float32, float16 or bfloat16 */
     int rows, in;
 };

@@ -22,6 +22,7 @@
  * into scratch that stays in L2 (128 x 3072 floats: 1.5 MB) while the BLAS
  * reads them: the chunk blas_splits_exact tries. */
 #define CHUNK_COLS BLAS_SPLIT_COLS
+_Static_assert(MATMUL_COLS <= CHUNK_COLS, "matmul converts its columns into a thread's chunk");
 /* OpenBLAS 0.3.21 (SkylakeX's kernels) runs products of up to 100^3
  * multiply-adds through other kernels, which sum in another order: a
  * product is shared out only where its every share stays above that, and
@@ -229,12 +230,9 @@ struct transformer *transformer_open(const struct transformer_opts *o, char *err
      * give: only the pages of the threads that run are ever touched */
     t->chunk_in = o->width > o->mlp ? o->width : o->mlp;
     t->chunk = util_scratch((size_t)UTIL_MAX_THREADS * CHUNK_COLS * (size_t)t->chunk_in * sizeof(float));
-    /* matmul's transposed x and y, for the products of up to SHARE_ROWS rows */
-    size_t r16 = (size_t)matmul_rows16(o->max_rows < SHARE_ROWS ? o->max_rows : SHARE_ROWS);
-    size_t most_out = 3 * w > (size_t)o->mlp ? 3 * w : (size_t)o->mlp;
-    t->xt = aligned_alloc(64, r16 * (size_t)t->chunk_in * sizeof(float));
-    t->yt = aligned_alloc(64, r16 * most_out * sizeof(float));
-    if (!t->ln || !t->qkv || !t->hidden || !t->scores || !t->chunk || !t->xt || !t->yt)
+    /* matmul's packed x, for the products of up to SHARE_ROWS rows */
+    t->xp = malloc((size_t)(o->max_rows < SHARE_ROWS ? o->max_rows : SHARE_ROWS) * (size_t)t->chunk_in * sizeof(float));
+    if (!t->ln || !t->qkv || !t->hidden || !t->scores || !t->chunk || !t->xp)
         goto oom;
     return t;
 oom:
@@ -255,8 +253,7 @@ void transformer_close(struct transformer *t)
     free(t->scores);
     free(t->wbuf);
     free(t->chunk);
-    free(t->xt);
-    free(t->yt);
+    free(t->xp);
     free(t);
 }
 
@@ -586,13 +583,14 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
     int shared = rows <= SHARE_ROWS && in <= t->chunk_in && (double)rows * in * CHUNK_COLS > BLAS_SMALL;
     if (shared && matmul_exact()) {
         /* the BLAS's sums without its packing or the expansion before it;
-         * a share a thread of MATMUL_COLS-column tiles, as evenly as they go */
-        matmul_pack(t->xt, x, rows, in);
-        struct matmul m = {y, out, t->xt, t->yt, weight, rows, in};
+         * a share a thread of MATMUL_COLS columns at a time, as evenly as
+         * they go, each thread's converted into its chunk */
+        matmul_pack(t->xp, x, rows, in);
+        struct matmul m = {y, out, t->xp, weight, rows, in};
         struct matmul_share s[UTIL_MAX_THREADS];
-        int tiles = (out + MATMUL_COLS - 1) / MATMUL_COLS;
+        int groups = (out + MATMUL_COLS - 1) / MATMUL_COLS;
         for (int i = 0; i < t->threads; i++) {
-            int first = tiles * i / t->threads * MATMUL_COLS, end = tiles * (i + 1) / t->threads * MATMUL_COLS;
+            int first = groups * i / t->threads * MATMUL_COLS, end = groups * (i + 1) / t->threads * MATMUL_COLS;
             end = end < out ? end : out;
             s[i] = (struct matmul_share){&m, first, end - first, t->chunk + (size_t)i * CHUNK_COLS * (size_t)t->chunk_in};
         }

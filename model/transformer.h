@@ -34,8 +34,7 @@ struct transformer {
     size_t wbuf_floats;
     float *chunk;  /* [UTIL_MAX_THREADS, CHUNK_COLS, chunk_in]: a thread's columns expanded */
     int chunk_in;  /* the longest row a chunk holds: max(width, mlp) */
-    float *xt;     /* [chunk_in, rows16]: a product's x transposed for matmul */
-    float *yt;     /* [max(3W, mlp), rows16]: its y, for up to SHARE_ROWS rows */
+    float *xp;     /* [min(max_rows, 256), chunk_in]: a product's x packed for matmul */
 };
 
 struct transformer_opts {
