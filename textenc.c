@@ -87,9 +87,10 @@ struct textenc *textenc_open(const struct weights *w, int max_batch, int threads
     }
     e->w = w;
     e->nlanes = threads;
-    /* the weights mapped in while the lanes open: the first loads the BLAS,
-     * which takes as long (milliseconds each, a one-off query's largest
-     * costs after the tower itself) */
+    /* the weights mapped in while the lanes open, the first loading the
+     * BLAS: milliseconds each, of which the two sharing the time save some
+     * (1.5 ms of a one-off caption on a 2-core VM: both wait on the
+     * kernel's lock of the address space) */
     struct util_job populate;
     util_job_start(&populate, populate_text, e);
     /* every lane holds at least one full-length text */
