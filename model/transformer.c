@@ -617,13 +617,14 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
 }
 
 /* Attention of one sequence, qkv [seq, 3W], for its nq query rows from row
- * first on: out [nq, W]. */
-static void attention(struct transformer *t, const float *qkv, int seq, int first, int nq, float *out, int causal)
+ * first on, heads [h0, h1): out [nq, W], those heads' columns. */
+static void attention(struct transformer *t, const float *qkv, int seq, int first, int nq, float *out, int causal,
+                      int h0, int h1)
 {
     int W = t->width;
     const int D = t->head_dim;
     const float scale = 1.0f / sqrtf((float)D);
-    for (int h = 0; h < t->heads; h++) {
+    for (int h = h0; h < h1; h++) {
         const float *q = qkv + (size_t)first * 3 * W + h * D, *k = qkv + W + h * D, *v = k + W;
         float *s = t->scores + (size_t)h * seq * seq;
         /* s[nq, seq] = q[nq, 64] @ k[seq, 64]^T * scale */
@@ -718,6 +719,58 @@ UTIL_X86_64_V3 static void activate(float *x, size_t n,
 
 void transformer_activate(float *x, size_t n, enum weights_activation act) { activate(x, n, act); }
 
+/* The steps between products: a share of LayerNorm's rows, of the
+ * activation's elements, or of attention's heads, each the same split or
+ * not. */
+enum step_kind { STEP_LAYERNORM, STEP_ACTIVATE, STEP_ATTENTION };
+struct step {
+    enum step_kind kind;
+    struct transformer *t;
+    int first, end;        /* rows, elements or heads */
+    float *out;            /* LayerNorm's [rows, W], the activated [n], attention's [nq, W] */
+    const float *x, *w, *b; /* LayerNorm's input and parameters */
+    const float *qkv;      /* attention's sequence, and its rows and queries */
+    int seq, q0, nq, causal;
+};
+
+static void *step_run(void *arg)
+{
+    struct step *s = arg;
+    size_t W = (size_t)s->t->width;
+    if (s->kind == STEP_LAYERNORM)
+        transformer_layernorm(s->out + (size_t)s->first * W, s->x + (size_t)s->first * W, s->w, s->b,
+                              s->end - s->first, (int)W, s->t->eps);
+    else if (s->kind == STEP_ACTIVATE)
+        activate(s->out + s->first, (size_t)(s->end - s->first), s->t->activation);
+    else
+        attention(s->t, s->qkv, s->seq, s->q0, s->nq, s->out, s->causal, s->first, s->end);
+    return NULL;
+}
+
+/* A step over [0, n), shared between t's threads when its work (in
+ * multiply-adds or elements) repays waking them, as an image's 50 rows do
+ * and a caption's few do not; each share's start a multiple of align
+ * (the activation's vectors of 8, so that its scalar tail stays where it
+ * was). */
+#define STEP_SPLIT 16384
+static void step(struct transformer *t, struct step s, int n, size_t work, int align)
+{
+    struct step shares[UTIL_MAX_THREADS];
+    int k = work < STEP_SPLIT ? 1 : t->threads < n ? t->threads : n, per = (n / k + align - 1) / align * align;
+    for (int i = 0; i < k; i++) {
+        shares[i] = s;
+        shares[i].first = per * i < n ? per * i : n;
+        shares[i].end = i == k - 1 || per * (i + 1) > n ? n : per * (i + 1);
+    }
+    util_parallel(step_run, shares, sizeof *shares, k);
+}
+
+static void layernorm(struct transformer *t, float *out, const float *x, const float *w, const float *b, int rows)
+{
+    step(t, (struct step){.kind = STEP_LAYERNORM, .t = t, .out = out, .x = x, .w = w, .b = b}, rows,
+         (size_t)rows * (size_t)t->width, 1);
+}
+
 /* With pick, only row pick[i] of each sequence goes on past attention
  * (keys and values still come from every row), into out [nseq, W];
  * without, every row does, in place in x. */
@@ -727,11 +780,15 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
     int W = t->width, rows = 0;
     for (int s = 0; s < nseq; s++)
         rows += lens[s];
-    transformer_layernorm(t->ln, x, b->ln_1_weight, b->ln_1_bias, rows, W, t->eps);
+    layernorm(t, t->ln, x, b->ln_1_weight, b->ln_1_bias, rows);
     transformer_linear(t, t->qkv, t->ln, &b->in_proj_weight, b->in_proj_bias, rows, W, 3 * W, 0); /* [rows, 3W] */
     for (int s = 0, at = 0; s < nseq; at += lens[s++]) {
         int first = pick ? (int)pick[s] - at : 0, nq = pick ? 1 : lens[s];
-        attention(t, t->qkv + (size_t)at * 3 * W, lens[s], first, nq, t->ln + (size_t)(pick ? s : at) * W, causal);
+        struct step a = {.kind = STEP_ATTENTION, .t = t, .out = t->ln + (size_t)(pick ? s : at) * W,
+                         .qkv = t->qkv + (size_t)at * 3 * W, .seq = lens[s], .q0 = first, .nq = nq, .causal = causal};
+        /* heads on threads of ours call the BLAS at once: only where it
+         * runs one thread of its own (transformer_shares' contract) */
+        step(t, a, t->heads, transformer_shares() ? (size_t)nq * (size_t)lens[s] * (size_t)W : 0, 1);
     }
     if (pick) {
         for (int s = 0; s < nseq; s++)
@@ -740,9 +797,10 @@ static void block(struct transformer *t, const struct weights_block *b, float *x
         rows = nseq;
     }
     transformer_linear(t, x, t->ln, &b->out_proj_weight, b->out_proj_bias, rows, W, W, 1); /* x[rows, W] += */
-    transformer_layernorm(t->ln, x, b->ln_2_weight, b->ln_2_bias, rows, W, t->eps);
+    layernorm(t, t->ln, x, b->ln_2_weight, b->ln_2_bias, rows);
     transformer_linear(t, t->hidden, t->ln, &b->c_fc_weight, b->c_fc_bias, rows, W, t->mlp, 0); /* [rows, mlp] */
-    activate(t->hidden, (size_t)rows * (size_t)t->mlp, t->activation);
+    size_t n = (size_t)rows * (size_t)t->mlp;
+    step(t, (struct step){.kind = STEP_ACTIVATE, .t = t, .out = t->hidden}, (int)n, n, 8);
     transformer_linear(t, x, t->hidden, &b->c_proj_weight, b->c_proj_bias, rows, t->mlp, W, 1); /* x[rows, W] += */
 }
 

@@ -326,6 +326,42 @@ static void test_to_float(void)
     free(f);
 }
 
+/* An image-sized block (one sequence of 50 rows, width 512, 8 heads, GELU)
+ * on one thread and on two and three, where LayerNorm's rows, the
+ * activation's elements and attention's heads are shared out between them:
+ * bit for bit the same (three threads would cut the activation off its
+ * vectors of 8, and its erf, but for the shares' alignment). */
+static void test_steps_shared(void)
+{
+    enum { W = 512, MLP = 2048, ROWS = 50 };
+    struct transformer_opts o = {.width = W, .heads = 8, .mlp = MLP, .max_rows = ROWS, .max_seq = ROWS,
+                                 .activation = WEIGHTS_GELU, .eps = 1e-5f, .threads = 1,
+                                 .expand_floats = (size_t)3 * W * W > (size_t)MLP * W ? (size_t)3 * W * W : (size_t)MLP * W};
+    char err[ERR_LEN];
+    struct transformer *t = transformer_open(&o, err);
+    CHECK(t != NULL, "transformer_open: %s", err);
+    if (!t)
+        return;
+    struct weights_block b, exact;
+    random_block(W, MLP, WEIGHTS_F16, &b, &exact);
+    float *x0 = randoms((size_t)ROWS * W), *one = malloc((size_t)ROWS * W * sizeof *one);
+    float *x = malloc((size_t)ROWS * W * sizeof *x);
+    const int lens[1] = {ROWS};
+    blas_threads(1);
+    memcpy(one, x0, (size_t)ROWS * W * sizeof *one);
+    transformer_block(t, &b, one, 1, lens, 0);
+    for (int threads = 2; threads <= 3; threads++) {
+        memcpy(x, x0, (size_t)ROWS * W * sizeof *x);
+        transformer_set_threads(t, threads);
+        transformer_block(t, &b, x, 1, lens, 0);
+        CHECK(!memcmp(x, one, (size_t)ROWS * W * sizeof *x), "a block of %d rows on %d threads differs from one thread's",
+              ROWS, threads);
+    }
+    transformer_close(t);
+    free_block(&b, &exact);
+    free(x0), free(one), free(x);
+}
+
 /* On the AVX-512 kernels whose sums matmul knows (OpenBLAS's Cooperlake
  * and SkylakeX), its probe must say yes: the shares tests above then ran
  * matmul, not the BLAS. */
@@ -369,6 +405,7 @@ int main(void)
         for (uint32_t dtype = WEIGHTS_F32; dtype <= WEIGHTS_BF16; dtype++)
             test_shares(shares[s][0], shares[s][1], shares[s][2], dtype);
     test_matmul_taken();
+    test_steps_shared();
     /* the kernels a CPU without AVX2, FMA and F16C runs */
     transformer_portable(1);
     test_to_float();
