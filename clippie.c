@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "blas.h"
+#include "matmul.h"
 #include "cli.h"
 #include "commands.h"
 #include "convert.h"
@@ -183,7 +184,13 @@ static void version(void)
     static const char *const simd[] = {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw"};
     printf("clippie %s\n", CLIPPIE_VERSION);
     char lib[ERR_LEN], err[ERR_LEN];
-    printf("BLAS: %s\n", blas_describe(lib, sizeof lib, err) == 0 ? lib : err);
+    int loaded = blas_describe(lib, sizeof lib, err) == 0, q = loaded ? matmul_block() : 0;
+    printf("BLAS: %s\n", loaded ? lib : err);
+    if (q)
+        printf("a lone image's products: clippie's AVX-512 kernel, float16 read as it is, the BLAS's sums (blocks of "
+               "%d)\n", q);
+    else
+        printf("a lone image's products: the BLAS\n");
     printf("libraries: zlib %s, utf8proc %s, SQLite %s, cJSON %s\n", zlibVersion(), utf8proc_version(),
            sqlite3_libversion(), cJSON_Version());
     const char *zip = convert_zip_version(); /* loaded on first use: said here whether it loads */

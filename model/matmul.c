@@ -294,3 +294,5 @@ int matmul_exact(void)
     pthread_once(&once, probe);
     return block_q != 0;
 }
+
+int matmul_block(void) { return matmul_exact() ? block_q : 0; }

@@ -36,6 +36,10 @@
  * that was one, as under a batch's lanes. */
 int matmul_exact(void);
 
+/* The block length matmul_exact found (the BLAS's GEMM_Q), or 0: for
+ * --version. */
+int matmul_block(void);
+
 /* xp [rows * in] = x [rows, in], each tile's rows k by k (matmul_columns's
  * order). */
 void matmul_pack(float *xp, const float *x, int rows, int in);

@@ -173,7 +173,7 @@ same "$(grep -c "unknown option" err)" 1
 expect 2 "$bin" embed-image --jobs; has err "option '--jobs' needs a value"
 expect 2 "$bin" tokenize -x; has err "unknown option '-x'"
 # version and help
-expect 0 "$bin" --version; has out "clippie 0"; has out "BLAS: OpenBLAS"
+expect 0 "$bin" --version; has out "clippie 0"; has out "BLAS: OpenBLAS"; has out "a lone image's products: "
 # the BLAS loads when a product needs it, not with every command
 LD_DEBUG=files "$bin" tokenize "a dog" >/dev/null 2>ld.txt
 if grep -q "file=libblas" ld.txt; then bad "tokenize loaded the BLAS"; else ok; fi
