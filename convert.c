@@ -632,7 +632,6 @@ static uint32_t dim(const struct pickle_tensor *t, int d)
     return t->size[d] > UINT32_MAX ? UINT32_MAX : (uint32_t)t->size[d];
 }
 
-/* SigLIP's shapes: no class token, the projection a Linear [E, Wt]. */
 /* The side of a square grid of cells patches (at most 65536 a side), or 0
  * when cells is no such square. */
 static uint64_t square_side(uint64_t cells)
@@ -643,6 +642,7 @@ static uint64_t square_side(uint64_t cells)
     return side * side == cells ? side : 0;
 }
 
+/* SigLIP's shapes: no class token, the projection a Linear [E, Wt]. */
 static int infer_siglip(struct ckpt *c, struct weights_config *cfg)
 {
     struct pickle_tensor conv = {0}, vpos = {0}, proj = {0}, pos = {0}, tok = {0}, lnf = {0}, vfc = {0}, tfc = {0};
