@@ -577,6 +577,16 @@ static void *matmul_run(void *arg)
 
 int transformer_shares(void) { return matmul_exact() || blas_splits_exact(); }
 
+/* Thread i of n's share [*first, *end) of out columns: whole units of
+ * width columns (the last cut at out), as evenly as they go. */
+static void share_columns(int out, int width, int i, int n, int *first, int *end)
+{
+    int units = (out + width - 1) / width;
+    *first = units * i / n * width;
+    *end = units * (i + 1) / n * width;
+    *end = *end < out ? *end : out;
+}
+
 void transformer_product(struct transformer *t, float *y, const float *x, const struct weights_tensor *weight,
                          int rows, int in, int out)
 {
@@ -588,10 +598,8 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
         matmul_pack(t->xp, x, rows, in);
         struct matmul m = {y, out, t->xp, weight, rows, in};
         struct matmul_share s[UTIL_MAX_THREADS];
-        int groups = (out + MATMUL_COLS - 1) / MATMUL_COLS;
-        for (int i = 0; i < t->threads; i++) {
-            int first = groups * i / t->threads * MATMUL_COLS, end = groups * (i + 1) / t->threads * MATMUL_COLS;
-            end = end < out ? end : out;
+        for (int i = 0, first, end; i < t->threads; i++) {
+            share_columns(out, MATMUL_COLS, i, t->threads, &first, &end);
             s[i] = (struct matmul_share){&m, first, end - first, t->chunk + (size_t)i * CHUNK_COLS * (size_t)t->chunk_in};
         }
         util_parallel(matmul_run, s, sizeof *s, t->threads);
@@ -600,9 +608,8 @@ void transformer_product(struct transformer *t, float *y, const float *x, const 
     if (shared && out % CHUNK_COLS == 0 && blas_splits_exact()) {
         /* a share a thread, its columns whole chunks, as evenly as they go */
         struct linear_share s[UTIL_MAX_THREADS];
-        int chunks = out / CHUNK_COLS;
-        for (int i = 0; i < t->threads; i++) {
-            int first = chunks * i / t->threads * CHUNK_COLS, end = chunks * (i + 1) / t->threads * CHUNK_COLS;
+        for (int i = 0, first, end; i < t->threads; i++) {
+            share_columns(out, CHUNK_COLS, i, t->threads, &first, &end);
             s[i] = (struct linear_share){y, t->chunk + (size_t)i * CHUNK_COLS * (size_t)t->chunk_in, x, weight,
                                          rows, in, out, first, end - first};
         }
