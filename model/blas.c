@@ -106,6 +106,14 @@ void blas_idle(void)
         openblas.shutdown();
 }
 
+void blas_probe_values(float *v, size_t n, uint32_t *state)
+{
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 1664525u + 1013904223u; /* a simple LCG */
+        v[i] = ((float)(*state >> 8) / 16777216.0f - 0.5f) * (float)(1u << (*state % 7));
+    }
+}
+
 static int splits_exact; /* blas_splits_exact's outcome */
 
 static void try_splits(void)
@@ -114,16 +122,9 @@ static void try_splits(void)
     float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
     float *one = calloc((size_t)M * N, sizeof(float)), *split = calloc((size_t)M * N, sizeof(float));
     if (x && w && one && split) {
-        /* any values with all their mantissa bits: a simple LCG's */
         uint32_t r = 1;
-        for (size_t i = 0; i < (size_t)M * K + (size_t)N * K; i++) {
-            r = r * 1664525u + 1013904223u;
-            float v = (float)(r >> 8) / 16777216.0f - 0.5f;
-            if (i < (size_t)M * K)
-                x[i] = v;
-            else
-                w[i - (size_t)M * K] = v;
-        }
+        blas_probe_values(x, (size_t)M * K, &r);
+        blas_probe_values(w, (size_t)N * K, &r);
         /* one[M, N] += x[M, K] @ w[N, K]^T, then the same a chunk at a time */
         blas.cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 1.0f, one, N);
         for (int c = 0; c < N; c += BLAS_SPLIT_COLS)

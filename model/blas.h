@@ -59,6 +59,12 @@ void blas_idle(void);
 #define BLAS_SPLIT_COLS 128
 int blas_splits_exact(void);
 
+/* n values for a probe product such as blas_splits_exact's, going on from
+ * *state (start it at 1): all their mantissa bits and a spread of
+ * exponents, so that any other order of the product's sums shows in its
+ * bits. */
+void blas_probe_values(float *v, size_t n, uint32_t *state);
+
 /* What the library says of itself (OpenBLAS's configuration and kernels,
  * and whether blas_load chose them), for --version: into out, NUL-ended.
  * -1 with err if it cannot be loaded. */

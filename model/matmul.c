@@ -254,19 +254,10 @@ static void probe(void)
     float *y = malloc(sizeof(float) * M * N), *wt = aligned_alloc(64, sizeof(float) * MATMUL_COLS * K);
     float *xp = malloc(sizeof(float) * M * K);
     if (x && w && bias && blas_y && y && wt && xp) {
-        /* values with all their mantissa bits and a spread of exponents,
-         * so that any other order of the sums shows */
         uint32_t r = 1;
-        for (size_t i = 0; i < (size_t)M * K + (size_t)N * K + (size_t)M * N; i++) {
-            r = r * 1664525u + 1013904223u;
-            float v = ((float)(r >> 8) / 16777216.0f - 0.5f) * (float)(1u << (r % 7));
-            if (i < (size_t)M * K)
-                x[i] = v;
-            else if (i < (size_t)M * K + (size_t)N * K)
-                w[i - (size_t)M * K] = v;
-            else
-                bias[i - (size_t)M * K - (size_t)N * K] = v;
-        }
+        blas_probe_values(x, (size_t)M * K, &r);
+        blas_probe_values(w, (size_t)N * K, &r);
+        blas_probe_values(bias, (size_t)M * N, &r);
         /* the BLAS on one thread, as under a lone image's shares */
         int threads = blas_threads(1);
         memcpy(blas_y, bias, sizeof(float) * M * N);
